@@ -1,0 +1,113 @@
+//! Command-line flags, each with a `CSS_PUSH_*` environment fallback.
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "css-push-exporter", version, about = "Prometheus exporter for Tencent Cloud CSS push error callbacks")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 30s, 15m, 1h)"))
+}
+
+/// Server settings. Deliberately not `Debug`: it holds the callback keys.
+#[derive(Parser, Clone)]
+pub struct Config {
+    /// Address for callbacks (and /metrics unless --metrics-listen-address is set).
+    #[arg(long, env = "CSS_PUSH_LISTEN_ADDRESS", default_value = "0.0.0.0:9321")]
+    pub listen_address: String,
+
+    /// Separate address for /metrics, so callbacks can face the internet
+    /// while metrics stay internal. Unset: /metrics is on --listen-address.
+    #[arg(long, env = "CSS_PUSH_METRICS_LISTEN_ADDRESS")]
+    pub metrics_listen_address: Option<String>,
+
+    /// Log filter: error, warn, info, debug, trace (env_logger syntax).
+    #[arg(long, env = "CSS_PUSH_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Callback key from the CSS console. Repeat (or comma-separate in the
+    /// environment) to accept several during key rotation. Unset: callbacks
+    /// are not authenticated. Prefer the environment: flags show in `ps`.
+    #[arg(long = "callback-key", env = "CSS_PUSH_CALLBACK_KEY", value_delimiter = ',', hide_env_values = true)]
+    pub callback_keys: Vec<String>,
+
+    /// How far in the past a signature's expiry `t` may be and still pass.
+    #[arg(long, env = "CSS_PUSH_MAX_CLOCK_SKEW", default_value = "30s", value_parser = duration)]
+    pub max_clock_skew: Duration,
+
+    /// How long an accepted callback is remembered, so CSS's retries
+    /// (up to ~13 minutes later) are counted once.
+    #[arg(long, env = "CSS_PUSH_DEDUP_WINDOW", default_value = "15m", value_parser = duration)]
+    pub dedup_window: Duration,
+
+    /// Most callbacks remembered for de-duplication (about 40 bytes each);
+    /// when full the oldest go first, counted in css_push_dedup_evicted_total.
+    #[arg(long, env = "CSS_PUSH_DEDUP_CAPACITY", default_value_t = 2_000_000)]
+    pub dedup_capacity: usize,
+
+    /// A stream with no callback for this long loses all its series.
+    #[arg(long, env = "CSS_PUSH_STREAM_TTL", default_value = "1h", value_parser = duration)]
+    pub stream_ttl: Duration,
+
+    /// How often expired streams and dedup entries are removed.
+    #[arg(long, env = "CSS_PUSH_EXPIRY_INTERVAL", default_value = "15s", value_parser = duration)]
+    pub expiry_interval: Duration,
+
+    /// Most streams holding their own series; errors of further streams are
+    /// counted under stream="__overflow__".
+    #[arg(long, env = "CSS_PUSH_MAX_STREAMS", default_value_t = 50_000)]
+    pub max_streams: usize,
+
+    /// Label values (domain, app, stream) longer than this many bytes are cut.
+    #[arg(long, env = "CSS_PUSH_MAX_LABEL_LENGTH", default_value_t = 128)]
+    pub max_label_length: usize,
+
+    /// Larger callback bodies are answered 413.
+    #[arg(long, env = "CSS_PUSH_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// TLS and basic auth for /metrics, in the Prometheus exporter-toolkit
+    /// web configuration format (as node_exporter's --web.config.file).
+    #[arg(long, env = "CSS_PUSH_WEB_CONFIG_FILE")]
+    pub web_config_file: Option<PathBuf>,
+
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "CSS_PUSH_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = duration)]
+    pub shutdown_timeout: Duration,
+}
+
+impl Config {
+    /// The defaults overridden by `flags` (and by `CSS_PUSH_*` variables).
+    pub fn from_flags<I: IntoIterator<Item = S>, S: Into<std::ffi::OsString> + Clone>(flags: I) -> Result<Self, clap::Error> {
+        let args = std::iter::once("css-push-exporter".into()).chain(flags.into_iter().map(Into::into));
+        Self::try_parse_from(args)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_flags::<_, &str>([]).unwrap();
+        assert_eq!(c.listen_address, "0.0.0.0:9321");
+        assert_eq!(c.dedup_window, Duration::from_secs(900));
+        assert_eq!(c.stream_ttl, Duration::from_secs(3600));
+        assert_eq!(c.max_streams, 50_000);
+        assert_eq!(c.max_body_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn repeatable_keys_and_durations() {
+        let c = Config::from_flags(["--callback-key", "a", "--callback-key", "b", "--stream-ttl", "90s"]).unwrap();
+        assert_eq!(c.callback_keys, ["a", "b"]);
+        assert_eq!(c.stream_ttl, Duration::from_secs(90));
+        assert!(Config::from_flags(["--stream-ttl", "soon"]).is_err());
+    }
+}

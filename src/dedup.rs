@@ -1,0 +1,175 @@
+//! Remembers recently accepted callbacks so CSS's retries are counted once.
+//!
+//! Each entry is a fixed 16 bytes in a FIFO plus a slot in a hash set of
+//! 64-bit identity hashes (seeded per process, so identities cannot be
+//! aimed at each other from outside). Entries leave after the window, or
+//! oldest-first once the capacity is reached; the latter is counted, because
+//! it means the effective window is shorter than configured.
+use std::collections::VecDeque;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Mutex;
+
+/// The identity is already a keyed hash: use it as is.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 identities are hashed")
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type IdSet = hashbrown::HashSet<u64, BuildHasherDefault<PassThrough>>;
+
+pub struct Dedup {
+    window_secs: u64,
+    capacity: usize,
+    seed: u64,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    seen: IdSet,
+    /// (identity, expires at, Unix seconds), oldest first.
+    order: VecDeque<(u64, u64)>,
+}
+
+/// What became of a callback's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    First { evicted_early: bool },
+    Again,
+}
+
+/// Builds a callback identity from its parts.
+pub struct Identity {
+    hasher: xxhash_rust::xxh3::Xxh3,
+}
+
+impl Identity {
+    pub fn part(&mut self, bytes: &[u8]) -> &mut Self {
+        // Length-prefixed, so ("ab","c") and ("a","bc") differ.
+        self.hasher.update(&(bytes.len() as u64).to_le_bytes());
+        self.hasher.update(bytes);
+        self
+    }
+
+    pub fn int(&mut self, v: i64) -> &mut Self {
+        self.hasher.update(&v.to_le_bytes());
+        self
+    }
+
+    pub fn finish(&self) -> u64 {
+        self.hasher.digest()
+    }
+}
+
+impl Dedup {
+    pub fn new(window_secs: u64, capacity: usize) -> Self {
+        Self {
+            window_secs,
+            capacity: capacity.max(1),
+            seed: rand::random(),
+            inner: Mutex::default(),
+        }
+    }
+
+    pub fn identity(&self) -> Identity {
+        Identity { hasher: xxhash_rust::xxh3::Xxh3::with_seed(self.seed) }
+    }
+
+    /// Records `id` as seen at `now` unless it already is.
+    pub fn check_and_insert(&self, id: u64, now_secs: u64) -> Seen {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.expire(now_secs);
+        if inner.seen.contains(&id) {
+            return Seen::Again;
+        }
+        let mut evicted_early = false;
+        if inner.order.len() >= self.capacity {
+            if let Some((old, _)) = inner.order.pop_front() {
+                inner.seen.remove(&old);
+                evicted_early = true;
+            }
+        }
+        inner.seen.insert(id);
+        inner.order.push_back((id, now_secs.saturating_add(self.window_secs)));
+        Seen::First { evicted_early }
+    }
+
+    /// Drops expired entries; returns how many remain.
+    pub fn expire(&self, now_secs: u64) -> usize {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.expire(now_secs);
+        inner.order.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Inner {
+    fn expire(&mut self, now_secs: u64) {
+        while let Some(&(id, expires)) = self.order.front() {
+            if expires > now_secs {
+                break;
+            }
+            self.order.pop_front();
+            self.seen.remove(&id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_within_the_window_are_seen_again() {
+        let d = Dedup::new(900, 100);
+        let id = d.identity().part(b"a").int(1).finish();
+        assert_eq!(d.check_and_insert(id, 1000), Seen::First { evicted_early: false });
+        assert_eq!(d.check_and_insert(id, 1000 + 899), Seen::Again);
+        // The window is over: a new callback with the same identity counts.
+        assert_eq!(d.check_and_insert(id, 1000 + 900), Seen::First { evicted_early: false });
+    }
+
+    #[test]
+    fn capacity_evicts_oldest_first() {
+        let d = Dedup::new(900, 2);
+        let ids: Vec<u64> = (0..3).map(|i| d.identity().int(i).finish()).collect();
+        d.check_and_insert(ids[0], 1);
+        d.check_and_insert(ids[1], 1);
+        assert_eq!(d.check_and_insert(ids[2], 1), Seen::First { evicted_early: true });
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.check_and_insert(ids[1], 1), Seen::Again);
+        assert!(matches!(d.check_and_insert(ids[0], 1), Seen::First { .. }));
+    }
+
+    #[test]
+    fn identity_parts_are_delimited() {
+        let d = Dedup::new(1, 1);
+        assert_ne!(d.identity().part(b"ab").part(b"c").finish(), d.identity().part(b"a").part(b"bc").finish());
+    }
+
+    #[test]
+    fn expire_empties() {
+        let d = Dedup::new(10, 10);
+        d.check_and_insert(7, 0);
+        assert_eq!(d.expire(9), 1);
+        assert_eq!(d.expire(10), 0);
+        assert!(d.is_empty());
+    }
+}

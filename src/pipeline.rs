@@ -1,0 +1,185 @@
+//! What happens to one callback body: parse, verify, de-duplicate, record.
+//! Transport-free, so the HTTP route, the benchmarks and the property tests
+//! all drive the same code.
+use crate::catalog::{self, Media};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::dedup::{Dedup, Seen};
+use crate::exposition;
+use crate::metrics::Metrics;
+use crate::signature::{Verdict, Verifier};
+use crate::streams::{Placement, Report, StreamId, StreamRegistry};
+use crate::wire::{self, Head, ParseError, PushError};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    Duplicate,
+    Ignored,
+    Malformed(ParseError),
+    Unauthorized(&'static str),
+    Expired,
+    TooLarge,
+}
+
+impl Outcome {
+    /// The `outcome` label value.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Ignored => "ignored",
+            Outcome::Malformed(_) => "malformed",
+            Outcome::Unauthorized(_) => "unauthorized",
+            Outcome::Expired => "expired",
+            Outcome::TooLarge => "too_large",
+        }
+    }
+}
+
+/// A callback's outcome and the `event_type` label it was counted under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handled {
+    pub event_type: &'static str,
+    pub outcome: Outcome,
+}
+
+pub struct Pipeline {
+    pub metrics: Metrics,
+    pub streams: StreamRegistry,
+    dedup: Dedup,
+    verifier: Verifier,
+    clock: Arc<dyn Clock>,
+    stream_ttl_secs: u64,
+}
+
+impl Pipeline {
+    pub fn new(config: &Config, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            metrics: Metrics::new(config.max_streams),
+            streams: StreamRegistry::new(config.max_streams, config.max_label_length),
+            dedup: Dedup::new(config.dedup_window.as_secs(), config.dedup_capacity),
+            verifier: Verifier::new(&config.callback_keys, config.max_clock_skew.as_secs()),
+            clock,
+            stream_ttl_secs: config.stream_ttl.as_secs(),
+        }
+    }
+
+    pub fn authenticates(&self) -> bool {
+        self.verifier.enabled()
+    }
+
+    /// Handles one callback body and counts its outcome.
+    pub fn handle(&self, body: &[u8]) -> Handled {
+        let handled = self.process(body);
+        self.metrics.count(handled.event_type, handled.outcome.label());
+        handled
+    }
+
+    /// Counts a body refused for its size before it was read.
+    pub fn reject_too_large(&self) -> Handled {
+        let handled = Handled { event_type: "unknown", outcome: Outcome::TooLarge };
+        self.metrics.count(handled.event_type, handled.outcome.label());
+        handled
+    }
+
+    fn process(&self, body: &[u8]) -> Handled {
+        let head: Head = match wire::parse(body) {
+            Ok(h) => h,
+            Err(e) => return Handled { event_type: "unknown", outcome: Outcome::Malformed(e) },
+        };
+        let event_type = catalog::event_type_label(head.event_type);
+        let now = self.clock.now();
+        let outcome = match self.verifier.verify(head.t, head.sign.as_deref(), now.as_secs()) {
+            Verdict::Unauthorized(why) => Outcome::Unauthorized(why),
+            Verdict::Expired => Outcome::Expired,
+            Verdict::Valid | Verdict::Unchecked => match head.event_type {
+                wire::EVENT_PUSH_ERROR => self.push_error(body, now),
+                _ => Outcome::Ignored,
+            },
+        };
+        Handled { event_type, outcome }
+    }
+
+    fn push_error(&self, body: &[u8], now: Duration) -> Outcome {
+        let p: PushError = match wire::parse(body) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Malformed(e),
+        };
+        let id = self
+            .dedup
+            .identity()
+            .int(wire::EVENT_PUSH_ERROR)
+            .int(p.appid.unwrap_or(0))
+            .part(p.domain.as_bytes())
+            .part(p.path.as_bytes())
+            .part(p.stream_id.as_bytes())
+            .part(p.sequence.as_bytes())
+            .int(p.data_time)
+            .finish();
+        match self.dedup.check_and_insert(id, now.as_secs()) {
+            Seen::Again => return Outcome::Duplicate,
+            Seen::First { evicted_early: true } => self.metrics.dedup_evicted.inc(),
+            Seen::First { evicted_early: false } => {}
+        }
+        self.record(&p, now);
+        Outcome::Accepted
+    }
+
+    fn record(&self, p: &PushError, now: Duration) {
+        let data_time_secs = p.data_time as f64 / 1000.0;
+        self.metrics.callback_delay.observe((now.as_secs_f64() - data_time_secs).max(0.0));
+
+        let max_label = self.streams.max_label_bytes();
+        let domain = exposition::cap(&p.domain, max_label);
+        let app = exposition::cap(&p.path, max_label);
+        let mut errors = Vec::with_capacity(p.abnormal_event.len());
+        let mut frame_max = [None; 2];
+        for ev in &p.abnormal_event {
+            let code = catalog::error_code(ev.kind);
+            errors.push((code, ev.count));
+            let Some(media) = Media::of_error(ev.kind) else { continue };
+            let histogram = self.metrics.frame_interval.with_label_values(&[domain, app, media.label()]);
+            for d in &ev.detail {
+                match catalog::parse_interval_ms(&d.desc) {
+                    Some(ms) => {
+                        let secs = ms / 1000.0;
+                        histogram.observe(secs);
+                        let max: &mut Option<f64> = &mut frame_max[media as usize];
+                        *max = Some(max.map_or(secs, |m| m.max(secs)));
+                    }
+                    None => self
+                        .metrics
+                        .unparsed_details
+                        .with_label_values(&[&catalog::error_type_label(code)])
+                        .inc(),
+                }
+            }
+        }
+        let id = StreamId { domain: &p.domain, app: &p.path, stream: &p.stream_id };
+        let report = Report { errors: &errors, frame_max, data_time_secs };
+        if self.streams.record_report(id, &report, now.as_secs()) == Placement::Overflow {
+            self.metrics.stream_overflow.inc();
+        }
+    }
+
+    /// Drops expired streams and dedup entries. Runs on a timer.
+    pub fn expire(&self) {
+        let now = self.clock.now_secs();
+        let removed = self.streams.expire(now, self.stream_ttl_secs);
+        self.metrics.streams_expired.inc_by(removed as u64);
+        self.dedup.expire(now);
+    }
+
+    /// The whole `/metrics` page.
+    pub fn render(&self) -> String {
+        self.metrics.streams.set(self.streams.tracked() as i64);
+        self.metrics.dedup_entries.set(self.dedup.len() as i64);
+        let mut out = String::with_capacity(64 * 1024);
+        self.metrics.render(&mut out);
+        self.streams.render(&mut out);
+        out
+    }
+}

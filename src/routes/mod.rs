@@ -1,0 +1,42 @@
+//! HTTP routes. Each listener gets the routes it serves via [`configure`].
+mod callback;
+mod health;
+mod metrics;
+
+use crate::pipeline::Pipeline;
+use crate::webconfig::{self, BasicAuth};
+use actix_web::middleware::from_fn;
+use actix_web::web;
+use std::sync::Arc;
+
+/// What the routes share.
+pub struct AppState {
+    pub pipeline: Arc<Pipeline>,
+    pub max_body_bytes: usize,
+}
+
+/// Which routes one listener serves.
+#[derive(Clone)]
+pub struct Routes {
+    pub callback: bool,
+    pub metrics: bool,
+    /// Guards the landing page and /metrics; never /callback (CSS cannot
+    /// send credentials; its signature is checked instead) nor health checks.
+    pub basic_auth: Option<Arc<BasicAuth>>,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig, routes: &Routes) {
+    cfg.route("/-/healthy", web::get().to(health::healthy))
+        .route("/-/ready", web::get().to(health::ready));
+    if routes.callback {
+        cfg.service(web::resource("/callback").route(web::post().to(callback::callback)));
+    }
+    if let Some(auth) = &routes.basic_auth {
+        cfg.app_data(web::Data::new(auth.clone()));
+    }
+    let guard = || from_fn(webconfig::require_basic_auth);
+    cfg.service(web::resource("/").wrap(guard()).route(web::get().to(health::landing)));
+    if routes.metrics {
+        cfg.service(web::resource("/metrics").wrap(guard()).route(web::get().to(metrics::metrics)));
+    }
+}

@@ -1,0 +1,120 @@
+//! The callback signature: `sign = lowercase_hex(MD5(key + t))`, valid until
+//! `t` (Unix seconds). Several keys may be configured, for rotation.
+use md5::{Digest, Md5};
+use subtle::ConstantTimeEq;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Valid,
+    /// No key configured: nothing can be checked.
+    Unchecked,
+    /// `sign` or `t` missing, or `sign` matches no key.
+    Unauthorized(&'static str),
+    /// Signed correctly, but `t` is in the past.
+    Expired,
+}
+
+pub struct Verifier {
+    keys: Vec<Vec<u8>>,
+    max_clock_skew_secs: u64,
+}
+
+impl Verifier {
+    pub fn new(keys: &[String], max_clock_skew_secs: u64) -> Self {
+        Self {
+            keys: keys.iter().map(|k| k.as_bytes().to_vec()).collect(),
+            max_clock_skew_secs,
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    pub fn verify(&self, t: Option<i64>, sign: Option<&str>, now_secs: u64) -> Verdict {
+        if self.keys.is_empty() {
+            return Verdict::Unchecked;
+        }
+        let (Some(t), Some(sign)) = (t, sign) else {
+            return Verdict::Unauthorized("t or sign missing");
+        };
+        let mut given = [0u8; 16];
+        if hex::decode_to_slice(sign.trim(), &mut given).is_err() {
+            return Verdict::Unauthorized("sign is not 32 hex digits");
+        }
+        let t_text = itoa::Buffer::new().format(t).to_owned();
+        // Check every key, without stopping early, so timing does not tell
+        // which key (if any) matched.
+        let matched = self.keys.iter().fold(0u8, |acc, key| {
+            acc | expected(key, &t_text).ct_eq(&given).unwrap_u8()
+        });
+        if matched == 0 {
+            return Verdict::Unauthorized("sign does not match");
+        }
+        let deadline = t.saturating_add(self.max_clock_skew_secs as i64);
+        if deadline < now_secs as i64 {
+            return Verdict::Expired;
+        }
+        Verdict::Valid
+    }
+}
+
+fn expected(key: &[u8], t_text: &str) -> [u8; 16] {
+    let mut h = Md5::new();
+    h.update(key);
+    h.update(t_text.as_bytes());
+    h.finalize().into()
+}
+
+/// The `sign` CSS would send for `key` and `t`; for tests and the simulator.
+pub fn sign(key: &str, t: i64) -> String {
+    hex::encode(expected(key.as_bytes(), itoa::Buffer::new().format(t)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_764_000_000;
+
+    #[test]
+    fn matches_the_signed_sample() {
+        assert_eq!(sign("demo-callback-key", 4102444800), "b276e9751b35f01e28bf285d4175b495");
+    }
+
+    #[test]
+    fn verdicts() {
+        let v = Verifier::new(&["old".into(), "new".into()], 30);
+        let t = NOW as i64 + 600;
+        let good_new = sign("new", t);
+        let upper = sign("old", t).to_uppercase();
+        let table: &[(Option<i64>, Option<&str>, Verdict)] = &[
+            (Some(t), Some(&good_new), Verdict::Valid),
+            (Some(t), Some(&upper), Verdict::Valid),
+            (Some(t), Some(&sign("other", t)), Verdict::Unauthorized("sign does not match")),
+            (Some(t + 1), Some(&good_new), Verdict::Unauthorized("sign does not match")),
+            (Some(t), Some("xyz"), Verdict::Unauthorized("sign is not 32 hex digits")),
+            (None, Some(&good_new), Verdict::Unauthorized("t or sign missing")),
+            (Some(t), None, Verdict::Unauthorized("t or sign missing")),
+        ];
+        for (i, &(t, s, want)) in table.iter().enumerate() {
+            assert_eq!(v.verify(t, s, NOW), want, "row {i}");
+        }
+    }
+
+    #[test]
+    fn expiry_allows_the_configured_skew() {
+        let v = Verifier::new(&["k".into()], 30);
+        let t = NOW as i64 - 30;
+        assert_eq!(v.verify(Some(t), Some(&sign("k", t)), NOW), Verdict::Valid);
+        let t = NOW as i64 - 31;
+        assert_eq!(v.verify(Some(t), Some(&sign("k", t)), NOW), Verdict::Expired);
+    }
+
+    #[test]
+    fn without_keys_nothing_is_checked() {
+        let v = Verifier::new(&[], 30);
+        assert!(!v.enabled());
+        assert_eq!(v.verify(None, None, NOW), Verdict::Unchecked);
+    }
+}

@@ -1,0 +1,273 @@
+//! The wire model: callback bodies as CSS posts them (see protocol.md).
+//!
+//! Parsing is two-stage: [`Head`] reads only what every event kind shares
+//! (`event_type`, `t`, `sign`), so an event kind we do not handle is never
+//! rejected over a field we would have typed differently. Strings borrow from
+//! the body where JSON escapes allow.
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::fmt;
+
+pub const EVENT_PUSH_ERROR: i64 = 321;
+pub const EVENT_PUSH_START: i64 = 1;
+pub const EVENT_PUSH_END: i64 = 0;
+
+/// Fields every event kind carries.
+#[derive(Debug, Deserialize)]
+pub struct Head<'a> {
+    #[serde(deserialize_with = "int")]
+    pub event_type: i64,
+    #[serde(default, deserialize_with = "opt_int")]
+    pub t: Option<i64>,
+    #[serde(default, borrow)]
+    pub sign: Option<Cow<'a, str>>,
+}
+
+/// Push error callback, `event_type` 321.
+#[derive(Debug, Deserialize)]
+pub struct PushError<'a> {
+    #[serde(default, deserialize_with = "opt_int")]
+    pub appid: Option<i64>,
+    #[serde(default, borrow)]
+    pub domain: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub path: Cow<'a, str>,
+    #[serde(borrow)]
+    pub stream_id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub sequence: Cow<'a, str>,
+    /// Callback time, Unix milliseconds. Required: it is part of the
+    /// callback's identity, without it retries could not be told apart.
+    #[serde(deserialize_with = "int")]
+    pub data_time: i64,
+    #[serde(default, borrow)]
+    pub abnormal_event: Vec<AbnormalEvent<'a>>,
+}
+
+/// One error type's tally within a report interval.
+#[derive(Debug, Deserialize)]
+pub struct AbnormalEvent<'a> {
+    #[serde(rename = "type", deserialize_with = "uint")]
+    pub kind: u64,
+    /// The number to count; `detail` may list fewer entries.
+    #[serde(deserialize_with = "uint")]
+    pub count: u64,
+    #[serde(default, borrow)]
+    pub detail: Vec<Detail<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Detail<'a> {
+    #[serde(default, borrow)]
+    pub desc: Cow<'a, str>,
+}
+
+/// Push start (`event_type` 1) and push end (`event_type` 0).
+#[derive(Debug, Deserialize)]
+pub struct PushLifecycle<'a> {
+    #[serde(default, deserialize_with = "opt_int")]
+    pub appid: Option<i64>,
+    /// Push domain.
+    #[serde(default, borrow)]
+    pub app: Cow<'a, str>,
+    /// Push path.
+    #[serde(default, borrow)]
+    pub appname: Cow<'a, str>,
+    #[serde(borrow)]
+    pub stream_id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub sequence: Cow<'a, str>,
+    /// Unix seconds. Required: part of the event's identity.
+    #[serde(deserialize_with = "int")]
+    pub event_time: i64,
+    #[serde(default, deserialize_with = "opt_int")]
+    pub errcode: Option<i64>,
+    /// Session length in ms, on end events (documented as a string).
+    #[serde(default, deserialize_with = "opt_uint")]
+    pub push_duration: Option<u64>,
+}
+
+/// Why a body could not be read, with the JSON path of the culprit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Fields whose values must never appear in an error message or a log line.
+const SECRET_FIELDS: [&str; 3] = ["sign", "stream_param", "user_ip"];
+
+/// Parses `body` as `T`; on failure names the JSON path and what is wrong.
+pub fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ParseError> {
+    // serde would also read a struct from an array; a callback is an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ParseError("invalid JSON: the body must be a JSON object".into()));
+    }
+    match serde_json::from_slice(body) {
+        Ok(v) => Ok(v),
+        // The fast parse has no path; re-run with path tracking to explain.
+        Err(_) => Err(explain::<T>(body)),
+    }
+}
+
+fn explain<'a, T: Deserialize<'a>>(body: &'a [u8]) -> ParseError {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let err = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(_) => match de.end() {
+            Ok(()) => return ParseError("invalid JSON".into()),
+            Err(e) => return ParseError(format!("invalid JSON: {e}")),
+        },
+        Err(e) => e,
+    };
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return ParseError(format!("invalid JSON: {inner}"));
+    }
+    if path == "." {
+        return ParseError(inner.to_string());
+    }
+    if SECRET_FIELDS.iter().any(|f| path == *f) {
+        return ParseError(format!("{path}: invalid value"));
+    }
+    ParseError(format!("{path}: {inner}"))
+}
+
+// --- integers as numbers or numeric strings (protocol.md, robustness) ---
+
+struct IntVisitor;
+
+impl<'de> Visitor<'de> for IntVisitor {
+    type Value = i64;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an integer (number or numeric string)")
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+        Ok(v)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+        i64::try_from(v).map_err(|_| E::custom("integer out of range"))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+        if v.fract() == 0.0 && v.abs() < 9.0e15 {
+            Ok(v as i64)
+        } else {
+            Err(E::custom("expected an integer, got a fraction"))
+        }
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
+        // The value is not echoed: it may be a mistyped credential.
+        v.trim().parse().map_err(|_| E::custom("expected an integer, got a non-numeric string"))
+    }
+}
+
+fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    d.deserialize_any(IntVisitor)
+}
+
+fn uint<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = int(d)?;
+    u64::try_from(v).map_err(|_| de::Error::custom(format!("must not be negative, got {v}")))
+}
+
+fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(Option::<Flex>::deserialize(d)?.map(|f| f.0))
+}
+
+fn opt_uint<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match opt_int(d)? {
+        None => Ok(None),
+        Some(v) => u64::try_from(v)
+            .map(Some)
+            .map_err(|_| de::Error::custom(format!("must not be negative, got {v}"))),
+    }
+}
+
+/// An integer that may be a numeric string, for use inside `Option`.
+struct Flex(i64);
+
+impl<'de> Deserialize<'de> for Flex {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        int(d).map(Flex)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = include_str!("../tests/fixtures/push-error-seed.json");
+
+    #[test]
+    fn seed_parses() {
+        let head: Head = parse(SEED.as_bytes()).unwrap();
+        assert_eq!(head.event_type, 321);
+        assert_eq!(head.t, None);
+        let p: PushError = parse(SEED.as_bytes()).unwrap();
+        assert_eq!(p.domain, "xxxx.xxxxx.xxxx.xxxx");
+        assert_eq!(p.path, "xxxx");
+        assert_eq!(p.stream_id, "xxxxxx");
+        assert_eq!(p.data_time, 1670588074971);
+        assert_eq!(p.abnormal_event.len(), 2);
+        assert_eq!(p.abnormal_event[0].kind, 6);
+        assert_eq!(p.abnormal_event[0].count, 2);
+        assert_eq!(p.abnormal_event[1].detail.len(), 2);
+    }
+
+    #[test]
+    fn integers_as_strings_and_unknown_fields() {
+        let body = br#"{"event_type":"321","t":" 4102444800 ","stream_id":"s","data_time":"5",
+            "abnormal_event":[{"type":"6","count":"3","event_key":"k","customer_visible":"true"}],
+            "brand_new_field":{"x":[1,2]}}"#;
+        let head: Head = parse(body).unwrap();
+        assert_eq!((head.event_type, head.t), (321, Some(4102444800)));
+        let p: PushError = parse(body).unwrap();
+        assert_eq!(p.data_time, 5);
+        assert_eq!((p.abnormal_event[0].kind, p.abnormal_event[0].count), (6, 3));
+        assert!(p.domain.is_empty() && p.sequence.is_empty() && p.appid.is_none());
+    }
+
+    #[test]
+    fn errors_name_the_path() {
+        let table: &[(&[u8], &str)] = &[
+            (b"{", "invalid JSON"),
+            (b"[1]", "invalid JSON"),
+            (br#"{"t":1}"#, "missing field `event_type`"),
+            (br#"{"event_type":"abc"}"#, "event_type: expected an integer"),
+            (br#"{"event_type":1.5}"#, "event_type: expected an integer, got a fraction"),
+            (br#"{"event_type":321,"sign":12345}"#, "sign: invalid value"),
+        ];
+        for &(body, want) in table {
+            let err = parse::<Head>(body).unwrap_err();
+            assert!(err.0.contains(want), "{:?}: {err}", String::from_utf8_lossy(body));
+        }
+        let err = parse::<PushError>(
+            br#"{"stream_id":"s","data_time":1,"abnormal_event":[{"type":6,"count":-2}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.0.starts_with("abnormal_event[0].count: must not be negative"), "{err}");
+        let err = parse::<PushError>(br#"{"data_time":1}"#).unwrap_err();
+        assert!(err.0.contains("stream_id"), "{err}");
+    }
+
+    #[test]
+    fn secret_values_never_echoed() {
+        let err = parse::<Head>(br#"{"event_type":321,"t":"hunter2"}"#).unwrap_err();
+        assert!(!err.0.contains("hunter2"), "{err}");
+        let err = parse::<Head>(br#"{"event_type":321,"sign":["deadbeef"]}"#).unwrap_err();
+        assert!(!err.0.contains("deadbeef"), "{err}");
+    }
+
+    #[test]
+    fn escaped_strings_are_owned() {
+        let p: PushError =
+            parse(br#"{"stream_id":"a\"b","data_time":1,"domain":"d"}"#).unwrap();
+        assert_eq!(p.stream_id, "a\"b");
+        assert!(matches!(p.domain, Cow::Borrowed(_)));
+    }
+}

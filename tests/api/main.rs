@@ -1,0 +1,3 @@
+//! Black-box tests: the real server on a loopback port, spoken to over HTTP.
+mod callback;
+mod helpers;
