@@ -55,6 +55,15 @@ pub fn error_type_label(code: u8) -> String {
     s
 }
 
+/// The `errcode` label value of a push end: 0-99 as is, else "other".
+pub fn errcode_label(errcode: i64) -> String {
+    if (0..=MAX_LABELLED_CODE as i64).contains(&errcode) {
+        errcode.to_string()
+    } else {
+        "other".to_owned()
+    }
+}
+
 /// Which media a frame-gap error type is about (types 6 and 7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Media {
@@ -181,5 +190,9 @@ mod tests {
         assert_eq!(event_type_label(0), "0");
         assert_eq!(event_type_label(999_999), "other");
         assert_eq!(event_type_label(-1), "other");
+        assert_eq!(errcode_label(0), "0");
+        assert_eq!(errcode_label(99), "99");
+        assert_eq!(errcode_label(100), "other");
+        assert_eq!(errcode_label(-1), "other");
     }
 }

@@ -54,6 +54,11 @@ pub struct Config {
     #[arg(long, env = "CSS_PUSH_STREAM_TTL", default_value = "1h", value_parser = duration)]
     pub stream_ttl: Duration,
 
+    /// A stream that is pushing (push start seen, no end) is kept this long
+    /// without a callback, since a clean push sends none.
+    #[arg(long, env = "CSS_PUSH_LIVE_STREAM_TTL", default_value = "7d", value_parser = duration)]
+    pub live_stream_ttl: Duration,
+
     /// How often expired streams and dedup entries are removed.
     #[arg(long, env = "CSS_PUSH_EXPIRY_INTERVAL", default_value = "15s", value_parser = duration)]
     pub expiry_interval: Duration,

@@ -7,6 +7,9 @@ use prometheus::{
 
 /// Frame gap buckets, seconds (CSS reports gaps above about 1 s).
 pub const FRAME_INTERVAL_BUCKETS: [f64; 11] = [1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0];
+/// Push session length buckets, seconds: 10 s to a day.
+pub const SESSION_BUCKETS: [f64; 11] =
+    [10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0];
 /// Delivery delay buckets, seconds: retries arrive minutes late.
 pub const DELAY_BUCKETS: [f64; 12] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0];
 
@@ -22,6 +25,9 @@ pub struct Metrics {
     pub stream_overflow: IntCounter,
     pub dedup_entries: IntGauge,
     pub dedup_evicted: IntCounter,
+    pub stream_starts: IntCounterVec,
+    pub stream_ends: IntCounterVec,
+    pub session_duration: HistogramVec,
 }
 
 /// Every outcome a callback can have; all are pre-created at zero for the
@@ -89,6 +95,28 @@ impl Metrics {
                 "Identities dropped before --dedup-window ended because --dedup-capacity was full.",
             )
             .unwrap(),
+            stream_starts: IntCounterVec::new(
+                Opts::new("css_push_stream_starts_total", "Push start callbacks (event_type 1) accepted."),
+                &["domain", "app"],
+            )
+            .unwrap(),
+            stream_ends: IntCounterVec::new(
+                Opts::new(
+                    "css_push_stream_ends_total",
+                    "Push end callbacks (event_type 0) accepted, by errcode (0-99, else \"other\").",
+                ),
+                &["domain", "app", "errcode"],
+            )
+            .unwrap(),
+            session_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "css_push_session_duration_seconds",
+                    "Push session length from push end callbacks (push_duration).",
+                )
+                .buckets(SESSION_BUCKETS.to_vec()),
+                &["domain", "app"],
+            )
+            .unwrap(),
             registry,
         };
         let build_info = IntGaugeVec::new(
@@ -113,6 +141,9 @@ impl Metrics {
             Box::new(m.stream_overflow.clone()),
             Box::new(m.dedup_entries.clone()),
             Box::new(m.dedup_evicted.clone()),
+            Box::new(m.stream_starts.clone()),
+            Box::new(m.stream_ends.clone()),
+            Box::new(m.session_duration.clone()),
             #[cfg(target_os = "linux")]
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];

@@ -9,7 +9,7 @@ use crate::exposition;
 use crate::metrics::Metrics;
 use crate::signature::{Verdict, Verifier};
 use crate::streams::{Placement, Report, StreamId, StreamRegistry};
-use crate::wire::{self, Head, ParseError, PushError};
+use crate::wire::{self, Head, ParseError, PushError, PushLifecycle};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,6 +53,7 @@ pub struct Pipeline {
     verifier: Verifier,
     clock: Arc<dyn Clock>,
     stream_ttl_secs: u64,
+    live_stream_ttl_secs: u64,
 }
 
 impl Pipeline {
@@ -64,6 +65,7 @@ impl Pipeline {
             verifier: Verifier::new(&config.callback_keys, config.max_clock_skew.as_secs()),
             clock,
             stream_ttl_secs: config.stream_ttl.as_secs(),
+            live_stream_ttl_secs: config.live_stream_ttl.as_secs(),
         }
     }
 
@@ -97,6 +99,7 @@ impl Pipeline {
             Verdict::Expired => Outcome::Expired,
             Verdict::Valid | Verdict::Unchecked => match head.event_type {
                 wire::EVENT_PUSH_ERROR => self.push_error(body, now),
+                wire::EVENT_PUSH_START | wire::EVENT_PUSH_END => self.lifecycle(head.event_type, body, now),
                 _ => Outcome::Ignored,
             },
         };
@@ -119,12 +122,63 @@ impl Pipeline {
             .part(p.sequence.as_bytes())
             .int(p.data_time)
             .finish();
-        match self.dedup.check_and_insert(id, now.as_secs()) {
-            Seen::Again => return Outcome::Duplicate,
-            Seen::First { evicted_early: true } => self.metrics.dedup_evicted.inc(),
-            Seen::First { evicted_early: false } => {}
+        if self.seen_before(id, now) {
+            return Outcome::Duplicate;
         }
         self.record(&p, now);
+        Outcome::Accepted
+    }
+
+    /// Remembers the identity; true if it was already remembered.
+    fn seen_before(&self, id: u64, now: Duration) -> bool {
+        match self.dedup.check_and_insert(id, now.as_secs()) {
+            Seen::Again => true,
+            Seen::First { evicted_early } => {
+                if evicted_early {
+                    self.metrics.dedup_evicted.inc();
+                }
+                false
+            }
+        }
+    }
+
+    fn lifecycle(&self, event_type: i64, body: &[u8], now: Duration) -> Outcome {
+        let e: PushLifecycle = match wire::parse(body) {
+            Ok(e) => e,
+            Err(e) => return Outcome::Malformed(e),
+        };
+        let id = self
+            .dedup
+            .identity()
+            .int(event_type)
+            .int(e.appid.unwrap_or(0))
+            .part(e.app.as_bytes())
+            .part(e.appname.as_bytes())
+            .part(e.stream_id.as_bytes())
+            .part(e.sequence.as_bytes())
+            .int(e.event_time)
+            .finish();
+        if self.seen_before(id, now) {
+            return Outcome::Duplicate;
+        }
+        let max_label = self.streams.max_label_bytes();
+        let (domain, app) = (exposition::cap(&e.app, max_label), exposition::cap(&e.appname, max_label));
+        let stream = StreamId { domain: &e.app, app: &e.appname, stream: &e.stream_id };
+        let session = xxhash_rust::xxh3::xxh3_64(e.sequence.as_bytes());
+        let placement = if event_type == wire::EVENT_PUSH_START {
+            self.metrics.stream_starts.with_label_values(&[domain, app]).inc();
+            self.streams.start_session(stream, session, now.as_secs())
+        } else {
+            let errcode = catalog::errcode_label(e.errcode.unwrap_or(0));
+            self.metrics.stream_ends.with_label_values(&[domain, app, &errcode]).inc();
+            if let Some(ms) = e.push_duration {
+                self.metrics.session_duration.with_label_values(&[domain, app]).observe(ms as f64 / 1000.0);
+            }
+            self.streams.end_session(stream, session, now.as_secs())
+        };
+        if placement == Placement::Overflow {
+            self.metrics.stream_overflow.inc();
+        }
         Outcome::Accepted
     }
 
@@ -168,7 +222,7 @@ impl Pipeline {
     /// Drops expired streams and dedup entries. Runs on a timer.
     pub fn expire(&self) {
         let now = self.clock.now_secs();
-        let removed = self.streams.expire(now, self.stream_ttl_secs);
+        let removed = self.streams.expire(now, self.stream_ttl_secs, self.live_stream_ttl_secs);
         self.metrics.streams_expired.inc_by(removed as u64);
         self.dedup.expire(now);
     }

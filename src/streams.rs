@@ -17,6 +17,7 @@ pub const ERRORS: &str = "css_push_errors_total";
 pub const FRAME_MAX: &str = "css_push_frame_interval_max_seconds";
 pub const LAST_ERROR: &str = "css_push_last_error_timestamp_seconds";
 pub const LIVE: &str = "css_push_stream_live";
+pub const LIVE_PER_APP: &str = "css_push_streams_live";
 
 pub struct StreamRegistry {
     shards: Box<[Mutex<Shard>]>,
@@ -28,6 +29,33 @@ pub struct StreamRegistry {
 
 type Shard = hashbrown::HashMap<Box<str>, StreamState>;
 
+impl StreamState {
+    fn new(key: &str, now_secs: u64, overflow: bool) -> Self {
+        Self { last_seen: now_secs, overflow, app_labels_len: app_labels_len(key), ..Default::default() }
+    }
+}
+
+/// Where `domain="..",app=".."` ends in a key: after the second closing
+/// quote, skipping escaped ones (values may contain `,stream="`).
+fn app_labels_len(key: &str) -> u16 {
+    let mut quotes = 0;
+    let mut escaped = false;
+    for (i, b) in key.bytes().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' => escaped = true,
+            b'"' => {
+                quotes += 1;
+                if quotes == 4 {
+                    return (i + 1) as u16;
+                }
+            }
+            _ => {}
+        }
+    }
+    key.len() as u16
+}
+
 #[derive(Debug, Default)]
 struct StreamState {
     /// (error code, count), sorted by code; a stream sees few types.
@@ -37,6 +65,13 @@ struct StreamState {
     latest_report: Option<f64>,
     /// `Some` once a push start or end was seen for this stream.
     live: Option<bool>,
+    /// Hash of the `sequence` of the session that made the stream live.
+    session: u64,
+    /// Hash of the `sequence` of the last session that ended, so a start
+    /// retried after its own end does not resurrect the stream.
+    ended_session: Option<u64>,
+    /// Length of the `domain="..",app=".."` part of the key.
+    app_labels_len: u16,
     /// Clock seconds of the last callback; drives expiry.
     last_seen: u64,
     overflow: bool,
@@ -102,34 +137,67 @@ impl StreamRegistry {
         })
     }
 
-    /// Marks a stream as pushing or not (push start / end).
-    pub fn set_live(&self, id: StreamId, live: bool, now_secs: u64) -> Placement {
-        self.update(id, now_secs, |s| s.live = Some(live))
+    /// A push session (identified by the hash of its `sequence`) started.
+    /// A start after a missed end replaces the session: still one live stream.
+    pub fn start_session(&self, id: StreamId, session: u64, now_secs: u64) -> Placement {
+        self.update_tracked(id, now_secs, |s| {
+            if s.ended_session != Some(session) {
+                s.live = Some(true);
+                s.session = session;
+            }
+        })
+    }
+
+    /// A push session ended. The end of an older session, arriving after a
+    /// newer one started, leaves the stream live.
+    pub fn end_session(&self, id: StreamId, session: u64, now_secs: u64) -> Placement {
+        self.update_tracked(id, now_secs, |s| {
+            if s.live != Some(true) || s.session == session {
+                s.live = Some(false);
+            }
+            s.ended_session = Some(session);
+        })
+    }
+
+    /// Like [`Self::update`], but past the cap nothing is kept: liveness of
+    /// an overflow bucket would mean nothing.
+    fn update_tracked(&self, id: StreamId, now_secs: u64, f: impl Fn(&mut StreamState)) -> Placement {
+        let key = self.key(id);
+        if self.update_existing(&key, now_secs, &f) || self.insert(key, now_secs, &f) {
+            Placement::Stream
+        } else {
+            Placement::Overflow
+        }
+    }
+
+    /// Inserts a new stream unless the cap is reached; false if it is.
+    fn insert(&self, key: String, now_secs: u64, f: &impl Fn(&mut StreamState)) -> bool {
+        if self.tracked.fetch_add(1, Ordering::Relaxed) >= self.max_streams {
+            self.tracked.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        let mut shard = self.shard(&key);
+        // Another worker may have inserted it since we looked.
+        if let Some(s) = shard.get_mut(key.as_str()) {
+            self.tracked.fetch_sub(1, Ordering::Relaxed);
+            s.last_seen = now_secs;
+            f(s);
+        } else {
+            let mut s = StreamState::new(&key, now_secs, false);
+            f(&mut s);
+            shard.insert(key.into_boxed_str(), s);
+        }
+        true
     }
 
     fn update(&self, id: StreamId, now_secs: u64, f: impl Fn(&mut StreamState)) -> Placement {
         let key = self.key(id);
-        if self.update_existing(&key, now_secs, &f) {
+        if self.update_existing(&key, now_secs, &f) || self.insert(key, now_secs, &f) {
             return Placement::Stream;
         }
-        if self.tracked.fetch_add(1, Ordering::Relaxed) < self.max_streams {
-            let mut shard = self.shard(&key);
-            // Another worker may have inserted it since we looked.
-            if let Some(s) = shard.get_mut(key.as_str()) {
-                self.tracked.fetch_sub(1, Ordering::Relaxed);
-                s.last_seen = now_secs;
-                f(s);
-            } else {
-                let mut s = StreamState { last_seen: now_secs, ..Default::default() };
-                f(&mut s);
-                shard.insert(key.into_boxed_str(), s);
-            }
-            return Placement::Stream;
-        }
-        self.tracked.fetch_sub(1, Ordering::Relaxed);
         let key = self.key(StreamId { stream: OVERFLOW_STREAM, ..id });
         if !self.update_existing(&key, now_secs, &f) {
-            let mut s = StreamState { last_seen: now_secs, overflow: true, ..Default::default() };
+            let mut s = StreamState::new(&key, now_secs, true);
             f(&mut s);
             self.shard(&key).entry(key.into_boxed_str()).or_insert(s);
         }
@@ -148,13 +216,12 @@ impl StreamRegistry {
         }
     }
 
+    /// The stream's label set, `domain="..",app="..",stream=".."`.
     fn key(&self, id: StreamId) -> String {
         let mut key = String::with_capacity(32 + id.domain.len() + id.app.len() + id.stream.len());
-        exposition::push_labels(
-            &mut key,
-            &[("domain", id.domain), ("app", id.app), ("stream", id.stream)],
-            self.max_label_bytes,
-        );
+        exposition::push_labels(&mut key, &[("domain", id.domain), ("app", id.app)], self.max_label_bytes);
+        key.push(',');
+        exposition::push_labels(&mut key, &[("stream", id.stream)], self.max_label_bytes);
         key
     }
 
@@ -163,15 +230,17 @@ impl StreamRegistry {
         self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Removes streams not seen since `now - ttl`; returns how many real
-    /// streams (overflow buckets not counted) were removed.
-    pub fn expire(&self, now_secs: u64, ttl_secs: u64) -> usize {
+    /// Removes streams not seen since `now - ttl` (`now - live_ttl` for a
+    /// stream that is pushing: a clean push sends no callbacks); returns how
+    /// many real streams (overflow buckets not counted) were removed.
+    pub fn expire(&self, now_secs: u64, ttl_secs: u64, live_ttl_secs: u64) -> usize {
         let cutoff = now_secs.saturating_sub(ttl_secs);
+        let live_cutoff = now_secs.saturating_sub(live_ttl_secs);
         let mut removed = 0;
         for shard in self.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
             shard.retain(|_, s| {
-                let keep = s.last_seen > cutoff;
+                let keep = s.last_seen > if s.live == Some(true) { live_cutoff } else { cutoff };
                 if !keep && !s.overflow {
                     removed += 1;
                 }
@@ -188,6 +257,8 @@ impl StreamRegistry {
         let mut frame_max = String::new();
         let mut last = String::new();
         let mut live = String::new();
+        // Live streams per `domain="..",app=".."` label set.
+        let mut live_per_app: hashbrown::HashMap<String, u64> = hashbrown::HashMap::new();
         for shard in self.shards.iter() {
             let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
             for (labels, s) in shard.iter() {
@@ -208,15 +279,27 @@ impl StreamRegistry {
                 }
                 if let Some(l) = s.live {
                     exposition::push_sample(&mut live, LIVE, labels, &[], Value::Int(l as u64));
+                    let app_labels = &labels[..s.app_labels_len as usize];
+                    match live_per_app.get_mut(app_labels) {
+                        Some(n) => *n += l as u64,
+                        None => {
+                            live_per_app.insert(app_labels.to_owned(), l as u64);
+                        }
+                    }
                 }
             }
         }
-        out.reserve(errors.len() + frame_max.len() + last.len() + live.len() + 1024);
+        let mut live_per_app_text = String::new();
+        for (labels, n) in &live_per_app {
+            exposition::push_sample(&mut live_per_app_text, LIVE_PER_APP, labels, &[], Value::Int(*n));
+        }
+        out.reserve(errors.len() + frame_max.len() + last.len() + live.len() + live_per_app_text.len() + 1024);
         let families = [
             (ERRORS, "counter", "Push errors CSS reported, by stream and error type (the count field, summed).", errors),
             (FRAME_MAX, "gauge", "Largest frame arrival gap in the stream's latest push error report.", frame_max),
             (LAST_ERROR, "gauge", "data_time of the stream's latest push error report, Unix seconds.", last),
             (LIVE, "gauge", "1 while the stream is pushing (after a push start), 0 after a push end.", live),
+            (LIVE_PER_APP, "gauge", "Streams pushing now (push start seen, no end yet), by domain and app.", live_per_app_text),
         ];
         for (name, kind, help, body) in families {
             exposition::push_header(out, name, kind, help);
@@ -288,13 +371,46 @@ mod tests {
         let r = StreamRegistry::new(1, 64);
         r.record_report(id("old"), &report(&[(1, 1)], None, 1.0), 100);
         assert_eq!(r.record_report(id("new"), &report(&[(1, 1)], None, 1.0), 150), Placement::Overflow);
-        assert_eq!(r.expire(100 + 59, 60), 0);
-        assert_eq!(r.expire(100 + 60, 60), 1);
+        assert_eq!(r.expire(100 + 59, 60, 600), 0);
+        assert_eq!(r.expire(100 + 60, 60, 600), 1);
         assert_eq!(r.tracked(), 0);
         assert!(rendered(&r).contains("stream=\"__overflow__\""));
-        assert_eq!(r.expire(150 + 60, 60), 0);
+        assert_eq!(r.expire(150 + 60, 60, 600), 0);
         assert!(!rendered(&r).contains("stream="));
         assert_eq!(r.record_report(id("new"), &report(&[(1, 1)], None, 1.0), 300), Placement::Stream);
+    }
+
+    #[test]
+    fn sessions_count_each_stream_once() {
+        let r = StreamRegistry::new(10, 64);
+        let tricky = StreamId { domain: "d", app: "x\",stream=\"", stream: "s" };
+        r.start_session(id("a"), 1, 0);
+        // A start after a missed end: a new session, still one live stream.
+        r.start_session(id("a"), 2, 0);
+        r.start_session(id("b"), 7, 0);
+        r.start_session(tricky, 1, 0);
+        // The old session's end arrives late: the new one goes on.
+        r.end_session(id("a"), 1, 0);
+        let out = rendered(&r);
+        assert!(out.contains("css_push_streams_live{domain=\"d\",app=\"live\"} 2\n"), "{out}");
+        assert!(out.contains("css_push_streams_live{domain=\"d\",app=\"x\\\",stream=\\\"\"} 1\n"), "{out}");
+        r.end_session(id("a"), 2, 0);
+        r.end_session(id("b"), 7, 0);
+        // A retried start of a session that already ended changes nothing.
+        r.start_session(id("b"), 7, 0);
+        let out = rendered(&r);
+        assert!(out.contains("css_push_streams_live{domain=\"d\",app=\"live\"} 0\n"), "{out}");
+        assert!(out.contains("css_push_stream_live{domain=\"d\",app=\"live\",stream=\"b\"} 0\n"), "{out}");
+    }
+
+    #[test]
+    fn live_streams_expire_on_their_own_ttl_and_never_overflow() {
+        let r = StreamRegistry::new(1, 64);
+        r.start_session(id("a"), 1, 1000);
+        assert_eq!(r.start_session(id("b"), 1, 1000), Placement::Overflow);
+        assert!(!rendered(&r).contains("__overflow__"));
+        assert_eq!(r.expire(1100, 60, 600), 0, "a live stream outlives the error TTL");
+        assert_eq!(r.expire(1600, 60, 600), 1);
     }
 
     #[test]
