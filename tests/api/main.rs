@@ -1,3 +1,4 @@
 //! Black-box tests: the real server on a loopback port, spoken to over HTTP.
 mod callback;
 mod helpers;
+mod shutdown;
