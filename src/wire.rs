@@ -154,10 +154,12 @@ impl<'de> Visitor<'de> for IntVisitor {
         i64::try_from(v).map_err(|_| E::custom("integer out of range"))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
-        if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        if v.fract() != 0.0 {
+            Err(E::custom("expected an integer, got a fraction"))
+        } else if v.abs() < 9.0e15 {
             Ok(v as i64)
         } else {
-            Err(E::custom("expected an integer, got a fraction"))
+            Err(E::custom("integer out of range"))
         }
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {

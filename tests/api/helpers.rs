@@ -61,7 +61,19 @@ impl TestApp {
         let ct = res.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
         assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
         let bytes = res.body().limit(256 << 20).await.expect("metrics body");
-        Metrics::parse(&String::from_utf8(bytes.to_vec()).unwrap())
+        Metrics::parse(std::str::from_utf8(&bytes).unwrap())
+    }
+
+    /// Scrapes until `done` holds (expiry runs on a 20 ms timer), at most 5 s.
+    pub async fn wait_for(&self, done: impl Fn(&Metrics) -> bool) -> Metrics {
+        for _ in 0..250 {
+            let m = self.metrics().await;
+            if done(&m) {
+                return m;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("condition not reached within 5 s");
     }
 
     pub async fn stop(self) {

@@ -126,23 +126,11 @@ async fn live_streams_survive_the_error_ttl_but_not_the_live_ttl() {
     app.post(start("room-1", "seq-1", NOW_SECS)).await;
     app.post(push_error("push.example.com", "live", "room-2", NOW_SECS as i64 * 1000, json!([{"type": 1, "count": 1}])).to_string()).await;
     app.clock.advance(std::time::Duration::from_secs(2 * 3600));
-    let gone = wait_for(&app, |m| m.get("css_push_stream_live", &stream_labels("room-2")).is_none()
+    let gone = app.wait_for(|m| m.get("css_push_stream_live", &stream_labels("room-2")).is_none()
         && m.sum("css_push_errors_total", &[("stream", "room-2")]) == 0.0).await;
     assert_eq!(gone.get("css_push_stream_live", &stream_labels("room-1")), Some(1.0), "a clean push keeps its stream");
     app.clock.advance(std::time::Duration::from_secs(23 * 3600));
-    let gone = wait_for(&app, |m| m.get("css_push_stream_live", &stream_labels("room-1")).is_none()).await;
+    let gone = app.wait_for(|m| m.get("css_push_stream_live", &stream_labels("room-1")).is_none()).await;
     assert_eq!(gone.get("css_push_streams_expired_total", &[]), Some(2.0));
     app.stop().await;
-}
-
-/// Scrapes until `done` holds (expiry runs on a 20 ms timer), at most 5 s.
-async fn wait_for(app: &TestApp, done: impl Fn(&Metrics) -> bool) -> Metrics {
-    for _ in 0..250 {
-        let m = app.metrics().await;
-        if done(&m) {
-            return m;
-        }
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("condition not reached within 5 s");
 }
