@@ -68,6 +68,11 @@ pub struct Config {
     #[arg(long, env = "CSS_PUSH_MAX_STREAMS", default_value_t = 50_000)]
     pub max_streams: usize,
 
+    /// Most (domain, app) pairs with their own label values; callbacks of
+    /// further pairs are counted under domain, app and stream "__overflow__".
+    #[arg(long, env = "CSS_PUSH_MAX_APPS", default_value_t = 1000)]
+    pub max_apps: usize,
+
     /// Label values (domain, app, stream) longer than this many bytes are cut.
     #[arg(long, env = "CSS_PUSH_MAX_LABEL_LENGTH", default_value_t = 128)]
     pub max_label_length: usize,

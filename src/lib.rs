@@ -1,4 +1,5 @@
 //! css-push-exporter: Tencent Cloud CSS push error callbacks as Prometheus metrics.
+pub mod apps;
 pub mod catalog;
 pub mod clock;
 pub mod config;

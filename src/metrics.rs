@@ -153,6 +153,20 @@ impl Metrics {
         m
     }
 
+    /// Removes the series of a (domain, app) pair that went quiet.
+    pub fn forget_app(&self, domain: &str, app: &str) {
+        // Removing a series that was never created is not an error worth reporting.
+        for media in crate::catalog::Media::ALL {
+            let _ = self.frame_interval.remove_label_values(&[domain, app, media.label()]);
+        }
+        let _ = self.stream_starts.remove_label_values(&[domain, app]);
+        let _ = self.session_duration.remove_label_values(&[domain, app]);
+        let errcodes = (0..=crate::catalog::MAX_LABELLED_CODE as i64).chain([-1]);
+        for errcode in errcodes.map(crate::catalog::errcode_label) {
+            let _ = self.stream_ends.remove_label_values(&[domain, app, &errcode]);
+        }
+    }
+
     pub fn count(&self, event_type: &str, outcome: &str) {
         self.callbacks.with_label_values(&[event_type, outcome]).inc();
     }

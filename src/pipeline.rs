@@ -1,6 +1,7 @@
 //! What happens to one callback body: parse, verify, de-duplicate, record.
 //! Transport-free, so the HTTP route, the benchmarks and the property tests
 //! all drive the same code.
+use crate::apps::{self, AppSet};
 use crate::catalog::{self, Media};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -49,6 +50,7 @@ pub struct Handled {
 pub struct Pipeline {
     pub metrics: Metrics,
     pub streams: StreamRegistry,
+    apps: AppSet,
     dedup: Dedup,
     verifier: Verifier,
     clock: Arc<dyn Clock>,
@@ -61,6 +63,7 @@ impl Pipeline {
         Self {
             metrics: Metrics::new(config.max_streams),
             streams: StreamRegistry::new(config.max_streams, config.max_label_length),
+            apps: AppSet::new(config.max_apps),
             dedup: Dedup::new(config.dedup_window.as_secs(), config.dedup_capacity),
             verifier: Verifier::new(&config.callback_keys, config.max_clock_skew.as_secs()),
             clock,
@@ -161,9 +164,8 @@ impl Pipeline {
         if self.seen_before(id, now) {
             return Outcome::Duplicate;
         }
-        let max_label = self.streams.max_label_bytes();
-        let (domain, app) = (exposition::cap(&e.app, max_label), exposition::cap(&e.appname, max_label));
-        let stream = StreamId { domain: &e.app, app: &e.appname, stream: &e.stream_id };
+        let stream = self.admit(StreamId { domain: &e.app, app: &e.appname, stream: &e.stream_id }, now);
+        let (domain, app) = (stream.domain, stream.app);
         let session = xxhash_rust::xxh3::xxh3_64(e.sequence.as_bytes());
         let placement = if event_type == wire::EVENT_PUSH_START {
             self.metrics.stream_starts.with_label_values(&[domain, app]).inc();
@@ -186,9 +188,8 @@ impl Pipeline {
         let data_time_secs = p.data_time as f64 / 1000.0;
         self.metrics.callback_delay.observe((now.as_secs_f64() - data_time_secs).max(0.0));
 
-        let max_label = self.streams.max_label_bytes();
-        let domain = exposition::cap(&p.domain, max_label);
-        let app = exposition::cap(&p.path, max_label);
+        let id = self.admit(StreamId { domain: &p.domain, app: &p.path, stream: &p.stream_id }, now);
+        let (domain, app) = (id.domain, id.app);
         let mut errors = Vec::with_capacity(p.abnormal_event.len());
         let mut frame_max = [None; 2];
         for ev in &p.abnormal_event {
@@ -212,18 +213,32 @@ impl Pipeline {
                 }
             }
         }
-        let id = StreamId { domain: &p.domain, app: &p.path, stream: &p.stream_id };
         let report = Report { errors: &errors, frame_max, data_time_secs };
         if self.streams.record_report(id, &report, now.as_secs()) == Placement::Overflow {
             self.metrics.stream_overflow.inc();
         }
     }
 
-    /// Drops expired streams and dedup entries. Runs on a timer.
+    /// The stream's labels, capped; all "__overflow__" past --max-apps.
+    fn admit<'a>(&self, id: StreamId<'a>, now: Duration) -> StreamId<'a> {
+        let max_label = self.streams.max_label_bytes();
+        let (domain, app) = (exposition::cap(id.domain, max_label), exposition::cap(id.app, max_label));
+        if self.apps.admit(domain, app, now.as_secs()) {
+            StreamId { domain, app, stream: id.stream }
+        } else {
+            StreamId { domain: apps::OVERFLOW, app: apps::OVERFLOW, stream: apps::OVERFLOW }
+        }
+    }
+
+    /// Drops expired streams, apps and dedup entries. Runs on a timer.
     pub fn expire(&self) {
         let now = self.clock.now_secs();
         let removed = self.streams.expire(now, self.stream_ttl_secs, self.live_stream_ttl_secs);
         self.metrics.streams_expired.inc_by(removed as u64);
+        let app_cutoff = now.saturating_sub(self.stream_ttl_secs.max(self.live_stream_ttl_secs));
+        for (domain, app) in self.apps.expire(app_cutoff) {
+            self.metrics.forget_app(&domain, &app);
+        }
         self.dedup.expire(now);
     }
 

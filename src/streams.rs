@@ -163,7 +163,7 @@ impl StreamRegistry {
     /// an overflow bucket would mean nothing.
     fn update_tracked(&self, id: StreamId, now_secs: u64, f: impl Fn(&mut StreamState)) -> Placement {
         let key = self.key(id);
-        if self.update_existing(&key, now_secs, &f) || self.insert(key, now_secs, &f) {
+        if id.stream != OVERFLOW_STREAM && (self.update_existing(&key, now_secs, &f) || self.insert(key, now_secs, &f)) {
             Placement::Stream
         } else {
             Placement::Overflow
@@ -192,7 +192,8 @@ impl StreamRegistry {
 
     fn update(&self, id: StreamId, now_secs: u64, f: impl Fn(&mut StreamState)) -> Placement {
         let key = self.key(id);
-        if self.update_existing(&key, now_secs, &f) || self.insert(key, now_secs, &f) {
+        // The name is reserved: a stream called so shares the bucket.
+        if id.stream != OVERFLOW_STREAM && (self.update_existing(&key, now_secs, &f) || self.insert(key, now_secs, &f)) {
             return Placement::Stream;
         }
         let key = self.key(StreamId { stream: OVERFLOW_STREAM, ..id });

@@ -248,3 +248,34 @@ async fn landing_page_links_metrics_and_callback_wants_post() {
     assert_eq!(res.status().as_u16(), 405);
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_flood_of_domains_stays_bounded_and_quiet_apps_are_forgotten() {
+    let app = spawn_app(&["--max-apps", "3", "--stream-ttl", "10m", "--live-stream-ttl", "10m"]).await;
+    let gaps = json!([{"type": 6, "count": 2, "detail": [gap("video", 1500)]}]);
+    for i in 0..10 {
+        let body = push_error(&format!("d{i}.example.com"), "live", "s", 1_000, gaps.clone());
+        assert_eq!(app.post(body.to_string()).await.0, 200);
+    }
+    let m = app.metrics().await;
+    assert_eq!(m.sum(E, &[]), 20.0, "every error is still counted");
+    let domains: std::collections::BTreeSet<_> = m
+        .find("css_push_frame_interval_seconds_count", &[])
+        .map(|s| s.labels.iter().find(|l| l.0 == "domain").unwrap().1.clone())
+        .collect();
+    assert_eq!(domains.len(), 4, "three domains and the overflow bucket: {domains:?}");
+    let overflow = [("domain", "__overflow__"), ("app", "__overflow__"), ("stream", "__overflow__")];
+    assert_eq!(m.get(E, &overflow), Some(14.0));
+    assert_eq!(m.get("css_push_stream_overflow_total", &[]), Some(7.0));
+    assert_eq!(m.get("css_push_streams", &[]), Some(3.0));
+
+    // Ten minutes later the quiet pairs and their histograms are gone (the
+    // one overflow bucket stays), and a new domain gets its own labels again.
+    app.clock.advance(std::time::Duration::from_secs(601));
+    let m = app.wait_for(|m| m.count("css_push_frame_interval_seconds_count") == 1).await;
+    assert_eq!(m.get("css_push_frame_interval_seconds_count", &[("domain", "__overflow__")]), Some(7.0));
+    app.post(push_error("new.example.com", "live", "s", 2_000, gaps.clone()).to_string()).await;
+    let m = app.metrics().await;
+    assert_eq!(m.get(E, &[("domain", "new.example.com")]), Some(2.0));
+    app.stop().await;
+}
