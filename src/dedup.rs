@@ -48,27 +48,17 @@ pub enum Seen {
     Again,
 }
 
-/// Builds a callback identity from its parts.
-pub struct Identity {
-    hasher: xxhash_rust::xxh3::Xxh3,
-}
-
-impl Identity {
-    pub fn part(&mut self, bytes: &[u8]) -> &mut Self {
-        // Length-prefixed, so ("ab","c") and ("a","bc") differ.
-        self.hasher.update(&(bytes.len() as u64).to_le_bytes());
-        self.hasher.update(bytes);
-        self
-    }
-
-    pub fn int(&mut self, v: i64) -> &mut Self {
-        self.hasher.update(&v.to_le_bytes());
-        self
-    }
-
-    pub fn finish(&self) -> u64 {
-        self.hasher.digest()
-    }
+/// What makes two callbacks the same event: a retry repeats all of it.
+#[derive(Debug, Clone, Copy)]
+pub struct EventKey<'a> {
+    pub event_type: i64,
+    pub appid: i64,
+    pub domain: &'a str,
+    pub app: &'a str,
+    pub stream: &'a str,
+    pub sequence: &'a str,
+    /// `data_time` for push errors, `event_time` for push start/end.
+    pub time: i64,
 }
 
 impl Dedup {
@@ -81,8 +71,18 @@ impl Dedup {
         }
     }
 
-    pub fn identity(&self) -> Identity {
-        Identity { hasher: xxhash_rust::xxh3::Xxh3::with_seed(self.seed) }
+    /// The event's identity, a hash keyed with this process's seed.
+    pub fn identity(&self, key: &EventKey) -> u64 {
+        let mut h = xxhash_rust::xxh3::Xxh3::with_seed(self.seed);
+        h.update(&key.event_type.to_le_bytes());
+        h.update(&key.appid.to_le_bytes());
+        h.update(&key.time.to_le_bytes());
+        for part in [key.domain, key.app, key.stream, key.sequence] {
+            // Length-prefixed, so ("ab","c") and ("a","bc") differ.
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        h.digest()
     }
 
     /// Records `id` as seen at `now` unless it already is.
@@ -136,10 +136,14 @@ impl Inner {
 mod tests {
     use super::*;
 
+    fn key<'a>(domain: &'a str, app: &'a str, time: i64) -> EventKey<'a> {
+        EventKey { event_type: 321, appid: 1, domain, app, stream: "s", sequence: "q", time }
+    }
+
     #[test]
     fn repeats_within_the_window_are_seen_again() {
         let d = Dedup::new(900, 100);
-        let id = d.identity().part(b"a").int(1).finish();
+        let id = d.identity(&key("d", "a", 1));
         assert_eq!(d.check_and_insert(id, 1000), Seen::First { evicted_early: false });
         assert_eq!(d.check_and_insert(id, 1000 + 899), Seen::Again);
         // The window is over: a new callback with the same identity counts.
@@ -149,7 +153,7 @@ mod tests {
     #[test]
     fn capacity_evicts_oldest_first() {
         let d = Dedup::new(900, 2);
-        let ids: Vec<u64> = (0..3).map(|i| d.identity().int(i).finish()).collect();
+        let ids: Vec<u64> = (0..3).map(|i| d.identity(&key("d", "a", i))).collect();
         d.check_and_insert(ids[0], 1);
         d.check_and_insert(ids[1], 1);
         assert_eq!(d.check_and_insert(ids[2], 1), Seen::First { evicted_early: true });
@@ -161,7 +165,9 @@ mod tests {
     #[test]
     fn identity_parts_are_delimited() {
         let d = Dedup::new(1, 1);
-        assert_ne!(d.identity().part(b"ab").part(b"c").finish(), d.identity().part(b"a").part(b"bc").finish());
+        assert_ne!(d.identity(&key("ab", "c", 1)), d.identity(&key("a", "bc", 1)));
+        assert_eq!(d.identity(&key("ab", "c", 1)), d.identity(&key("ab", "c", 1)));
+        assert_ne!(d.identity(&key("ab", "c", 1)), d.identity(&key("ab", "c", 2)));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::apps::{self, AppSet};
 use crate::catalog::{self, Media};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::dedup::{Dedup, Seen};
+use crate::dedup::{Dedup, EventKey, Seen};
 use crate::exposition;
 use crate::metrics::Metrics;
 use crate::signature::{Verdict, Verifier};
@@ -114,27 +114,25 @@ impl Pipeline {
             Ok(p) => p,
             Err(e) => return Outcome::Malformed(e),
         };
-        let id = self
-            .dedup
-            .identity()
-            .int(wire::EVENT_PUSH_ERROR)
-            .int(p.appid.unwrap_or(0))
-            .part(p.domain.as_bytes())
-            .part(p.path.as_bytes())
-            .part(p.stream_id.as_bytes())
-            .part(p.sequence.as_bytes())
-            .int(p.data_time)
-            .finish();
-        if self.seen_before(id, now) {
+        let key = EventKey {
+            event_type: wire::EVENT_PUSH_ERROR,
+            appid: p.appid.unwrap_or(0),
+            domain: &p.domain,
+            app: &p.path,
+            stream: &p.stream_id,
+            sequence: &p.sequence,
+            time: p.data_time,
+        };
+        if self.seen_before(&key, now) {
             return Outcome::Duplicate;
         }
         self.record(&p, now);
         Outcome::Accepted
     }
 
-    /// Remembers the identity; true if it was already remembered.
-    fn seen_before(&self, id: u64, now: Duration) -> bool {
-        match self.dedup.check_and_insert(id, now.as_secs()) {
+    /// Remembers the event; true if it was already remembered.
+    fn seen_before(&self, key: &EventKey, now: Duration) -> bool {
+        match self.dedup.check_and_insert(self.dedup.identity(key), now.as_secs()) {
             Seen::Again => true,
             Seen::First { evicted_early } => {
                 if evicted_early {
@@ -150,18 +148,16 @@ impl Pipeline {
             Ok(e) => e,
             Err(e) => return Outcome::Malformed(e),
         };
-        let id = self
-            .dedup
-            .identity()
-            .int(event_type)
-            .int(e.appid.unwrap_or(0))
-            .part(e.app.as_bytes())
-            .part(e.appname.as_bytes())
-            .part(e.stream_id.as_bytes())
-            .part(e.sequence.as_bytes())
-            .int(e.event_time)
-            .finish();
-        if self.seen_before(id, now) {
+        let key = EventKey {
+            event_type,
+            appid: e.appid.unwrap_or(0),
+            domain: &e.app,
+            app: &e.appname,
+            stream: &e.stream_id,
+            sequence: &e.sequence,
+            time: e.event_time,
+        };
+        if self.seen_before(&key, now) {
             return Outcome::Duplicate;
         }
         let stream = self.admit(StreamId { domain: &e.app, app: &e.appname, stream: &e.stream_id }, now);
