@@ -191,3 +191,53 @@ pub fn signed(mut body: Value, key: &str, valid_for: i64) -> Value {
 
 pub const SEED: &str = include_str!("../fixtures/push-error-seed.json");
 pub const SIGNED: &str = include_str!("../fixtures/push-error-signed.json");
+
+/// Starts the exporter like [`spawn_app`] but on the real clock, so
+/// timestamps and `data_time` are current (for tests with a real
+/// Prometheus). The returned `clock` is unused.
+pub async fn spawn_app_real_clock(flags: &[&str]) -> TestApp {
+    let mut all = vec!["--listen-address", "127.0.0.1:0", "--expiry-interval", "1s", "--log-level", "warn"];
+    all.extend_from_slice(flags);
+    let config = Config::from_flags(all).expect("valid test flags");
+    let real: Arc<dyn Clock> = Arc::new(css_push_exporter::clock::SystemClock);
+    let app = Application::build(&config, real).expect("app starts");
+    let base = format!("http://{}", app.address());
+    let metrics_base = format!("http://{}", app.metrics_address());
+    let app_handles = app.handles();
+    let stopped = actix_web::rt::spawn(app.run_until_stopped());
+    let clock = Arc::new(ManualClock::new(Duration::ZERO));
+    TestApp { base, metrics_base, clock, app_handles, client: awc::Client::default(), stopped }
+}
+
+/// Signs `body` with `key`, expiring 10 minutes from the real now.
+pub fn signed_now(mut body: Value, key: &str) -> Value {
+    use css_push_exporter::clock::SystemClock;
+    let t = SystemClock.now_secs() as i64 + 600;
+    body["t"] = t.into();
+    body["sign"] = css_push_exporter::signature::sign(key, t).into();
+    body
+}
+
+/// Real now in Unix milliseconds, for `data_time`.
+pub fn now_ms() -> i64 {
+    css_push_exporter::clock::SystemClock.now().as_millis() as i64
+}
+
+/// A push start (`event_type` 1) or end (0, with `push_duration` ms and
+/// `errcode`) body at the real now.
+pub fn push_lifecycle(domain: &str, app: &str, stream: &str, sequence: &str, end: Option<(u64, i64)>) -> Value {
+    let now = css_push_exporter::clock::SystemClock.now_secs();
+    let mut body = serde_json::json!({
+        "event_type": 1, "appid": 1250000000, "app": domain, "appname": app, "stream_id": stream,
+        "channel_id": stream, "sequence": sequence, "event_time": now, "errcode": 0, "errmsg": "ok",
+        "node": "198.51.100.20", "user_ip": "203.0.113.7", "stream_param": "txSecret=x&txTime=665982e4",
+        "set_id": 2, "width": 1280, "height": 720,
+    });
+    if let Some((duration_ms, errcode)) = end {
+        body["event_type"] = 0.into();
+        body["push_duration"] = duration_ms.to_string().into();
+        body["errcode"] = errcode.into();
+        body["errmsg"] = "recv rtmp deleteStream".into();
+    }
+    body
+}

@@ -3,3 +3,7 @@ mod callback;
 mod helpers;
 mod lifecycle;
 mod shutdown;
+mod tools;
+mod dashboards;
+mod prometheus_e2e;
+mod alerting_e2e;
