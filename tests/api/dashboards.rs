@@ -168,3 +168,18 @@ fn alertmanager_example_config_is_valid() {
     let Some(amtool) = tools::require("amtool") else { return };
     tools::run_ok(&amtool, &["check-config", "prometheus/alertmanager.yml"]);
 }
+
+#[test]
+fn the_lint_catches_hard_coded_labels_and_fixed_ranges() {
+    let ok = r#"sum(rate(css_push_errors_total{job=~"$job",instance=~"$instance"}[$__rate_interval]))"#;
+    lint_expr("ok", ok);
+    for bad in [
+        r#"sum(rate(css_push_errors_total{job="css-push-exporter",instance=~"$instance"}[$__rate_interval]))"#,
+        r#"sum(rate(css_push_errors_total{job=~"$job",instance="10.0.0.1:9321"}[$__rate_interval]))"#,
+        r#"sum(rate(css_push_errors_total{job=~"$job",instance=~"$instance"}[5m]))"#,
+        r#"sum(css_push_streams)"#,
+    ] {
+        let caught = std::panic::catch_unwind(|| lint_expr("bad", bad)).is_err();
+        assert!(caught, "lint let through {bad}");
+    }
+}

@@ -20,16 +20,46 @@ pub fn require(tool: &str) -> Option<PathBuf> {
         return Some(path);
     }
     let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+    let allow = std::env::var("CSS_PUSH_ALLOW_MISSING_TOOLS").as_deref() == Ok("1");
+    match when_missing(tool, ci, allow) {
+        Missing::Skip(msg) => {
+            eprintln!("\n************************************************************");
+            eprintln!("{msg}");
+            eprintln!("************************************************************\n");
+            None
+        }
+        Missing::Fail(msg) => panic!("{msg}"),
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Missing {
+    Skip(String),
+    Fail(String),
+}
+
+/// What a missing tool means: CI must run everything; elsewhere only an
+/// explicit opt-in turns the failure into a loud skip.
+fn when_missing(tool: &str, ci: bool, allow_missing: bool) -> Missing {
     if ci {
-        panic!("{tool} not installed, and CI must run every test ({INSTALL_HINT})");
+        Missing::Fail(format!("{tool} not installed, and CI must run every test ({INSTALL_HINT})"))
+    } else if allow_missing {
+        Missing::Skip(format!("SKIPPED: {tool} not installed ({INSTALL_HINT})"))
+    } else {
+        Missing::Fail(format!("{tool} not installed ({INSTALL_HINT}); set CSS_PUSH_ALLOW_MISSING_TOOLS=1 to skip instead"))
     }
-    if std::env::var("CSS_PUSH_ALLOW_MISSING_TOOLS").as_deref() == Ok("1") {
-        eprintln!("\n************************************************************");
-        eprintln!("SKIPPED: {tool} not installed ({INSTALL_HINT})");
-        eprintln!("************************************************************\n");
-        return None;
-    }
-    panic!("{tool} not installed ({INSTALL_HINT}); set CSS_PUSH_ALLOW_MISSING_TOOLS=1 to skip instead");
+}
+
+#[test]
+fn a_missing_tool_fails_unless_skipping_is_allowed_outside_ci() {
+    assert!(matches!(when_missing("promtool", true, true), Missing::Fail(_)), "CI never skips");
+    assert!(matches!(when_missing("promtool", false, false), Missing::Fail(m) if m.contains("apt-get install")));
+    assert_eq!(
+        when_missing("promtool", false, true),
+        Missing::Skip("SKIPPED: promtool not installed (apt-get install prometheus prometheus-alertmanager)".into())
+    );
+    assert!(find("surely-not-an-installed-tool-css-push").is_none());
+    assert!(find("sh").is_some());
 }
 
 /// Every tool in `tools`, or `None` (after each missing one said SKIPPED).
