@@ -186,6 +186,14 @@ async fn every_dashboard_query_and_rule_returns_data() {
     assert!(errors_a > 0.0 && errors_b > 0.0, "both instances contribute: {errors_a} {errors_b}");
     // Live: late-1 on a, live-b1 on b (ended-b ended).
     assert_eq!(prom.value(&value("Live streams (total) [A]"), Some(at)).await, 2.0);
+
+    // Recording rules over both instances, exactly.
+    // late-1: 2 late video frames in each of 3 reports; a new series counts whole.
+    assert_eq!(prom.value(r#"domain_app_stream_error:css_push_errors:increase5m{stream="late-1",error="video_frame_late"}"#, None).await, 6.0);
+    // late-1, codec-1, rollback-1 on a; b-1, b-2 on b (overflow excluded).
+    assert_eq!(prom.value(r#"domain_app:css_push_streams_with_errors:count5m{domain="push.example.com",app="live"}"#, None).await, 5.0);
+    // Live: late-1 (errors) on a, live-b1 (none) on b.
+    assert_eq!(prom.value(r#"domain_app:css_push_live_streams_with_errors:ratio5m{domain="push.example.com",app="live"}"#, None).await, 0.5);
     eprintln!("prometheus e2e: {} queries ok in {:?}", queries.len(), started.elapsed());
     a.stop().await;
     b.stop().await;
