@@ -125,7 +125,8 @@ impl StreamRegistry {
         self.update(id, now_secs, |s| {
             for &(code, count) in report.errors {
                 match s.errors.binary_search_by_key(&code, |e| e.0) {
-                    Ok(i) => s.errors[i].1 += count,
+                    // Saturating: a hostile count must not wrap (or panic) a counter.
+                    Ok(i) => s.errors[i].1 = s.errors[i].1.saturating_add(count),
                     Err(i) => s.errors.insert(i, (code, count)),
                 }
             }

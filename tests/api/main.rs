@@ -2,7 +2,10 @@
 mod callback;
 mod helpers;
 mod lifecycle;
+mod properties;
+mod security;
 mod shutdown;
+mod web_config;
 mod tools;
 mod dashboards;
 mod prometheus_e2e;
