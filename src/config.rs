@@ -5,12 +5,22 @@ use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "css-push-exporter", version, about = "Prometheus exporter for Tencent Cloud CSS push error callbacks")]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     #[command(flatten)]
     pub config: Config,
 }
 
-fn duration(s: &str) -> Result<Duration, String> {
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Post realistic callbacks to an exporter: a demo and a load generator.
+    Simulate(crate::simulate::SimulateArgs),
+}
+
+pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 30s, 15m, 1h)"))
 }
 

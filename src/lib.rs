@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod routes;
 pub mod signature;
+pub mod simulate;
 pub mod startup;
 pub mod streams;
 pub mod webconfig;

@@ -5,6 +5,7 @@ mod lifecycle;
 mod properties;
 mod security;
 mod shutdown;
+mod simulate;
 mod web_config;
 mod tools;
 mod dashboards;

@@ -1,0 +1,319 @@
+//! `css-push-exporter simulate`: posts realistic CSS callbacks to an
+//! exporter, as a demo (watch the dashboards fill) and as a load generator.
+use crate::clock::{Clock, SystemClock};
+use crate::signature;
+use rand::distributions::{Distribution, WeightedIndex};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use std::cell::{Cell, RefCell};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Clone)]
+pub struct SimulateArgs {
+    /// Callback URL to post to.
+    #[arg(long, default_value = "http://127.0.0.1:9321/callback")]
+    pub target: String,
+
+    /// Push domain of the simulated streams.
+    #[arg(long, default_value = "demo.example.com")]
+    pub domain: String,
+
+    /// Apps (push paths) the streams are spread over: live0, live1, ...
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub apps: u32,
+
+    /// Distinct streams; a few of them get most of the errors, as in life.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub streams: u32,
+
+    /// Push error callbacks per second; 0 posts as fast as the target answers.
+    #[arg(long, default_value_t = 50.0)]
+    pub rate: f64,
+
+    /// Stop after this long.
+    #[arg(long, default_value = "60s", value_parser = crate::config::duration)]
+    pub duration: Duration,
+
+    /// Stop after this many push error callbacks (unset: --duration alone).
+    #[arg(long)]
+    pub count: Option<u64>,
+
+    /// Requests in flight at once (keep-alive connections).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+
+    /// Sign callbacks with this key, as CSS does.
+    #[arg(long, env = "CSS_PUSH_CALLBACK_KEY", hide_env_values = true)]
+    pub callback_key: Option<String>,
+
+    /// Also send push start for every stream first and push end last, so
+    /// the live-stream panels fill too.
+    #[arg(long)]
+    pub lifecycle: bool,
+
+    /// Seed of the random choices, for a repeatable run.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Error types and how often CSS reports them, roughly: late frames and
+/// timestamp trouble dominate; codec problems are rare.
+const ERROR_MIX: [(u64, u32); 16] = [
+    (6, 300), (7, 250), (3, 80), (4, 80), (12, 80), (15, 50), (1, 40), (2, 40),
+    (16, 30), (5, 10), (8, 10), (9, 10), (10, 8), (11, 8), (13, 2), (14, 2),
+];
+
+struct Stream {
+    app: String,
+    name: String,
+    sequence: String,
+    last_data_time: i64,
+}
+
+/// Makes the callback bodies.
+pub struct Generator {
+    rng: SmallRng,
+    mix: WeightedIndex<u32>,
+    domain: String,
+    streams: Vec<Stream>,
+    key: Option<String>,
+}
+
+/// One body to post, and for a push error the errors it reports (the sum
+/// of its `count`s).
+pub struct Job {
+    pub body: String,
+    pub errors: Option<u64>,
+}
+
+impl Generator {
+    pub fn new(args: &SimulateArgs) -> Self {
+        let mut rng = SmallRng::seed_from_u64(args.seed);
+        let streams = (0..args.streams)
+            .map(|i| Stream {
+                app: format!("live{}", i % args.apps),
+                name: format!("room-{i:05}"),
+                sequence: rng.gen::<u64>().to_string(),
+                last_data_time: 0,
+            })
+            .collect();
+        let mix = WeightedIndex::new(ERROR_MIX.iter().map(|e| e.1)).expect("weights are positive");
+        Self { rng, mix, domain: args.domain.clone(), streams, key: args.callback_key.clone() }
+    }
+
+    /// A push error callback for one stream, skewed so that a few streams
+    /// report most errors.
+    pub fn push_error(&mut self, now_ms: i64) -> Job {
+        let skewed = self.rng.gen::<f64>().powi(3);
+        let i = ((skewed * self.streams.len() as f64) as usize).min(self.streams.len() - 1);
+        // data_time identifies the report; two reports of a stream never share it.
+        let data_time = now_ms.max(self.streams[i].last_data_time + 1);
+        self.streams[i].last_data_time = data_time;
+        let mut errors = 0;
+        let events: Vec<Value> = (0..self.rng.gen_range(1..=3))
+            .map(|_| {
+                let kind = ERROR_MIX[self.mix.sample(&mut self.rng)].0;
+                let count = 1 + self.exponential(1.5).min(50.0) as u64;
+                errors += count;
+                json!({"type": kind, "count": count, "detail": self.details(kind, count, data_time)})
+            })
+            .collect();
+        let s = &self.streams[i];
+        let body = json!({
+            "event_type": 321, "appid": 1250000000, "domain": self.domain, "path": s.app,
+            "stream_id": s.name, "sequence": s.sequence, "data_time": data_time,
+            "report_interval": 5000, "timeout": 5000, "interface": "general_callback",
+            "abnormal_event": events, "stream_param": "txSecret=simulated&txTime=0", "user_ip": "192.0.2.1",
+        });
+        Job { body: self.finish(body), errors: Some(errors) }
+    }
+
+    /// Push start (`end` false) or end of stream `i`.
+    pub fn lifecycle(&mut self, i: usize, end: bool, elapsed: Duration) -> Job {
+        let s = &self.streams[i];
+        let mut body = json!({
+            "event_type": if end { 0 } else { 1 }, "appid": 1250000000, "app": self.domain,
+            "appname": s.app, "stream_id": s.name, "channel_id": s.name, "sequence": s.sequence,
+            "event_time": SystemClock.now_secs(), "errcode": 0, "errmsg": "ok", "set_id": 2,
+            "node": "198.51.100.20", "user_ip": "192.0.2.1", "width": 1280, "height": 720,
+        });
+        if end {
+            body["push_duration"] = elapsed.as_millis().to_string().into();
+            // Most pushes end because the encoder stopped; some do not.
+            if self.rng.gen_bool(0.1) {
+                body["errcode"] = 3.into();
+                body["errmsg"] = "push timeout".into();
+            }
+        }
+        Job { body: self.finish(body), errors: None }
+    }
+
+    pub fn streams(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Late-frame entries carry the gap CSS measured; others a plain text.
+    fn details(&mut self, kind: u64, count: u64, data_time: i64) -> Vec<Value> {
+        let media = match kind {
+            6 => "video",
+            7 => "audio",
+            _ => return vec![json!({"desc": format!("simulated error type {kind}"), "occur_time": data_time - 1000})],
+        };
+        (0..count.min(5))
+            .map(|_| {
+                // At least the 1 s threshold, then an exponential tail (mean 1.5 s).
+                let ms = 1000 + self.exponential(1500.0).min(59_000.0) as u64;
+                json!({"desc": format!("{media} frame arrive interval too long, interval={ms}(msec)"),
+                       "occur_time": data_time - self.rng.gen_range(0..5000)})
+            })
+            .collect()
+    }
+
+    fn exponential(&mut self, mean: f64) -> f64 {
+        -mean * (1.0 - self.rng.gen::<f64>()).ln()
+    }
+
+    /// Signs like CSS: valid for 10 minutes.
+    fn finish(&self, mut body: Value) -> String {
+        if let Some(key) = &self.key {
+            let t = SystemClock.now_secs() as i64 + 600;
+            body["t"] = t.into();
+            body["sign"] = signature::sign(key, t).into();
+        }
+        body.to_string()
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Push error callbacks answered 200.
+    pub push_errors: u64,
+    /// Push start/end callbacks answered 200.
+    pub lifecycle: u64,
+    /// Answered with another status.
+    pub refused: u64,
+    /// No answer (connection refused, timeout).
+    pub failed: u64,
+    /// Sum of the `count`s of push errors answered 200.
+    pub errors: u64,
+    /// Time spent posting push errors.
+    pub elapsed: Duration,
+    /// Round trip of every request, in microseconds.
+    pub latencies_us: Vec<u64>,
+}
+
+impl Report {
+    /// The `q` quantile (0..=1) of the latencies.
+    pub fn latency(&self, q: f64) -> Duration {
+        let mut sorted = self.latencies_us.clone();
+        sorted.sort_unstable();
+        let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+        Duration::from_micros(sorted.get(i).copied().unwrap_or(0))
+    }
+
+    pub fn summary(&self, args: &SimulateArgs) -> String {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let ms = |q| self.latency(q).as_secs_f64() * 1000.0;
+        format!(
+            "posted to {}: {} push error callbacks ({} errors) from {} streams, {} push start/end\n\
+             achieved {:.1} push error callbacks/s over {:.1} s; {} refused, {} failed\n\
+             latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            args.target,
+            self.push_errors,
+            self.errors,
+            args.streams,
+            self.lifecycle,
+            self.push_errors as f64 / secs,
+            secs,
+            self.refused,
+            self.failed,
+            ms(0.5),
+            ms(0.9),
+            ms(0.99),
+            ms(1.0),
+        )
+    }
+}
+
+/// Posts callbacks as `args` say; returns when --duration or --count is reached.
+pub async fn run(args: &SimulateArgs) -> Report {
+    let client = awc::Client::builder().timeout(Duration::from_secs(10)).finish();
+    let generator = RefCell::new(Generator::new(args));
+    let report = RefCell::new(Report::default());
+    let poster = Poster { client: &client, target: &args.target, concurrency: args.concurrency, report: &report };
+    let streams = generator.borrow().streams();
+    let started = Instant::now();
+    if args.lifecycle {
+        poster.pump(None, |i| (i < streams as u64).then(|| generator.borrow_mut().lifecycle(i as usize, false, Duration::ZERO))).await;
+    }
+    let errors_started = Instant::now();
+    let deadline = errors_started + args.duration;
+    let pace = (args.rate > 0.0).then_some(args.rate);
+    poster
+        .pump(pace, |i| {
+            let more = Instant::now() < deadline && args.count.is_none_or(|n| i < n);
+            more.then(|| generator.borrow_mut().push_error(SystemClock.now().as_millis() as i64))
+        })
+        .await;
+    report.borrow_mut().elapsed = errors_started.elapsed();
+    if args.lifecycle {
+        let elapsed = started.elapsed();
+        poster.pump(None, |i| (i < streams as u64).then(|| generator.borrow_mut().lifecycle(i as usize, true, elapsed))).await;
+    }
+    report.into_inner()
+}
+
+struct Poster<'a> {
+    client: &'a awc::Client,
+    target: &'a str,
+    concurrency: u32,
+    report: &'a RefCell<Report>,
+}
+
+impl Poster<'_> {
+    /// Posts `next(0)`, `next(1)`, ... until it gives `None`, from
+    /// `concurrency` workers; with `pace`, job k waits for k / pace seconds
+    /// after the start, so the rate holds whatever the latency.
+    async fn pump(&self, pace: Option<f64>, next: impl Fn(u64) -> Option<Job>) {
+        let counter = Cell::new(0u64);
+        let start = Instant::now();
+        let worker = || async {
+            loop {
+                let k = counter.get();
+                counter.set(k + 1);
+                if let Some(rate) = pace {
+                    actix_web::rt::time::sleep_until((start + Duration::from_secs_f64(k as f64 / rate)).into()).await;
+                }
+                let Some(job) = next(k) else { break };
+                self.post(job).await;
+            }
+        };
+        futures_util::future::join_all((0..self.concurrency).map(|_| worker())).await;
+    }
+
+    async fn post(&self, job: Job) {
+        let sent = Instant::now();
+        let result = self.client.post(self.target).content_type("application/json").send_body(job.body).await;
+        let mut report = self.report.borrow_mut();
+        report.latencies_us.push(sent.elapsed().as_micros() as u64);
+        match result {
+            Ok(res) if res.status().is_success() => match job.errors {
+                Some(errors) => {
+                    report.push_errors += 1;
+                    report.errors += errors;
+                }
+                None => report.lifecycle += 1,
+            },
+            Ok(res) => {
+                report.refused += 1;
+                log::warn!("{} answered {}", self.target, res.status());
+            }
+            Err(e) => {
+                report.failed += 1;
+                log::warn!("posting to {} failed: {e}", self.target);
+            }
+        }
+    }
+}

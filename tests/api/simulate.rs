@@ -1,0 +1,75 @@
+//! `css-push-exporter simulate` (issue 4): what it posts is what the
+//! exporter counts, and its bounds hold.
+use crate::helpers::*;
+use clap::Parser;
+use css_push_exporter::config::{Cli, Command};
+use css_push_exporter::simulate::{self, SimulateArgs};
+use std::time::Duration;
+
+fn args(flags: &[&str]) -> SimulateArgs {
+    let cli = Cli::try_parse_from(["css-push-exporter", "simulate"].iter().chain(flags)).expect("valid simulate flags");
+    match cli.command {
+        Some(Command::Simulate(args)) => args,
+        None => panic!("simulate subcommand not parsed"),
+    }
+}
+
+#[actix_web::test]
+async fn what_simulate_reports_sending_is_what_the_exporter_counts() {
+    let app = spawn_app(&["--callback-key", "demo-key"]).await;
+    let target = format!("{}/callback", app.base);
+    let a = args(&[
+        "--target", &target, "--streams", "20", "--apps", "3", "--count", "300", "--rate", "0",
+        "--concurrency", "4", "--callback-key", "demo-key", "--lifecycle",
+    ]);
+    let report = simulate::run(&a).await;
+    assert_eq!((report.push_errors, report.lifecycle, report.refused, report.failed), (300, 40, 0, 0));
+    assert_eq!(report.latencies_us.len(), 340);
+    assert!(report.latency(0.5) <= report.latency(0.99));
+
+    let m = app.metrics().await;
+    let accepted = |event_type| m.get("css_push_callbacks_total", &[("event_type", event_type), ("outcome", "accepted")]);
+    assert_eq!(accepted("321"), Some(300.0), "signed and never a duplicate");
+    assert_eq!((accepted("1"), accepted("0")), (Some(20.0), Some(20.0)));
+    assert_eq!(m.sum("css_push_errors_total", &[("domain", "demo.example.com")]), report.errors as f64);
+    let types: std::collections::HashSet<_> = m
+        .find("css_push_errors_total", &[])
+        .map(|s| s.labels.iter().find(|(k, _)| k == "error").unwrap().1.clone())
+        .collect();
+    assert!(types.len() >= 8, "a mix of error types: {types:?}");
+    assert!(!types.contains("unknown"));
+    assert!(m.sum("css_push_frame_interval_seconds_count", &[]) > 0.0);
+    assert_eq!(m.sum("css_push_unparsed_details_total", &[]), 0.0, "every late-frame detail has a gap");
+    assert_eq!(m.find("css_push_streams_live", &[]).count(), 3, "one series per app");
+    assert_eq!(m.sum("css_push_streams_live", &[]), 0.0, "every stream started and ended");
+    assert_eq!(m.sum("css_push_stream_ends_total", &[]), 20.0);
+    println!("{}", report.summary(&a));
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn rate_and_duration_bound_the_run() {
+    let app = spawn_app(&[]).await;
+    let target = format!("{}/callback", app.base);
+    // 20 callbacks at 100/s: the last waits for its slot at 190 ms.
+    let report = simulate::run(&args(&["--target", &target, "--rate", "100", "--count", "20"])).await;
+    assert_eq!(report.push_errors, 20);
+    assert!(report.elapsed >= Duration::from_millis(190), "{:?}", report.elapsed);
+    // As fast as possible, stopped by --duration.
+    let report = simulate::run(&args(&["--target", &target, "--rate", "0", "--duration", "300ms"])).await;
+    assert!(report.push_errors > 0);
+    assert!(report.elapsed >= Duration::from_millis(300) && report.elapsed < Duration::from_secs(5), "{:?}", report.elapsed);
+    app.stop().await;
+}
+
+#[test]
+fn the_binary_fails_when_the_target_is_unreachable() {
+    // Port 9 (discard) on loopback: nothing listens there in a test sandbox.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_css-push-exporter"))
+        .args(["simulate", "--target", "http://127.0.0.1:9/callback", "--count", "3", "--rate", "0"])
+        .output()
+        .expect("binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("0 push error callbacks") && stdout.contains("3 failed"), "{stdout}");
+}
