@@ -1,0 +1,120 @@
+//! The per-callback cost in process: parse, verify, de-duplicate, record.
+//! `cargo bench --bench hot_path`; figures in BENCHMARKS.md.
+use criterion::{criterion_group, BatchSize, Criterion};
+use css_push_exporter::clock::{Clock, SystemClock};
+use css_push_exporter::pipeline::{Outcome, Pipeline};
+use css_push_exporter::{signature, wire, Config};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Counts allocations, to report how many one callback costs.
+struct Counting;
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const SEED: &str = include_str!("../tests/fixtures/push-error-seed.json");
+const KEY: &str = "bench-key";
+
+/// The seed callback as stream `n % 1000` at report `n`, signed. Built by
+/// patching digits into a template, so making one costs next to nothing
+/// beside handling it.
+struct Bodies {
+    template: Vec<u8>,
+    time_at: usize,
+    stream_at: usize,
+}
+
+impl Bodies {
+    fn new() -> Self {
+        let mut v: serde_json::Value = serde_json::from_str(SEED).unwrap();
+        v["stream_id"] = "stream-000".into();
+        v["data_time"] = 1_764_000_000_000i64.into();
+        let t = SystemClock.now_secs() as i64 + 3600;
+        v["t"] = t.into();
+        v["sign"] = signature::sign(KEY, t).into();
+        let template = v.to_string().into_bytes();
+        let find = |needle: &str| template.windows(needle.len()).position(|w| w == needle.as_bytes()).unwrap();
+        let time_at = find("1764000000000");
+        let stream_at = find("stream-000") + "stream-".len();
+        Self { template, time_at, stream_at }
+    }
+
+    fn get(&self, n: u64) -> Vec<u8> {
+        let mut body = self.template.clone();
+        let time = format!("{}", 1_764_000_000_000 + n);
+        body[self.time_at..self.time_at + 13].copy_from_slice(time.as_bytes());
+        let stream = format!("{:03}", n % 1000);
+        body[self.stream_at..self.stream_at + 3].copy_from_slice(stream.as_bytes());
+        body
+    }
+}
+
+fn pipeline() -> Pipeline {
+    let config = Config::from_flags(["--callback-key", KEY]).unwrap();
+    Pipeline::new(&config, Arc::new(SystemClock) as Arc<dyn Clock>)
+}
+
+fn bench(c: &mut Criterion) {
+    let bodies = Bodies::new();
+    let body = bodies.get(0);
+    c.bench_function("parse seed", |b| b.iter(|| wire::push_error_in_one_pass(&body).unwrap().abnormal_event.len()));
+
+    let p = pipeline();
+    let mut n = 0;
+    c.bench_function("handle seed (parse, verify, dedup, record)", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                bodies.get(n)
+            },
+            |body| assert_eq!(p.handle(&body).outcome, Outcome::Accepted),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let p = pipeline();
+    p.handle(&body);
+    c.bench_function("handle seed retry (duplicate)", |b| {
+        b.iter(|| assert_eq!(p.handle(&body).outcome, Outcome::Duplicate))
+    });
+}
+
+/// Allocations of one accepted callback, once its stream and labels exist.
+fn allocations_per_callback() {
+    let p = pipeline();
+    let bodies: Vec<_> = (1..=2000).map(|n| Bodies::new().get(n)).collect();
+    for body in &bodies[..1000] {
+        p.handle(body); // creates the 1000 streams and their series
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for body in &bodies[1000..] {
+        p.handle(body);
+    }
+    let per = (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / 1000.0;
+    println!("allocations per accepted seed callback (known stream): {per:.1}");
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(std::time::Duration::from_secs(3));
+    targets = bench
+}
+
+fn main() {
+    allocations_per_callback();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -42,7 +42,11 @@ impl AppSet {
     pub fn admit(&self, domain: &str, app: &str, now_secs: u64) -> bool {
         let key = PairRef(domain, app);
         if let Some(last) = self.seen.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            last.store(now_secs, Ordering::Relaxed);
+            // Written once a second at most, so the workers do not fight
+            // over the cache line on every callback.
+            if last.load(Ordering::Relaxed) != now_secs {
+                last.store(now_secs, Ordering::Relaxed);
+            }
             return true;
         }
         let mut seen = self.seen.write().unwrap_or_else(|e| e.into_inner());

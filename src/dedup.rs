@@ -4,7 +4,9 @@
 //! 64-bit identity hashes (seeded per process, so identities cannot be
 //! aimed at each other from outside). Entries leave after the window, or
 //! oldest-first once the capacity is reached; the latter is counted, because
-//! it means the effective window is shorter than configured.
+//! it means the effective window is shorter than configured. Large sets are
+//! split into shards by identity, each with its share of the capacity, so
+//! the HTTP workers do not queue on one lock.
 use std::collections::VecDeque;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
@@ -29,10 +31,16 @@ type IdSet = hashbrown::HashSet<u64, BuildHasherDefault<PassThrough>>;
 
 pub struct Dedup {
     window_secs: u64,
+    /// Capacity of each shard.
     capacity: usize,
     seed: u64,
-    inner: Mutex<Inner>,
+    shards: Box<[Mutex<Inner>]>,
 }
+
+/// Shards of a large set; below [`SHARD_FROM`] entries, one, so a small
+/// capacity is exactly oldest-first.
+const SHARDS: usize = 16;
+const SHARD_FROM: usize = 4096;
 
 #[derive(Default)]
 struct Inner {
@@ -63,11 +71,12 @@ pub struct EventKey<'a> {
 
 impl Dedup {
     pub fn new(window_secs: u64, capacity: usize) -> Self {
+        let shards = if capacity >= SHARD_FROM { SHARDS } else { 1 };
         Self {
             window_secs,
-            capacity: capacity.max(1),
+            capacity: capacity.max(1).div_ceil(shards),
             seed: rand::random(),
-            inner: Mutex::default(),
+            shards: (0..shards).map(|_| Mutex::default()).collect(),
         }
     }
 
@@ -87,7 +96,9 @@ impl Dedup {
 
     /// Records `id` as seen at `now` unless it already is.
     pub fn check_and_insert(&self, id: u64, now_secs: u64) -> Seen {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        // The high bits pick the shard; the set hashes by the low ones.
+        let shard = &self.shards[(id >> 60) as usize % self.shards.len()];
+        let mut inner = shard.lock().unwrap_or_else(|e| e.into_inner());
         inner.expire(now_secs);
         if inner.seen.contains(&id) {
             return Seen::Again;
@@ -106,13 +117,19 @@ impl Dedup {
 
     /// Drops expired entries; returns how many remain.
     pub fn expire(&self, now_secs: u64) -> usize {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.expire(now_secs);
-        inner.order.len()
+        self.each_shard(|inner| {
+            inner.expire(now_secs);
+            inner.order.len()
+        })
     }
 
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).order.len()
+        self.each_shard(|inner| inner.order.len())
+    }
+
+    /// The sum of `f` over the shards.
+    fn each_shard(&self, mut f: impl FnMut(&mut Inner) -> usize) -> usize {
+        self.shards.iter().map(|s| f(&mut s.lock().unwrap_or_else(|e| e.into_inner()))).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -160,6 +177,18 @@ mod tests {
         assert_eq!(d.len(), 2);
         assert_eq!(d.check_and_insert(ids[1], 1), Seen::Again);
         assert!(matches!(d.check_and_insert(ids[0], 1), Seen::First { .. }));
+    }
+
+    #[test]
+    fn a_large_set_is_sharded_within_its_capacity() {
+        let d = Dedup::new(900, 10_000);
+        assert_eq!(d.shards.len(), SHARDS);
+        let ids: Vec<u64> = (0..20_000).map(|i| d.identity(&key("d", "a", i))).collect();
+        let evicted = ids.iter().filter(|&&id| d.check_and_insert(id, 1) == Seen::First { evicted_early: true }).count();
+        assert!(d.len() <= 10_000 && d.len() > 9_900, "{}", d.len());
+        assert_eq!(evicted, 20_000 - d.len());
+        assert_eq!(d.check_and_insert(ids[19_999], 1), Seen::Again, "the newest are kept");
+        assert_eq!(d.expire(901), 0);
     }
 
     #[test]

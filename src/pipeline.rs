@@ -11,6 +11,7 @@ use crate::metrics::Metrics;
 use crate::signature::{Verdict, Verifier};
 use crate::streams::{Placement, Report, StreamId, StreamRegistry};
 use crate::wire::{self, Head, ParseError, PushError, PushLifecycle};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,6 +57,8 @@ pub struct Pipeline {
     clock: Arc<dyn Clock>,
     stream_ttl_secs: u64,
     live_stream_ttl_secs: u64,
+    /// Length of the last /metrics page.
+    last_render_len: AtomicUsize,
 }
 
 impl Pipeline {
@@ -69,6 +72,7 @@ impl Pipeline {
             clock,
             stream_ttl_secs: config.stream_ttl.as_secs(),
             live_stream_ttl_secs: config.live_stream_ttl.as_secs(),
+            last_render_len: AtomicUsize::new(0),
         }
     }
 
@@ -91,29 +95,36 @@ impl Pipeline {
     }
 
     fn process(&self, body: &[u8]) -> Handled {
+        let now = self.clock.now();
+        if let Some(p) = wire::push_error_in_one_pass(body) {
+            let outcome = self.verified(p.t, p.sign.as_deref(), now, || self.push_error(&p, now));
+            return Handled { event_type: catalog::event_type_label(wire::EVENT_PUSH_ERROR), outcome };
+        }
         let head: Head = match wire::parse(body) {
             Ok(h) => h,
             Err(e) => return Handled { event_type: "unknown", outcome: Outcome::Malformed(e) },
         };
-        let event_type = catalog::event_type_label(head.event_type);
-        let now = self.clock.now();
-        let outcome = match self.verifier.verify(head.t, head.sign.as_deref(), now.as_secs()) {
-            Verdict::Unauthorized(why) => Outcome::Unauthorized(why),
-            Verdict::Expired => Outcome::Expired,
-            Verdict::Valid | Verdict::Unchecked => match head.event_type {
-                wire::EVENT_PUSH_ERROR => self.push_error(body, now),
-                wire::EVENT_PUSH_START | wire::EVENT_PUSH_END => self.lifecycle(head.event_type, body, now),
-                _ => Outcome::Ignored,
+        let outcome = self.verified(head.t, head.sign.as_deref(), now, || match head.event_type {
+            wire::EVENT_PUSH_ERROR => match wire::parse::<PushError>(body) {
+                Ok(p) => self.push_error(&p, now),
+                Err(e) => Outcome::Malformed(e),
             },
-        };
-        Handled { event_type, outcome }
+            wire::EVENT_PUSH_START | wire::EVENT_PUSH_END => self.lifecycle(head.event_type, body, now),
+            _ => Outcome::Ignored,
+        });
+        Handled { event_type: catalog::event_type_label(head.event_type), outcome }
     }
 
-    fn push_error(&self, body: &[u8], now: Duration) -> Outcome {
-        let p: PushError = match wire::parse(body) {
-            Ok(p) => p,
-            Err(e) => return Outcome::Malformed(e),
-        };
+    /// Runs `then` only for a callback whose signature passes.
+    fn verified(&self, t: Option<i64>, sign: Option<&str>, now: Duration, then: impl FnOnce() -> Outcome) -> Outcome {
+        match self.verifier.verify(t, sign, now.as_secs()) {
+            Verdict::Unauthorized(why) => Outcome::Unauthorized(why),
+            Verdict::Expired => Outcome::Expired,
+            Verdict::Valid | Verdict::Unchecked => then(),
+        }
+    }
+
+    fn push_error(&self, p: &PushError, now: Duration) -> Outcome {
         let key = EventKey {
             event_type: wire::EVENT_PUSH_ERROR,
             appid: p.appid.unwrap_or(0),
@@ -126,7 +137,7 @@ impl Pipeline {
         if self.seen_before(&key, now) {
             return Outcome::Duplicate;
         }
-        self.record(&p, now);
+        self.record(p, now);
         Outcome::Accepted
     }
 
@@ -242,9 +253,12 @@ impl Pipeline {
     pub fn render(&self) -> String {
         self.metrics.streams.set(self.streams.tracked() as i64);
         self.metrics.dedup_entries.set(self.dedup.len() as i64);
-        let mut out = String::with_capacity(64 * 1024);
+        // Sized from the last page, so a large page is not copied as it grows.
+        let last = self.last_render_len.load(Ordering::Relaxed);
+        let mut out = String::with_capacity(64 * 1024 + last + last / 16);
         self.metrics.render(&mut out);
         self.streams.render(&mut out);
+        self.last_render_len.store(out.len(), Ordering::Relaxed);
         out
     }
 }

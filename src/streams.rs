@@ -253,59 +253,61 @@ impl StreamRegistry {
         removed
     }
 
-    /// Appends the per-stream families in text exposition format.
+    /// Appends the per-stream families in text exposition format. Each
+    /// family is written straight into `out`, one pass over the shards each,
+    /// so a scrape of 100k streams holds no second copy of the page.
     pub fn render(&self, out: &mut String) {
-        let mut errors = String::new();
-        let mut frame_max = String::new();
-        let mut last = String::new();
-        let mut live = String::new();
+        exposition::push_header(out, ERRORS, "counter", "Push errors CSS reported, by stream and error type (the count field, summed).");
+        self.for_each(|labels, s| {
+            for &(code, count) in &s.errors {
+                let mut et = itoa::Buffer::new();
+                let error_type = if code == catalog::OTHER_CODE { "other" } else { et.format(code) };
+                let extra = [("error_type", error_type), ("error", catalog::error_name(code))];
+                exposition::push_sample(out, ERRORS, labels, &extra, Value::Int(count));
+            }
+        });
+        exposition::push_header(out, FRAME_MAX, "gauge", "Largest frame arrival gap in the stream's latest push error report.");
+        self.for_each(|labels, s| {
+            for media in Media::ALL {
+                if let Some(v) = s.frame_max[media as usize] {
+                    exposition::push_sample(out, FRAME_MAX, labels, &[("media", media.label())], Value::Float(v));
+                }
+            }
+        });
+        exposition::push_header(out, LAST_ERROR, "gauge", "data_time of the stream's latest push error report, Unix seconds.");
+        self.for_each(|labels, s| {
+            if let Some(t) = s.latest_report {
+                exposition::push_sample(out, LAST_ERROR, labels, &[], Value::Float(t));
+            }
+        });
+        exposition::push_header(out, LIVE, "gauge", "1 while the stream is pushing (after a push start), 0 after a push end.");
         // Live streams per `domain="..",app=".."` label set.
         let mut live_per_app: hashbrown::HashMap<String, u64> = hashbrown::HashMap::new();
-        for shard in self.shards.iter() {
-            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            for (labels, s) in shard.iter() {
-                for &(code, count) in &s.errors {
-                    let mut et = itoa::Buffer::new();
-                    let error_type = if code == catalog::OTHER_CODE { "other" } else { et.format(code) };
-                    let extra = [("error_type", error_type), ("error", catalog::error_name(code))];
-                    exposition::push_sample(&mut errors, ERRORS, labels, &extra, Value::Int(count));
-                }
-                for media in Media::ALL {
-                    if let Some(v) = s.frame_max[media as usize] {
-                        let extra = [("media", media.label())];
-                        exposition::push_sample(&mut frame_max, FRAME_MAX, labels, &extra, Value::Float(v));
-                    }
-                }
-                if let Some(t) = s.latest_report {
-                    exposition::push_sample(&mut last, LAST_ERROR, labels, &[], Value::Float(t));
-                }
-                if let Some(l) = s.live {
-                    exposition::push_sample(&mut live, LIVE, labels, &[], Value::Int(l as u64));
-                    let app_labels = &labels[..s.app_labels_len as usize];
-                    match live_per_app.get_mut(app_labels) {
-                        Some(n) => *n += l as u64,
-                        None => {
-                            live_per_app.insert(app_labels.to_owned(), l as u64);
-                        }
+        self.for_each(|labels, s| {
+            if let Some(l) = s.live {
+                exposition::push_sample(out, LIVE, labels, &[], Value::Int(l as u64));
+                let app_labels = &labels[..s.app_labels_len as usize];
+                match live_per_app.get_mut(app_labels) {
+                    Some(n) => *n += l as u64,
+                    None => {
+                        live_per_app.insert(app_labels.to_owned(), l as u64);
                     }
                 }
             }
-        }
-        let mut live_per_app_text = String::new();
+        });
+        exposition::push_header(out, LIVE_PER_APP, "gauge", "Streams pushing now (push start seen, no end yet), by domain and app.");
         for (labels, n) in &live_per_app {
-            exposition::push_sample(&mut live_per_app_text, LIVE_PER_APP, labels, &[], Value::Int(*n));
+            exposition::push_sample(out, LIVE_PER_APP, labels, &[], Value::Int(*n));
         }
-        out.reserve(errors.len() + frame_max.len() + last.len() + live.len() + live_per_app_text.len() + 1024);
-        let families = [
-            (ERRORS, "counter", "Push errors CSS reported, by stream and error type (the count field, summed).", errors),
-            (FRAME_MAX, "gauge", "Largest frame arrival gap in the stream's latest push error report.", frame_max),
-            (LAST_ERROR, "gauge", "data_time of the stream's latest push error report, Unix seconds.", last),
-            (LIVE, "gauge", "1 while the stream is pushing (after a push start), 0 after a push end.", live),
-            (LIVE_PER_APP, "gauge", "Streams pushing now (push start seen, no end yet), by domain and app.", live_per_app_text),
-        ];
-        for (name, kind, help, body) in families {
-            exposition::push_header(out, name, kind, help);
-            out.push_str(&body);
+    }
+
+    /// Calls `f` with every stream's label set and state, a shard at a time.
+    fn for_each(&self, mut f: impl FnMut(&str, &StreamState)) {
+        for shard in self.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (labels, s) in shard.iter() {
+                f(labels, s);
+            }
         }
     }
 }

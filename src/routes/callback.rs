@@ -28,7 +28,7 @@ pub async fn callback(req: HttpRequest, payload: web::Payload, state: web::Data<
 fn respond(req: &HttpRequest, handled: Handled, limit: usize) -> HttpResponse {
     let (status, error) = match &handled.outcome {
         Outcome::Accepted | Outcome::Duplicate | Outcome::Ignored => {
-            return HttpResponse::Ok().json(json!({"code": 0}));
+            return HttpResponse::Ok().content_type("application/json").body(r#"{"code":0}"#);
         }
         Outcome::Malformed(e) => (StatusCode::BAD_REQUEST, e.to_string()),
         Outcome::Unauthorized(why) => (StatusCode::UNAUTHORIZED, format!("unauthorized: {why}")),

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# HTTP figures for BENCHMARKS.md, all in one run on loopback:
+#  1. ingest: the exporter (parse, verify, dedup, record) against a bare
+#     actix-web handler that reads the same body and answers {"code":0},
+#     same wrk load, alternating rounds; prints the throughput ratio. Twice:
+#     with the servers on CPU 0 and wrk on CPU 1 ("isolated", so the
+#     generator does not take the server's core; the servers then run one
+#     worker), and with all of them free to share both cores ("shared").
+#  2. (isolated) at 1k, 10k and 100k tracked streams: ingest, /metrics render time and
+#     size, resident memory and bytes per stream.
+#  3. ingest at 100k streams while /metrics is scraped every second and
+#     back to back, with the servers on both cores (as deployed).
+# Needs wrk (apt-get install wrk) and curl. Every load phase is bounded by
+# DURATION; the whole script takes about 5 minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}     # each wrk run
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-1}         # wrk threads; the servers get the other core(s)
+ROUNDS=${ROUNDS:-5}           # alternating bare/exporter rounds for the ratio
+BARE_ADDR=127.0.0.1:${BARE_PORT:-19400}
+EXPORTER_ADDR=127.0.0.1:${EXPORTER_PORT:-19401}
+KEY=bench-key
+
+for tool in wrk curl; do
+  command -v "$tool" >/dev/null || { echo "load.sh: $tool is not installed (apt-get install $tool)" >&2; exit 1; }
+done
+cargo build --release -q --bin css-push-exporter --example bare_handler
+BIN=target/release/css-push-exporter
+BARE=target/release/examples/bare_handler
+
+# Isolation needs two CPUs; PIN=0 turns it off.
+if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  SERVER_CPU=(taskset -c 0); WRK_CPU=(taskset -c 1)
+else
+  SERVER_CPU=(); WRK_CPU=()
+fi
+ISOLATED=("${SERVER_CPU[@]}"); ISOLATED_WRK=("${WRK_CPU[@]}")
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+export THREADS
+export T=$(( $(date +%s) + 3600 ))
+export SIGN=$(printf '%s' "$KEY$T" | md5sum | cut -d' ' -f1)
+
+wait_up() { for _ in $(seq 100); do curl -sf "http://$1/-/healthy" >/dev/null 2>&1 && return; curl -s -o /dev/null "http://$1/callback" 2>/dev/null && return; sleep 0.1; done; echo "load.sh: nothing listening on $1" >&2; exit 1; }
+
+start_exporter() {
+  "${SERVER_CPU[@]}" "$BIN" --listen-address "$EXPORTER_ADDR" --callback-key "$KEY" --max-streams 200000 --log-level error &
+  EXPORTER_PID=$!
+  PIDS+=("$EXPORTER_PID")
+  wait_up "$EXPORTER_ADDR"
+}
+
+stop_exporter() { kill "$EXPORTER_PID"; wait "$EXPORTER_PID" 2>/dev/null || true; }
+
+# run_wrk ADDR STREAMS DURATION: prints "rps p50 p99 max"; fails on any non-200.
+run_wrk() {
+  local out
+  # Runs are seconds apart and send under 10^7 requests each, so every run's
+  # data_time values are new: nothing is a duplicate.
+  out=$(STREAMS=$2 OFFSET=$((SECONDS * 10000000)) "${WRK_CPU[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$3" --latency -s benches/callback.lua "http://$1/callback")
+  # Called in a subshell: stop the whole script, not just this function.
+  if grep -q "Non-2xx" <<<"$out"; then echo "$out" >&2; echo "load.sh: non-200 answers from $1" >&2; kill -TERM $$; exit 1; fi
+  echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1=="50%" {print $2}' <<<"$out") $(awk '$1=="99%" {print $2}' <<<"$out") $(awk '$1=="Latency" {print $4; exit}' <<<"$out")"
+}
+
+# Posts until every one of N streams has reported (bounded to 60 s).
+preload() {
+  for _ in $(seq 30); do
+    run_wrk "$EXPORTER_ADDR" "$1" 2s >/dev/null
+    [ "$(metric css_push_streams)" = "$1" ] && return
+  done
+  echo "load.sh: preload of $1 streams did not finish" >&2; exit 1
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+metric() { curl -sf "http://$EXPORTER_ADDR/metrics" | awk -v m="$1" '$1==m {print $2}'; }
+rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$EXPORTER_PID/status"; }
+
+# Times N back-to-back scrapes; prints the median seconds and the size.
+scrape_median() {
+  for _ in $(seq "$1"); do curl -sf -o /dev/null -w '%{time_total} %{size_download}\n' "http://$EXPORTER_ADDR/metrics"; done \
+    | sort -g | awk '{t[NR]=$1; s=$2} END {print t[int((NR+1)/2)], s}'
+}
+
+echo "== machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'); wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+
+# compare LABEL: alternating rounds, bare vs exporter; prints the medians and ratio.
+compare() {
+  "${SERVER_CPU[@]}" "$BARE" "$BARE_ADDR" & BARE_PID=$!; PIDS+=("$BARE_PID")
+  start_exporter
+  run_wrk "$BARE_ADDR" 1000 2s >/dev/null      # warm-up
+  run_wrk "$EXPORTER_ADDR" 1000 2s >/dev/null
+  local bare=() exp=() rps p50 p99
+  for r in $(seq "$ROUNDS"); do
+    read -r rps p50 p99 _ < <(run_wrk "$BARE_ADDR" 1000 "$DURATION"); bare+=("$rps")
+    echo "$1 round $r bare:     $rps req/s  p50 $p50  p99 $p99"
+    read -r rps p50 p99 _ < <(run_wrk "$EXPORTER_ADDR" 1000 "$DURATION"); exp+=("$rps")
+    echo "$1 round $r exporter: $rps req/s  p50 $p50  p99 $p99"
+  done
+  local bare_med exp_med
+  bare_med=$(printf '%s\n' "${bare[@]}" | median)
+  exp_med=$(printf '%s\n' "${exp[@]}" | median)
+  echo "$1: median bare $bare_med req/s, exporter $exp_med req/s, ratio $(awk -v a="$exp_med" -v b="$bare_med" 'BEGIN {printf "%.2f", a/b}') (target >= 0.80)"
+  echo "$1: exporter answered $(metric 'css_push_callbacks_total{event_type="321",outcome="accepted"}') accepted, $(metric 'css_push_callbacks_total{event_type="321",outcome="duplicate"}') duplicates"
+  stop_exporter
+  kill "$BARE_PID"; wait "$BARE_PID" 2>/dev/null || true
+}
+
+echo "== 1. ingest, seed callback over 1000 streams: bare actix-web handler vs exporter"
+if [ "${#ISOLATED[@]}" -gt 0 ]; then
+  compare isolated
+  SERVER_CPU=(); WRK_CPU=()
+  compare shared
+  SERVER_CPU=("${ISOLATED[@]}"); WRK_CPU=("${ISOLATED_WRK[@]}")
+else
+  compare shared
+fi
+
+echo "== 2. scaling with tracked streams (fresh exporter each)"
+printf '%-8s %-12s %-8s %-8s %-12s %-12s %-10s %-12s %-14s\n' streams ingest_rps p50 p99 scrape_ms scrape_MB rss_MB bytes/stream dedup_entries
+for n in 1000 10000 100000; do
+  start_exporter
+  rss0=$(rss_mb)
+  preload "$n"
+  rss=$(rss_mb)
+  dedup=$(metric css_push_dedup_entries)
+  read -r rps p50 p99 _ < <(run_wrk "$EXPORTER_ADDR" "$n" "$DURATION")
+  read -r secs bytes < <(scrape_median 5)
+  per=$(awk -v a="$rss" -v b="$rss0" -v n="$n" 'BEGIN {printf "%.0f", (a-b)*1048576/n}')
+  printf '%-8s %-12s %-8s %-8s %-12s %-12s %-10s %-12s %-14s\n' "$n" "$rps" "$p50" "$p99" \
+    "$(awk -v s="$secs" 'BEGIN {printf "%.1f", s*1000}')" "$(awk -v b="$bytes" 'BEGIN {printf "%.1f", b/1048576}')" "$rss" "$per" "$dedup"
+  [ "$n" = 100000 ] || stop_exporter
+done
+echo "(rss_MB, bytes/stream, dedup_entries: right after the preload; bytes/stream is the RSS growth over the idle process divided by streams, dedup entries of the preload's callbacks included)"
+
+echo "== 3. ingest at 100000 streams while /metrics is scraped, servers on both cores as deployed"
+stop_exporter
+SERVER_CPU=(); WRK_CPU=()
+start_exporter
+preload 100000
+read -r quiet p50 p99 max < <(run_wrk "$EXPORTER_ADDR" 100000 "$DURATION")
+echo "no scrapes:           $quiet req/s  p50 $p50  p99 $p99  max $max"
+for pause in 1 0; do
+  ( end=$((SECONDS + 60)); while [ $SECONDS -lt $end ]; do curl -sf -o /dev/null "http://$EXPORTER_ADDR/metrics" || exit 0; sleep "$pause"; done ) &
+  SCRAPER=$!; PIDS+=("$SCRAPER")
+  sleep 0.5
+  read -r busy p50 p99 max < <(run_wrk "$EXPORTER_ADDR" 100000 "$DURATION")
+  kill "$SCRAPER" 2>/dev/null || true; wait "$SCRAPER" 2>/dev/null || true
+  label="scrape every 1 s:    "; [ "$pause" = 0 ] && label="scrapes back to back:"
+  echo "$label $busy req/s  p50 $p50  p99 $p99  max $max  ratio $(awk -v a="$busy" -v b="$quiet" 'BEGIN {printf "%.2f", a/b}')"
+done
+read -r secs bytes < <(scrape_median 5)
+echo "scrape while idle: $(awk -v s="$secs" 'BEGIN {printf "%.1f", s*1000}') ms for $(awk -v b="$bytes" 'BEGIN {printf "%.1f", b/1048576}') MB"
+echo "RSS $(rss_mb) MB, peak $(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$EXPORTER_PID/status") MB, dedup entries $(metric css_push_dedup_entries)"

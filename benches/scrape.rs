@@ -1,0 +1,49 @@
+//! Rendering /metrics for 1k, 10k and 100k tracked streams, each with three
+//! error types and both frame-gap gauges. `cargo bench --bench scrape`.
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use css_push_exporter::clock::{Clock, ManualClock};
+use css_push_exporter::pipeline::{Outcome, Pipeline};
+use css_push_exporter::Config;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn loaded(streams: usize) -> Pipeline {
+    let config = Config::from_flags(["--max-streams", "200000"]).unwrap();
+    let clock = Arc::new(ManualClock::new(Duration::from_secs(1_764_000_000)));
+    let p = Pipeline::new(&config, clock as Arc<dyn Clock>);
+    let late = |media: &str, ms: usize| json!({"desc": format!("{media} frame arrive interval too long, interval={ms}(msec)")});
+    for i in 0..streams {
+        let body = json!({
+            "event_type": 321, "domain": format!("d{}.example.com", i % 4), "path": format!("live{}", i % 8),
+            "stream_id": format!("room-{i:06}"), "data_time": 1_764_000_000_000u64 + i as u64,
+            "abnormal_event": [
+                {"type": 6, "count": 3, "detail": [late("video", 1000 + i % 5000)]},
+                {"type": 7, "count": 2, "detail": [late("audio", 1200 + i % 3000)]},
+                {"type": 3, "count": 1},
+            ],
+        });
+        assert_eq!(p.handle(body.to_string().as_bytes()).outcome, Outcome::Accepted);
+    }
+    p
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("render /metrics");
+    group.sample_size(10);
+    for streams in [1_000, 10_000, 100_000] {
+        let p = loaded(streams);
+        let bytes = p.render().len();
+        println!("{streams} streams: {bytes} bytes, {:.0} bytes per stream", bytes as f64 / streams as f64);
+        group.throughput(criterion::Throughput::Elements(streams as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(streams), &p, |b, p| b.iter(|| p.render().len()));
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(5));
+    targets = bench
+}
+criterion_main!(benches);
