@@ -246,13 +246,13 @@ pub async fn run(args: &SimulateArgs) -> Report {
     let streams = generator.borrow().streams();
     let started = Instant::now();
     if args.lifecycle {
-        poster.pump(None, |i| (i < streams as u64).then(|| generator.borrow_mut().lifecycle(i as usize, false, Duration::ZERO))).await;
+        poster.pump(None, None, |i| (i < streams as u64).then(|| generator.borrow_mut().lifecycle(i as usize, false, Duration::ZERO))).await;
     }
     let errors_started = Instant::now();
     let deadline = errors_started + args.duration;
     let pace = (args.rate > 0.0).then_some(args.rate);
     poster
-        .pump(pace, |i| {
+        .pump(pace, Some(deadline), |i| {
             let more = Instant::now() < deadline && args.count.is_none_or(|n| i < n);
             more.then(|| generator.borrow_mut().push_error(SystemClock.now().as_millis() as i64))
         })
@@ -260,7 +260,7 @@ pub async fn run(args: &SimulateArgs) -> Report {
     report.borrow_mut().elapsed = errors_started.elapsed();
     if args.lifecycle {
         let elapsed = started.elapsed();
-        poster.pump(None, |i| (i < streams as u64).then(|| generator.borrow_mut().lifecycle(i as usize, true, elapsed))).await;
+        poster.pump(None, None, |i| (i < streams as u64).then(|| generator.borrow_mut().lifecycle(i as usize, true, elapsed))).await;
     }
     report.into_inner()
 }
@@ -275,8 +275,9 @@ struct Poster<'a> {
 impl Poster<'_> {
     /// Posts `next(0)`, `next(1)`, ... until it gives `None`, from
     /// `concurrency` workers; with `pace`, job k waits for k / pace seconds
-    /// after the start, so the rate holds whatever the latency.
-    async fn pump(&self, pace: Option<f64>, next: impl Fn(u64) -> Option<Job>) {
+    /// after the start, so the rate holds whatever the latency, and jobs
+    /// whose time is past `deadline` are not waited for.
+    async fn pump(&self, pace: Option<f64>, deadline: Option<Instant>, next: impl Fn(u64) -> Option<Job>) {
         let counter = Cell::new(0u64);
         let start = Instant::now();
         let worker = || async {
@@ -284,7 +285,11 @@ impl Poster<'_> {
                 let k = counter.get();
                 counter.set(k + 1);
                 if let Some(rate) = pace {
-                    actix_web::rt::time::sleep_until((start + Duration::from_secs_f64(k as f64 / rate)).into()).await;
+                    let slot = start + Duration::from_secs_f64(k as f64 / rate);
+                    if deadline.is_some_and(|d| slot >= d) {
+                        break;
+                    }
+                    actix_web::rt::time::sleep_until(slot.into()).await;
                 }
                 let Some(job) = next(k) else { break };
                 self.post(job).await;
