@@ -241,6 +241,24 @@ mod tests {
     }
 
     #[test]
+    fn one_pass_takes_well_formed_push_errors_only() {
+        let p = push_error_in_one_pass(SEED.as_bytes()).expect("the seed is a push error");
+        assert_eq!((p.event_type, p.stream_id.as_ref(), p.abnormal_event.len()), (Some(321), "xxxxxx", 2));
+        // Everything else goes the two-stage way, which explains errors.
+        let table: &[&[u8]] = &[
+            br#"{"event_type":1,"stream_id":"s","data_time":1}"#,
+            br#"{"stream_id":"s","data_time":1}"#,
+            br#"{"event_type":321,"stream_id":"s"}"#,
+            br#"{"event_type":321,"stream_id":"s","data_time":1,"abnormal_event":[{"type":6,"count":-1}]}"#,
+            br#"[{"event_type":321,"stream_id":"s","data_time":1}]"#,
+            b"",
+        ];
+        for body in table {
+            assert!(push_error_in_one_pass(body).is_none(), "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
     fn integers_as_strings_and_unknown_fields() {
         let body = br#"{"event_type":"321","t":" 4102444800 ","stream_id":"s","data_time":"5",
             "abnormal_event":[{"type":"6","count":"3","event_key":"k","customer_visible":"true"}],
