@@ -5,13 +5,14 @@
 #     same wrk load, alternating rounds; prints the throughput ratio. Twice:
 #     with the servers on CPU 0 and wrk on CPU 1 ("isolated", so the
 #     generator does not take the server's core; the servers then run one
-#     worker), and with all of them free to share both cores ("shared").
+#     worker), and with all of them free to share both cores ("shared"),
+#     the servers with their default worker per CPU and with one worker.
 #  2. (isolated) at 1k, 10k and 100k tracked streams: ingest, /metrics render time and
 #     size, resident memory and bytes per stream.
 #  3. ingest at 100k streams while /metrics is scraped every second and
 #     back to back, with the servers on both cores (as deployed).
 # Needs wrk (apt-get install wrk) and curl. Every load phase is bounded by
-# DURATION; the whole script takes about 5 minutes.
+# DURATION; the whole script takes about 10 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,7 +50,8 @@ export SIGN=$(printf '%s' "$KEY$T" | md5sum | cut -d' ' -f1)
 wait_up() { for _ in $(seq 100); do curl -sf "http://$1/-/healthy" >/dev/null 2>&1 && return; curl -s -o /dev/null "http://$1/callback" 2>/dev/null && return; sleep 0.1; done; echo "load.sh: nothing listening on $1" >&2; exit 1; }
 
 start_exporter() {
-  "${SERVER_CPU[@]}" "$BIN" --listen-address "$EXPORTER_ADDR" --callback-key "$KEY" --max-streams 200000 --log-level error &
+  "${SERVER_CPU[@]}" "$BIN" --listen-address "$EXPORTER_ADDR" --callback-key "$KEY" --max-streams 200000 --log-level error \
+    ${WORKERS:+--workers "$WORKERS"} &
   EXPORTER_PID=$!
   PIDS+=("$EXPORTER_PID")
   wait_up "$EXPORTER_ADDR"
@@ -91,7 +93,7 @@ echo "== machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}
 
 # compare LABEL: alternating rounds, bare vs exporter; prints the medians and ratio.
 compare() {
-  "${SERVER_CPU[@]}" "$BARE" "$BARE_ADDR" & BARE_PID=$!; PIDS+=("$BARE_PID")
+  "${SERVER_CPU[@]}" "$BARE" "$BARE_ADDR" ${WORKERS:+"$WORKERS"} & BARE_PID=$!; PIDS+=("$BARE_PID")
   start_exporter
   run_wrk "$BARE_ADDR" 1000 2s >/dev/null      # warm-up
   run_wrk "$EXPORTER_ADDR" 1000 2s >/dev/null
@@ -116,6 +118,7 @@ if [ "${#ISOLATED[@]}" -gt 0 ]; then
   compare isolated
   SERVER_CPU=(); WRK_CPU=()
   compare shared
+  WORKERS=1 compare "shared, --workers 1"
   SERVER_CPU=("${ISOLATED[@]}"); WRK_CPU=("${ISOLATED_WRK[@]}")
 else
   compare shared

@@ -96,6 +96,11 @@ pub struct Config {
     #[arg(long, env = "CSS_PUSH_WEB_CONFIG_FILE")]
     pub web_config_file: Option<PathBuf>,
 
+    /// HTTP worker threads per listener. Unset: one per CPU. On a host
+    /// shared with other busy processes fewer can be faster (BENCHMARKS.md).
+    #[arg(long, env = "CSS_PUSH_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
+
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     #[arg(long, env = "CSS_PUSH_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = duration)]
     pub shutdown_timeout: Duration,
@@ -129,5 +134,7 @@ mod tests {
         assert_eq!(c.callback_keys, ["a", "b"]);
         assert_eq!(c.stream_ttl, Duration::from_secs(90));
         assert!(Config::from_flags(["--stream-ttl", "soon"]).is_err());
+        assert_eq!(Config::from_flags(["--workers", "1"]).unwrap().workers, Some(1));
+        assert!(Config::from_flags(["--workers", "0"]).is_err());
     }
 }

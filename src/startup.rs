@@ -117,6 +117,10 @@ fn serve(
         App::new().app_data(state.clone()).configure(move |cfg| routes::configure(cfg, &routes))
     })
     .shutdown_timeout(config.shutdown_timeout.as_secs());
+    let server = match config.workers {
+        Some(n) => server.workers(n.into()),
+        None => server,
+    };
     let server = match tls {
         Some(tls) => server.listen_rustls_0_23(listener, tls)?,
         None => server.listen(listener)?,

@@ -219,7 +219,7 @@ async fn stream_param_and_user_ip_never_reach_metrics() {
 
 #[actix_web::test]
 async fn a_separate_metrics_listener_splits_the_routes() {
-    let app = spawn_app(&["--metrics-listen-address", "127.0.0.1:0"]).await;
+    let app = spawn_app(&["--metrics-listen-address", "127.0.0.1:0", "--workers", "1"]).await;
     assert_ne!(app.base, app.metrics_base);
     let (status, _) = app.post(SEED).await;
     assert_eq!(status, 200);
