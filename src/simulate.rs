@@ -28,7 +28,7 @@ pub struct SimulateArgs {
     pub streams: u32,
 
     /// Push error callbacks per second; 0 posts as fast as the target answers.
-    #[arg(long, default_value_t = 50.0)]
+    #[arg(long, default_value_t = 50.0, value_parser = rate)]
     pub rate: f64,
 
     /// Stop after this long.
@@ -55,6 +55,13 @@ pub struct SimulateArgs {
     /// Seed of the random choices, for a repeatable run.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+fn rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+        _ => Err("a number of callbacks per second, 0 or more".into()),
+    }
 }
 
 /// Error types and how often CSS reports them, roughly: late frames and

@@ -63,6 +63,14 @@ async fn rate_and_duration_bound_the_run() {
 }
 
 #[test]
+fn nonsense_flags_are_refused() {
+    for flags in [&["--rate", "-1"][..], &["--rate", "NaN"], &["--streams", "0"], &["--concurrency", "0"], &["--duration", "soon"]] {
+        let parsed = Cli::try_parse_from(["css-push-exporter", "simulate"].iter().chain(flags));
+        assert!(parsed.is_err(), "{flags:?} accepted");
+    }
+}
+
+#[test]
 fn the_binary_fails_when_the_target_is_unreachable() {
     // Port 9 (discard) on loopback: nothing listens there in a test sandbox.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_css-push-exporter"))
