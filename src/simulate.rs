@@ -207,17 +207,15 @@ pub struct Report {
     pub errors: u64,
     /// Time spent posting push errors.
     pub elapsed: Duration,
-    /// Round trip of every request, in microseconds.
+    /// Round trip of every request, in microseconds; sorted once the run ends.
     pub latencies_us: Vec<u64>,
 }
 
 impl Report {
     /// The `q` quantile (0..=1) of the latencies.
     pub fn latency(&self, q: f64) -> Duration {
-        let mut sorted = self.latencies_us.clone();
-        sorted.sort_unstable();
-        let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-        Duration::from_micros(sorted.get(i).copied().unwrap_or(0))
+        let i = ((self.latencies_us.len() as f64 - 1.0) * q).round() as usize;
+        Duration::from_micros(self.latencies_us.get(i).copied().unwrap_or(0))
     }
 
     pub fn summary(&self, args: &SimulateArgs) -> String {
@@ -269,7 +267,9 @@ pub async fn run(args: &SimulateArgs) -> Report {
         let elapsed = started.elapsed();
         poster.pump(None, None, |i| (i < streams as u64).then(|| generator.borrow_mut().lifecycle(i as usize, true, elapsed))).await;
     }
-    report.into_inner()
+    let mut report = report.into_inner();
+    report.latencies_us.sort_unstable();
+    report
 }
 
 struct Poster<'a> {

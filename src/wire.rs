@@ -111,8 +111,7 @@ const SECRET_FIELDS: [&str; 3] = ["sign", "stream_param", "user_ip"];
 
 /// Parses `body` as `T`; on failure names the JSON path and what is wrong.
 pub fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ParseError> {
-    // serde would also read a struct from an array; a callback is an object.
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+    if !is_object(body) {
         return Err(ParseError("invalid JSON: the body must be a JSON object".into()));
     }
     match serde_json::from_slice(body) {
@@ -127,10 +126,15 @@ pub fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ParseError> {
 /// Push errors are nearly all the traffic, and one pass instead of two is
 /// the largest saving on the ingest path.
 pub fn push_error_in_one_pass(body: &[u8]) -> Option<PushError<'_>> {
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+    if !is_object(body) {
         return None;
     }
     serde_json::from_slice::<PushError>(body).ok().filter(|p| p.event_type == Some(EVENT_PUSH_ERROR))
+}
+
+/// serde would also read a struct from an array; a callback is an object.
+fn is_object(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 fn explain<'a, T: Deserialize<'a>>(body: &'a [u8]) -> ParseError {
