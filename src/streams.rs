@@ -163,59 +163,41 @@ impl StreamRegistry {
     /// Like [`Self::update`], but past the cap nothing is kept: liveness of
     /// an overflow bucket would mean nothing.
     fn update_tracked(&self, id: StreamId, now_secs: u64, f: impl Fn(&mut StreamState)) -> Placement {
-        let key = self.key(id);
-        if id.stream != OVERFLOW_STREAM && (self.update_existing(&key, now_secs, &f) || self.insert(key, now_secs, &f)) {
+        if id.stream != OVERFLOW_STREAM && self.upsert(self.key(id), now_secs, &f, false) {
             Placement::Stream
         } else {
             Placement::Overflow
         }
     }
 
-    /// Inserts a new stream unless the cap is reached; false if it is.
-    fn insert(&self, key: String, now_secs: u64, f: &impl Fn(&mut StreamState)) -> bool {
-        if self.tracked.fetch_add(1, Ordering::Relaxed) >= self.max_streams {
-            self.tracked.fetch_sub(1, Ordering::Relaxed);
-            return false;
-        }
-        let mut shard = self.shard(&key);
-        // Another worker may have inserted it since we looked.
-        if let Some(s) = shard.get_mut(key.as_str()) {
-            self.tracked.fetch_sub(1, Ordering::Relaxed);
-            s.last_seen = now_secs;
-            f(s);
-        } else {
-            let mut s = StreamState::new(&key, now_secs, false);
-            f(&mut s);
-            shard.insert(key.into_boxed_str(), s);
-        }
-        true
-    }
-
     fn update(&self, id: StreamId, now_secs: u64, f: impl Fn(&mut StreamState)) -> Placement {
-        let key = self.key(id);
         // The name is reserved: a stream called so shares the bucket.
-        if id.stream != OVERFLOW_STREAM && (self.update_existing(&key, now_secs, &f) || self.insert(key, now_secs, &f)) {
+        if id.stream != OVERFLOW_STREAM && self.upsert(self.key(id), now_secs, &f, false) {
             return Placement::Stream;
         }
-        let key = self.key(StreamId { stream: OVERFLOW_STREAM, ..id });
-        if !self.update_existing(&key, now_secs, &f) {
-            let mut s = StreamState::new(&key, now_secs, true);
-            f(&mut s);
-            self.shard(&key).entry(key.into_boxed_str()).or_insert(s);
-        }
+        self.upsert(self.key(StreamId { stream: OVERFLOW_STREAM, ..id }), now_secs, &f, true);
         Placement::Overflow
     }
 
-    fn update_existing(&self, key: &str, now_secs: u64, f: &impl Fn(&mut StreamState)) -> bool {
-        let mut shard = self.shard(key);
-        match shard.get_mut(key) {
-            Some(s) => {
-                s.last_seen = now_secs;
-                f(s);
-                true
-            }
-            None => false,
+    /// Applies `f` to the stream, creating it if absent; false if it is new
+    /// and the cap is reached (an overflow bucket is always created). Lookup
+    /// and insert happen under one shard lock, so racing workers neither
+    /// drop an update nor take a place twice.
+    fn upsert(&self, key: String, now_secs: u64, f: &impl Fn(&mut StreamState), overflow: bool) -> bool {
+        let mut shard = self.shard(&key);
+        if let Some(s) = shard.get_mut(key.as_str()) {
+            s.last_seen = now_secs;
+            f(s);
+            return true;
         }
+        if !overflow && self.tracked.fetch_add(1, Ordering::Relaxed) >= self.max_streams {
+            self.tracked.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        let mut s = StreamState::new(&key, now_secs, overflow);
+        f(&mut s);
+        shard.insert(key.into_boxed_str(), s);
+        true
     }
 
     /// The stream's label set, `domain="..",app="..",stream=".."`.
@@ -368,6 +350,35 @@ mod tests {
         assert!(out.contains("stream=\"__overflow__\",error_type=\"5\",error=\"chunk_size_too_large\"} 2\n"), "{out}");
         // A known stream keeps its own series.
         assert_eq!(r.record_report(id("a"), &report(&[(5, 1)], None, 1.0), 0), Placement::Stream);
+    }
+
+    #[test]
+    fn concurrent_new_streams_lose_no_count_and_respect_the_cap() {
+        // Workers racing to create the same overflow bucket, or to take the
+        // last free place, must neither drop a count nor pass the cap.
+        for _ in 0..20 {
+            let r = StreamRegistry::new(10, 64);
+            std::thread::scope(|scope| {
+                for t in 0..4 {
+                    let r = &r;
+                    scope.spawn(move || {
+                        for i in 0..50 {
+                            r.record_report(id(&format!("{t}-{i}")), &report(&[(5, 1)], None, 1.0), 0);
+                            r.record_report(id(&format!("shared-{i}")), &report(&[(5, 1)], None, 1.0), 0);
+                        }
+                    });
+                }
+            });
+            assert_eq!(r.tracked(), 10);
+            let out = rendered(&r);
+            let total: u64 = out
+                .lines()
+                .filter(|l| l.starts_with(ERRORS))
+                .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+                .sum();
+            assert_eq!(total, 4 * 50 * 2, "{out}");
+            assert_eq!(out.lines().filter(|l| l.starts_with(ERRORS)).count(), 11, "{out}");
+        }
     }
 
     #[test]
