@@ -16,9 +16,6 @@ pub const DELAY_BUCKETS: [f64; 12] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 pub struct Metrics {
     pub registry: Registry,
     pub callbacks: IntCounterVec,
-    /// `callbacks` of event_type "321", one per [`OUTCOMES`] entry, resolved
-    /// once: nearly every callback is counted in one of them.
-    push_error_outcomes: Vec<IntCounter>,
     pub callback_delay: Histogram,
     pub frame_interval: HistogramVec,
     pub unparsed_details: IntCounterVec,
@@ -41,7 +38,7 @@ pub const OUTCOMES: [&str; 7] =
 impl Metrics {
     pub fn new(max_streams: usize) -> Self {
         let registry = Registry::new();
-        let mut m = Self {
+        let m = Self {
             callbacks: IntCounterVec::new(
                 Opts::new("css_push_callbacks_total", "Callbacks received, by event type and outcome."),
                 &["event_type", "outcome"],
@@ -120,7 +117,6 @@ impl Metrics {
                 &["domain", "app"],
             )
             .unwrap(),
-            push_error_outcomes: Vec::new(),
             registry,
         };
         let build_info = IntGaugeVec::new(
@@ -130,7 +126,9 @@ impl Metrics {
         .unwrap();
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         m.streams_limit.set(max_streams as i64);
-        m.push_error_outcomes = OUTCOMES.iter().map(|o| m.callbacks.with_label_values(&["321", o])).collect();
+        for outcome in OUTCOMES {
+            m.callbacks.with_label_values(&["321", outcome]);
+        }
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(build_info),
             Box::new(m.callbacks.clone()),
@@ -170,11 +168,6 @@ impl Metrics {
     }
 
     pub fn count(&self, event_type: &str, outcome: &str) {
-        if event_type == "321" {
-            if let Some(i) = OUTCOMES.iter().position(|o| *o == outcome) {
-                return self.push_error_outcomes[i].inc();
-            }
-        }
         self.callbacks.with_label_values(&[event_type, outcome]).inc();
     }
 

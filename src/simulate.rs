@@ -245,13 +245,17 @@ impl Report {
 /// Posts callbacks as `args` say; returns when --duration or --count is reached.
 pub async fn run(args: &SimulateArgs) -> Report {
     let client = awc::Client::builder().timeout(Duration::from_secs(10)).finish();
-    let generator = RefCell::new(Generator::new(args));
+    let generator = &RefCell::new(Generator::new(args));
     let report = RefCell::new(Report::default());
     let poster = Poster { client: &client, target: &args.target, concurrency: args.concurrency, report: &report };
     let streams = generator.borrow().streams();
+    // Push start (`end` false) or end for every stream, as fast as answered.
+    let lifecycle = |end: bool, elapsed: Duration| {
+        poster.pump(None, None, move |i| (i < streams as u64).then(|| generator.borrow_mut().lifecycle(i as usize, end, elapsed)))
+    };
     let started = Instant::now();
     if args.lifecycle {
-        poster.pump(None, None, |i| (i < streams as u64).then(|| generator.borrow_mut().lifecycle(i as usize, false, Duration::ZERO))).await;
+        lifecycle(false, Duration::ZERO).await;
     }
     let errors_started = Instant::now();
     let deadline = errors_started + args.duration;
@@ -264,8 +268,7 @@ pub async fn run(args: &SimulateArgs) -> Report {
         .await;
     report.borrow_mut().elapsed = errors_started.elapsed();
     if args.lifecycle {
-        let elapsed = started.elapsed();
-        poster.pump(None, None, |i| (i < streams as u64).then(|| generator.borrow_mut().lifecycle(i as usize, true, elapsed))).await;
+        lifecycle(true, started.elapsed()).await;
     }
     let mut report = report.into_inner();
     report.latencies_us.sort_unstable();

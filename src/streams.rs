@@ -160,9 +160,10 @@ impl StreamRegistry {
         })
     }
 
-    /// Like [`Self::update`], but past the cap nothing is kept: liveness of
-    /// an overflow bucket would mean nothing.
+    /// Applies `f` to the stream's own state. Past the cap nothing is kept
+    /// (used alone for liveness, which in an overflow bucket would mean nothing).
     fn update_tracked(&self, id: StreamId, now_secs: u64, f: impl Fn(&mut StreamState)) -> Placement {
+        // The name is reserved: a stream called so shares the bucket.
         if id.stream != OVERFLOW_STREAM && self.upsert(self.key(id), now_secs, &f, false) {
             Placement::Stream
         } else {
@@ -170,13 +171,14 @@ impl StreamRegistry {
         }
     }
 
+    /// Like [`Self::update_tracked`], but past the cap `f` goes to the
+    /// (domain, app)'s `__overflow__` bucket, so no count is lost.
     fn update(&self, id: StreamId, now_secs: u64, f: impl Fn(&mut StreamState)) -> Placement {
-        // The name is reserved: a stream called so shares the bucket.
-        if id.stream != OVERFLOW_STREAM && self.upsert(self.key(id), now_secs, &f, false) {
-            return Placement::Stream;
+        let placement = self.update_tracked(id, now_secs, &f);
+        if placement == Placement::Overflow {
+            self.upsert(self.key(StreamId { stream: OVERFLOW_STREAM, ..id }), now_secs, &f, true);
         }
-        self.upsert(self.key(StreamId { stream: OVERFLOW_STREAM, ..id }), now_secs, &f, true);
-        Placement::Overflow
+        placement
     }
 
     /// Applies `f` to the stream, creating it if absent; false if it is new

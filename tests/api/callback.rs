@@ -259,10 +259,7 @@ async fn a_flood_of_domains_stays_bounded_and_quiet_apps_are_forgotten() {
     }
     let m = app.metrics().await;
     assert_eq!(m.sum(E, &[]), 20.0, "every error is still counted");
-    let domains: std::collections::BTreeSet<_> = m
-        .find("css_push_frame_interval_seconds_count", &[])
-        .map(|s| s.labels.iter().find(|l| l.0 == "domain").unwrap().1.clone())
-        .collect();
+    let domains = m.label_values("css_push_frame_interval_seconds_count", "domain");
     assert_eq!(domains.len(), 4, "three domains and the overflow bucket: {domains:?}");
     let overflow = [("domain", "__overflow__"), ("app", "__overflow__"), ("stream", "__overflow__")];
     assert_eq!(m.get(E, &overflow), Some(14.0));

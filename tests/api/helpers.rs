@@ -141,6 +141,13 @@ impl Metrics {
     pub fn count(&self, name: &str) -> usize {
         self.samples.iter().filter(|s| s.name == name).count()
     }
+
+    /// The distinct values of `label` over the samples of `name`.
+    pub fn label_values(&self, name: &str, label: &str) -> std::collections::BTreeSet<String> {
+        self.find(name, &[])
+            .map(|s| s.labels.iter().find(|(k, _)| k == label).unwrap_or_else(|| panic!("{name} without {label}")).1.clone())
+            .collect()
+    }
 }
 
 fn parse_labels(s: &str) -> Vec<(String, String)> {

@@ -32,10 +32,7 @@ async fn what_simulate_reports_sending_is_what_the_exporter_counts() {
     assert_eq!(accepted("321"), Some(300.0), "signed and never a duplicate");
     assert_eq!((accepted("1"), accepted("0")), (Some(20.0), Some(20.0)));
     assert_eq!(m.sum("css_push_errors_total", &[("domain", "demo.example.com")]), report.errors as f64);
-    let types: std::collections::HashSet<_> = m
-        .find("css_push_errors_total", &[])
-        .map(|s| s.labels.iter().find(|(k, _)| k == "error").unwrap().1.clone())
-        .collect();
+    let types = m.label_values("css_push_errors_total", "error");
     assert!(types.len() >= 8, "a mix of error types: {types:?}");
     assert!(!types.contains("unknown"));
     assert!(m.sum("css_push_frame_interval_seconds_count", &[]) > 0.0);
