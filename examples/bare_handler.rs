@@ -12,9 +12,7 @@ async fn callback(body: web::Bytes) -> HttpResponse {
 async fn main() -> std::io::Result<()> {
     let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:19400".to_owned());
     let server = HttpServer::new(|| {
-        App::new()
-            .app_data(web::PayloadConfig::new(1 << 20))
-            .route("/callback", web::post().to(callback))
+        App::new().app_data(web::PayloadConfig::new(1 << 20)).route("/callback", web::post().to(callback))
     });
     // Like the exporter's --workers: one per CPU unless told.
     let server = match std::env::args().nth(2) {

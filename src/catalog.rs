@@ -119,9 +119,7 @@ pub fn event_type_label(event_type: i64) -> &'static str {
 pub fn parse_interval_ms(desc: &str) -> Option<f64> {
     let start = desc.rfind("interval=")? + "interval=".len();
     let rest = desc[start..].trim_start();
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(rest.len());
+    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
     let (number, unit) = rest.split_at(end);
     if !number.starts_with(|c: char| c.is_ascii_digit()) {
         return None;

@@ -4,7 +4,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "css-push-exporter", version, about = "Prometheus exporter for Tencent Cloud CSS push error callbacks")]
+#[command(
+    name = "css-push-exporter",
+    version,
+    about = "Prometheus exporter for Tencent Cloud CSS push error callbacks"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
@@ -108,7 +112,9 @@ pub struct Config {
 
 impl Config {
     /// The defaults overridden by `flags` (and by `CSS_PUSH_*` variables).
-    pub fn from_flags<I: IntoIterator<Item = S>, S: Into<std::ffi::OsString> + Clone>(flags: I) -> Result<Self, clap::Error> {
+    pub fn from_flags<I: IntoIterator<Item = S>, S: Into<std::ffi::OsString> + Clone>(
+        flags: I,
+    ) -> Result<Self, clap::Error> {
         let args = std::iter::once("css-push-exporter".into()).chain(flags.into_iter().map(Into::into));
         Self::try_parse_from(args)
     }

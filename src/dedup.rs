@@ -184,7 +184,8 @@ mod tests {
         let d = Dedup::new(900, 10_000);
         assert_eq!(d.shards.len(), SHARDS);
         let ids: Vec<u64> = (0..20_000).map(|i| d.identity(&key("d", "a", i))).collect();
-        let evicted = ids.iter().filter(|&&id| d.check_and_insert(id, 1) == Seen::First { evicted_early: true }).count();
+        let evicted =
+            ids.iter().filter(|&&id| d.check_and_insert(id, 1) == Seen::First { evicted_early: true }).count();
         assert!(d.len() <= 10_000 && d.len() > 9_900, "{}", d.len());
         assert_eq!(evicted, 20_000 - d.len());
         assert_eq!(d.check_and_insert(ids[19_999], 1), Seen::Again, "the newest are kept");

@@ -1,8 +1,7 @@
 //! The exporter-level metric set, held in the prometheus crate's registry.
 //! Per-stream series live in [`crate::streams`] instead.
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// Frame gap buckets, seconds (CSS reports gaps above about 1 s).

@@ -212,11 +212,7 @@ impl Pipeline {
                         let max: &mut Option<f64> = &mut frame_max[media as usize];
                         *max = Some(max.map_or(secs, |m| m.max(secs)));
                     }
-                    None => self
-                        .metrics
-                        .unparsed_details
-                        .with_label_values(&[&catalog::error_type_label(code)])
-                        .inc(),
+                    None => self.metrics.unparsed_details.with_label_values(&[&catalog::error_type_label(code)]).inc(),
                 }
             }
         }

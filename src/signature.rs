@@ -21,10 +21,7 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(keys: &[String], max_clock_skew_secs: u64) -> Self {
-        Self {
-            keys: keys.iter().map(|k| k.as_bytes().to_vec()).collect(),
-            max_clock_skew_secs,
-        }
+        Self { keys: keys.iter().map(|k| k.as_bytes().to_vec()).collect(), max_clock_skew_secs }
     }
 
     pub fn enabled(&self) -> bool {
@@ -45,9 +42,7 @@ impl Verifier {
         let t_text = itoa::Buffer::new().format(t).to_owned();
         // Check every key, without stopping early, so timing does not tell
         // which key (if any) matched.
-        let matched = self.keys.iter().fold(0u8, |acc, key| {
-            acc | expected(key, &t_text).ct_eq(&given).unwrap_u8()
-        });
+        let matched = self.keys.iter().fold(0u8, |acc, key| acc | expected(key, &t_text).ct_eq(&given).unwrap_u8());
         if matched == 0 {
             return Verdict::Unauthorized("sign does not match");
         }

@@ -67,8 +67,22 @@ fn rate(s: &str) -> Result<f64, String> {
 /// Error types and how often CSS reports them, roughly: late frames and
 /// timestamp trouble dominate; codec problems are rare.
 const ERROR_MIX: [(u64, u32); 16] = [
-    (6, 300), (7, 250), (3, 80), (4, 80), (12, 80), (15, 50), (1, 40), (2, 40),
-    (16, 30), (5, 10), (8, 10), (9, 10), (10, 8), (11, 8), (13, 2), (14, 2),
+    (6, 300),
+    (7, 250),
+    (3, 80),
+    (4, 80),
+    (12, 80),
+    (15, 50),
+    (1, 40),
+    (2, 40),
+    (16, 30),
+    (5, 10),
+    (8, 10),
+    (9, 10),
+    (10, 8),
+    (11, 8),
+    (13, 2),
+    (14, 2),
 ];
 
 struct Stream {
@@ -251,7 +265,9 @@ pub async fn run(args: &SimulateArgs) -> Report {
     let streams = generator.borrow().streams();
     // Push start (`end` false) or end for every stream, as fast as answered.
     let lifecycle = |end: bool, elapsed: Duration| {
-        poster.pump(None, None, move |i| (i < streams as u64).then(|| generator.borrow_mut().lifecycle(i as usize, end, elapsed)))
+        poster.pump(None, None, move |i| {
+            (i < streams as u64).then(|| generator.borrow_mut().lifecycle(i as usize, end, elapsed))
+        })
     };
     let started = Instant::now();
     if args.lifecycle {

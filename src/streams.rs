@@ -241,7 +241,12 @@ impl StreamRegistry {
     /// family is written straight into `out`, one pass over the shards each,
     /// so a scrape of 100k streams holds no second copy of the page.
     pub fn render(&self, out: &mut String) {
-        exposition::push_header(out, ERRORS, "counter", "Push errors CSS reported, by stream and error type (the count field, summed).");
+        exposition::push_header(
+            out,
+            ERRORS,
+            "counter",
+            "Push errors CSS reported, by stream and error type (the count field, summed).",
+        );
         self.for_each(|labels, s| {
             for &(code, count) in &s.errors {
                 let mut et = itoa::Buffer::new();
@@ -250,7 +255,12 @@ impl StreamRegistry {
                 exposition::push_sample(out, ERRORS, labels, &extra, Value::Int(count));
             }
         });
-        exposition::push_header(out, FRAME_MAX, "gauge", "Largest frame arrival gap in the stream's latest push error report.");
+        exposition::push_header(
+            out,
+            FRAME_MAX,
+            "gauge",
+            "Largest frame arrival gap in the stream's latest push error report.",
+        );
         self.for_each(|labels, s| {
             for media in Media::ALL {
                 if let Some(v) = s.frame_max[media as usize] {
@@ -258,13 +268,23 @@ impl StreamRegistry {
                 }
             }
         });
-        exposition::push_header(out, LAST_ERROR, "gauge", "data_time of the stream's latest push error report, Unix seconds.");
+        exposition::push_header(
+            out,
+            LAST_ERROR,
+            "gauge",
+            "data_time of the stream's latest push error report, Unix seconds.",
+        );
         self.for_each(|labels, s| {
             if let Some(t) = s.latest_report {
                 exposition::push_sample(out, LAST_ERROR, labels, &[], Value::Float(t));
             }
         });
-        exposition::push_header(out, LIVE, "gauge", "1 while the stream is pushing (after a push start), 0 after a push end.");
+        exposition::push_header(
+            out,
+            LIVE,
+            "gauge",
+            "1 while the stream is pushing (after a push start), 0 after a push end.",
+        );
         // Live streams per `domain="..",app=".."` label set.
         let mut live_per_app: hashbrown::HashMap<String, u64> = hashbrown::HashMap::new();
         self.for_each(|labels, s| {
@@ -279,7 +299,12 @@ impl StreamRegistry {
                 }
             }
         });
-        exposition::push_header(out, LIVE_PER_APP, "gauge", "Streams pushing now (push start seen, no end yet), by domain and app.");
+        exposition::push_header(
+            out,
+            LIVE_PER_APP,
+            "gauge",
+            "Streams pushing now (push start seen, no end yet), by domain and app.",
+        );
         for (labels, n) in &live_per_app {
             exposition::push_sample(out, LIVE_PER_APP, labels, &[], Value::Int(*n));
         }
@@ -439,6 +464,9 @@ mod tests {
             0,
         );
         let out = rendered(&r);
-        assert!(out.contains("{domain=\"dom\\\"\",app=\"a\",stream=\"stre\",error_type=\"other\",error=\"unknown\"} 1\n"), "{out}");
+        assert!(
+            out.contains("{domain=\"dom\\\"\",app=\"a\",stream=\"stre\",error_type=\"other\",error=\"unknown\"} 1\n"),
+            "{out}"
+        );
     }
 }

@@ -97,7 +97,9 @@ fn tls_config(t: &TlsFile, base: &Path) -> Result<rustls::ServerConfig, String> 
             let ca = t.client_ca_file.as_ref().ok_or("client_ca_file is needed to verify client certificates")?;
             let mut roots = rustls::RootCertStore::empty();
             for cert in rustls_pemfile::certs(&mut read(ca)?.as_slice()) {
-                roots.add(cert.map_err(|e| format!("client_ca_file: {e}"))?).map_err(|e| format!("client_ca_file: {e}"))?;
+                roots
+                    .add(cert.map_err(|e| format!("client_ca_file: {e}"))?)
+                    .map_err(|e| format!("client_ca_file: {e}"))?;
             }
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let verifier = if kind == "VerifyClientCertIfGiven" { verifier.allow_unauthenticated() } else { verifier };

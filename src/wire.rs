@@ -207,9 +207,7 @@ fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
 fn opt_uint<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     match opt_int(d)? {
         None => Ok(None),
-        Some(v) => u64::try_from(v)
-            .map(Some)
-            .map_err(|_| de::Error::custom(format!("must not be negative, got {v}"))),
+        Some(v) => u64::try_from(v).map(Some).map_err(|_| de::Error::custom(format!("must not be negative, got {v}"))),
     }
 }
 
@@ -289,10 +287,8 @@ mod tests {
             let err = parse::<Head>(body).unwrap_err();
             assert!(err.0.contains(want), "{:?}: {err}", String::from_utf8_lossy(body));
         }
-        let err = parse::<PushError>(
-            br#"{"stream_id":"s","data_time":1,"abnormal_event":[{"type":6,"count":-2}]}"#,
-        )
-        .unwrap_err();
+        let err = parse::<PushError>(br#"{"stream_id":"s","data_time":1,"abnormal_event":[{"type":6,"count":-2}]}"#)
+            .unwrap_err();
         assert!(err.0.starts_with("abnormal_event[0].count: must not be negative"), "{err}");
         let err = parse::<PushError>(br#"{"data_time":1}"#).unwrap_err();
         assert!(err.0.contains("stream_id"), "{err}");
@@ -308,8 +304,7 @@ mod tests {
 
     #[test]
     fn escaped_strings_are_owned() {
-        let p: PushError =
-            parse(br#"{"stream_id":"a\"b","data_time":1,"domain":"d"}"#).unwrap();
+        let p: PushError = parse(br#"{"stream_id":"a\"b","data_time":1,"domain":"d"}"#).unwrap();
         assert_eq!(p.stream_id, "a\"b");
         assert!(matches!(p.domain, Cow::Borrowed(_)));
     }

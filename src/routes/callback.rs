@@ -7,11 +7,8 @@ use serde_json::json;
 /// `POST /callback`: any query string and any Content-Type.
 pub async fn callback(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
     let limit = state.max_body_bytes;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     let handled = if declared.is_some_and(|n| n > limit) {
         state.pipeline.reject_too_large()
     } else {

@@ -26,8 +26,7 @@ pub struct Routes {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig, routes: &Routes) {
-    cfg.route("/-/healthy", web::get().to(health::healthy))
-        .route("/-/ready", web::get().to(health::ready));
+    cfg.route("/-/healthy", web::get().to(health::healthy)).route("/-/ready", web::get().to(health::ready));
     if routes.callback {
         cfg.service(web::resource("/callback").route(web::post().to(callback::callback)));
     }

@@ -106,9 +106,11 @@ async fn a_stream_with_late_frames_pages_through_alertmanager() {
 
     // The incident: "bad" has video frames late in report after report.
     // "fine" has one late audio frame once: no page.
-    let late = |ms: u32| json!([{"type": 6, "count": 2, "detail": [
+    let late = |ms: u32| {
+        json!([{"type": 6, "count": 2, "detail": [
         {"desc": format!("video frame arrive interval too long, interval={ms}(msec)"), "occur_time": now_ms()},
-        {"desc": "video frame arrive interval too long, interval=2953(msec)", "occur_time": now_ms()}]}]);
+        {"desc": "video frame arrive interval too long, interval=2953(msec)", "occur_time": now_ms()}]}])
+    };
     let fine = push_error("push.example.com", "live", "fine", now_ms(), json!([{"type": 7, "count": 1}]));
     assert_eq!(app.post(fine.to_string()).await.0, 200);
     for i in 0..4 {
@@ -121,17 +123,22 @@ async fn a_stream_with_late_frames_pages_through_alertmanager() {
     let deadline = Instant::now() + Duration::from_secs(40);
     let page = loop {
         let found = received.lock().unwrap().iter().find_map(|(path, body)| {
-            body["alerts"].as_array()?.iter().find(|a| {
-                a["labels"]["alertname"] == "CSSPushStreamFramesLate" && a["status"] == "firing"
-            })?;
+            body["alerts"]
+                .as_array()?
+                .iter()
+                .find(|a| a["labels"]["alertname"] == "CSSPushStreamFramesLate" && a["status"] == "firing")?;
             Some((path.clone(), body.clone()))
         });
         if let Some(found) = found {
             break found;
         }
         am.assert_running();
-        assert!(Instant::now() < deadline, "no page within 40 s; prometheus alerts: {:?}\nalertmanager log:\n{}",
-            prom.api("/api/v1/alerts", &[]).await, am.log_tail());
+        assert!(
+            Instant::now() < deadline,
+            "no page within 40 s; prometheus alerts: {:?}\nalertmanager log:\n{}",
+            prom.api("/api/v1/alerts", &[]).await,
+            am.log_tail()
+        );
         actix_web::rt::time::sleep(Duration::from_millis(250)).await;
     };
     let (path, body) = page;

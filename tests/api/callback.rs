@@ -49,10 +49,22 @@ async fn the_seed_example_is_counted_exactly() {
 async fn every_error_type_has_its_stable_name() {
     let app = spawn_app(&[]).await;
     let names = [
-        "video_timestamp_rollback", "audio_timestamp_rollback", "video_timestamp_jump", "audio_timestamp_jump",
-        "chunk_size_too_large", "video_frame_late", "audio_frame_late", "video_codec_changed",
-        "audio_codec_changed", "video_codec_header_missing", "audio_codec_header_missing", "audio_timestamp_gap",
-        "uncommon_codec", "video_header_unparsable", "video_frame_rate_low", "gop_too_long",
+        "video_timestamp_rollback",
+        "audio_timestamp_rollback",
+        "video_timestamp_jump",
+        "audio_timestamp_jump",
+        "chunk_size_too_large",
+        "video_frame_late",
+        "audio_frame_late",
+        "video_codec_changed",
+        "audio_codec_changed",
+        "video_codec_header_missing",
+        "audio_codec_header_missing",
+        "audio_timestamp_gap",
+        "uncommon_codec",
+        "video_header_unparsable",
+        "video_frame_rate_low",
+        "gop_too_long",
     ];
     let mut events: Vec<Value> = (1..=16).map(|t| json!({"type": t, "count": t * 10, "detail": []})).collect();
     events.push(json!({"type": 42, "count": 5}));
@@ -98,7 +110,9 @@ async fn count_is_counted_not_the_detail_entries() {
 #[actix_web::test]
 async fn reports_accumulate_and_gauges_follow_the_latest() {
     let app = spawn_app(&[]).await;
-    let report = |t: i64, ms: u64| push_error("d", "live", "s", t, json!([{"type": 6, "count": 1, "detail": [gap("video", ms)]}])).to_string();
+    let report = |t: i64, ms: u64| {
+        push_error("d", "live", "s", t, json!([{"type": 6, "count": 1, "detail": [gap("video", ms)]}])).to_string()
+    };
     app.post(report(10_000, 8000)).await;
     app.post(report(15_000, 2000)).await;
     // A retried older report arriving late does not replace the latest gauges.

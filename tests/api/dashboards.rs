@@ -82,7 +82,8 @@ fn dashboards_are_consistent() {
         let uid = d["uid"].as_str().expect("dashboard uid");
         assert!(uids.insert(uid.to_owned()), "{name}: uid {uid} used twice");
         assert_eq!(uid, name.trim_end_matches(".json"), "{name}: the uid is the file name (stable links)");
-        let vars: Vec<&str> = d["templating"]["list"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+        let vars: Vec<&str> =
+            d["templating"]["list"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
         assert_eq!(vars, ["datasource", "job", "instance", "domain", "app", "stream"], "{name}");
         assert_eq!(d["templating"]["list"][0]["type"], "datasource");
 
@@ -127,7 +128,10 @@ fn lint_expr(ctx: &str, expr: &str) {
     }
     // Raw (not recorded) per-exporter series are filtered by $job and $instance.
     if expr.contains("css_push_") && !expr.contains(":css_push_") || expr.contains("up{") {
-        assert!(expr.contains("job=~\"$job\"") && expr.contains("instance=~\"$instance\""), "{ctx}: not filtered by $job/$instance: {expr}");
+        assert!(
+            expr.contains("job=~\"$job\"") && expr.contains("instance=~\"$instance\""),
+            "{ctx}: not filtered by $job/$instance: {expr}"
+        );
     }
     // Range selectors: $__rate_interval (or $__range for whole-range stats).
     for (i, _) in expr.match_indices("}[") {

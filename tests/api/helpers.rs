@@ -111,7 +111,9 @@ impl Metrics {
                 };
                 let (name, labels) = match series.split_once('{') {
                     None => (series.to_owned(), Vec::new()),
-                    Some((name, rest)) => (name.to_owned(), parse_labels(rest.strip_suffix('}').expect("closing brace"))),
+                    Some((name, rest)) => {
+                        (name.to_owned(), parse_labels(rest.strip_suffix('}').expect("closing brace")))
+                    }
                 };
                 Sample { name, labels, value }
             })
@@ -120,7 +122,11 @@ impl Metrics {
     }
 
     /// Samples of `name` carrying every pair in `labels`.
-    pub fn find<'a>(&'a self, name: &'a str, labels: &'a [(&'a str, &'a str)]) -> impl Iterator<Item = &'a Sample> + 'a {
+    pub fn find<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a [(&'a str, &'a str)],
+    ) -> impl Iterator<Item = &'a Sample> + 'a {
         self.samples.iter().filter(move |s| {
             s.name == name && labels.iter().all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
         })
@@ -145,7 +151,9 @@ impl Metrics {
     /// The distinct values of `label` over the samples of `name`.
     pub fn label_values(&self, name: &str, label: &str) -> std::collections::BTreeSet<String> {
         self.find(name, &[])
-            .map(|s| s.labels.iter().find(|(k, _)| k == label).unwrap_or_else(|| panic!("{name} without {label}")).1.clone())
+            .map(|s| {
+                s.labels.iter().find(|(k, _)| k == label).unwrap_or_else(|| panic!("{name} without {label}")).1.clone()
+            })
             .collect()
     }
 }

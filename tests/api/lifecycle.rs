@@ -34,10 +34,14 @@ async fn start_errors_end() {
     assert_eq!(m.get("css_push_stream_live", &stream_labels("room-1")), Some(1.0));
     assert_eq!(m.get("css_push_stream_starts_total", &APP), Some(1.0));
 
-    let errors = push_error("push.example.com", "live", "room-1", NOW_SECS as i64 * 1000, json!([{"type": 10, "count": 3}]));
+    let errors =
+        push_error("push.example.com", "live", "room-1", NOW_SECS as i64 * 1000, json!([{"type": 10, "count": 3}]));
     assert_eq!(app.post(errors.to_string()).await.0, 200);
     let m = app.metrics().await;
-    assert_eq!(m.get("css_push_errors_total", &[("stream", "room-1"), ("error", "video_codec_header_missing")]), Some(3.0));
+    assert_eq!(
+        m.get("css_push_errors_total", &[("stream", "room-1"), ("error", "video_codec_header_missing")]),
+        Some(3.0)
+    );
     assert_eq!(m.get("css_push_streams", &[]), Some(1.0), "errors and liveness share one stream entry");
 
     assert_eq!(app.post(end("room-1", "seq-1", NOW_SECS + 120, 1, json!("120000"))).await.0, 200);
@@ -124,10 +128,18 @@ async fn errcodes_are_bounded_and_bad_lifecycle_bodies_refused() {
 async fn live_streams_survive_the_error_ttl_but_not_the_live_ttl() {
     let app = spawn_app(&["--stream-ttl", "1h", "--live-stream-ttl", "24h"]).await;
     app.post(start("room-1", "seq-1", NOW_SECS)).await;
-    app.post(push_error("push.example.com", "live", "room-2", NOW_SECS as i64 * 1000, json!([{"type": 1, "count": 1}])).to_string()).await;
+    app.post(
+        push_error("push.example.com", "live", "room-2", NOW_SECS as i64 * 1000, json!([{"type": 1, "count": 1}]))
+            .to_string(),
+    )
+    .await;
     app.clock.advance(std::time::Duration::from_secs(2 * 3600));
-    let gone = app.wait_for(|m| m.get("css_push_stream_live", &stream_labels("room-2")).is_none()
-        && m.sum("css_push_errors_total", &[("stream", "room-2")]) == 0.0).await;
+    let gone = app
+        .wait_for(|m| {
+            m.get("css_push_stream_live", &stream_labels("room-2")).is_none()
+                && m.sum("css_push_errors_total", &[("stream", "room-2")]) == 0.0
+        })
+        .await;
     assert_eq!(gone.get("css_push_stream_live", &stream_labels("room-1")), Some(1.0), "a clean push keeps its stream");
     app.clock.advance(std::time::Duration::from_secs(23 * 3600));
     let gone = app.wait_for(|m| m.get("css_push_stream_live", &stream_labels("room-1")).is_none()).await;

@@ -1,13 +1,13 @@
 //! Black-box tests: the real server on a loopback port, spoken to over HTTP.
+mod alerting_e2e;
 mod callback;
+mod dashboards;
 mod helpers;
 mod lifecycle;
+mod prometheus_e2e;
 mod properties;
 mod security;
 mod shutdown;
 mod simulate;
-mod web_config;
 mod tools;
-mod dashboards;
-mod prometheus_e2e;
-mod alerting_e2e;
+mod web_config;

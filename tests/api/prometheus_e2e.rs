@@ -45,7 +45,17 @@ async fn round(a: &TestApp, b: &TestApp, round: u32) {
     post_ok(a, push_error(DOMAIN, APP, "codec-1", t, json!([{"type": 10, "count": 1}]))).await;
     post_ok(a, push_error(DOMAIN, APP, "rollback-1", t, json!([{"type": 1, "count": 1}]))).await;
     // A desc CSS might one day change: counted, but its gap is unreadable.
-    post_ok(a, push_error(DOMAIN, APP, "rollback-1", t + 1, json!([{"type": 7, "count": 1, "detail": [{"desc": "audio late", "occur_time": t}]}]))).await;
+    post_ok(
+        a,
+        push_error(
+            DOMAIN,
+            APP,
+            "rollback-1",
+            t + 1,
+            json!([{"type": 7, "count": 1, "detail": [{"desc": "audio late", "occur_time": t}]}]),
+        ),
+    )
+    .await;
     if round > 0 {
         post_ok(a, push_error(DOMAIN, APP, &format!("extra-{round}"), t, json!([{"type": 5, "count": 1}]))).await;
         // Probing without the key.
@@ -108,7 +118,10 @@ async fn every_dashboard_query_and_rule_returns_data() {
                 // label_values(selector, label) is /api/v1/series with that selector.
                 let selector = q.trim_start_matches("label_values(").rsplit_once(',').map(|(s, _)| s);
                 if let Some(selector) = selector {
-                    queries.push((format!("{name}: variable {}", v["name"]), format!("count({})", dashboards::substitute(selector, vars))));
+                    queries.push((
+                        format!("{name}: variable {}", v["name"]),
+                        format!("count({})", dashboards::substitute(selector, vars)),
+                    ));
                 }
             }
         }
@@ -151,7 +164,10 @@ async fn every_dashboard_query_and_rule_returns_data() {
     let exprs: BTreeMap<String, String> = dashboards::expressions(&overview).into_iter().collect();
     let at = tools::unix_now() - 1.0;
     let with_instance = |expr: &str, instance: &str| {
-        dashboards::substitute(expr, &[("job", ".*"), ("instance", instance), ("domain", ".*"), ("app", ".*"), ("stream", ".*")])
+        dashboards::substitute(
+            expr,
+            &[("job", ".*"), ("instance", instance), ("domain", ".*"), ("app", ".*"), ("stream", ".*")],
+        )
     };
     let (ta, tb) = (target(&a), target(&b));
     for title in [
@@ -189,11 +205,29 @@ async fn every_dashboard_query_and_rule_returns_data() {
 
     // Recording rules over both instances, exactly.
     // late-1: 2 late video frames in each of 3 reports; a new series counts whole.
-    assert_eq!(prom.value(r#"domain_app_stream_error:css_push_errors:increase5m{stream="late-1",error="video_frame_late"}"#, None).await, 6.0);
+    assert_eq!(
+        prom.value(
+            r#"domain_app_stream_error:css_push_errors:increase5m{stream="late-1",error="video_frame_late"}"#,
+            None
+        )
+        .await,
+        6.0
+    );
     // late-1, codec-1, rollback-1 on a; b-1, b-2 on b (overflow excluded).
-    assert_eq!(prom.value(r#"domain_app:css_push_streams_with_errors:count5m{domain="push.example.com",app="live"}"#, None).await, 5.0);
+    assert_eq!(
+        prom.value(r#"domain_app:css_push_streams_with_errors:count5m{domain="push.example.com",app="live"}"#, None)
+            .await,
+        5.0
+    );
     // Live: late-1 (errors) on a, live-b1 (none) on b.
-    assert_eq!(prom.value(r#"domain_app:css_push_live_streams_with_errors:ratio5m{domain="push.example.com",app="live"}"#, None).await, 0.5);
+    assert_eq!(
+        prom.value(
+            r#"domain_app:css_push_live_streams_with_errors:ratio5m{domain="push.example.com",app="live"}"#,
+            None
+        )
+        .await,
+        0.5
+    );
     eprintln!("prometheus e2e: {} queries ok in {:?}", queries.len(), started.elapsed());
     a.stop().await;
     b.stop().await;

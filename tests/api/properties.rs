@@ -84,8 +84,15 @@ impl Callback {
 }
 
 fn callback() -> impl Strategy<Value = Callback> {
-    (label(), label(), label(), 0u64..4, prop::collection::vec(event(), 0..5))
-        .prop_map(|(domain, app, stream, t, events)| Callback { domain, app, stream, data_time: 1_764_000_000_000 + t * 5000, events })
+    (label(), label(), label(), 0u64..4, prop::collection::vec(event(), 0..5)).prop_map(
+        |(domain, app, stream, t, events)| Callback {
+            domain,
+            app,
+            stream,
+            data_time: 1_764_000_000_000 + t * 5000,
+            events,
+        },
+    )
 }
 
 /// Any JSON value, nested a little.

@@ -128,8 +128,14 @@ async fn a_forged_copy_does_not_make_the_real_callback_a_duplicate() {
 async fn quiet_streams_lose_their_series_after_the_ttl() {
     let app = spawn_app(&["--stream-ttl", "60s"]).await;
     let post = |stream: &'static str, n: i64| {
-        let body = push_error("d", "live", stream, 1_764_000_000_000 + n, json!([{"type": 6, "count": 1, "detail": [
-            {"desc": "video frame arrive interval too long, interval=2000(msec)"}]}]));
+        let body = push_error(
+            "d",
+            "live",
+            stream,
+            1_764_000_000_000 + n,
+            json!([{"type": 6, "count": 1, "detail": [
+            {"desc": "video frame arrive interval too long, interval=2000(msec)"}]}]),
+        );
         let app = &app;
         async move { assert_eq!(app.post(body.to_string()).await.0, 200) }
     };

@@ -70,7 +70,8 @@ fn sigterm_stops_the_binary_cleanly() {
         log.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     assert!(log.contains("no --callback-key set"), "the missing key is warned about: {log}");
-    let addr = log.split("listening for callbacks on ").nth(1).and_then(|s| s.split(',').next()).expect(&log).to_owned();
+    let addr =
+        log.split("listening for callbacks on ").nth(1).and_then(|s| s.split(',').next()).expect(&log).to_owned();
     let mut conn = TcpStream::connect(&addr).expect("the binary listens where it says");
     write!(conn, "GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
     let mut answer = String::new();

@@ -19,8 +19,21 @@ async fn what_simulate_reports_sending_is_what_the_exporter_counts() {
     let app = spawn_app(&["--callback-key", "demo-key"]).await;
     let target = format!("{}/callback", app.base);
     let a = args(&[
-        "--target", &target, "--streams", "20", "--apps", "3", "--count", "300", "--rate", "0",
-        "--concurrency", "4", "--callback-key", "demo-key", "--lifecycle",
+        "--target",
+        &target,
+        "--streams",
+        "20",
+        "--apps",
+        "3",
+        "--count",
+        "300",
+        "--rate",
+        "0",
+        "--concurrency",
+        "4",
+        "--callback-key",
+        "demo-key",
+        "--lifecycle",
     ]);
     let report = simulate::run(&a).await;
     assert_eq!((report.push_errors, report.lifecycle, report.refused, report.failed), (300, 40, 0, 0));
@@ -28,7 +41,8 @@ async fn what_simulate_reports_sending_is_what_the_exporter_counts() {
     assert!(report.latency(0.5) <= report.latency(0.99));
 
     let m = app.metrics().await;
-    let accepted = |event_type| m.get("css_push_callbacks_total", &[("event_type", event_type), ("outcome", "accepted")]);
+    let accepted =
+        |event_type| m.get("css_push_callbacks_total", &[("event_type", event_type), ("outcome", "accepted")]);
     assert_eq!(accepted("321"), Some(300.0), "signed and never a duplicate");
     assert_eq!((accepted("1"), accepted("0")), (Some(20.0), Some(20.0)));
     assert_eq!(m.sum("css_push_errors_total", &[("domain", "demo.example.com")]), report.errors as f64);
@@ -55,13 +69,23 @@ async fn rate_and_duration_bound_the_run() {
     // As fast as possible, stopped by --duration.
     let report = simulate::run(&args(&["--target", &target, "--rate", "0", "--duration", "300ms"])).await;
     assert!(report.push_errors > 0);
-    assert!(report.elapsed >= Duration::from_millis(300) && report.elapsed < Duration::from_secs(5), "{:?}", report.elapsed);
+    assert!(
+        report.elapsed >= Duration::from_millis(300) && report.elapsed < Duration::from_secs(5),
+        "{:?}",
+        report.elapsed
+    );
     app.stop().await;
 }
 
 #[test]
 fn nonsense_flags_are_refused() {
-    for flags in [&["--rate", "-1"][..], &["--rate", "NaN"], &["--streams", "0"], &["--concurrency", "0"], &["--duration", "soon"]] {
+    for flags in [
+        &["--rate", "-1"][..],
+        &["--rate", "NaN"],
+        &["--streams", "0"],
+        &["--concurrency", "0"],
+        &["--duration", "soon"],
+    ] {
         let parsed = Cli::try_parse_from(["css-push-exporter", "simulate"].iter().chain(flags));
         assert!(parsed.is_err(), "{flags:?} accepted");
     }

@@ -46,7 +46,9 @@ fn when_missing(tool: &str, ci: bool, allow_missing: bool) -> Missing {
     } else if allow_missing {
         Missing::Skip(format!("SKIPPED: {tool} not installed ({INSTALL_HINT})"))
     } else {
-        Missing::Fail(format!("{tool} not installed ({INSTALL_HINT}); set CSS_PUSH_ALLOW_MISSING_TOOLS=1 to skip instead"))
+        Missing::Fail(format!(
+            "{tool} not installed ({INSTALL_HINT}); set CSS_PUSH_ALLOW_MISSING_TOOLS=1 to skip instead"
+        ))
     }
 }
 
@@ -206,7 +208,8 @@ impl Prometheus {
             .await
             .map_err(|e| e.to_string())?;
         let body = res.body().limit(64 << 20).await.map_err(|e| e.to_string())?;
-        let json: Value = serde_json::from_slice(&body).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&body)))?;
+        let json: Value =
+            serde_json::from_slice(&body).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&body)))?;
         if json["status"] == "success" {
             Ok(json["data"].clone())
         } else {

@@ -169,8 +169,13 @@ fn a_broken_web_config_stops_start_up_with_the_reason() {
     ];
     actix_web::rt::System::new().block_on(async {
         for (yaml, want) in table {
-            let config = css_push_exporter::Config::from_flags(["--listen-address", "127.0.0.1:0", "--web-config-file", &pki.web_config(yaml)])
-                .unwrap();
+            let config = css_push_exporter::Config::from_flags([
+                "--listen-address",
+                "127.0.0.1:0",
+                "--web-config-file",
+                &pki.web_config(yaml),
+            ])
+            .unwrap();
             let clock = Arc::new(css_push_exporter::clock::SystemClock);
             let err = css_push_exporter::Application::build(&config, clock).err().expect("start-up refused");
             assert!(err.to_string().contains("--web-config-file") && err.to_string().contains(want), "{yaml:?}: {err}");
