@@ -2,8 +2,10 @@
 //! `cargo bench --bench hot_path`; figures in BENCHMARKS.md.
 use criterion::{criterion_group, BatchSize, Criterion};
 use css_push_exporter::clock::{Clock, SystemClock};
-use css_push_exporter::pipeline::{Outcome, Pipeline};
-use css_push_exporter::{signature, wire, Config};
+use css_push_exporter::ingest::pipeline::Outcome;
+use css_push_exporter::ingest::{signature, wire};
+use css_push_exporter::Config;
+use css_push_exporter::Exporter;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use std::sync::Arc;
 struct Counting;
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
+#[allow(unsafe_code, reason = "a global allocator is an unsafe trait; this one only counts, then delegates")]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
@@ -62,9 +65,9 @@ impl Bodies {
     }
 }
 
-fn pipeline() -> Pipeline {
+fn pipeline() -> Exporter {
     let config = Config::from_flags(["--callback-key", KEY]).unwrap();
-    Pipeline::new(&config, Arc::new(SystemClock) as Arc<dyn Clock>)
+    Exporter::new(&config, Arc::new(SystemClock) as Arc<dyn Clock>)
 }
 
 fn bench(c: &mut Criterion) {

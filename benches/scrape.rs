@@ -2,16 +2,17 @@
 //! error types and both frame-gap gauges. `cargo bench --bench scrape`.
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use css_push_exporter::clock::{Clock, ManualClock};
-use css_push_exporter::pipeline::{Outcome, Pipeline};
+use css_push_exporter::ingest::pipeline::Outcome;
 use css_push_exporter::Config;
+use css_push_exporter::Exporter;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn loaded(streams: usize) -> Pipeline {
+fn loaded(streams: usize) -> Exporter {
     let config = Config::from_flags(["--max-streams", "200000"]).unwrap();
     let clock = Arc::new(ManualClock::new(Duration::from_secs(1_764_000_000)));
-    let p = Pipeline::new(&config, clock as Arc<dyn Clock>);
+    let p = Exporter::new(&config, clock as Arc<dyn Clock>);
     let late = |media: &str, ms: usize| json!({"desc": format!("{media} frame arrive interval too long, interval={ms}(msec)")});
     for i in 0..streams {
         let body = json!({

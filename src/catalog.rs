@@ -10,7 +10,7 @@ pub const OTHER_CODE: u8 = 0;
 /// The compact code an error type is stored under (0 means "other").
 pub fn error_code(kind: u64) -> u8 {
     if (1..=MAX_LABELLED_CODE).contains(&kind) {
-        kind as u8
+        u8::try_from(kind).unwrap_or(OTHER_CODE)
     } else {
         OTHER_CODE
     }
@@ -39,20 +39,14 @@ pub fn error_name(code: u8) -> &'static str {
     }
 }
 
-/// Writes the `error_type` label value of a stored code.
-pub fn push_error_type(out: &mut String, code: u8) {
-    if code == OTHER_CODE {
-        out.push_str("other");
-    } else {
-        out.push_str(itoa::Buffer::new().format(code));
+/// The `error_type` label value of a stored code: its number, or "other".
+pub fn error_type_label(code: u8) -> &'static str {
+    static LABELS: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| (0..=MAX_LABELLED_CODE).map(|c| c.to_string()).collect());
+    match code {
+        OTHER_CODE => "other",
+        c => LABELS.get(usize::from(c)).map_or("other", String::as_str),
     }
-}
-
-/// The `error_type` label value of a stored code, as an owned string.
-pub fn error_type_label(code: u8) -> String {
-    let mut s = String::with_capacity(5);
-    push_error_type(&mut s, code);
-    s
 }
 
 /// The `errcode` label value of a push end: 0-99 as is, else "other".

@@ -1,19 +1,31 @@
 //! css-push-exporter: Tencent Cloud CSS push error callbacks as Prometheus metrics.
-pub mod apps;
+//!
+//! A callback flows through the modules in this order:
+//!
+//! 1. [`http`] receives `POST /callback` (routes, listeners, web config);
+//! 2. [`ingest`] parses the body ([`ingest::wire`]), verifies its signature
+//!    ([`ingest::signature`]), drops CSS's retries ([`ingest::dedup`]) and
+//!    records what is left ([`ingest::pipeline`]), naming codes through
+//!    [`catalog`];
+//! 3. [`state`] holds what was recorded: streams, (domain, app) pairs, and
+//!    the clock that ages them;
+//! 4. [`expose`] renders it all for `GET /metrics`: every part that holds
+//!    metrics implements [`expose::Collector`], with names from one table.
+//!
+//! [`exporter::Exporter`] ties ingest, state and exposition together without
+//! HTTP; [`Application`] serves it. [`cli`] owns the flags.
+#![forbid(unsafe_code)]
 pub mod catalog;
-pub mod clock;
-pub mod config;
-pub mod dedup;
-pub mod exposition;
-pub mod metrics;
-pub mod pipeline;
-pub mod routes;
-pub mod signature;
+pub mod cli;
+pub mod exporter;
+pub mod expose;
+pub mod http;
+pub mod ingest;
+#[cfg(feature = "simulate")]
 pub mod simulate;
-pub mod startup;
-pub mod streams;
-pub mod webconfig;
-pub mod wire;
+pub mod state;
 
-pub use config::Config;
-pub use startup::Application;
+pub use cli::Config;
+pub use exporter::Exporter;
+pub use http::startup::Application;
+pub use state::clock;

@@ -1,7 +1,8 @@
+#![forbid(unsafe_code)]
 use clap::Parser;
+use css_push_exporter::cli::Cli;
 use css_push_exporter::clock::SystemClock;
-use css_push_exporter::config::{Cli, Command};
-use css_push_exporter::{simulate, Application};
+use css_push_exporter::Application;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -9,15 +10,16 @@ use std::sync::Arc;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     env_logger::Builder::new().parse_filters(&cli.config.log_level).init();
-    if let Some(Command::Simulate(args)) = &cli.command {
-        let report = simulate::run(args).await;
+    #[cfg(feature = "simulate")]
+    if let Some(css_push_exporter::cli::Command::Simulate(args)) = &cli.command {
+        let report = css_push_exporter::simulate::run(args).await;
         println!("{}", report.summary(args));
         // A demo that reached nothing should not look like success.
         return if report.refused + report.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     }
     let result = match Application::build(&cli.config, Arc::new(SystemClock)) {
-        Ok(app) => app.run_until_stopped().await,
-        Err(e) => Err(e),
+        Ok(app) => app.run_until_stopped().await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

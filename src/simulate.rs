@@ -1,68 +1,15 @@
 //! `css-push-exporter simulate`: posts realistic CSS callbacks to an
 //! exporter, as a demo (watch the dashboards fill) and as a load generator.
-use crate::clock::{Clock, SystemClock};
-use crate::signature;
-use rand::distributions::{Distribution, WeightedIndex};
+use crate::cli::SimulateArgs;
+use crate::ingest::signature;
+use crate::state::clock::{Clock, SystemClock};
+use rand::distr::weighted::WeightedIndex;
+use rand::distr::Distribution;
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
-
-#[derive(clap::Args, Clone)]
-pub struct SimulateArgs {
-    /// Callback URL to post to.
-    #[arg(long, default_value = "http://127.0.0.1:9321/callback")]
-    pub target: String,
-
-    /// Push domain of the simulated streams.
-    #[arg(long, default_value = "demo.example.com")]
-    pub domain: String,
-
-    /// Apps (push paths) the streams are spread over: live0, live1, ...
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
-    pub apps: u32,
-
-    /// Distinct streams; a few of them get most of the errors, as in life.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
-    pub streams: u32,
-
-    /// Push error callbacks per second; 0 posts as fast as the target answers.
-    #[arg(long, default_value_t = 50.0, value_parser = rate)]
-    pub rate: f64,
-
-    /// Stop after this long.
-    #[arg(long, default_value = "60s", value_parser = crate::config::duration)]
-    pub duration: Duration,
-
-    /// Stop after this many push error callbacks (unset: --duration alone).
-    #[arg(long)]
-    pub count: Option<u64>,
-
-    /// Requests in flight at once (keep-alive connections).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub concurrency: u32,
-
-    /// Sign callbacks with this key, as CSS does.
-    #[arg(long, env = "CSS_PUSH_CALLBACK_KEY", hide_env_values = true)]
-    pub callback_key: Option<String>,
-
-    /// Also send push start for every stream first and push end last, so
-    /// the live-stream panels fill too.
-    #[arg(long)]
-    pub lifecycle: bool,
-
-    /// Seed of the random choices, for a repeatable run.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-}
-
-fn rate(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
-        _ => Err("a number of callbacks per second, 0 or more".into()),
-    }
-}
 
 /// Error types and how often CSS reports them, roughly: late frames and
 /// timestamp trouble dominate; codec problems are rare.
@@ -115,7 +62,7 @@ impl Generator {
             .map(|i| Stream {
                 app: format!("live{}", i % args.apps),
                 name: format!("room-{i:05}"),
-                sequence: rng.gen::<u64>().to_string(),
+                sequence: rng.random::<u64>().to_string(),
                 last_data_time: 0,
             })
             .collect();
@@ -126,13 +73,13 @@ impl Generator {
     /// A push error callback for one stream, skewed so that a few streams
     /// report most errors.
     pub fn push_error(&mut self, now_ms: i64) -> Job {
-        let skewed = self.rng.gen::<f64>().powi(3);
+        let skewed = self.rng.random::<f64>().powi(3);
         let i = ((skewed * self.streams.len() as f64) as usize).min(self.streams.len() - 1);
         // data_time identifies the report; two reports of a stream never share it.
         let data_time = now_ms.max(self.streams[i].last_data_time + 1);
         self.streams[i].last_data_time = data_time;
         let mut errors = 0;
-        let events: Vec<Value> = (0..self.rng.gen_range(1..=3))
+        let events: Vec<Value> = (0..self.rng.random_range(1..=3))
             .map(|_| {
                 let kind = ERROR_MIX[self.mix.sample(&mut self.rng)].0;
                 let count = 1 + self.exponential(1.5).min(50.0) as u64;
@@ -162,7 +109,7 @@ impl Generator {
         if end {
             body["push_duration"] = elapsed.as_millis().to_string().into();
             // Most pushes end because the encoder stopped; some do not.
-            if self.rng.gen_bool(0.1) {
+            if self.rng.random_bool(0.1) {
                 body["errcode"] = 3.into();
                 body["errmsg"] = "push timeout".into();
             }
@@ -186,13 +133,13 @@ impl Generator {
                 // At least the 1 s threshold, then an exponential tail (mean 1.5 s).
                 let ms = 1000 + self.exponential(1500.0).min(59_000.0) as u64;
                 json!({"desc": format!("{media} frame arrive interval too long, interval={ms}(msec)"),
-                       "occur_time": data_time - self.rng.gen_range(0..5000)})
+                       "occur_time": data_time - self.rng.random_range(0..5000)})
             })
             .collect()
     }
 
     fn exponential(&mut self, mean: f64) -> f64 {
-        -mean * (1.0 - self.rng.gen::<f64>()).ln()
+        -mean * (1.0 - self.rng.random::<f64>()).ln()
     }
 
     /// Signs like CSS: valid for 10 minutes.
@@ -208,7 +155,7 @@ impl Generator {
 
 /// What a run did.
 #[derive(Debug, Default)]
-pub struct Report {
+pub struct RunReport {
     /// Push error callbacks answered 200.
     pub push_errors: u64,
     /// Push start/end callbacks answered 200.
@@ -225,7 +172,7 @@ pub struct Report {
     pub latencies_us: Vec<u64>,
 }
 
-impl Report {
+impl RunReport {
     /// The `q` quantile (0..=1) of the latencies.
     pub fn latency(&self, q: f64) -> Duration {
         let i = ((self.latencies_us.len() as f64 - 1.0) * q).round() as usize;
@@ -257,10 +204,10 @@ impl Report {
 }
 
 /// Posts callbacks as `args` say; returns when --duration or --count is reached.
-pub async fn run(args: &SimulateArgs) -> Report {
+pub async fn run(args: &SimulateArgs) -> RunReport {
     let client = awc::Client::builder().timeout(Duration::from_secs(10)).finish();
     let generator = &RefCell::new(Generator::new(args));
-    let report = RefCell::new(Report::default());
+    let report = RefCell::new(RunReport::default());
     let poster = Poster { client: &client, target: &args.target, concurrency: args.concurrency, report: &report };
     let streams = generator.borrow().streams();
     // Push start (`end` false) or end for every stream, as fast as answered.
@@ -295,7 +242,7 @@ struct Poster<'a> {
     client: &'a awc::Client,
     target: &'a str,
     concurrency: u32,
-    report: &'a RefCell<Report>,
+    report: &'a RefCell<RunReport>,
 }
 
 impl Poster<'_> {

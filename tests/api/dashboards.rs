@@ -59,7 +59,7 @@ pub fn substitute(expr: &str, vars: &[(&str, &str)]) -> String {
 /// The rule groups of prometheus/alerts.yml: (kind "record"/"alert", name, expr).
 pub fn rules() -> Vec<(String, String, String)> {
     let text = std::fs::read_to_string(tools::repo().join("prometheus/alerts.yml")).unwrap();
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
     let mut out = Vec::new();
     for g in doc["groups"].as_sequence().unwrap() {
         for r in g["rules"].as_sequence().unwrap() {
@@ -143,10 +143,10 @@ fn lint_expr(ctx: &str, expr: &str) {
 #[test]
 fn provisioning_points_at_the_dashboards() {
     let text = std::fs::read_to_string(tools::repo().join("grafana/provisioning/dashboards/css-push.yml")).unwrap();
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
     assert_eq!(doc["providers"][0]["type"].as_str(), Some("file"));
     let text = std::fs::read_to_string(tools::repo().join("grafana/provisioning/datasources/prometheus.yml")).unwrap();
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
     assert_eq!(doc["datasources"][0]["type"].as_str(), Some("prometheus"));
 }
 

@@ -200,7 +200,7 @@ pub fn push_error(domain: &str, app: &str, stream: &str, data_time_ms: i64, even
 pub fn signed(mut body: Value, key: &str, valid_for: i64) -> Value {
     let t = NOW_SECS as i64 + valid_for;
     body["t"] = t.into();
-    body["sign"] = css_push_exporter::signature::sign(key, t).into();
+    body["sign"] = css_push_exporter::ingest::signature::sign(key, t).into();
     body
 }
 
@@ -229,7 +229,7 @@ pub fn signed_now(mut body: Value, key: &str) -> Value {
     use css_push_exporter::clock::SystemClock;
     let t = SystemClock.now_secs() as i64 + 600;
     body["t"] = t.into();
-    body["sign"] = css_push_exporter::signature::sign(key, t).into();
+    body["sign"] = css_push_exporter::ingest::signature::sign(key, t).into();
     body
 }
 

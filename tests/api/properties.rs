@@ -3,17 +3,18 @@
 //! the accepted `count`s. In process, through the same pipeline the route uses.
 use crate::helpers::{Metrics, NOW_SECS, SEED};
 use css_push_exporter::clock::{Clock, ManualClock};
-use css_push_exporter::pipeline::{Outcome, Pipeline};
+use css_push_exporter::ingest::pipeline::{Outcome, Rejection};
 use css_push_exporter::Config;
+use css_push_exporter::Exporter;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn pipeline(flags: &[&str]) -> Pipeline {
+fn pipeline(flags: &[&str]) -> Exporter {
     let config = Config::from_flags(flags.iter().copied()).unwrap();
-    Pipeline::new(&config, Arc::new(ManualClock::new(Duration::from_secs(NOW_SECS))) as Arc<dyn Clock>)
+    Exporter::new(&config, Arc::new(ManualClock::new(Duration::from_secs(NOW_SECS))) as Arc<dyn Clock>)
 }
 
 /// Label values with the characters that need escaping, and few enough
@@ -119,7 +120,7 @@ proptest! {
     fn arbitrary_bytes_are_answered_and_count_nothing(body in prop::collection::vec(any::<u8>(), 0..400)) {
         let p = pipeline(&[]);
         let handled = p.handle(&body);
-        prop_assert!(matches!(handled.outcome, Outcome::Malformed(_)), "{:?}", handled);
+        prop_assert!(matches!(handled.outcome, Outcome::Rejected(Rejection::Malformed(_))), "{:?}", handled);
         let m = Metrics::parse(&p.render());
         prop_assert_eq!(m.count("css_push_errors_total"), 0);
     }

@@ -2,8 +2,9 @@
 //! exporter counts, and its bounds hold.
 use crate::helpers::*;
 use clap::Parser;
-use css_push_exporter::config::{Cli, Command};
-use css_push_exporter::simulate::{self, SimulateArgs};
+use css_push_exporter::cli::SimulateArgs;
+use css_push_exporter::cli::{Cli, Command};
+use css_push_exporter::simulate;
 use std::time::Duration;
 
 fn args(flags: &[&str]) -> SimulateArgs {

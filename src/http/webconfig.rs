@@ -17,8 +17,11 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use base64::Engine;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -49,18 +52,56 @@ pub struct WebConfig {
     pub basic_auth: Option<Arc<BasicAuth>>,
 }
 
+/// Why a web configuration cannot be used.
+#[derive(Debug)]
+pub enum WebConfigError {
+    /// A file (the configuration, a certificate, a key) cannot be read.
+    Read { path: PathBuf, source: std::io::Error },
+    /// Not YAML, or a field this format does not have.
+    Format { path: PathBuf, reason: String },
+    /// A `basic_auth_users` entry is not a bcrypt hash.
+    NotBcrypt { user: String },
+    /// A TLS setting cannot be used; `field` names it.
+    Tls { field: &'static str, reason: String },
+}
+
+impl fmt::Display for WebConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Read { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::Format { path, reason } => write!(f, "{}: {reason}", path.display()),
+            Self::NotBcrypt { user } => write!(f, "basic_auth_users.{user}: not a bcrypt hash"),
+            Self::Tls { field, reason } => write!(f, "{field}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for WebConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Read { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+fn tls_error(field: &'static str, reason: impl ToString) -> WebConfigError {
+    WebConfigError::Tls { field, reason: reason.to_string() }
+}
+
 impl WebConfig {
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let file: File = serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self, WebConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| WebConfigError::Read { path: path.to_owned(), source })?;
+        let file: File = serde_norway::from_str(&text)
+            .map_err(|e| WebConfigError::Format { path: path.to_owned(), reason: e.to_string() })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let tls = file.tls_server_config.map(|t| tls_config(&t, base)).transpose()?;
         let basic_auth = if file.basic_auth_users.is_empty() {
             None
         } else {
-            for (user, hash) in &file.basic_auth_users {
-                hash.parse::<bcrypt::HashParts>()
-                    .map_err(|e| format!("basic_auth_users.{user}: not a bcrypt hash ({e})"))?;
+            if let Some(user) = file.basic_auth_users.iter().find(|(_, h)| h.parse::<bcrypt::HashParts>().is_err()) {
+                return Err(WebConfigError::NotBcrypt { user: user.0.clone() });
             }
             Some(Arc::new(BasicAuth { users: file.basic_auth_users, verified: Mutex::default() }))
         };
@@ -68,46 +109,47 @@ impl WebConfig {
     }
 }
 
-fn tls_config(t: &TlsFile, base: &Path) -> Result<rustls::ServerConfig, String> {
-    let read = |p: &Path| -> Result<Vec<u8>, String> {
-        let p = base.join(p);
-        std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))
+fn tls_config(t: &TlsFile, base: &Path) -> Result<rustls::ServerConfig, WebConfigError> {
+    let read = |p: &Path| {
+        let path = base.join(p);
+        std::fs::read(&path).map_err(|source| WebConfigError::Read { path, source })
     };
-    let certs = rustls_pemfile::certs(&mut read(&t.cert_file)?.as_slice())
+    let certs = CertificateDer::pem_slice_iter(&read(&t.cert_file)?)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("cert_file: {e}"))?;
+        .map_err(|e| tls_error("cert_file", e))?;
     if certs.is_empty() {
-        return Err("cert_file: no certificate found".into());
+        return Err(tls_error("cert_file", "no certificate found"));
     }
-    let key = rustls_pemfile::private_key(&mut read(&t.key_file)?.as_slice())
-        .map_err(|e| format!("key_file: {e}"))?
-        .ok_or("key_file: no private key found")?;
+    let key = PrivateKeyDer::from_pem_slice(&read(&t.key_file)?).map_err(|e| tls_error("key_file", e))?;
     let versions: &[&rustls::SupportedProtocolVersion] = match t.min_version.as_deref() {
         None | Some("TLS12") => rustls::ALL_VERSIONS,
         Some("TLS13") => &[&rustls::version::TLS13],
-        Some(v) => return Err(format!("min_version: {v} is not supported (TLS12 or TLS13)")),
+        Some(v) => return Err(tls_error("min_version", format!("{v} is not supported (TLS12 or TLS13)"))),
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| tls_error("min_version", e))?;
     let builder = match t.client_auth_type.as_deref() {
         None | Some("NoClientCert") => builder.with_no_client_auth(),
         Some(kind @ ("RequireAndVerifyClientCert" | "VerifyClientCertIfGiven")) => {
-            let ca = t.client_ca_file.as_ref().ok_or("client_ca_file is needed to verify client certificates")?;
+            let ca = t
+                .client_ca_file
+                .as_ref()
+                .ok_or_else(|| tls_error("client_ca_file", "needed to verify client certificates"))?;
             let mut roots = rustls::RootCertStore::empty();
-            for cert in rustls_pemfile::certs(&mut read(ca)?.as_slice()) {
+            for cert in CertificateDer::pem_slice_iter(&read(ca)?) {
                 roots
-                    .add(cert.map_err(|e| format!("client_ca_file: {e}"))?)
-                    .map_err(|e| format!("client_ca_file: {e}"))?;
+                    .add(cert.map_err(|e| tls_error("client_ca_file", e))?)
+                    .map_err(|e| tls_error("client_ca_file", e))?;
             }
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let verifier = if kind == "VerifyClientCertIfGiven" { verifier.allow_unauthenticated() } else { verifier };
-            builder.with_client_cert_verifier(verifier.build().map_err(|e| format!("client_ca_file: {e}"))?)
+            builder.with_client_cert_verifier(verifier.build().map_err(|e| tls_error("client_ca_file", e))?)
         }
-        Some(other) => return Err(format!("client_auth_type: {other} is not supported")),
+        Some(other) => return Err(tls_error("client_auth_type", format!("{other} is not supported"))),
     };
-    let mut config = builder.with_single_cert(certs, key).map_err(|e| format!("cert_file/key_file: {e}"))?;
+    let mut config = builder.with_single_cert(certs, key).map_err(|e| tls_error("key_file", e))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
@@ -185,7 +227,7 @@ pub async fn require_basic_auth(
 mod tests {
     use super::*;
 
-    fn load(yaml: &str) -> Result<WebConfig, String> {
+    fn load(yaml: &str) -> Result<WebConfig, WebConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("web.yml");
         std::fs::write(&path, yaml).unwrap();
@@ -194,14 +236,21 @@ mod tests {
 
     #[test]
     fn rejects_what_it_does_not_understand() {
+        let kind = |yaml: &str| match load(yaml).err() {
+            Some(WebConfigError::Read { path, .. }) => format!("read {}", path.file_name().unwrap().to_string_lossy()),
+            Some(WebConfigError::Format { .. }) => "format".into(),
+            Some(WebConfigError::NotBcrypt { user }) => format!("bcrypt {user}"),
+            Some(WebConfigError::Tls { field, .. }) => format!("tls {field}"),
+            None => "ok".into(),
+        };
         let table = [
-            ("basic_auth_users:\n  a: notahash\n", "not a bcrypt hash"),
-            ("unknown_key: 1\n", "unknown field"),
-            ("tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n", "missing.crt"),
+            ("basic_auth_users:\n  a: notahash\n", "bcrypt a"),
+            ("unknown_key: 1\n", "format"),
+            ("tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n", "read missing.crt"),
+            ("{}\n", "ok"),
         ];
         for (yaml, want) in table {
-            let err = load(yaml).err().unwrap_or_default();
-            assert!(err.contains(want), "{yaml:?}: {err}");
+            assert_eq!(kind(yaml), want, "{yaml:?}");
         }
     }
 

@@ -7,8 +7,11 @@
 //! it means the effective window is shorter than configured. Large sets are
 //! split into shards by identity, each with its share of the capacity, so
 //! the HTTP workers do not queue on one lock.
+use crate::expose::families as f;
+use crate::expose::{Collector, Encoder, Value};
 use std::collections::VecDeque;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// The identity is already a keyed hash: use it as is.
@@ -35,6 +38,8 @@ pub struct Dedup {
     capacity: usize,
     seed: u64,
     shards: Box<[Mutex<Inner>]>,
+    /// Identities dropped before their window ended.
+    evicted_early: AtomicU64,
 }
 
 /// Shards of a large set; below [`SHARD_FROM`] entries, one, so a small
@@ -77,6 +82,7 @@ impl Dedup {
             capacity: capacity.max(1).div_ceil(shards),
             seed: rand::random(),
             shards: (0..shards).map(|_| Mutex::default()).collect(),
+            evicted_early: AtomicU64::new(0),
         }
     }
 
@@ -97,7 +103,7 @@ impl Dedup {
     /// Records `id` as seen at `now` unless it already is.
     pub fn check_and_insert(&self, id: u64, now_secs: u64) -> Seen {
         // The high bits pick the shard; the set hashes by the low ones.
-        let shard = &self.shards[(id >> 60) as usize % self.shards.len()];
+        let shard = &self.shards[usize::try_from(id >> 60).unwrap_or(0) % self.shards.len()];
         let mut inner = shard.lock().unwrap_or_else(|e| e.into_inner());
         inner.expire(now_secs);
         if inner.seen.contains(&id) {
@@ -108,6 +114,7 @@ impl Dedup {
             if let Some((old, _)) = inner.order.pop_front() {
                 inner.seen.remove(&old);
                 evicted_early = true;
+                self.evicted_early.fetch_add(1, Ordering::Relaxed);
             }
         }
         inner.seen.insert(id);
@@ -146,6 +153,15 @@ impl Inner {
             self.order.pop_front();
             self.seen.remove(&id);
         }
+    }
+}
+
+impl Collector for Dedup {
+    fn encode(&self, enc: &mut Encoder<'_>) {
+        enc.family(&f::DEDUP_ENTRIES);
+        enc.sample(&f::DEDUP_ENTRIES, "", &[], Value::Int(self.len() as u64));
+        enc.family(&f::DEDUP_EVICTED);
+        enc.sample(&f::DEDUP_EVICTED, "", &[], Value::Int(self.evicted_early.load(Ordering::Relaxed)));
     }
 }
 

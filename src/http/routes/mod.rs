@@ -3,15 +3,15 @@ mod callback;
 mod health;
 mod metrics;
 
-use crate::pipeline::Pipeline;
-use crate::webconfig::{self, BasicAuth};
+use crate::exporter::Exporter;
+use crate::http::webconfig::{self, BasicAuth};
 use actix_web::middleware::from_fn;
 use actix_web::web;
 use std::sync::Arc;
 
 /// What the routes share.
 pub struct AppState {
-    pub pipeline: Arc<Pipeline>,
+    pub exporter: Arc<Exporter>,
     pub max_body_bytes: usize,
 }
 

@@ -1,44 +1,74 @@
 //! Builds the listeners and servers from a [`Config`]; tests start the real
 //! thing this way on port 0.
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::pipeline::Pipeline;
-use crate::routes::{self, AppState, Routes};
-use crate::webconfig::WebConfig;
+use crate::cli::Config;
+use crate::exporter::Exporter;
+use crate::http::routes::{self, AppState, Routes};
+use crate::http::webconfig::{WebConfig, WebConfigError};
+use crate::state::clock::Clock;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
+use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+
+/// Why the exporter cannot start.
+#[derive(Debug)]
+pub enum StartError {
+    WebConfig(WebConfigError),
+    /// An address cannot be listened on.
+    Listen {
+        address: String,
+        source: io::Error,
+    },
+    /// The HTTP server could not take a bound listener.
+    Serve(io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::WebConfig(e) => write!(f, "--web-config-file {e}"),
+            Self::Listen { address, source } => write!(f, "cannot listen on {address}: {source}"),
+            Self::Serve(e) => write!(f, "cannot serve: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::WebConfig(e) => Some(e),
+            Self::Listen { source, .. } | Self::Serve(source) => Some(source),
+        }
+    }
+}
 
 pub struct Application {
     servers: Vec<Server>,
     handles: Vec<ServerHandle>,
     address: SocketAddr,
     metrics_address: SocketAddr,
-    pipeline: Arc<Pipeline>,
+    exporter: Arc<Exporter>,
 }
 
 impl Application {
     /// Binds the listeners and prepares the servers; call inside an actix
     /// runtime, then await [`Application::run_until_stopped`].
-    pub fn build(config: &Config, clock: Arc<dyn Clock>) -> io::Result<Self> {
-        let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
-        let web_config = match &config.web_config_file {
-            Some(path) => Some(WebConfig::load(path).map_err(|e| invalid(format!("--web-config-file {e}")))?),
-            None => None,
-        };
-        let pipeline = Arc::new(Pipeline::new(config, clock));
-        if !pipeline.authenticates() {
+    pub fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let web_config =
+            config.web_config_file.as_deref().map(WebConfig::load).transpose().map_err(StartError::WebConfig)?;
+        let exporter = Arc::new(Exporter::new(config, clock));
+        if !exporter.authenticates() {
             log::warn!("no --callback-key set: callbacks are accepted without checking their signature");
         }
-        let state = web::Data::new(AppState { pipeline: pipeline.clone(), max_body_bytes: config.max_body_bytes });
+        let state = web::Data::new(AppState { exporter: exporter.clone(), max_body_bytes: config.max_body_bytes });
         let (tls, basic_auth) = match web_config {
             Some(w) => (w.tls, w.basic_auth),
             None => (None, None),
         };
         let listener = bind(&config.listen_address)?;
-        let address = listener.local_addr()?;
+        let address = listener.local_addr().map_err(StartError::Serve)?;
         let mut servers = Vec::new();
         let metrics_address = match &config.metrics_listen_address {
             None => {
@@ -48,7 +78,7 @@ impl Application {
             }
             Some(metrics_listen) => {
                 let metrics_listener = bind(metrics_listen)?;
-                let metrics_address = metrics_listener.local_addr()?;
+                let metrics_address = metrics_listener.local_addr().map_err(StartError::Serve)?;
                 let callback_routes = Routes { callback: true, metrics: false, basic_auth: None };
                 servers.push(serve(listener, state.clone(), callback_routes, None, config)?);
                 let metrics_routes = Routes { callback: false, metrics: true, basic_auth };
@@ -56,10 +86,10 @@ impl Application {
                 metrics_address
             }
         };
-        spawn_expiry(pipeline.clone(), config.expiry_interval);
+        spawn_expiry(exporter.clone(), config.expiry_interval);
         log::info!("listening for callbacks on {address}, serving /metrics on {metrics_address}");
         let handles = servers.iter().map(Server::handle).collect();
-        Ok(Self { servers, handles, address, metrics_address, pipeline })
+        Ok(Self { servers, handles, address, metrics_address, exporter })
     }
 
     /// Where callbacks are received.
@@ -72,8 +102,8 @@ impl Application {
         self.metrics_address
     }
 
-    pub fn pipeline(&self) -> Arc<Pipeline> {
-        self.pipeline.clone()
+    pub fn exporter(&self) -> Arc<Exporter> {
+        self.exporter.clone()
     }
 
     /// Handles to stop the servers (gracefully or not) from elsewhere.
@@ -101,8 +131,8 @@ impl Application {
     }
 }
 
-fn bind(address: &str) -> io::Result<TcpListener> {
-    TcpListener::bind(address).map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {address}: {e}")))
+fn bind(address: &str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(address).map_err(|source| StartError::Listen { address: address.to_owned(), source })
 }
 
 fn serve(
@@ -111,7 +141,7 @@ fn serve(
     routes: Routes,
     tls: Option<rustls::ServerConfig>,
     config: &Config,
-) -> io::Result<Server> {
+) -> Result<Server, StartError> {
     let server = HttpServer::new(move || {
         let routes = routes.clone();
         App::new().app_data(state.clone()).configure(move |cfg| routes::configure(cfg, &routes))
@@ -122,18 +152,19 @@ fn serve(
         None => server,
     };
     let server = match tls {
-        Some(tls) => server.listen_rustls_0_23(listener, tls)?,
-        None => server.listen(listener)?,
-    };
+        Some(tls) => server.listen_rustls_0_23(listener, tls),
+        None => server.listen(listener),
+    }
+    .map_err(StartError::Serve)?;
     Ok(server.run())
 }
 
-fn spawn_expiry(pipeline: Arc<Pipeline>, every: std::time::Duration) {
+fn spawn_expiry(exporter: Arc<Exporter>, every: std::time::Duration) {
     actix_web::rt::spawn(async move {
         let mut ticks = actix_web::rt::time::interval(every.max(std::time::Duration::from_millis(10)));
         loop {
             ticks.tick().await;
-            pipeline.expire();
+            exporter.expire();
         }
     });
 }

@@ -1,4 +1,4 @@
-//! The wire model: callback bodies as CSS posts them (see protocol.md).
+//! The wire model: callback bodies as CSS posts them.
 //!
 //! Parsing is two-stage: [`Head`] reads only what every event kind shares
 //! (`event_type`, `t`, `sign`), so an event kind we do not handle is never
@@ -96,15 +96,49 @@ pub struct PushLifecycle<'a> {
     pub push_duration: Option<u64>,
 }
 
-/// Why a body could not be read, with the JSON path of the culprit.
+/// Why a body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError(pub String);
+pub struct ParseError {
+    pub kind: ParseErrorKind,
+    /// The JSON path of the culprit (`abnormal_event[1].count`), if any.
+    pub path: Option<String>,
+    /// A short reason, never quoting a secret field's value.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseErrorKind {
+    /// Not JSON, or not a JSON object.
+    Syntax,
+    /// A required field is absent.
+    Missing,
+    /// A field has a value of the wrong type or range.
+    Invalid,
+}
+
+impl ParseError {
+    fn new(kind: ParseErrorKind, path: Option<String>, reason: impl Into<String>) -> Self {
+        Self { kind, path, reason: reason.into() }
+    }
+}
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        if self.kind == ParseErrorKind::Syntax {
+            f.write_str("invalid JSON")?;
+            if !self.reason.is_empty() {
+                write!(f, ": {}", self.reason)?;
+            }
+            return Ok(());
+        }
+        match &self.path {
+            Some(path) => write!(f, "{path}: {}", self.reason),
+            None => f.write_str(&self.reason),
+        }
     }
 }
+
+impl std::error::Error for ParseError {}
 
 /// Fields whose values must never appear in an error message or a log line.
 const SECRET_FIELDS: [&str; 3] = ["sign", "stream_param", "user_ip"];
@@ -112,7 +146,7 @@ const SECRET_FIELDS: [&str; 3] = ["sign", "stream_param", "user_ip"];
 /// Parses `body` as `T`; on failure names the JSON path and what is wrong.
 pub fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ParseError> {
     if !is_object(body) {
-        return Err(ParseError("invalid JSON: the body must be a JSON object".into()));
+        return Err(ParseError::new(ParseErrorKind::Syntax, None, "the body must be a JSON object"));
     }
     match serde_json::from_slice(body) {
         Ok(v) => Ok(v),
@@ -138,26 +172,31 @@ fn is_object(body: &[u8]) -> bool {
 }
 
 fn explain<'a, T: Deserialize<'a>>(body: &'a [u8]) -> ParseError {
+    use ParseErrorKind::{Invalid, Missing, Syntax};
     let mut de = serde_json::Deserializer::from_slice(body);
     let err = match serde_path_to_error::deserialize::<_, T>(&mut de) {
-        Ok(_) => match de.end() {
-            Ok(()) => return ParseError("invalid JSON".into()),
-            Err(e) => return ParseError(format!("invalid JSON: {e}")),
-        },
+        Ok(_) => {
+            let trailing = de.end().err().map(|e| e.to_string()).unwrap_or_default();
+            return ParseError::new(Syntax, None, trailing);
+        }
         Err(e) => e,
     };
     let path = err.path().to_string();
     let inner = err.into_inner();
     if inner.is_syntax() || inner.is_eof() {
-        return ParseError(format!("invalid JSON: {inner}"));
+        return ParseError::new(Syntax, None, inner.to_string());
     }
+    let reason = inner.to_string();
+    // serde_json appends " at line L column C"; the path says where.
+    let reason = reason.rsplit_once(" at line ").map_or(reason.as_str(), |(r, _)| r);
+    let kind = if reason.starts_with("missing field") { Missing } else { Invalid };
     if path == "." {
-        return ParseError(inner.to_string());
+        return ParseError::new(kind, None, reason);
     }
     if SECRET_FIELDS.iter().any(|f| path == *f) {
-        return ParseError(format!("{path}: invalid value"));
+        return ParseError::new(kind, Some(path), "invalid value");
     }
-    ParseError(format!("{path}: {inner}"))
+    ParseError::new(kind, Some(path), reason)
 }
 
 // --- integers as numbers or numeric strings (protocol.md, robustness) ---
@@ -224,7 +263,7 @@ impl<'de> Deserialize<'de> for Flex {
 mod tests {
     use super::*;
 
-    const SEED: &str = include_str!("../tests/fixtures/push-error-seed.json");
+    const SEED: &str = include_str!("../../tests/fixtures/push-error-seed.json");
 
     #[test]
     fn seed_parses() {
@@ -275,31 +314,36 @@ mod tests {
 
     #[test]
     fn errors_name_the_path() {
-        let table: &[(&[u8], &str)] = &[
-            (b"{", "invalid JSON"),
-            (b"[1]", "invalid JSON"),
-            (br#"{"t":1}"#, "missing field `event_type`"),
-            (br#"{"event_type":"abc"}"#, "event_type: expected an integer"),
-            (br#"{"event_type":1.5}"#, "event_type: expected an integer, got a fraction"),
-            (br#"{"event_type":321,"sign":12345}"#, "sign: invalid value"),
+        use ParseErrorKind::{Invalid, Missing, Syntax};
+        let table: &[(&[u8], ParseErrorKind, Option<&str>)] = &[
+            (b"{", Syntax, None),
+            (b"[1]", Syntax, None),
+            (br#"{"event_type":1} x"#, Syntax, None),
+            (br#"{"t":1}"#, Missing, None),
+            (br#"{"event_type":"abc"}"#, Invalid, Some("event_type")),
+            (br#"{"event_type":1.5}"#, Invalid, Some("event_type")),
+            (br#"{"event_type":321,"sign":12345}"#, Invalid, Some("sign")),
         ];
-        for &(body, want) in table {
+        for &(body, kind, path) in table {
             let err = parse::<Head>(body).unwrap_err();
-            assert!(err.0.contains(want), "{:?}: {err}", String::from_utf8_lossy(body));
+            assert_eq!((err.kind, err.path.as_deref()), (kind, path), "{:?}: {err}", String::from_utf8_lossy(body));
         }
+        let err = parse::<Head>(br#"{"event_type":1.5}"#).unwrap_err();
+        assert_eq!(err.to_string(), "event_type: expected an integer, got a fraction");
         let err = parse::<PushError>(br#"{"stream_id":"s","data_time":1,"abnormal_event":[{"type":6,"count":-2}]}"#)
             .unwrap_err();
-        assert!(err.0.starts_with("abnormal_event[0].count: must not be negative"), "{err}");
+        assert_eq!(err.path.as_deref(), Some("abnormal_event[0].count"));
+        assert_eq!(err.to_string(), "abnormal_event[0].count: must not be negative, got -2");
         let err = parse::<PushError>(br#"{"data_time":1}"#).unwrap_err();
-        assert!(err.0.contains("stream_id"), "{err}");
+        assert_eq!((err.kind, err.reason.as_str()), (Missing, "missing field `stream_id`"));
     }
 
     #[test]
     fn secret_values_never_echoed() {
         let err = parse::<Head>(br#"{"event_type":321,"t":"hunter2"}"#).unwrap_err();
-        assert!(!err.0.contains("hunter2"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
         let err = parse::<Head>(br#"{"event_type":321,"sign":["deadbeef"]}"#).unwrap_err();
-        assert!(!err.0.contains("deadbeef"), "{err}");
+        assert!(!err.to_string().contains("deadbeef"), "{err}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Command-line flags, each with a `CSS_PUSH_*` environment fallback.
+//! Command-line flags, each with a `CSS_PUSH_*` environment fallback, and
+//! how durations are written in them.
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,11 +22,23 @@ pub struct Cli {
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Post realistic callbacks to an exporter: a demo and a load generator.
-    Simulate(crate::simulate::SimulateArgs),
+    #[cfg(feature = "simulate")]
+    Simulate(SimulateArgs),
 }
 
-pub(crate) fn duration(s: &str) -> Result<Duration, String> {
+fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 30s, 15m, 1h)"))
+}
+
+/// Longest `--max-label-length`: longer values make pages no one can read
+/// and series Prometheus itself may refuse.
+pub const MAX_LABEL_LENGTH: usize = 1024;
+
+fn label_length(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_LABEL_LENGTH).contains(&n) => Ok(n),
+        _ => Err(format!("a number of bytes from 1 to {MAX_LABEL_LENGTH}")),
+    }
 }
 
 /// Server settings. Deliberately not `Debug`: it holds the callback keys.
@@ -87,8 +100,8 @@ pub struct Config {
     #[arg(long, env = "CSS_PUSH_MAX_APPS", default_value_t = 1000)]
     pub max_apps: usize,
 
-    /// Label values (domain, app, stream) longer than this many bytes are cut.
-    #[arg(long, env = "CSS_PUSH_MAX_LABEL_LENGTH", default_value_t = 128)]
+    /// Label values (domain, app, stream) longer than this many bytes are cut (at most 1024).
+    #[arg(long, env = "CSS_PUSH_MAX_LABEL_LENGTH", default_value_t = 128, value_parser = label_length)]
     pub max_label_length: usize,
 
     /// Larger callback bodies are answered 413.
@@ -120,6 +133,63 @@ impl Config {
     }
 }
 
+#[cfg(feature = "simulate")]
+#[derive(clap::Args, Clone)]
+pub struct SimulateArgs {
+    /// Callback URL to post to.
+    #[arg(long, default_value = "http://127.0.0.1:9321/callback")]
+    pub target: String,
+
+    /// Push domain of the simulated streams.
+    #[arg(long, default_value = "demo.example.com")]
+    pub domain: String,
+
+    /// Apps (push paths) the streams are spread over: live0, live1, ...
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub apps: u32,
+
+    /// Distinct streams; a few of them get most of the errors, as in life.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub streams: u32,
+
+    /// Push error callbacks per second; 0 posts as fast as the target answers.
+    #[arg(long, default_value_t = 50.0, value_parser = rate)]
+    pub rate: f64,
+
+    /// Stop after this long.
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    pub duration: Duration,
+
+    /// Stop after this many push error callbacks (unset: --duration alone).
+    #[arg(long)]
+    pub count: Option<u64>,
+
+    /// Requests in flight at once (keep-alive connections).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+
+    /// Sign callbacks with this key, as CSS does.
+    #[arg(long, env = "CSS_PUSH_CALLBACK_KEY", hide_env_values = true)]
+    pub callback_key: Option<String>,
+
+    /// Also send push start for every stream first and push end last, so
+    /// the live-stream panels fill too.
+    #[arg(long)]
+    pub lifecycle: bool,
+
+    /// Seed of the random choices, for a repeatable run.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[cfg(feature = "simulate")]
+fn rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+        _ => Err("a number of callbacks per second, 0 or more".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +212,14 @@ mod tests {
         assert!(Config::from_flags(["--stream-ttl", "soon"]).is_err());
         assert_eq!(Config::from_flags(["--workers", "1"]).unwrap().workers, Some(1));
         assert!(Config::from_flags(["--workers", "0"]).is_err());
+    }
+
+    #[test]
+    fn label_length_is_bounded() {
+        assert_eq!(Config::from_flags(["--max-label-length", "1024"]).unwrap().max_label_length, 1024);
+        for refused in ["1025", "70000", "0", "x"] {
+            let err = Config::from_flags(["--max-label-length", refused]).err().expect(refused);
+            assert!(err.to_string().contains("from 1 to 1024"), "{err}");
+        }
     }
 }

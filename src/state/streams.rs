@@ -4,20 +4,15 @@
 //! Sharded so a scrape rendering one shard never stalls ingest into the
 //! others; each shard's lock is held only for a map update or for rendering
 //! that shard's streams.
+use super::OVERFLOW;
 use crate::catalog::{self, Media};
-use crate::exposition::{self, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::expose::families as f;
+use crate::expose::text::{cap, push_labels};
+use crate::expose::{Collector, Encoder, Value};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// The `stream` label value that streams beyond `--max-streams` fold into.
-pub const OVERFLOW_STREAM: &str = "__overflow__";
 const SHARDS: usize = 64;
-
-pub const ERRORS: &str = "css_push_errors_total";
-pub const FRAME_MAX: &str = "css_push_frame_interval_max_seconds";
-pub const LAST_ERROR: &str = "css_push_last_error_timestamp_seconds";
-pub const LIVE: &str = "css_push_stream_live";
-pub const LIVE_PER_APP: &str = "css_push_streams_live";
 
 pub struct StreamRegistry {
     shards: Box<[Mutex<Shard>]>,
@@ -25,6 +20,10 @@ pub struct StreamRegistry {
     max_label_bytes: usize,
     /// Streams holding series, overflow buckets excluded.
     tracked: AtomicUsize,
+    /// Streams removed after their TTL.
+    expired: AtomicU64,
+    /// Callbacks whose stream could not hold series of its own.
+    overflowed: AtomicU64,
 }
 
 type Shard = hashbrown::HashMap<Box<str>, StreamState>;
@@ -37,7 +36,7 @@ impl StreamState {
 
 /// Where `domain="..",app=".."` ends in a key: after the second closing
 /// quote, skipping escaped ones (values may contain `,stream="`).
-fn app_labels_len(key: &str) -> u16 {
+fn app_labels_len(key: &str) -> usize {
     let mut quotes = 0;
     let mut escaped = false;
     for (i, b) in key.bytes().enumerate() {
@@ -47,13 +46,13 @@ fn app_labels_len(key: &str) -> u16 {
             b'"' => {
                 quotes += 1;
                 if quotes == 4 {
-                    return (i + 1) as u16;
+                    return i + 1;
                 }
             }
             _ => {}
         }
     }
-    key.len() as u16
+    key.len()
 }
 
 #[derive(Debug, Default)]
@@ -71,14 +70,14 @@ struct StreamState {
     /// retried after its own end does not resurrect the stream.
     ended_session: Option<u64>,
     /// Length of the `domain="..",app=".."` part of the key.
-    app_labels_len: u16,
+    app_labels_len: usize,
     /// Clock seconds of the last callback; drives expiry.
     last_seen: u64,
     overflow: bool,
 }
 
 /// One push error report, reduced to what the registry keeps.
-pub struct Report<'a> {
+pub struct ErrorReport<'a> {
     /// (error code, count) for each abnormal_event item.
     pub errors: &'a [(u8, u64)],
     /// Largest gap per media in this report, seconds.
@@ -109,6 +108,8 @@ impl StreamRegistry {
             max_streams,
             max_label_bytes,
             tracked: AtomicUsize::new(0),
+            expired: AtomicU64::new(0),
+            overflowed: AtomicU64::new(0),
         }
     }
 
@@ -121,8 +122,8 @@ impl StreamRegistry {
         self.tracked.load(Ordering::Relaxed)
     }
 
-    pub fn record_report(&self, id: StreamId, report: &Report, now_secs: u64) -> Placement {
-        self.update(id, now_secs, |s| {
+    pub fn record_report(&self, id: StreamId, report: &ErrorReport, now_secs: u64) -> Placement {
+        self.update_or_overflow(id, now_secs, |s| {
             for &(code, count) in report.errors {
                 match s.errors.binary_search_by_key(&code, |e| e.0) {
                     // Saturating: a hostile count must not wrap (or panic) a counter.
@@ -141,7 +142,7 @@ impl StreamRegistry {
     /// A push session (identified by the hash of its `sequence`) started.
     /// A start after a missed end replaces the session: still one live stream.
     pub fn start_session(&self, id: StreamId, session: u64, now_secs: u64) -> Placement {
-        self.update_tracked(id, now_secs, |s| {
+        self.update_own(id, now_secs, |s| {
             if s.ended_session != Some(session) {
                 s.live = Some(true);
                 s.session = session;
@@ -152,7 +153,7 @@ impl StreamRegistry {
     /// A push session ended. The end of an older session, arriving after a
     /// newer one started, leaves the stream live.
     pub fn end_session(&self, id: StreamId, session: u64, now_secs: u64) -> Placement {
-        self.update_tracked(id, now_secs, |s| {
+        self.update_own(id, now_secs, |s| {
             if s.live != Some(true) || s.session == session {
                 s.live = Some(false);
             }
@@ -162,21 +163,21 @@ impl StreamRegistry {
 
     /// Applies `f` to the stream's own state. Past the cap nothing is kept
     /// (used alone for liveness, which in an overflow bucket would mean nothing).
-    fn update_tracked(&self, id: StreamId, now_secs: u64, f: impl Fn(&mut StreamState)) -> Placement {
+    fn update_own(&self, id: StreamId, now_secs: u64, f: impl Fn(&mut StreamState)) -> Placement {
         // The name is reserved: a stream called so shares the bucket.
-        if id.stream != OVERFLOW_STREAM && self.upsert(self.key(id), now_secs, &f, false) {
-            Placement::Stream
-        } else {
-            Placement::Overflow
+        if id.stream != OVERFLOW && self.upsert(self.key(id), now_secs, &f, false) {
+            return Placement::Stream;
         }
+        self.overflowed.fetch_add(1, Ordering::Relaxed);
+        Placement::Overflow
     }
 
-    /// Like [`Self::update_tracked`], but past the cap `f` goes to the
+    /// Like [`Self::update_own`], but past the cap `f` goes to the
     /// (domain, app)'s `__overflow__` bucket, so no count is lost.
-    fn update(&self, id: StreamId, now_secs: u64, f: impl Fn(&mut StreamState)) -> Placement {
-        let placement = self.update_tracked(id, now_secs, &f);
+    fn update_or_overflow(&self, id: StreamId, now_secs: u64, f: impl Fn(&mut StreamState)) -> Placement {
+        let placement = self.update_own(id, now_secs, &f);
         if placement == Placement::Overflow {
-            self.upsert(self.key(StreamId { stream: OVERFLOW_STREAM, ..id }), now_secs, &f, true);
+            self.upsert(self.key(StreamId { stream: OVERFLOW, ..id }), now_secs, &f, true);
         }
         placement
     }
@@ -205,9 +206,11 @@ impl StreamRegistry {
     /// The stream's label set, `domain="..",app="..",stream=".."`.
     fn key(&self, id: StreamId) -> String {
         let mut key = String::with_capacity(32 + id.domain.len() + id.app.len() + id.stream.len());
-        exposition::push_labels(&mut key, &[("domain", id.domain), ("app", id.app)], self.max_label_bytes);
-        key.push(',');
-        exposition::push_labels(&mut key, &[("stream", id.stream)], self.max_label_bytes);
+        let max = self.max_label_bytes;
+        push_labels(
+            &mut key,
+            &[("domain", cap(id.domain, max)), ("app", cap(id.app, max)), ("stream", cap(id.stream, max))],
+        );
         key
     }
 
@@ -234,80 +237,8 @@ impl StreamRegistry {
             });
         }
         self.tracked.fetch_sub(removed, Ordering::Relaxed);
+        self.expired.fetch_add(removed as u64, Ordering::Relaxed);
         removed
-    }
-
-    /// Appends the per-stream families in text exposition format. Each
-    /// family is written straight into `out`, one pass over the shards each,
-    /// so a scrape of 100k streams holds no second copy of the page.
-    pub fn render(&self, out: &mut String) {
-        exposition::push_header(
-            out,
-            ERRORS,
-            "counter",
-            "Push errors CSS reported, by stream and error type (the count field, summed).",
-        );
-        self.for_each(|labels, s| {
-            for &(code, count) in &s.errors {
-                let mut et = itoa::Buffer::new();
-                let error_type = if code == catalog::OTHER_CODE { "other" } else { et.format(code) };
-                let extra = [("error_type", error_type), ("error", catalog::error_name(code))];
-                exposition::push_sample(out, ERRORS, labels, &extra, Value::Int(count));
-            }
-        });
-        exposition::push_header(
-            out,
-            FRAME_MAX,
-            "gauge",
-            "Largest frame arrival gap in the stream's latest push error report.",
-        );
-        self.for_each(|labels, s| {
-            for media in Media::ALL {
-                if let Some(v) = s.frame_max[media as usize] {
-                    exposition::push_sample(out, FRAME_MAX, labels, &[("media", media.label())], Value::Float(v));
-                }
-            }
-        });
-        exposition::push_header(
-            out,
-            LAST_ERROR,
-            "gauge",
-            "data_time of the stream's latest push error report, Unix seconds.",
-        );
-        self.for_each(|labels, s| {
-            if let Some(t) = s.latest_report {
-                exposition::push_sample(out, LAST_ERROR, labels, &[], Value::Float(t));
-            }
-        });
-        exposition::push_header(
-            out,
-            LIVE,
-            "gauge",
-            "1 while the stream is pushing (after a push start), 0 after a push end.",
-        );
-        // Live streams per `domain="..",app=".."` label set.
-        let mut live_per_app: hashbrown::HashMap<String, u64> = hashbrown::HashMap::new();
-        self.for_each(|labels, s| {
-            if let Some(l) = s.live {
-                exposition::push_sample(out, LIVE, labels, &[], Value::Int(l as u64));
-                let app_labels = &labels[..s.app_labels_len as usize];
-                match live_per_app.get_mut(app_labels) {
-                    Some(n) => *n += l as u64,
-                    None => {
-                        live_per_app.insert(app_labels.to_owned(), l as u64);
-                    }
-                }
-            }
-        });
-        exposition::push_header(
-            out,
-            LIVE_PER_APP,
-            "gauge",
-            "Streams pushing now (push start seen, no end yet), by domain and app.",
-        );
-        for (labels, n) in &live_per_app {
-            exposition::push_sample(out, LIVE_PER_APP, labels, &[], Value::Int(*n));
-        }
     }
 
     /// Calls `f` with every stream's label set and state, a shard at a time.
@@ -321,6 +252,63 @@ impl StreamRegistry {
     }
 }
 
+impl Collector for StreamRegistry {
+    /// Each family is written straight into the page, one pass over the
+    /// shards each, so a scrape of 100k streams holds no second copy of it.
+    fn encode(&self, enc: &mut Encoder<'_>) {
+        enc.family(&f::ERRORS);
+        self.for_each(|labels, s| {
+            for &(code, count) in &s.errors {
+                let extra = [("error_type", catalog::error_type_label(code)), ("error", catalog::error_name(code))];
+                enc.sample(&f::ERRORS, labels, &extra, Value::Int(count));
+            }
+        });
+        enc.family(&f::FRAME_MAX);
+        self.for_each(|labels, s| {
+            for media in Media::ALL {
+                if let Some(v) = s.frame_max[media as usize] {
+                    enc.sample(&f::FRAME_MAX, labels, &[("media", media.label())], Value::Float(v));
+                }
+            }
+        });
+        enc.family(&f::LAST_ERROR);
+        self.for_each(|labels, s| {
+            if let Some(t) = s.latest_report {
+                enc.sample(&f::LAST_ERROR, labels, &[], Value::Float(t));
+            }
+        });
+        enc.family(&f::STREAM_LIVE);
+        // Live streams per `domain="..",app=".."` label set.
+        let mut live_per_app: hashbrown::HashMap<String, u64> = hashbrown::HashMap::new();
+        self.for_each(|labels, s| {
+            if let Some(live) = s.live {
+                let live = u64::from(live);
+                enc.sample(&f::STREAM_LIVE, labels, &[], Value::Int(live));
+                let app_labels = &labels[..s.app_labels_len];
+                match live_per_app.get_mut(app_labels) {
+                    Some(n) => *n += live,
+                    None => {
+                        live_per_app.insert(app_labels.to_owned(), live);
+                    }
+                }
+            }
+        });
+        enc.family(&f::STREAMS_LIVE);
+        for (labels, n) in &live_per_app {
+            enc.sample(&f::STREAMS_LIVE, labels, &[], Value::Int(*n));
+        }
+        let count = |n: usize| Value::Int(n as u64);
+        enc.family(&f::STREAMS);
+        enc.sample(&f::STREAMS, "", &[], count(self.tracked()));
+        enc.family(&f::STREAMS_LIMIT);
+        enc.sample(&f::STREAMS_LIMIT, "", &[], count(self.max_streams));
+        enc.family(&f::STREAMS_EXPIRED);
+        enc.sample(&f::STREAMS_EXPIRED, "", &[], Value::Int(self.expired.load(Ordering::Relaxed)));
+        enc.family(&f::STREAM_OVERFLOW);
+        enc.sample(&f::STREAM_OVERFLOW, "", &[], Value::Int(self.overflowed.load(Ordering::Relaxed)));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,14 +317,15 @@ mod tests {
         StreamId { domain: "d", app: "live", stream }
     }
 
-    fn report(errors: &[(u8, u64)], video: Option<f64>, t: f64) -> Report<'_> {
-        Report { errors, frame_max: [video, None], data_time_secs: t }
+    fn report(errors: &[(u8, u64)], video: Option<f64>, t: f64) -> ErrorReport<'_> {
+        ErrorReport { errors, frame_max: [video, None], data_time_secs: t }
     }
 
+    /// The sample lines the registry shows (help texts left out).
     fn rendered(r: &StreamRegistry) -> String {
         let mut s = String::new();
-        r.render(&mut s);
-        s
+        r.encode(&mut Encoder::new(&mut s));
+        s.lines().filter(|l| !l.starts_with('#')).flat_map(|l| [l, "\n"]).collect()
     }
 
     #[test]
@@ -400,11 +389,11 @@ mod tests {
             let out = rendered(&r);
             let total: u64 = out
                 .lines()
-                .filter(|l| l.starts_with(ERRORS))
+                .filter(|l| l.starts_with(f::ERRORS.name))
                 .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
                 .sum();
             assert_eq!(total, 4 * 50 * 2, "{out}");
-            assert_eq!(out.lines().filter(|l| l.starts_with(ERRORS)).count(), 11, "{out}");
+            assert_eq!(out.lines().filter(|l| l.starts_with(f::ERRORS.name)).count(), 11, "{out}");
         }
     }
 
@@ -420,6 +409,21 @@ mod tests {
         assert_eq!(r.expire(150 + 60, 60, 600), 0);
         assert!(!rendered(&r).contains("stream="));
         assert_eq!(r.record_report(id("new"), &report(&[(1, 1)], None, 1.0), 300), Placement::Stream);
+    }
+
+    #[test]
+    fn long_label_values_render_whole() {
+        // 40 KB of quotes escape to 80 KB: past what a u16 length could hold.
+        let domain = "\"".repeat(40_000);
+        let r = StreamRegistry::new(10, 70_000);
+        r.start_session(StreamId { domain: &domain, app: "a", stream: "s" }, 1, 0);
+        let out = rendered(&r);
+        let escaped = "\\\"".repeat(40_000);
+        assert!(
+            out.contains(&format!("css_push_streams_live{{domain=\"{escaped}\",app=\"a\"}} 1\n")),
+            "{}",
+            &out[..200]
+        );
     }
 
     #[test]

@@ -1,0 +1,65 @@
+//! The exporter without its HTTP front: the ingest pipeline, the state it
+//! records into, and the exposition of both. Tests and benchmarks drive it
+//! directly; [`crate::http`] serves it.
+use crate::cli::Config;
+use crate::expose::metrics::ExporterMetrics;
+use crate::expose::{Collector, Exposition};
+use crate::ingest::dedup::Dedup;
+use crate::ingest::pipeline::{Handled, Pipeline};
+use crate::ingest::signature::Verifier;
+use crate::state::clock::Clock;
+use crate::state::State;
+use std::sync::Arc;
+
+pub struct Exporter {
+    pipeline: Pipeline,
+    state: Arc<State>,
+    dedup: Arc<Dedup>,
+    exposition: Exposition,
+    clock: Arc<dyn Clock>,
+}
+
+impl Exporter {
+    pub fn new(config: &Config, clock: Arc<dyn Clock>) -> Self {
+        let metrics = Arc::new(ExporterMetrics::new());
+        let state = Arc::new(State::new(config));
+        let dedup = Arc::new(Dedup::new(config.dedup_window.as_secs(), config.dedup_capacity));
+        let verifier = Verifier::new(&config.callback_keys, config.max_clock_skew.as_secs());
+        let pipeline = Pipeline::new(
+            metrics.clone(),
+            state.clone(),
+            dedup.clone(),
+            verifier,
+            clock.clone(),
+            config.max_label_length,
+        );
+        let collectors: Vec<Arc<dyn Collector>> = vec![metrics, dedup.clone(), state.clone()];
+        Self { pipeline, state, dedup, exposition: Exposition::new(collectors), clock }
+    }
+
+    pub fn authenticates(&self) -> bool {
+        self.pipeline.authenticates()
+    }
+
+    /// Handles one callback body and counts its outcome.
+    pub fn handle(&self, body: &[u8]) -> Handled {
+        self.pipeline.handle(body)
+    }
+
+    /// Counts a body refused for its size before it was read.
+    pub fn reject_too_large(&self, limit: usize) -> Handled {
+        self.pipeline.reject_too_large(limit)
+    }
+
+    /// Drops expired streams, (domain, app) pairs and dedup entries. Runs on a timer.
+    pub fn expire(&self) {
+        let now = self.clock.now_secs();
+        self.state.expire(now);
+        self.dedup.expire(now);
+    }
+
+    /// The whole `/metrics` page.
+    pub fn render(&self) -> String {
+        self.exposition.render()
+    }
+}

@@ -1,0 +1,160 @@
+//! The one table of every metric family this exporter shows: its name, type
+//! and help text. Collectors encode families from here only, and a test
+//! checks the table against the rendered page and the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Family {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+}
+
+const fn family(name: &'static str, kind: Kind, help: &'static str) -> Family {
+    Family { name, kind, help }
+}
+
+use Kind::{Counter, Gauge, Histogram};
+
+// The exporter itself.
+pub const BUILD_INFO: Family =
+    family("css_push_exporter_build_info", Gauge, "Always 1; the version label says which build runs.");
+pub const CALLBACKS: Family =
+    family("css_push_callbacks_total", Counter, "Callbacks received, by event type and outcome.");
+pub const CALLBACK_DELAY: Family = family(
+    "css_push_callback_delay_seconds",
+    Histogram,
+    "Receive time minus the callback's data_time (clamped at 0): how late CSS delivers.",
+);
+pub const UNPARSED_DETAILS: Family =
+    family("css_push_unparsed_details_total", Counter, "Frame gap details whose desc carried no readable interval.");
+pub const DEDUP_ENTRIES: Family =
+    family("css_push_dedup_entries", Gauge, "Callback identities remembered to recognise CSS retries.");
+pub const DEDUP_EVICTED: Family = family(
+    "css_push_dedup_evicted_total",
+    Counter,
+    "Identities dropped before --dedup-window ended because --dedup-capacity was full.",
+);
+
+// Per (domain, app).
+pub const FRAME_INTERVAL: Family = family(
+    "css_push_frame_interval_seconds",
+    Histogram,
+    "Frame arrival gaps reported in push error details (types 6 and 7).",
+);
+pub const STREAM_STARTS: Family =
+    family("css_push_stream_starts_total", Counter, "Push start callbacks (event_type 1) accepted.");
+pub const STREAM_ENDS: Family = family(
+    "css_push_stream_ends_total",
+    Counter,
+    "Push end callbacks (event_type 0) accepted, by errcode (0-99, else \"other\").",
+);
+pub const SESSION_DURATION: Family = family(
+    "css_push_session_duration_seconds",
+    Histogram,
+    "Push session length from push end callbacks (push_duration).",
+);
+
+// Per stream, and the stream registry's own state.
+pub const ERRORS: Family = family(
+    "css_push_errors_total",
+    Counter,
+    "Push errors CSS reported, by stream and error type (the count field, summed).",
+);
+pub const FRAME_MAX: Family = family(
+    "css_push_frame_interval_max_seconds",
+    Gauge,
+    "Largest frame arrival gap in the stream's latest push error report.",
+);
+pub const LAST_ERROR: Family = family(
+    "css_push_last_error_timestamp_seconds",
+    Gauge,
+    "data_time of the stream's latest push error report, Unix seconds.",
+);
+/// One series per stream; not to be confused with [`STREAMS_LIVE`], the count per (domain, app).
+pub const STREAM_LIVE: Family = family(
+    "css_push_stream_live",
+    Gauge,
+    "Per stream: 1 while it is pushing (after a push start), 0 after a push end.",
+);
+/// The count per (domain, app); not to be confused with [`STREAM_LIVE`], one series per stream.
+pub const STREAMS_LIVE: Family = family(
+    "css_push_streams_live",
+    Gauge,
+    "Per (domain, app): how many streams are pushing now (push start seen, no end yet).",
+);
+pub const STREAMS: Family = family("css_push_streams", Gauge, "Streams currently holding per-stream series.");
+pub const STREAMS_LIMIT: Family = family(
+    "css_push_streams_limit",
+    Gauge,
+    "The --max-streams cap; streams past it fold into stream=\"__overflow__\".",
+);
+pub const STREAMS_EXPIRED: Family = family(
+    "css_push_streams_expired_total",
+    Counter,
+    "Streams whose series were removed after --stream-ttl without a callback.",
+);
+pub const STREAM_OVERFLOW: Family = family(
+    "css_push_stream_overflow_total",
+    Counter,
+    "Callbacks folded into stream=\"__overflow__\" because --max-streams was reached.",
+);
+
+/// Every family, in page order.
+pub const ALL: &[&Family] = &[
+    &BUILD_INFO,
+    &CALLBACKS,
+    &CALLBACK_DELAY,
+    &UNPARSED_DETAILS,
+    &DEDUP_ENTRIES,
+    &DEDUP_EVICTED,
+    &FRAME_INTERVAL,
+    &STREAM_STARTS,
+    &STREAM_ENDS,
+    &SESSION_DURATION,
+    &ERRORS,
+    &FRAME_MAX,
+    &LAST_ERROR,
+    &STREAM_LIVE,
+    &STREAMS_LIVE,
+    &STREAMS,
+    &STREAMS_LIMIT,
+    &STREAMS_EXPIRED,
+    &STREAM_OVERFLOW,
+];
+
+/// Families of the standard process collector, which shows them itself.
+pub const PROCESS_PREFIX: &str = "process_";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_follow_the_conventions() {
+        let mut names: Vec<_> = ALL.iter().map(|f| f.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len(), "a family appears twice");
+        for f in ALL {
+            assert!(f.name.starts_with("css_push_"), "{}", f.name);
+            assert_eq!(f.name.ends_with("_total"), f.kind == Kind::Counter, "_total on counters only: {}", f.name);
+            assert!(!f.help.is_empty() && !f.help.contains('\n'), "{}", f.name);
+        }
+    }
+}

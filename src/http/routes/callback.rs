@@ -1,0 +1,51 @@
+use super::AppState;
+use crate::ingest::pipeline::{Handled, Outcome, Rejection};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use serde_json::json;
+
+/// `POST /callback`: any query string and any Content-Type.
+pub async fn callback(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    let limit = state.max_body_bytes;
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let handled = if declared.is_some_and(|n| n > limit) {
+        state.exporter.reject_too_large(limit)
+    } else {
+        match payload.to_bytes_limited(limit).await {
+            Err(_) => state.exporter.reject_too_large(limit),
+            // The client went away or sent a broken chunked body: nothing to count.
+            Ok(Err(e)) => return HttpResponse::BadRequest().json(json!({"code": 400, "error": e.to_string()})),
+            Ok(Ok(body)) => state.exporter.handle(&body),
+        }
+    };
+    respond(&req, handled)
+}
+
+fn respond(req: &HttpRequest, handled: Handled) -> HttpResponse {
+    let rejection = match &handled.outcome {
+        Outcome::Accepted | Outcome::Duplicate | Outcome::Ignored => {
+            return HttpResponse::Ok().content_type("application/json").body(r#"{"code":0}"#);
+        }
+        Outcome::Rejected(r) => r,
+    };
+    let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    log::warn!("rejected callback from {peer} (event_type {}, {}): {rejection}", handled.event_type, rejection.label());
+    rejection.error_response()
+}
+
+/// A refused callback answers with its status and `{"code", "error"}`.
+impl ResponseError for Rejection {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Rejection::Malformed(_) => StatusCode::BAD_REQUEST,
+            Rejection::Unauthorized(_) | Rejection::Expired => StatusCode::UNAUTHORIZED,
+            Rejection::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        HttpResponse::build(status).json(json!({"code": status.as_u16(), "error": self.to_string()}))
+    }
+}

@@ -1,0 +1,251 @@
+//! What happens to one callback body: parse, verify, de-duplicate, record.
+//! Transport-free, so the HTTP route, the benchmarks and the property tests
+//! all drive the same code.
+use crate::catalog::{self, Media};
+use crate::expose::metrics::ExporterMetrics;
+use crate::expose::text::cap;
+use crate::ingest::dedup::{Dedup, EventKey, Seen};
+use crate::ingest::signature::{Verdict, Verifier};
+use crate::ingest::wire::{self, Head, ParseError, PushError, PushLifecycle};
+use crate::state::apps::AppSeries;
+use crate::state::clock::Clock;
+use crate::state::streams::{ErrorReport, StreamId};
+use crate::state::{State, OVERFLOW};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What became of a callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    /// A retry of a callback already accepted: answered 200, counted once.
+    Duplicate,
+    /// An event kind this exporter does not record: answered 200.
+    Ignored,
+    Rejected(Rejection),
+}
+
+/// Why a callback was refused; the HTTP layer answers with its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    Malformed(ParseError),
+    /// `sign` or `t` missing, or `sign` matches no key.
+    Unauthorized(&'static str),
+    /// Signed correctly, but `t` is in the past.
+    Expired,
+    /// The body is larger than `--max-body-bytes`.
+    TooLarge {
+        limit: usize,
+    },
+}
+
+impl Outcome {
+    /// The `outcome` label value.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Ignored => "ignored",
+            Outcome::Rejected(r) => r.label(),
+        }
+    }
+}
+
+impl Rejection {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Rejection::Malformed(_) => "malformed",
+            Rejection::Unauthorized(_) => "unauthorized",
+            Rejection::Expired => "expired",
+            Rejection::TooLarge { .. } => "too_large",
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::Malformed(e) => e.fmt(f),
+            Rejection::Unauthorized(why) => write!(f, "unauthorized: {why}"),
+            Rejection::Expired => f.write_str("expired: t is in the past"),
+            Rejection::TooLarge { limit } => write!(f, "body larger than {limit} bytes"),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// A callback's outcome and the `event_type` label it was counted under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handled {
+    pub event_type: &'static str,
+    pub outcome: Outcome,
+}
+
+pub struct Pipeline {
+    metrics: Arc<ExporterMetrics>,
+    state: Arc<State>,
+    dedup: Arc<Dedup>,
+    verifier: Verifier,
+    clock: Arc<dyn Clock>,
+    max_label_bytes: usize,
+}
+
+impl Pipeline {
+    pub fn new(
+        metrics: Arc<ExporterMetrics>,
+        state: Arc<State>,
+        dedup: Arc<Dedup>,
+        verifier: Verifier,
+        clock: Arc<dyn Clock>,
+        max_label_bytes: usize,
+    ) -> Self {
+        Self { metrics, state, dedup, verifier, clock, max_label_bytes }
+    }
+
+    pub fn authenticates(&self) -> bool {
+        self.verifier.enabled()
+    }
+
+    /// Handles one callback body and counts its outcome.
+    pub fn handle(&self, body: &[u8]) -> Handled {
+        self.counted(self.process(body))
+    }
+
+    /// Counts a body refused for its size before it was read.
+    pub fn reject_too_large(&self, limit: usize) -> Handled {
+        self.counted(Handled { event_type: "unknown", outcome: Outcome::Rejected(Rejection::TooLarge { limit }) })
+    }
+
+    fn counted(&self, handled: Handled) -> Handled {
+        self.metrics.count(handled.event_type, handled.outcome.label());
+        handled
+    }
+
+    fn process(&self, body: &[u8]) -> Handled {
+        let now = self.clock.now();
+        if let Some(p) = wire::push_error_in_one_pass(body) {
+            let outcome = self.verified(p.t, p.sign.as_deref(), now, || self.push_error(&p, now));
+            return Handled { event_type: catalog::event_type_label(wire::EVENT_PUSH_ERROR), outcome };
+        }
+        let head: Head = match wire::parse(body) {
+            Ok(h) => h,
+            Err(e) => return Handled { event_type: "unknown", outcome: malformed(e) },
+        };
+        let outcome = self.verified(head.t, head.sign.as_deref(), now, || match head.event_type {
+            wire::EVENT_PUSH_ERROR => match wire::parse::<PushError>(body) {
+                Ok(p) => self.push_error(&p, now),
+                Err(e) => malformed(e),
+            },
+            wire::EVENT_PUSH_START | wire::EVENT_PUSH_END => self.lifecycle(head.event_type, body, now),
+            _ => Outcome::Ignored,
+        });
+        Handled { event_type: catalog::event_type_label(head.event_type), outcome }
+    }
+
+    /// Runs `then` only for a callback whose signature passes.
+    fn verified(&self, t: Option<i64>, sign: Option<&str>, now: Duration, then: impl FnOnce() -> Outcome) -> Outcome {
+        match self.verifier.verify(t, sign, now.as_secs()) {
+            Verdict::Unauthorized(why) => Outcome::Rejected(Rejection::Unauthorized(why)),
+            Verdict::Expired => Outcome::Rejected(Rejection::Expired),
+            Verdict::Valid | Verdict::Unchecked => then(),
+        }
+    }
+
+    fn push_error(&self, p: &PushError, now: Duration) -> Outcome {
+        let key = EventKey {
+            event_type: wire::EVENT_PUSH_ERROR,
+            appid: p.appid.unwrap_or(0),
+            domain: &p.domain,
+            app: &p.path,
+            stream: &p.stream_id,
+            sequence: &p.sequence,
+            time: p.data_time,
+        };
+        if self.seen_before(&key, now) {
+            return Outcome::Duplicate;
+        }
+        self.record(p, now);
+        Outcome::Accepted
+    }
+
+    /// Remembers the event; true if it was already remembered.
+    fn seen_before(&self, key: &EventKey, now: Duration) -> bool {
+        self.dedup.check_and_insert(self.dedup.identity(key), now.as_secs()) == Seen::Again
+    }
+
+    fn lifecycle(&self, event_type: i64, body: &[u8], now: Duration) -> Outcome {
+        let e: PushLifecycle = match wire::parse(body) {
+            Ok(e) => e,
+            Err(e) => return malformed(e),
+        };
+        let key = EventKey {
+            event_type,
+            appid: e.appid.unwrap_or(0),
+            domain: &e.app,
+            app: &e.appname,
+            stream: &e.stream_id,
+            sequence: &e.sequence,
+            time: e.event_time,
+        };
+        if self.seen_before(&key, now) {
+            return Outcome::Duplicate;
+        }
+        let (stream, series) = self.admit(StreamId { domain: &e.app, app: &e.appname, stream: &e.stream_id }, now);
+        let session = xxhash_rust::xxh3::xxh3_64(e.sequence.as_bytes());
+        let streams = &self.state.streams;
+        if event_type == wire::EVENT_PUSH_START {
+            series.count_start();
+            streams.start_session(stream, session, now.as_secs());
+        } else {
+            let duration = e.push_duration.map(|ms| Duration::from_millis(ms).as_secs_f64());
+            series.count_end(&catalog::errcode_label(e.errcode.unwrap_or(0)), duration);
+            streams.end_session(stream, session, now.as_secs());
+        }
+        Outcome::Accepted
+    }
+
+    fn record(&self, p: &PushError, now: Duration) {
+        let data_time_secs = p.data_time as f64 / 1000.0;
+        self.metrics.callback_delay.observe((now.as_secs_f64() - data_time_secs).max(0.0));
+
+        let (id, series) = self.admit(StreamId { domain: &p.domain, app: &p.path, stream: &p.stream_id }, now);
+        let mut errors = Vec::with_capacity(p.abnormal_event.len());
+        let mut frame_max = [None; 2];
+        for ev in &p.abnormal_event {
+            let code = catalog::error_code(ev.kind);
+            errors.push((code, ev.count));
+            let Some(media) = Media::of_error(ev.kind) else { continue };
+            for d in &ev.detail {
+                match catalog::parse_interval_ms(&d.desc) {
+                    Some(ms) => {
+                        let secs = ms / 1000.0;
+                        series.observe_frame_interval(media, secs);
+                        let max: &mut Option<f64> = &mut frame_max[media as usize];
+                        *max = Some(max.map_or(secs, |m| m.max(secs)));
+                    }
+                    None => self.metrics.unparsed_detail(catalog::error_type_label(code)),
+                }
+            }
+        }
+        let report = ErrorReport { errors: &errors, frame_max, data_time_secs };
+        self.state.streams.record_report(id, &report, now.as_secs());
+    }
+
+    /// The stream's labels, capped, and its (domain, app)'s series; all
+    /// "__overflow__" past --max-apps.
+    fn admit<'a>(&self, id: StreamId<'a>, now: Duration) -> (StreamId<'a>, Arc<AppSeries>) {
+        let (domain, app) = (cap(id.domain, self.max_label_bytes), cap(id.app, self.max_label_bytes));
+        match self.state.apps.admit(domain, app, now.as_secs()) {
+            Some(series) => (StreamId { domain, app, stream: id.stream }, series),
+            None => {
+                (StreamId { domain: OVERFLOW, app: OVERFLOW, stream: OVERFLOW }, self.state.apps.overflow().clone())
+            }
+        }
+    }
+}
+
+fn malformed(e: ParseError) -> Outcome {
+    Outcome::Rejected(Rejection::Malformed(e))
+}

@@ -1,0 +1,233 @@
+//! The (domain, app) pairs allowed their own label values, each holding its
+//! own series (frame gap and session histograms, start and end counters), so
+//! forgetting a quiet pair is one removal. Series labelled by domain and app
+//! are bounded only if the pairs are: past `--max-apps`, a new pair's
+//! callbacks are counted under domain, app and stream "__overflow__".
+use super::OVERFLOW;
+use crate::catalog::Media;
+use crate::expose::families as f;
+use crate::expose::text::push_labels;
+use crate::expose::{Collector, Encoder, Value};
+use prometheus::{Histogram, HistogramOpts};
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Frame gap buckets, seconds (CSS reports gaps above about 1 s).
+pub const FRAME_INTERVAL_BUCKETS: [f64; 11] = [1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0];
+/// Push session length buckets, seconds: 10 s to a day.
+pub const SESSION_BUCKETS: [f64; 11] =
+    [10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0];
+
+pub struct DomainApps {
+    max_apps: usize,
+    pairs: RwLock<hashbrown::HashMap<Pair, Arc<AppSeries>>>,
+    /// Where pairs past `--max-apps` are counted; never expires.
+    overflow: Arc<AppSeries>,
+}
+
+/// The series of one (domain, app) pair.
+pub struct AppSeries {
+    /// `domain="..",app=".."`, escaped.
+    labels: Box<str>,
+    /// Clock seconds of its last callback.
+    last_seen: AtomicU64,
+    frame_interval: [Histogram; 2],
+    starts: AtomicU64,
+    /// Ends by `errcode` label value; ends are rare, a lock is cheap.
+    ends: Mutex<BTreeMap<String, u64>>,
+    session_duration: Histogram,
+}
+
+fn histogram(buckets: &[f64]) -> Histogram {
+    // The name is not shown (the encoder writes the family's); buckets are constants.
+    Histogram::with_opts(HistogramOpts::new("h", "h").buckets(buckets.to_vec())).expect("valid buckets")
+}
+
+impl AppSeries {
+    fn new(domain: &str, app: &str, now_secs: u64) -> Self {
+        let mut labels = String::with_capacity(16 + domain.len() + app.len());
+        push_labels(&mut labels, &[("domain", domain), ("app", app)]);
+        Self {
+            labels: labels.into(),
+            last_seen: AtomicU64::new(now_secs),
+            frame_interval: [histogram(&FRAME_INTERVAL_BUCKETS), histogram(&FRAME_INTERVAL_BUCKETS)],
+            starts: AtomicU64::new(0),
+            ends: Mutex::default(),
+            session_duration: histogram(&SESSION_BUCKETS),
+        }
+    }
+
+    pub fn observe_frame_interval(&self, media: Media, secs: f64) {
+        self.frame_interval[media as usize].observe(secs);
+    }
+
+    pub fn count_start(&self) {
+        self.starts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_end(&self, errcode: &str, duration_secs: Option<f64>) {
+        let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        *ends.entry(errcode.to_owned()).or_default() += 1;
+        if let Some(secs) = duration_secs {
+            self.session_duration.observe(secs);
+        }
+    }
+}
+
+#[derive(PartialEq, Eq)]
+struct Pair(Box<str>, Box<str>);
+
+impl Hash for Pair {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        PairRef(&self.0, &self.1).hash(h)
+    }
+}
+
+/// A borrowed [`Pair`], for lookups without allocating.
+#[derive(Hash)]
+struct PairRef<'a>(&'a str, &'a str);
+
+impl hashbrown::Equivalent<Pair> for PairRef<'_> {
+    fn equivalent(&self, key: &Pair) -> bool {
+        *self.0 == *key.0 && *self.1 == *key.1
+    }
+}
+
+impl DomainApps {
+    pub fn new(max_apps: usize) -> Self {
+        Self { max_apps, pairs: RwLock::default(), overflow: Arc::new(AppSeries::new(OVERFLOW, OVERFLOW, 0)) }
+    }
+
+    /// The pair's series, remembering the pair if it is new; `None` past
+    /// `--max-apps` (count under [`Self::overflow`] then).
+    pub fn admit(&self, domain: &str, app: &str, now_secs: u64) -> Option<Arc<AppSeries>> {
+        let key = PairRef(domain, app);
+        if let Some(series) = self.pairs.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            // Written once a second at most, so the workers do not fight
+            // over the cache line on every callback.
+            if series.last_seen.load(Ordering::Relaxed) != now_secs {
+                series.last_seen.store(now_secs, Ordering::Relaxed);
+            }
+            return Some(series.clone());
+        }
+        let mut pairs = self.pairs.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(series) = pairs.get(&key) {
+            series.last_seen.store(now_secs, Ordering::Relaxed);
+            return Some(series.clone());
+        }
+        if pairs.len() >= self.max_apps {
+            return None;
+        }
+        let series = Arc::new(AppSeries::new(domain, app, now_secs));
+        pairs.insert(Pair(domain.into(), app.into()), series.clone());
+        Some(series)
+    }
+
+    pub fn overflow(&self) -> &Arc<AppSeries> {
+        &self.overflow
+    }
+
+    /// Forgets pairs, and their series, without a callback since `cutoff`;
+    /// returns how many.
+    pub fn expire(&self, cutoff_secs: u64) -> usize {
+        let mut pairs = self.pairs.write().unwrap_or_else(|e| e.into_inner());
+        let before = pairs.len();
+        pairs.retain(|_, series| series.last_seen.load(Ordering::Relaxed) > cutoff_secs);
+        before - pairs.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.pairs.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Calls `f` with every pair's series, the overflow pair last.
+    fn for_each(&self, mut f: impl FnMut(&AppSeries)) {
+        for series in self.pairs.read().unwrap_or_else(|e| e.into_inner()).values() {
+            f(series);
+        }
+        f(&self.overflow);
+    }
+}
+
+impl Collector for DomainApps {
+    fn encode(&self, enc: &mut Encoder<'_>) {
+        enc.family(&f::FRAME_INTERVAL);
+        self.for_each(|s| {
+            for media in Media::ALL {
+                let h = &s.frame_interval[media as usize];
+                if h.get_sample_count() > 0 {
+                    enc.histogram(&f::FRAME_INTERVAL, &s.labels, &[("media", media.label())], h);
+                }
+            }
+        });
+        enc.family(&f::STREAM_STARTS);
+        self.for_each(|s| match s.starts.load(Ordering::Relaxed) {
+            0 => {}
+            n => enc.sample(&f::STREAM_STARTS, &s.labels, &[], Value::Int(n)),
+        });
+        enc.family(&f::STREAM_ENDS);
+        self.for_each(|s| {
+            for (errcode, n) in s.ends.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                enc.sample(&f::STREAM_ENDS, &s.labels, &[("errcode", errcode)], Value::Int(*n));
+            }
+        });
+        enc.family(&f::SESSION_DURATION);
+        self.for_each(|s| {
+            if s.session_duration.get_sample_count() > 0 {
+                enc.histogram(&f::SESSION_DURATION, &s.labels, &[], &s.session_duration);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(apps: &DomainApps) -> String {
+        let mut out = String::new();
+        apps.encode(&mut Encoder::new(&mut out));
+        out
+    }
+
+    #[test]
+    fn admits_up_to_the_cap_and_frees_on_expiry() {
+        let apps = DomainApps::new(2);
+        assert!(apps.admit("d", "a", 10).is_some());
+        assert!(apps.admit("d", "b", 10).is_some());
+        assert!(apps.admit("d", "a", 20).is_some(), "a known pair is always admitted");
+        assert!(apps.admit("e", "a", 20).is_none());
+        assert_eq!(apps.expire(15), 1);
+        assert_eq!(apps.len(), 1);
+        assert!(apps.admit("e", "a", 30).is_some());
+    }
+
+    #[test]
+    fn a_pair_shows_its_series_and_forgetting_it_removes_them_all() {
+        let apps = DomainApps::new(10);
+        let s = apps.admit("d\"x", "live", 10).unwrap();
+        s.observe_frame_interval(Media::Video, 3.0);
+        s.count_start();
+        s.count_end("3", Some(60.0));
+        apps.overflow().count_start();
+        let out = page(&apps);
+        for want in [
+            "css_push_frame_interval_seconds_count{domain=\"d\\\"x\",app=\"live\",media=\"video\"} 1\n",
+            "css_push_stream_starts_total{domain=\"d\\\"x\",app=\"live\"} 1\n",
+            "css_push_stream_ends_total{domain=\"d\\\"x\",app=\"live\",errcode=\"3\"} 1\n",
+            "css_push_session_duration_seconds_sum{domain=\"d\\\"x\",app=\"live\"} 60\n",
+            "css_push_stream_starts_total{domain=\"__overflow__\",app=\"__overflow__\"} 1\n",
+        ] {
+            assert!(out.contains(want), "{want} in {out}");
+        }
+        assert!(!out.contains("media=\"audio\""), "an untouched histogram is not shown: {out}");
+        apps.expire(10);
+        assert!(!page(&apps).contains("app=\"live\""));
+    }
+}
