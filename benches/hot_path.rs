@@ -45,7 +45,7 @@ impl Bodies {
         let mut v: serde_json::Value = serde_json::from_str(SEED).unwrap();
         v["stream_id"] = "stream-000".into();
         v["data_time"] = 1_764_000_000_000i64.into();
-        let t = SystemClock.now_secs() as i64 + 3600;
+        let t = SystemClock.now_secs().cast_signed() + 3600;
         v["t"] = t.into();
         v["sign"] = signature::sign(KEY, t).into();
         let template = v.to_string().into_bytes();

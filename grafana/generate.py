@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Writes grafana/dashboards/*.json. Edit this, run `python3 grafana/generate.py`,
-commit both. (The JSON is also fine to edit by hand or export from Grafana;
-the lint test in tests/api/dashboards.rs checks whichever you commit.)"""
+commit both; `--check` fails when the committed JSON differs (CI runs it), so
+a change made in Grafana belongs in this file. tests/api/dashboards.rs lints the result."""
 import json
 import os
+import sys
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
 JOB = 'job=~"$job",instance=~"$instance"'
@@ -219,9 +220,24 @@ def stream():
                      b, False, [{"title": "Overview", "type": "link", "url": "/d/css-push-overview/css-push-overview", "keepTime": True, "includeVars": True}])
 
 
-if __name__ == "__main__":
+def main():
+    """Writes the dashboards; with --check, only says whether the committed ones match."""
+    check = sys.argv[1:] == ["--check"]
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dashboards")
+    stale = []
     for name, d in (("css-push-overview.json", overview()), ("css-push-stream.json", stream())):
-        with open(os.path.join(here, name), "w") as f:
-            json.dump(d, f, indent=2)
-            f.write("\n")
+        text = json.dumps(d, indent=2) + "\n"
+        path = os.path.join(here, name)
+        if check:
+            with open(path) as f:
+                if f.read() != text:
+                    stale.append(path)
+        else:
+            with open(path, "w") as f:
+                f.write(text)
+    if stale:
+        sys.exit("out of date, run python3 grafana/generate.py and commit: " + ", ".join(stale))
+
+
+if __name__ == "__main__":
+    main()

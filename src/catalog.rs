@@ -51,7 +51,7 @@ pub fn error_type_label(code: u8) -> &'static str {
 
 /// The `errcode` label value of a push end: 0-99 as is, else "other".
 pub fn errcode_label(errcode: i64) -> String {
-    if (0..=MAX_LABELLED_CODE as i64).contains(&errcode) {
+    if u64::try_from(errcode).is_ok_and(|c| c <= MAX_LABELLED_CODE) {
         errcode.to_string()
     } else {
         "other".to_owned()

@@ -39,6 +39,17 @@ struct Stream {
     last_data_time: i64,
 }
 
+/// The whole part of a non-negative `x` (0 for NaN; saturating).
+fn whole(x: f64) -> u64 {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "dropping the fraction is the point")]
+    let w = x as u64;
+    w
+}
+
+fn unix_millis() -> i64 {
+    i64::try_from(SystemClock.now().as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Makes the callback bodies.
 pub struct Generator {
     rng: SmallRng,
@@ -74,7 +85,8 @@ impl Generator {
     /// report most errors.
     pub fn push_error(&mut self, now_ms: i64) -> Job {
         let skewed = self.rng.random::<f64>().powi(3);
-        let i = ((skewed * self.streams.len() as f64) as usize).min(self.streams.len() - 1);
+        let last = self.streams.len() - 1;
+        let i = usize::try_from(whole(skewed * self.streams.len() as f64)).map_or(last, |i| i.min(last));
         // data_time identifies the report; two reports of a stream never share it.
         let data_time = now_ms.max(self.streams[i].last_data_time + 1);
         self.streams[i].last_data_time = data_time;
@@ -82,7 +94,7 @@ impl Generator {
         let events: Vec<Value> = (0..self.rng.random_range(1..=3))
             .map(|_| {
                 let kind = ERROR_MIX[self.mix.sample(&mut self.rng)].0;
-                let count = 1 + self.exponential(1.5).min(50.0) as u64;
+                let count = 1 + whole(self.exponential(1.5).min(50.0));
                 errors += count;
                 json!({"type": kind, "count": count, "detail": self.details(kind, count, data_time)})
             })
@@ -131,7 +143,7 @@ impl Generator {
         (0..count.min(5))
             .map(|_| {
                 // At least the 1 s threshold, then an exponential tail (mean 1.5 s).
-                let ms = 1000 + self.exponential(1500.0).min(59_000.0) as u64;
+                let ms = 1000 + whole(self.exponential(1500.0).min(59_000.0));
                 json!({"desc": format!("{media} frame arrive interval too long, interval={ms}(msec)"),
                        "occur_time": data_time - self.rng.random_range(0..5000)})
             })
@@ -145,7 +157,7 @@ impl Generator {
     /// Signs like CSS: valid for 10 minutes.
     fn finish(&self, mut body: Value) -> String {
         if let Some(key) = &self.key {
-            let t = SystemClock.now_secs() as i64 + 600;
+            let t = unix_millis() / 1000 + 600;
             body["t"] = t.into();
             body["sign"] = signature::sign(key, t).into();
         }
@@ -175,7 +187,8 @@ pub struct RunReport {
 impl RunReport {
     /// The `q` quantile (0..=1) of the latencies.
     pub fn latency(&self, q: f64) -> Duration {
-        let i = ((self.latencies_us.len() as f64 - 1.0) * q).round() as usize;
+        let last = self.latencies_us.len().saturating_sub(1);
+        let i = usize::try_from(whole((last as f64 * q).round())).unwrap_or(last);
         Duration::from_micros(self.latencies_us.get(i).copied().unwrap_or(0))
     }
 
@@ -213,7 +226,7 @@ pub async fn run(args: &SimulateArgs) -> RunReport {
     // Push start (`end` false) or end for every stream, as fast as answered.
     let lifecycle = |end: bool, elapsed: Duration| {
         poster.pump(None, None, move |i| {
-            (i < streams as u64).then(|| generator.borrow_mut().lifecycle(i as usize, end, elapsed))
+            usize::try_from(i).ok().filter(|&i| i < streams).map(|i| generator.borrow_mut().lifecycle(i, end, elapsed))
         })
     };
     let started = Instant::now();
@@ -226,7 +239,7 @@ pub async fn run(args: &SimulateArgs) -> RunReport {
     poster
         .pump(pace, Some(deadline), |i| {
             let more = Instant::now() < deadline && args.count.is_none_or(|n| i < n);
-            more.then(|| generator.borrow_mut().push_error(SystemClock.now().as_millis() as i64))
+            more.then(|| generator.borrow_mut().push_error(unix_millis()))
         })
         .await;
     report.borrow_mut().elapsed = errors_started.elapsed();
@@ -275,7 +288,7 @@ impl Poster<'_> {
         let sent = Instant::now();
         let result = self.client.post(self.target).content_type("application/json").send_body(job.body).await;
         let mut report = self.report.borrow_mut();
-        report.latencies_us.push(sent.elapsed().as_micros() as u64);
+        report.latencies_us.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
         match result {
             Ok(res) if res.status().is_success() => match job.errors {
                 Some(errors) => {

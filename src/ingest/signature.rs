@@ -46,8 +46,8 @@ impl Verifier {
         if matched == 0 {
             return Verdict::Unauthorized("sign does not match");
         }
-        let deadline = t.saturating_add(self.max_clock_skew_secs as i64);
-        if deadline < now_secs as i64 {
+        let deadline = t.saturating_add(i64::try_from(self.max_clock_skew_secs).unwrap_or(i64::MAX));
+        if deadline < i64::try_from(now_secs).unwrap_or(i64::MAX) {
             return Verdict::Expired;
         }
         Verdict::Valid
@@ -71,6 +71,7 @@ mod tests {
     use super::*;
 
     const NOW: u64 = 1_764_000_000;
+    const NOW_T: i64 = 1_764_000_000;
 
     #[test]
     fn matches_the_signed_sample() {
@@ -80,7 +81,7 @@ mod tests {
     #[test]
     fn verdicts() {
         let v = Verifier::new(&["old".into(), "new".into()], 30);
-        let t = NOW as i64 + 600;
+        let t = NOW_T + 600;
         let good_new = sign("new", t);
         let upper = sign("old", t).to_uppercase();
         let table: &[(Option<i64>, Option<&str>, Verdict)] = &[
@@ -100,9 +101,9 @@ mod tests {
     #[test]
     fn expiry_allows_the_configured_skew() {
         let v = Verifier::new(&["k".into()], 30);
-        let t = NOW as i64 - 30;
+        let t = NOW_T - 30;
         assert_eq!(v.verify(Some(t), Some(&sign("k", t)), NOW), Verdict::Valid);
-        let t = NOW as i64 - 31;
+        let t = NOW_T - 31;
         assert_eq!(v.verify(Some(t), Some(&sign("k", t)), NOW), Verdict::Expired);
     }
 

@@ -219,6 +219,7 @@ impl<'de> Visitor<'de> for IntVisitor {
         if v.fract() != 0.0 {
             Err(E::custom("expected an integer, got a fraction"))
         } else if v.abs() < 9.0e15 {
+            #[allow(clippy::cast_possible_truncation, reason = "checked above: whole and within 2^53")]
             Ok(v as i64)
         } else {
             Err(E::custom("integer out of range"))

@@ -31,11 +31,11 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(start: Duration) -> Self {
-        Self { millis: AtomicU64::new(start.as_millis() as u64) }
+        Self { millis: AtomicU64::new(u64::try_from(start.as_millis()).unwrap_or(u64::MAX)) }
     }
 
     pub fn advance(&self, by: Duration) {
-        self.millis.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
+        self.millis.fetch_add(u64::try_from(by.as_millis()).unwrap_or(u64::MAX), Ordering::SeqCst);
     }
 }
 

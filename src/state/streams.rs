@@ -215,6 +215,7 @@ impl StreamRegistry {
     }
 
     fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, Shard> {
+        #[allow(clippy::cast_possible_truncation, reason = "any bits of the hash pick a shard")]
         let i = xxhash_rust::xxh3::xxh3_64(key.as_bytes()) as usize % SHARDS;
         self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -198,7 +198,7 @@ pub fn push_error(domain: &str, app: &str, stream: &str, data_time_ms: i64, even
 
 /// Signs `body` with `key`, expiring `valid_for` seconds after [`NOW_SECS`].
 pub fn signed(mut body: Value, key: &str, valid_for: i64) -> Value {
-    let t = NOW_SECS as i64 + valid_for;
+    let t = NOW_SECS.cast_signed() + valid_for;
     body["t"] = t.into();
     body["sign"] = css_push_exporter::ingest::signature::sign(key, t).into();
     body
@@ -227,7 +227,7 @@ pub async fn spawn_app_real_clock(flags: &[&str]) -> TestApp {
 /// Signs `body` with `key`, expiring 10 minutes from the real now.
 pub fn signed_now(mut body: Value, key: &str) -> Value {
     use css_push_exporter::clock::SystemClock;
-    let t = SystemClock.now_secs() as i64 + 600;
+    let t = SystemClock.now_secs().cast_signed() + 600;
     body["t"] = t.into();
     body["sign"] = css_push_exporter::ingest::signature::sign(key, t).into();
     body
@@ -235,7 +235,7 @@ pub fn signed_now(mut body: Value, key: &str) -> Value {
 
 /// Real now in Unix milliseconds, for `data_time`.
 pub fn now_ms() -> i64 {
-    css_push_exporter::clock::SystemClock.now().as_millis() as i64
+    i64::try_from(css_push_exporter::clock::SystemClock.now().as_millis()).expect("a clock before year 292 million")
 }
 
 /// A push start (`event_type` 1) or end (0, with `push_duration` ms and
