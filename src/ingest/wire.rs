@@ -199,7 +199,7 @@ fn explain<'a, T: Deserialize<'a>>(body: &'a [u8]) -> ParseError {
     ParseError::new(kind, Some(path), reason)
 }
 
-// --- integers as numbers or numeric strings (protocol.md, robustness) ---
+// --- integers as numbers or numeric strings: CSS sends both for the same field ---
 
 struct IntVisitor;
 

@@ -1,4 +1,4 @@
-//! Receiving push error callbacks (issue 2): what is counted, what is refused.
+//! Receiving push error callbacks: what is counted, what is refused.
 use crate::helpers::*;
 use serde_json::{json, Value};
 

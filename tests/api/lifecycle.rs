@@ -1,4 +1,4 @@
-//! Push start / end callbacks (issue 5): live streams and how pushes end.
+//! Push start / end callbacks: live streams and how pushes end.
 use crate::helpers::*;
 use serde_json::{json, Value};
 

@@ -4,6 +4,7 @@ mod callback;
 mod dashboards;
 mod helpers;
 mod lifecycle;
+mod metric_contract;
 mod prometheus_e2e;
 mod properties;
 mod security;

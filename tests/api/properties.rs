@@ -1,4 +1,4 @@
-//! Property tests (issue 6): whatever arrives, the handler does not panic,
+//! Property tests: whatever arrives, the handler does not panic,
 //! the exposition stays readable, and the counters hold exactly the sum of
 //! the accepted `count`s. In process, through the same pipeline the route uses.
 use crate::helpers::{Metrics, NOW_SECS, SEED};

@@ -1,4 +1,4 @@
-//! Hardening the callback endpoint (issue 6): signatures, retries counted
+//! Hardening the callback endpoint: signatures, retries counted
 //! once, bounded series and bodies.
 use crate::helpers::*;
 use serde_json::{json, Value};

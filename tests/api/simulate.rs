@@ -1,4 +1,4 @@
-//! `css-push-exporter simulate` (issue 4): what it posts is what the
+//! `css-push-exporter simulate`: what it posts is what the
 //! exporter counts, and its bounds hold.
 use crate::helpers::*;
 use clap::Parser;

@@ -1,4 +1,4 @@
-//! `--web-config-file` (issue 6): TLS, client certificates and basic auth on
+//! `--web-config-file`: TLS, client certificates and basic auth on
 //! /metrics, checked with a real rustls client and certificates made here.
 use crate::helpers::*;
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};

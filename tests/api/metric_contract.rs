@@ -1,0 +1,45 @@
+//! The metric families are a public API: the page, the table in
+//! `src/expose/families.rs` and the README must name the same ones.
+use crate::helpers::{push_error, push_lifecycle, spawn_app, NOW_SECS, SEED};
+use css_push_exporter::expose::families;
+use std::collections::BTreeSet;
+
+/// Family names a page declares in its `# TYPE` lines.
+fn declared(page: &str) -> Vec<String> {
+    page.lines().filter_map(|l| l.strip_prefix("# TYPE ")).map(|l| l.split(' ').next().unwrap().to_owned()).collect()
+}
+
+/// Metric names in the first column of the README's tables.
+fn documented() -> BTreeSet<String> {
+    include_str!("../../README.md")
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `css_push_"))
+        .map(|rest| format!("css_push_{}", &rest[..rest.find('`').unwrap()]))
+        .collect()
+}
+
+#[actix_web::test]
+async fn every_family_is_shown_once_in_the_table_and_documented() {
+    let app = spawn_app(&[]).await;
+    app.post(SEED).await;
+    app.post(push_lifecycle("d", "live", "s", "q", None).to_string()).await;
+    app.post(push_lifecycle("d", "live", "s", "q", Some((60_000, 0))).to_string()).await;
+    app.post("{").await;
+    // A detail without a readable gap: the last family that appears only once used.
+    let unreadable = serde_json::json!([{"type": 6, "count": 1, "detail": [{"desc": "late"}]}]);
+    app.post(push_error("d", "live", "s", NOW_SECS.cast_signed() * 1000, unreadable).to_string()).await;
+    let page = app.metrics().await.text;
+
+    let declared = declared(&page);
+    let ours: Vec<&String> = declared.iter().filter(|n| !n.starts_with(families::PROCESS_PREFIX)).collect();
+    let unique: BTreeSet<&String> = ours.iter().copied().collect();
+    assert_eq!(unique.len(), ours.len(), "a family is declared twice: {ours:?}");
+    let table: BTreeSet<String> = families::ALL.iter().map(|f| f.name.to_owned()).collect();
+    let shown: BTreeSet<String> = unique.into_iter().cloned().collect();
+    assert_eq!(shown, table, "page vs src/expose/families.rs");
+    for f in families::ALL {
+        assert!(page.contains(&format!("# TYPE {} {}\n", f.name, f.kind.as_str())), "{} as {:?}", f.name, f.kind);
+    }
+    assert_eq!(documented(), table, "README vs src/expose/families.rs");
+    app.stop().await;
+}
