@@ -74,6 +74,14 @@ pub struct EventKey<'a> {
     pub time: i64,
 }
 
+impl<'a> EventKey<'a> {
+    /// `names` are domain, app, stream and sequence; a missing appid is 0.
+    pub fn new(event_type: i64, appid: Option<i64>, names: [&'a str; 4], time: i64) -> Self {
+        let [domain, app, stream, sequence] = names;
+        Self { event_type, appid: appid.unwrap_or(0), domain, app, stream, sequence, time }
+    }
+}
+
 impl Dedup {
     pub fn new(window_secs: u64, capacity: usize) -> Self {
         let shards = if capacity >= SHARD_FROM { SHARDS } else { 1 };

@@ -154,16 +154,8 @@ impl Pipeline {
     }
 
     fn push_error(&self, p: &PushError, now: Duration) -> Outcome {
-        let key = EventKey {
-            event_type: wire::EVENT_PUSH_ERROR,
-            appid: p.appid.unwrap_or(0),
-            domain: &p.domain,
-            app: &p.path,
-            stream: &p.stream_id,
-            sequence: &p.sequence,
-            time: p.data_time,
-        };
-        if self.seen_before(&key, now) {
+        let names = [&*p.domain, &p.path, &p.stream_id, &p.sequence];
+        if self.seen_before(&EventKey::new(wire::EVENT_PUSH_ERROR, p.appid, names, p.data_time), now) {
             return Outcome::Duplicate;
         }
         self.record(p, now);
@@ -180,16 +172,8 @@ impl Pipeline {
             Ok(e) => e,
             Err(e) => return malformed(e),
         };
-        let key = EventKey {
-            event_type,
-            appid: e.appid.unwrap_or(0),
-            domain: &e.app,
-            app: &e.appname,
-            stream: &e.stream_id,
-            sequence: &e.sequence,
-            time: e.event_time,
-        };
-        if self.seen_before(&key, now) {
+        let names = [&*e.app, &e.appname, &e.stream_id, &e.sequence];
+        if self.seen_before(&EventKey::new(event_type, e.appid, names, e.event_time), now) {
             return Outcome::Duplicate;
         }
         let (stream, series) = self.admit(StreamId { domain: &e.app, app: &e.appname, stream: &e.stream_id }, now);
