@@ -1,6 +1,6 @@
 //! The exporter without its HTTP front: the ingest pipeline, the state it
 //! records into, and the exposition of both. Tests and benchmarks drive it
-//! directly; [`crate::http`] serves it.
+//! directly; the `http` module serves it.
 use crate::cli::Config;
 use crate::expose::metrics::ExporterMetrics;
 use crate::expose::{Collector, Exposition};
