@@ -55,6 +55,19 @@ pub struct SimulateArgs {
     /// Seed of the random choices, for a repeatable run.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+
+    /// Who reports errors: `busy`, a few streams get most errors of a
+    /// weighted mix (a load test); `calm`, a healthy fleet: 1 stream in 200
+    /// (at least one) has late frames in report after report, and 1
+    /// callback in 20 is a one-off glitch of any type from a clean stream.
+    #[arg(long, value_enum, default_value_t = Profile::Busy)]
+    pub profile: Profile,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Profile {
+    Busy,
+    Calm,
 }
 
 fn rate(s: &str) -> Result<f64, String> {
@@ -85,6 +98,7 @@ pub struct Generator {
     domain: String,
     streams: Vec<Stream>,
     key: Option<String>,
+    profile: Profile,
 }
 
 /// One body to post, and for a push error the errors it reports (the sum
@@ -106,22 +120,33 @@ impl Generator {
             })
             .collect();
         let mix = WeightedIndex::new(ERROR_MIX.iter().map(|e| e.1)).expect("weights are positive");
-        Self { rng, mix, domain: args.domain.clone(), streams, key: args.callback_key.clone() }
+        Self { rng, mix, domain: args.domain.clone(), streams, key: args.callback_key.clone(), profile: args.profile }
     }
 
-    /// A push error callback for one stream, skewed so that a few streams
-    /// report most errors.
+    /// A push error callback for one stream, picked as the profile says.
     pub fn push_error(&mut self, now_ms: i64) -> Job {
-        let skewed = self.rng.gen::<f64>().powi(3);
-        let i = ((skewed * self.streams.len() as f64) as usize).min(self.streams.len() - 1);
+        let n = self.streams.len();
+        let troubled = (n / 200).max(1);
+        // (stream, a one-off glitch: one error of a uniformly drawn type)
+        let (i, glitch) = match self.profile {
+            Profile::Busy => ((self.rng.gen::<f64>().powi(3) * n as f64) as usize, false),
+            Profile::Calm if n > troubled && self.rng.gen_bool(0.05) => (self.rng.gen_range(troubled..n), true),
+            Profile::Calm => (self.rng.gen_range(0..troubled), false),
+        };
+        let i = i.min(n - 1);
         // data_time identifies the report; two reports of a stream never share it.
         let data_time = now_ms.max(self.streams[i].last_data_time + 1);
         self.streams[i].last_data_time = data_time;
         let mut errors = 0;
-        let events: Vec<Value> = (0..self.rng.gen_range(1..=3))
+        let n_events = if self.profile == Profile::Busy { self.rng.gen_range(1..=3) } else { 1 };
+        let events: Vec<Value> = (0..n_events)
             .map(|_| {
-                let kind = ERROR_MIX[self.mix.sample(&mut self.rng)].0;
-                let count = 1 + self.exponential(1.5).min(50.0) as u64;
+                let kind = match (self.profile, glitch) {
+                    (_, true) => self.rng.gen_range(1..=16),
+                    (Profile::Calm, false) => 6,
+                    (Profile::Busy, false) => ERROR_MIX[self.mix.sample(&mut self.rng)].0,
+                };
+                let count = if glitch { 1 } else { 1 + self.exponential(1.5).min(50.0) as u64 };
                 errors += count;
                 json!({"type": kind, "count": count, "detail": self.details(kind, count, data_time)})
             })
