@@ -180,6 +180,20 @@ pub struct SimulateArgs {
     /// Seed of the random choices, for a repeatable run.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+
+    /// Who reports errors: `busy`, a few streams get most errors of a
+    /// weighted mix (a load test); `calm`, a healthy fleet: 1 stream in 200
+    /// (at least one) has late frames in report after report, and 1
+    /// callback in 20 is a one-off glitch of any type from a clean stream.
+    #[arg(long, value_enum, default_value_t = Profile::Busy)]
+    pub profile: Profile,
+}
+
+#[cfg(feature = "simulate")]
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Profile {
+    Busy,
+    Calm,
 }
 
 #[cfg(feature = "simulate")]

@@ -1,6 +1,6 @@
 //! `css-push-exporter simulate`: posts realistic CSS callbacks to an
 //! exporter, as a demo (watch the dashboards fill) and as a load generator.
-use crate::cli::SimulateArgs;
+use crate::cli::{Profile, SimulateArgs};
 use crate::ingest::signature;
 use crate::state::clock::{Clock, SystemClock};
 use rand::distr::weighted::WeightedIndex;
@@ -57,6 +57,7 @@ pub struct Generator {
     domain: String,
     streams: Vec<Stream>,
     key: Option<String>,
+    profile: Profile,
 }
 
 /// One body to post, and for a push error the errors it reports (the sum
@@ -78,23 +79,33 @@ impl Generator {
             })
             .collect();
         let mix = WeightedIndex::new(ERROR_MIX.iter().map(|e| e.1)).expect("weights are positive");
-        Self { rng, mix, domain: args.domain.clone(), streams, key: args.callback_key.clone() }
+        Self { rng, mix, domain: args.domain.clone(), streams, key: args.callback_key.clone(), profile: args.profile }
     }
 
-    /// A push error callback for one stream, skewed so that a few streams
-    /// report most errors.
+    /// A push error callback for one stream, picked as the profile says.
     pub fn push_error(&mut self, now_ms: i64) -> Job {
-        let skewed = self.rng.random::<f64>().powi(3);
-        let last = self.streams.len() - 1;
-        let i = usize::try_from(whole(skewed * self.streams.len() as f64)).map_or(last, |i| i.min(last));
+        let n = self.streams.len();
+        let troubled = (n / 200).max(1);
+        // (stream, a one-off glitch: one error of a uniformly drawn type)
+        let (i, glitch) = match self.profile {
+            Profile::Busy => (usize::try_from(whole(self.rng.random::<f64>().powi(3) * n as f64)).unwrap_or(n), false),
+            Profile::Calm if n > troubled && self.rng.random_bool(0.05) => (self.rng.random_range(troubled..n), true),
+            Profile::Calm => (self.rng.random_range(0..troubled), false),
+        };
+        let i = i.min(n - 1);
         // data_time identifies the report; two reports of a stream never share it.
         let data_time = now_ms.max(self.streams[i].last_data_time + 1);
         self.streams[i].last_data_time = data_time;
         let mut errors = 0;
-        let events: Vec<Value> = (0..self.rng.random_range(1..=3))
+        let n_events = if self.profile == Profile::Busy { self.rng.random_range(1..=3) } else { 1 };
+        let events: Vec<Value> = (0..n_events)
             .map(|_| {
-                let kind = ERROR_MIX[self.mix.sample(&mut self.rng)].0;
-                let count = 1 + whole(self.exponential(1.5).min(50.0));
+                let kind = match (self.profile, glitch) {
+                    (_, true) => self.rng.random_range(1..=16),
+                    (Profile::Calm, false) => 6,
+                    (Profile::Busy, false) => ERROR_MIX[self.mix.sample(&mut self.rng)].0,
+                };
+                let count = if glitch { 1 } else { 1 + whole(self.exponential(1.5).min(50.0)) };
                 errors += count;
                 json!({"type": kind, "count": count, "detail": self.details(kind, count, data_time)})
             })

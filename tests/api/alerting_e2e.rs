@@ -1,18 +1,35 @@
-//! End to end through Alertmanager: exporter → Prometheus (the shipped rules,
-//! `for:` shortened) → Alertmanager (the shipped example config, receivers
-//! pointed at a webhook inside this test). A scripted incident, one stream
-//! with video frames late in several reports, must reach the webhook; a
-//! stream with one small report must not.
+//! End to end through Alertmanager: `simulate` (a real child process) →
+//! exporter → Prometheus → Alertmanager (the example config, receivers
+//! pointed at a webhook inside this test).
+//!
+//! The rules are a TEST COPY written by `prometheus/generate.py --speedup
+//! 15`: the shipped rules with every duration divided by 15 (5-minute windows
+//! become 20 s, `for: 10m` 40 s), so 75 s here are about 19 minutes of rule
+//! time. The real durations are covered by `promtool test rules`
+//! (prometheus/alerts_test.yml).
+//!
+//! 1. Calm: 200 live streams, `simulate --profile calm`: one troubled
+//!    stream, rare one-off glitches of every type. No critical may fire; the
+//!    troubled stream's warning reaches the pusher's ticket receiver.
+//! 2. Incident: a busy `simulate` on the same domain, most streams failing
+//!    together. The domain-wide critical reaches the pager, and the domain's
+//!    per-stream warnings are inhibited.
 use crate::helpers::*;
 use crate::tools::{self, ChildGuard, Prometheus};
 use actix_web::{web, App, HttpServer};
-use serde_json::{json, Value};
+use serde_json::Value;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-type Received = Arc<Mutex<Vec<(String, Value)>>>;
+const SPEEDUP: &str = "15";
+const DOMAIN: &str = "demo.example.com";
+const CALM: Duration = Duration::from_secs(75);
 
-/// A webhook receiver on 127.0.0.1: records (path, body) of every POST.
+/// (path, body, when) of every POST the webhook received.
+type Received = Arc<Mutex<Vec<(String, Value, Instant)>>>;
+
+/// A webhook receiver on 127.0.0.1.
 fn webhook() -> (String, Received, actix_web::dev::ServerHandle) {
     let received: Received = Arc::default();
     let state = web::Data::new(received.clone());
@@ -20,7 +37,7 @@ fn webhook() -> (String, Received, actix_web::dev::ServerHandle) {
         App::new().app_data(state.clone()).default_service(web::to(
             |req: actix_web::HttpRequest, body: web::Bytes, got: web::Data<Received>| async move {
                 let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                got.lock().unwrap().push((req.path().to_owned(), json));
+                got.lock().unwrap().push((req.path().to_owned(), json, Instant::now()));
                 actix_web::HttpResponse::Ok().finish()
             },
         ))
@@ -35,18 +52,16 @@ fn webhook() -> (String, Received, actix_web::dev::ServerHandle) {
     (format!("http://{addr}"), received, handle)
 }
 
-/// alerts.yml with every `for:` shortened to 2 s.
-fn fast_rules() -> String {
-    let text = std::fs::read_to_string(tools::repo().join("prometheus/alerts.yml")).unwrap();
-    let out: Vec<String> = text
-        .lines()
-        .map(|l| match l.trim_start().strip_prefix("for:") {
-            Some(_) => format!("{}for: 2s", &l[..l.len() - l.trim_start().len()]),
-            None => l.to_owned(),
-        })
-        .collect();
-    assert!(out.iter().any(|l| l.trim() == "for: 2s"));
-    out.join("\n")
+/// Firing alerts the webhook got on `path`, with when they arrived.
+fn firing(received: &Received, path: &str) -> Vec<(Value, Instant)> {
+    let got = received.lock().unwrap();
+    let mut out = Vec::new();
+    for (_, body, at) in got.iter().filter(|(p, ..)| p == path) {
+        for a in body["alerts"].as_array().into_iter().flatten().filter(|a| a["status"] == "firing") {
+            out.push((a.clone(), *at));
+        }
+    }
+    out
 }
 
 /// The example alertmanager.yml, receivers at `hook`, waits of 1 s.
@@ -60,105 +75,183 @@ fn fast_alertmanager_config(hook: &str) -> String {
     out
 }
 
-#[actix_web::test]
-async fn a_stream_with_late_frames_pages_through_alertmanager() {
-    let Some(bins) = tools::require_all(&["prometheus", "prometheus-alertmanager"]) else { return };
-    let started = Instant::now();
-    let (hook, received, hook_handle) = webhook();
-
-    let am_dir = tempfile::tempdir().unwrap();
-    std::fs::write(am_dir.path().join("alertmanager.yml"), fast_alertmanager_config(&hook)).unwrap();
-    let am_port = tools::free_port();
-    let am_args = [
+async fn start_alertmanager(binary: &Path, hook: &str) -> (ChildGuard, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("alertmanager.yml"), fast_alertmanager_config(hook)).unwrap();
+    let port = tools::free_port();
+    let args = [
         "--config.file=alertmanager.yml".to_owned(),
         "--storage.path=data".to_owned(),
-        format!("--web.listen-address=127.0.0.1:{am_port}"),
+        format!("--web.listen-address=127.0.0.1:{port}"),
         "--cluster.listen-address=".to_owned(),
         "--log.level=warn".to_owned(),
     ];
-    let mut am = ChildGuard::spawn("alertmanager", &bins[1], &am_args, am_dir);
+    let mut am = ChildGuard::spawn("alertmanager", binary, &args, dir);
+    let base = format!("http://127.0.0.1:{port}");
     let client = awc::Client::default();
-    let ready = Instant::now();
+    let started = Instant::now();
     loop {
         am.assert_running();
-        if let Ok(res) = client.get(format!("http://127.0.0.1:{am_port}/-/ready")).send().await {
+        if let Ok(res) = client.get(format!("{base}/-/ready")).send().await {
             if res.status().is_success() {
-                break;
+                return (am, base);
             }
         }
-        assert!(ready.elapsed() < Duration::from_secs(20), "alertmanager not ready:\n{}", am.log_tail());
+        assert!(started.elapsed() < Duration::from_secs(20), "alertmanager not ready:\n{}", am.log_tail());
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// `css-push-exporter simulate` as a child process.
+fn simulate(target: &str, flags: &[&str]) -> ChildGuard {
+    let mut args: Vec<String> = ["simulate", "--target", target, "--domain", DOMAIN, "--streams", "200", "--apps", "2"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(flags.iter().map(|s| s.to_string()));
+    ChildGuard::spawn(
+        "simulate",
+        Path::new(env!("CARGO_BIN_EXE_css-push-exporter")),
+        &args,
+        tempfile::tempdir().unwrap(),
+    )
+}
+
+#[actix_web::test]
+async fn a_calm_fleet_pages_nobody_and_a_domain_incident_pages_once() {
+    let Some(bins) = tools::require_all(&["prometheus", "prometheus-alertmanager", "python3"]) else { return };
+    let started = Instant::now();
+    let (hook, received, hook_handle) = webhook();
+    let (mut am, am_base) = start_alertmanager(&bins[1], &hook).await;
+
+    let rules_dir = tempfile::tempdir().unwrap();
+    let rules_path = rules_dir.path().join("alerts.yml");
+    let generator = tools::repo().join("prometheus/generate.py");
+    tools::run_ok(
+        &bins[2],
+        &[generator.to_str().unwrap(), "--speedup", SPEEDUP, "--output", rules_path.to_str().unwrap()],
+    );
+    let rules = std::fs::read_to_string(&rules_path).unwrap();
+    assert!(rules.starts_with("# TEST COPY") && rules.contains("[20s]"), "{rules}");
 
     let app = spawn_app_real_clock(&[]).await;
     let config = format!(
         "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
          rule_files: [alerts.yml]\n\
          alerting:\n\
-         \x20 alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]}}]\n\
+         \x20 alertmanagers: [{{static_configs: [{{targets: ['{}']}}]}}]\n\
          scrape_configs:\n\
          - job_name: css-push-exporter\n\
          \x20 static_configs: [{{targets: ['{}']}}]\n",
+        am_base.trim_start_matches("http://"),
         app.metrics_base.trim_start_matches("http://")
     );
-    let prom = Prometheus::start(&bins[0], &config, &[("alerts.yml", fast_rules())]).await;
+    let prom = Prometheus::start(&bins[0], &config, &[("alerts.yml", rules)]).await;
     prom.wait_scraped(1).await;
 
-    // The incident: "bad" has video frames late in report after report.
-    // "fine" has one late audio frame once: no page.
-    let late = |ms: u32| {
-        json!([{"type": 6, "count": 2, "detail": [
-        {"desc": format!("video frame arrive interval too long, interval={ms}(msec)"), "occur_time": now_ms()},
-        {"desc": "video frame arrive interval too long, interval=2953(msec)", "occur_time": now_ms()}]}])
-    };
-    let fine = push_error("push.example.com", "live", "fine", now_ms(), json!([{"type": 7, "count": 1}]));
-    assert_eq!(app.post(fine.to_string()).await.0, 200);
-    for i in 0..4 {
-        let body = push_error("push.example.com", "live", "bad", now_ms(), late(3000 + i * 100));
-        assert_eq!(app.post(body.to_string()).await.0, 200);
-        actix_web::rt::time::sleep(Duration::from_millis(1000)).await;
+    // 1. Calm: the troubled stream (room-00000) reports about every 5 s of
+    // rule time, 1 callback in 20 is a glitch: a dozen over the calm phase.
+    let target = format!("{}/callback", app.base);
+    let mut calm = simulate(
+        &target,
+        &["--profile", "calm", "--lifecycle", "--rate", "3.2", "--duration", "200s", "--concurrency", "2"],
+    );
+    let calm_started = Instant::now();
+    while calm_started.elapsed() < CALM {
+        calm.assert_running();
+        am.assert_running();
+        assert_eq!(firing(&received, "/pager"), vec![], "a calm fleet paged");
+        actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    }
+    let secs = CALM.as_secs() + 5;
+    // (CSSPushExporterAbsent is pending for a second before the first scrape.)
+    let critical = prom
+        .query(&format!("count_over_time(ALERTS{{severity=\"critical\",alertstate=\"firing\"}}[{secs}s])"), None)
+        .await
+        .unwrap();
+    assert!(critical.is_empty(), "critical alerts fired in a calm fleet: {critical:?}");
+    // A calm fleet indeed: 200 live, few streams with errors
+    // in any window, glitches of many types (codec headers included).
+    assert_eq!(prom.value("sum(css_push_streams_live)", None).await, 200.0);
+    let with_errors =
+        prom.value(&format!("max_over_time(sum(domain:css_push_streams_with_errors:count5m)[{secs}s:1s])"), None).await;
+    assert!((1.0..=12.0).contains(&with_errors), "streams with errors in a window: {with_errors}");
+    let glitched = prom.value("count(count by (stream) (css_push_errors_total{stream!=\"room-00000\"}))", None).await;
+    assert!((5.0..=30.0).contains(&glitched), "one-off glitches: {glitched}");
+    let codec = prom.query("css_push_errors_total{error=~\".*codec_header_missing\"}", None).await.unwrap();
+    assert!(!codec.is_empty(), "no codec header glitch in the calm phase; change the seed");
+    // The troubled stream's sustained late frames: a ticket for its owner.
+    let tickets = firing(&received, "/pusher-tickets");
+    assert!(
+        !tickets.is_empty(),
+        "the troubled stream's warning never arrived; prometheus alerts: {:?}",
+        prom.api("/api/v1/alerts", &[]).await
+    );
+    for (a, _) in &tickets {
+        assert_eq!(a["labels"]["alertname"], "CSSPushStreamFramesLate", "{a}");
+        assert_eq!(a["labels"]["stream"], "room-00000", "{a}");
+        assert_eq!(a["labels"]["severity"], "warning", "{a}");
+        assert!(
+            a["annotations"]["runbook_url"].as_str().unwrap().ends_with("RUNBOOK.md#csspushstreamframeslate"),
+            "{a}"
+        );
+        assert!(a["annotations"]["dashboard"].as_str().unwrap().contains("var-stream=room-00000"), "{a}");
     }
 
-    // Bounded wait for the page.
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let page = loop {
-        let found = received.lock().unwrap().iter().find_map(|(path, body)| {
-            body["alerts"]
-                .as_array()?
-                .iter()
-                .find(|a| a["labels"]["alertname"] == "CSSPushStreamFramesLate" && a["status"] == "firing")?;
-            Some((path.clone(), body.clone()))
-        });
-        if let Some(found) = found {
-            break found;
+    // 2. Incident: most streams of the domain fail together.
+    let _incident = simulate(&target, &["--profile", "busy", "--rate", "40", "--duration", "90s", "--seed", "2"]);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let paged_at = loop {
+        let pages = firing(&received, "/pager");
+        for (a, _) in &pages {
+            assert_eq!(a["labels"]["scope"], "domain", "only the domain-wide criticals page: {a}");
+        }
+        if let Some((a, at)) = pages.iter().find(|(a, _)| a["labels"]["alertname"] == "CSSPushDomainErrorSurge") {
+            assert_eq!(a["labels"]["domain"], DOMAIN, "{a}");
+            assert!(a["annotations"]["runbook_url"].as_str().unwrap().ends_with("#csspushdomainerrorsurge"), "{a}");
+            break *at;
         }
         am.assert_running();
         assert!(
             Instant::now() < deadline,
-            "no page within 40 s; prometheus alerts: {:?}\nalertmanager log:\n{}",
+            "no page within 90 s; prometheus alerts: {:?}\nalertmanager log:\n{}",
             prom.api("/api/v1/alerts", &[]).await,
             am.log_tail()
         );
         actix_web::rt::time::sleep(Duration::from_millis(250)).await;
     };
-    let (path, body) = page;
-    assert_eq!(path, "/chat", "a warning goes to the chat receiver");
-    let alert = &body["alerts"][0];
-    assert_eq!(alert["labels"]["stream"], "bad", "{body}");
-    assert_eq!(alert["labels"]["domain"], "push.example.com");
-    assert_eq!(alert["labels"]["error"], "video_frame_late");
-    assert_eq!(alert["labels"]["severity"], "warning");
-    assert!(alert["annotations"]["summary"].as_str().unwrap().contains("push.example.com/live/bad"), "{alert}");
-    assert!(alert["annotations"]["description"].as_str().unwrap().contains("video_frame_late"), "{alert}");
+    eprintln!("alerting e2e: paged {:?} into the incident", paged_at.duration_since(calm_started) - CALM);
 
-    // Nothing else paged: not the small report, no other alert.
-    for (_, body) in received.lock().unwrap().iter() {
-        for a in body["alerts"].as_array().into_iter().flatten() {
-            assert_eq!(a["labels"]["alertname"], "CSSPushStreamFramesLate", "unexpected alert {a}");
-            assert_eq!(a["labels"]["stream"], "bad", "unexpected alert {a}");
-        }
+    // The domain's per-stream warnings are inhibited in Alertmanager, and
+    // none reaches the ticket receiver once the page went out.
+    actix_web::rt::time::sleep(Duration::from_secs(3)).await;
+    let client = awc::Client::default();
+    let alerts: Value =
+        client.get(format!("{am_base}/api/v2/alerts")).send().await.unwrap().json().limit(16 << 20).await.unwrap();
+    let stream_alerts: Vec<&Value> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["labels"]["scope"] == "stream" && a["labels"]["domain"] == DOMAIN)
+        .collect();
+    assert!(!stream_alerts.is_empty(), "no per-stream warning during the incident: {alerts}");
+    for a in &stream_alerts {
+        assert_eq!(a["status"]["state"], "suppressed", "{a}");
+        assert!(!a["status"]["inhibitedBy"].as_array().unwrap().is_empty(), "{a}");
     }
-    eprintln!("alerting e2e: paged after {:?}", started.elapsed());
+    let late = firing(&received, "/pusher-tickets")
+        .into_iter()
+        .filter(|(_, at)| *at > paged_at + Duration::from_secs(2))
+        .count();
+    assert_eq!(late, 0, "per-stream warnings notified during the domain-wide critical");
+    eprintln!("alerting e2e: {} per-stream warnings inhibited; {:?} in all", stream_alerts.len(), started.elapsed());
     app.stop().await;
     hook_handle.stop(false).await;
+}
+
+#[test]
+fn alerts_yml_is_what_generate_py_writes() {
+    let Some(python) = tools::require("python3") else { return };
+    let generator = tools::repo().join("prometheus/generate.py");
+    tools::run_ok(&python, &[generator.to_str().unwrap(), "--check"]);
 }

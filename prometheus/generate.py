@@ -1,0 +1,447 @@
+#!/usr/bin/env python3
+"""Writes prometheus/alerts.yml, and the alert table in prometheus/README.md,
+from the rules below. Edit this file, run `python3 prometheus/generate.py`,
+commit all three. `--check` fails if the committed files differ from what
+this writes (CI runs it). Python 3 standard library only.
+
+A deployment whose exporter is scraped under another job, or whose runbook
+and Grafana live elsewhere, changes SETTINGS (or passes the flags) and
+writes its own copy: `generate.py --selector 'job="css"' --output my.yml`.
+`--speedup N` writes a test copy with every duration divided by N (the
+end-to-end alerting test); never deploy that."""
+import argparse
+import difflib
+import json
+import os
+import re
+import string
+import sys
+import textwrap
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+# >>> SETTINGS: how the rules find the exporter, where the links point. <<<
+SETTINGS = {
+    # Every rule selects the exporter's series with this; `absent()` of
+    # `up{<selector>}` fires when nothing matches. Under kube-prometheus-stack
+    # the job is the Service name, css-push-exporter.
+    "selector": 'job="css-push-exporter"',
+    # runbook_url = this + "#" + the alert name in lower case.
+    "runbook_url": "https://runbooks.example.internal/css-push-exporter/RUNBOOK.md",
+    # dashboard = this + /d/<uid>/<uid>?viewPanel=<id>&var-...
+    "grafana_url": "https://grafana.example.internal",
+}
+
+# >>> THRESHOLDS: every tunable number of the alerts, here and nowhere else. <<<
+# Shares are 0..1; "_min" counts keep tiny fleets quiet.
+THRESHOLDS = {
+    # CSSPushLiveStreamsWithErrors: share of a domain/app's live streams with
+    # errors in 5 minutes, and at least this many of them.
+    "live_share": 0.2,
+    "live_min": 5,
+    # CSSPushDomainErrorSurge: share of a domain's streams (live, or seen
+    # within --stream-ttl) with errors in 5 minutes, and at least this many.
+    "surge_share": 0.2,
+    "surge_min": 5,
+    # CSSPushStreamFramesLate: late frames of one stream in every 5 minutes.
+    "late_frames": 3,
+    # CSSPushCallbacksStopped, CSSPushLifecycleCallbacksStopped: callbacks
+    # accepted in the same hour on each of the 3 previous days ("steady").
+    "steady_callbacks": 20,
+    # CSSPushCallbacksRejected: share of all callbacks refused with one
+    # outcome in 15 minutes, and at least this many refused.
+    "rejected_share": 0.1,
+    "rejected_min": 10,
+    # CSSPushStateSnapshotsFailing: last good snapshot older than this many
+    # --state-interval.
+    "stale_intervals": 3,
+}
+
+OVERVIEW, STREAM = "css-push-overview", "css-push-stream"
+STREAM_ERRORS = "domain_app_stream_error:css_push_errors:increase5m"
+
+
+def callbacks_stopped(event_filter):
+    """Nothing accepted (of the filtered event types) for an hour, when the
+    same hour of each of the 3 previous days had a steady flow."""
+    accepted = 'css_push_callbacks_total{$SEL,outcome="accepted"%s}' % event_filter
+    days = "\n".join(f"and on () sum(increase({accepted}[1h] offset {d}d)) >= ${{steady_callbacks}}" for d in (1, 2, 3))
+    return f"(sum(increase({accepted}[1h])) or vector(0)) == 0\n{days}"
+
+
+def per_stream(errors, compare):
+    return f"""
+        max by (domain, app, stream, error) (
+          {STREAM_ERRORS}{{error=~"{errors}", stream!="__overflow__"}}
+        ) {compare}"""
+
+
+STREAM_LABELS = "{{ $labels.domain }}/{{ $labels.app }}/{{ $labels.stream }}"
+
+# Recording rules: (name, why, expr).
+RECORDS = [
+    (STREAM_ERRORS,
+     """Errors per stream and error type over the last 5 minutes. increase()
+alone misses a series' first report (a counter born at N shows no
+increase, and CSS often reports a problem only once), so a series that
+did not exist 5 minutes ago, of a stream that reported within 5 minutes,
+counts with its whole value (all of it is that new). Shared by the
+overview's "top streams" panel and the stream alerts.""",
+     """
+        sum by (domain, app, stream, error_type, error) (
+            (increase(css_push_errors_total{$SEL}[5m]) and css_push_errors_total{$SEL} offset 5m)
+          or
+            (
+              (css_push_errors_total{$SEL} unless css_push_errors_total{$SEL} offset 5m)
+              and on (job, instance, domain, app, stream)
+              (time() - css_push_last_error_timestamp_seconds{$SEL} < $SECONDS(5m))
+            )
+        )"""),
+    ("domain_app:css_push_streams_with_errors:count5m",
+     "Distinct real streams (overflow bucket excluded) with errors in 5 minutes.",
+     f"""
+        count by (domain, app) (
+          sum by (domain, app, stream) ({STREAM_ERRORS}{{stream!="__overflow__"}}) > 0
+        )"""),
+    ("domain_app:css_push_streams_live:sum",
+     "Streams pushing now, summed over all exporter instances.",
+     "sum by (domain, app) (css_push_streams_live{$SEL})"),
+    ("domain_app:css_push_live_streams_with_errors:ratio5m",
+     """Share (0..1) of live streams that had errors in the last 5 minutes;
+0 for a domain/app with live streams and no errors, absent when
+nothing is live.""",
+     f"""
+        (
+            count by (domain, app) (
+                (sum by (domain, app, stream) ({STREAM_ERRORS}{{stream!="__overflow__"}}) > 0)
+              and on (domain, app, stream)
+                (max by (domain, app, stream) (css_push_stream_live{{$SEL}}) == 1)
+            )
+          or
+            domain_app:css_push_streams_live:sum * 0
+        )
+        / (domain_app:css_push_streams_live:sum > 0)"""),
+    ("domain:css_push_streams_with_errors:count5m",
+     "Distinct streams of a domain (all apps) with errors in 5 minutes.",
+     "sum by (domain) (domain_app:css_push_streams_with_errors:count5m)"),
+    ("domain:css_push_streams:count",
+     """A domain's fleet: the larger of its live-stream count and the distinct
+streams the exporter holds series for (pushing, or reported within
+--stream-ttl; the live count also covers streams past --max-streams).
+Without push start/end callbacks that is only the streams with errors.""",
+     """
+          sum by (domain) (css_push_streams_live{$SEL})
+        > $KNOWN
+        or
+          $KNOWN""".replace("$KNOWN", """count by (domain) (
+            group by (domain, app, stream) (
+              {__name__=~"css_push_stream_live|css_push_last_error_timestamp_seconds", $SEL, stream!="__overflow__"}
+            )
+          )""")),
+]
+
+# Alerts. panel: (dashboard uid, panel title or None, Grafana variables
+# taken from the alert's labels). when/action: the README's alert table.
+ALERTS = [
+    dict(
+        name="CSSPushLiveStreamsWithErrors", severity="critical", scope="domain", for_="5m",
+        why="Many viewers at once: a large share of one app's live streams fails together.",
+        expr="""
+            (domain_app:css_push_live_streams_with_errors:ratio5m > ${live_share})
+            and on (domain, app)
+            (domain_app:css_push_live_streams_with_errors:ratio5m * domain_app:css_push_streams_live:sum >= ${live_min})""",
+        summary="{{ $labels.domain }}/{{ $labels.app }}: {{ $value | humanizePercentage }} of live streams have push errors",
+        description="{{ $value | humanizePercentage }} of the streams pushing to {{ $labels.domain }}/{{ $labels.app }} (at least ${live_min} streams) reported push errors in every 5-minute window for 5 minutes. Many viewers are affected: look for what the failing streams share (error type, region, encoder, CSS node).",
+        panel=(OVERVIEW, "% of live streams with errors", ("domain", "app")),
+        when="more than ${live_share} of a domain/app's live streams, and at least ${live_min}, had errors in 5 minutes, for 5 minutes (needs push start/end callbacks)",
+        action="find what the failing streams share (error type, region, encoder, CSS node); check CSS status; per-stream warnings of the domain are inhibited"),
+    dict(
+        name="CSSPushDomainErrorSurge", severity="critical", scope="domain", for_="5m",
+        why="A fleet-wide surge: a large share of a domain's streams (live or seen lately) fails at once.",
+        expr="""
+            (domain:css_push_streams_with_errors:count5m / domain:css_push_streams:count > ${surge_share})
+            and on (domain)
+            (domain:css_push_streams_with_errors:count5m >= ${surge_min})""",
+        summary="Domain {{ $labels.domain }}: {{ $value | humanizePercentage }} of its streams have push errors",
+        description="{{ $value | humanizePercentage }} of the streams of {{ $labels.domain }} (at least ${surge_min} streams) reported push errors in the last 5 minutes, for 5 minutes. A shared cause (CSS, the ingest network, a common encoder setup) rather than one pusher.",
+        panel=(OVERVIEW, "Push error rate by error type", ("domain",)),
+        when="more than ${surge_share} of a domain's streams (live, or seen within `--stream-ttl`), and at least ${surge_min}, had errors in 5 minutes, for 5 minutes",
+        action="a shared cause: check the error types, CSS status, the ingest network, a recent encoder rollout; per-stream warnings of the domain are inhibited"),
+    dict(
+        name="CSSPushCallbacksStopped", severity="critical", scope="exporter", for_="5m",
+        why="CSS sends nothing for healthy streams, so a broken callback path looks like no errors; only the usual flow tells them apart.",
+        expr=callbacks_stopped(""),
+        summary="No CSS callback accepted for an hour",
+        description="No callback was accepted in the last hour, while the same hour on each of the 3 previous days had at least ${steady_callbacks}. The callback path is probably broken (ingress, TLS certificate in front of /callback, DNS, the callback template unbound from the domain, a key mismatch): push errors are not being counted.",
+        panel=(OVERVIEW, "Callbacks by outcome", ()),
+        when="no callback accepted for 1 hour, when the same hour of each of the 3 previous days had at least ${steady_callbacks}",
+        action="check the callback path from outside: ingress, TLS certificate, DNS, the CSS callback template and its domain binding, the callback key"),
+    dict(
+        name="CSSPushLifecycleCallbacksStopped", severity="critical", scope="exporter", for_="5m",
+        why="Push start/end stopped while streams are live: the live counts freeze and the live-share alert goes blind.",
+        expr=callbacks_stopped(',event_type=~"0|1"') + "\nand on () sum(css_push_streams_live{$SEL}) > 0",
+        summary="No push start/end callback for an hour while streams are live",
+        description="No push start or push end callback was accepted in the last hour, while the same hour on each of the 3 previous days had at least ${steady_callbacks} and streams are still counted live. The stream push/interruption callback URLs are probably unset or unreachable: live-stream counts are frozen and CSSPushLiveStreamsWithErrors is blind.",
+        panel=(OVERVIEW, "Push starts and ends by errcode", ()),
+        when="no push start/end accepted for 1 hour while streams are live, when the same hour of each of the 3 previous days had at least ${steady_callbacks}",
+        action="check the stream push / interruption URLs of the CSS callback template; then as for CSSPushCallbacksStopped"),
+    dict(
+        name="CSSPushExporterDown", severity="critical", scope="exporter", for_="5m",
+        why="A down instance loses the callbacks sent to it.",
+        expr="up{$SEL} == 0",
+        summary="css-push-exporter {{ $labels.instance }} is down",
+        description="Prometheus cannot scrape {{ $labels.instance }}. CSS callbacks to it fail (CSS retries for a while, then drops them) and its push errors are not counted.",
+        panel=(OVERVIEW, "Exporters up", ()),
+        when="an instance's scrape fails (`up == 0`) for 5 minutes",
+        action="check the process, its logs and its host; restart it"),
+    dict(
+        name="CSSPushExporterAbsent", severity="critical", scope="exporter", for_="5m",
+        why="No exporter scraped at all (or the selector matches nothing): every other alert is silent.",
+        expr="absent(up{$SEL})",
+        summary="No css-push-exporter is scraped",
+        description="Prometheus has no target matching the selector ${selector}: the exporter is not deployed, its service discovery broke, or the rules' selector does not match the scrape job. Every other css-push alert is silent meanwhile.",
+        panel=(OVERVIEW, "Exporters up", ()),
+        when="no scrape target matches the rules' selector for 5 minutes",
+        action="check Prometheus' targets page and service discovery; if the job was renamed, regenerate the rules with the new selector"),
+    dict(
+        name="CSSPushStreamFramesLate", severity="warning", scope="stream", for_="10m",
+        why="One stream's sustained stalls; a single report never fires.",
+        expr=per_stream("video_frame_late|audio_frame_late", ">= ${late_frames}"),
+        summary=f"Stream {STREAM_LABELS}: {{{{ $labels.error }}}} for 10 minutes",
+        description="CSS reported {{ $value | printf \"%.0f\" }} {{ $labels.error }} errors in the last 5 minutes for this stream, and at least ${late_frames} in every 5 minutes for 10 minutes. Its viewers see stalls: the pusher's uplink or encoder is too slow.",
+        panel=(STREAM, "Worst frame gap per report", ("domain", "app", "stream")),
+        when="one stream had at least ${late_frames} late video or audio frames in every 5 minutes, for 10 minutes",
+        action="ticket to the stream's owner: uplink bandwidth, encoder CPU, bitrate"),
+    dict(
+        name="CSSPushCodecHeaderMissing", severity="warning", scope="stream", for_="10m",
+        why="One stream keeps sending frames before any codec header; a one-off report never fires.",
+        expr=per_stream("video_codec_header_missing|audio_codec_header_missing", "> 0"),
+        summary=f"Stream {STREAM_LABELS}: {{{{ $labels.error }}}} for 10 minutes",
+        description="Frames arrive before any codec (sequence) header in every 5 minutes, for 10 minutes: players cannot decode this stream. The encoder or a relay must send the AVC/AAC sequence header first.",
+        panel=(STREAM, "Error types over time", ("domain", "app", "stream")),
+        when="one stream reported a missing video or audio codec header in every 5 minutes, for 10 minutes",
+        action="ticket to the stream's owner: fix the encoder or relay that strips the sequence header; restart the push"),
+    dict(
+        name="CSSPushTimestampRollback", severity="warning", scope="stream", for_="10m",
+        why="One stream's timestamps keep going backwards; a one-off report never fires.",
+        expr=per_stream("video_timestamp_rollback|audio_timestamp_rollback", "> 0"),
+        summary=f"Stream {STREAM_LABELS}: {{{{ $labels.error }}}} for 10 minutes",
+        description="Timestamps went backwards in every 5 minutes, for 10 minutes ({{ $value | printf \"%.0f\" }} times in the last 5): players freeze, skip or desync; recordings break. Usually an encoder restarting inside one session, or a faulty relay.",
+        panel=(STREAM, "Error types over time", ("domain", "app", "stream")),
+        when="one stream reported timestamps going backwards in every 5 minutes, for 10 minutes",
+        action="ticket to the stream's owner: restart the push cleanly; fix the relay or encoder"),
+    dict(
+        name="CSSPushCallbacksRejected", severity="warning", scope="exporter", for_="5m",
+        why="Refused callbacks are lost: CSS changed its format, the key differs, clocks drift, or someone else posts.",
+        expr="""
+            (
+                sum by (outcome) (increase(css_push_callbacks_total{$SEL,outcome=~"malformed|unauthorized|expired|too_large"}[15m]))
+              / on () group_left
+                sum(increase(css_push_callbacks_total{$SEL}[15m]))
+            ) > ${rejected_share}
+            and
+            sum by (outcome) (increase(css_push_callbacks_total{$SEL,outcome=~"malformed|unauthorized|expired|too_large"}[15m])) >= ${rejected_min}""",
+        summary="{{ $value | humanizePercentage }} of callbacks refused as {{ $labels.outcome }}",
+        description="{{ $value | humanizePercentage }} of all callbacks in the last 15 minutes were refused as {{ $labels.outcome }}. malformed: CSS changed its format, or someone else posts. unauthorized: the CSS console key and --callback-key differ (genuine errors are lost), or probing. expired: clock skew or replays. too_large: not CSS.",
+        panel=(OVERVIEW, "Rejected callbacks by outcome", ()),
+        when="more than ${rejected_share} of all callbacks, and at least ${rejected_min}, refused with one outcome in 15 minutes, for 5 minutes",
+        action="read the exporter's log for the refusal reasons; compare the CSS callback key with `--callback-key`; check the host clock; block foreign posters"),
+    dict(
+        name="CSSPushDedupEvicting", severity="warning", scope="exporter", for_="5m",
+        why="Identities evicted inside the window: a CSS retry of them counts twice.",
+        expr="sum by (job, instance) (increase(css_push_dedup_evicted_total{$SEL}[15m])) > 0",
+        summary="{{ $labels.instance }}: de-duplication evicts inside its window",
+        description="{{ $value | printf \"%.0f\" }} remembered callbacks were dropped in 15 minutes before --dedup-window ended because --dedup-capacity is full: CSS retries of them are counted twice.",
+        panel=(OVERVIEW, "Overflow, expiry, dedup evictions", ()),
+        when="de-duplication dropped remembered callbacks before `--dedup-window` ended, in 15 minutes, for 5 minutes",
+        action="raise `--dedup-capacity` to callbacks per second × window (about 40 bytes each)"),
+    dict(
+        name="CSSPushStreamOverflow", severity="warning", scope="exporter", for_="5m",
+        why="Streams beyond the cap fold into __overflow__: per-stream alerts are blind to them.",
+        expr="sum by (job, instance) (increase(css_push_stream_overflow_total{$SEL}[10m])) > 0",
+        summary="{{ $labels.instance }}: stream cap reached, errors fold into __overflow__",
+        description="{{ $value | printf \"%.0f\" }} callbacks in 10 minutes were counted under stream=\"__overflow__\" (or domain/app \"__overflow__\") because --max-streams / --max-apps was reached. Per-stream alerts are blind for those streams.",
+        panel=(OVERVIEW, "Streams tracked vs cap, per instance", ()),
+        when="callbacks were folded into `__overflow__` in 10 minutes, for 5 minutes",
+        action="raise `--max-streams`/`--max-apps` if Prometheus can take the series, or shorten `--stream-ttl`"),
+    dict(
+        name="CSSPushStateSnapshotsFailing", severity="warning", scope="exporter", for_="5m",
+        why="Without a fresh snapshot a restart loses live-stream and de-duplication state.",
+        expr="""
+            (
+                sum by (job, instance) (increase(css_push_state_snapshots_total{$SEL,result="error"}[15m])) > 0
+              unless on (job, instance)
+                sum by (job, instance) (increase(css_push_state_snapshots_total{$SEL,result="ok"}[15m])) > 0
+            )
+            or
+            (
+                time() - max by (job, instance) (css_push_state_last_snapshot_timestamp_seconds{$SEL})
+              > ${stale_intervals} * max by (job, instance) (css_push_state_snapshot_interval_seconds{$SEL})
+              and on (job, instance)
+                time() - max by (job, instance) (process_start_time_seconds{$SEL})
+              > ${stale_intervals} * max by (job, instance) (css_push_state_snapshot_interval_seconds{$SEL})
+            )""",
+        summary="{{ $labels.instance }}: state snapshots fail or are stale",
+        description="State snapshot writes failed with no success in 15 minutes, or the last good snapshot is older than ${stale_intervals} snapshot intervals. A restart now loses live-stream and de-duplication state (live counts drop, CSS retries count twice).",
+        panel=(OVERVIEW, None, ()),
+        when="snapshot writes failed with no success in 15 minutes, or the last good one is older than ${stale_intervals} × `--state-interval`, for 5 minutes",
+        action="read the exporter's log: disk full, permissions, read-only volume; fix and watch `css_push_state_snapshots_total`"),
+]
+
+SEVERITY_ORDER = {"critical": 0, "warning": 1}
+
+
+def seconds(duration):
+    n, unit = int(duration[:-1]), duration[-1]
+    return n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+def speed_up(text, speedup):
+    """Divides every duration ([5m], offset 1d, for: 10m, $SECONDS(5m)) by speedup."""
+    fast = lambda d: f"{max(1, round(seconds(d) / speedup))}s"
+    text = re.sub(r"(\[|offset |for: )(\d+[smhd])\b", lambda m: m.group(1) + fast(m.group(2)), text)
+    return re.sub(r"\$SECONDS\((\d+[smhd])\)", lambda m: "$SECONDS(" + fast(m.group(1)) + ")", text)
+
+
+def fill_expr(expr, settings, speedup):
+    expr = textwrap.dedent(expr).strip()
+    expr = string.Template(expr).substitute(SEL=settings["selector"], SECONDS="$SECONDS", **THRESHOLDS)
+    if speedup != 1:
+        expr = speed_up(expr, speedup)
+    return re.sub(r"\$SECONDS\((\d+[smhd])\)", lambda m: str(seconds(m.group(1))), expr)
+
+
+def fill_text(text, settings):
+    """Thresholds in prose: shares as percentages."""
+    shown = {k: (f"{v * 100:g} %" if k.endswith("_share") else f"{v:g}") for k, v in THRESHOLDS.items()}
+    return string.Template(text).safe_substitute(selector=settings["selector"], **shown)
+
+
+def panels():
+    out = {}
+    for uid in (OVERVIEW, STREAM):
+        with open(os.path.join(ROOT, "grafana", "dashboards", uid + ".json")) as f:
+            todo = list(json.load(f)["panels"])
+        while todo:
+            p = todo.pop()
+            out[(uid, p["title"])] = p["id"]
+            todo.extend(p.get("panels", []))
+    return out
+
+
+def dashboard_link(panel, settings, ids):
+    uid, title, variables = panel
+    url = f"{settings['grafana_url'].rstrip('/')}/d/{uid}/{uid}"
+    query = []
+    if title is not None:
+        if (uid, title) not in ids:
+            sys.exit(f"generate.py: no panel {title!r} in grafana/dashboards/{uid}.json")
+        query.append(f"viewPanel={ids[(uid, title)]}")
+    query += [f"var-{v}={{{{ $labels.{v} | urlquery }}}}" for v in variables]
+    return url + ("?" + "&".join(query) if query else "")
+
+
+def block(key, expr, indent):
+    pad = " " * indent
+    body = "\n".join(pad + "  " + line for line in expr.splitlines())
+    return f"{pad}{key}: |\n{body}"
+
+
+def comment(text, indent):
+    return "\n".join(" " * indent + "# " + line for line in text.splitlines())
+
+
+def rules_yaml(settings, speedup=1):
+    ids = panels()
+    out = [
+        "# GENERATED by prometheus/generate.py from its rules and SETTINGS; edit",
+        "# there, run `python3 prometheus/generate.py` and commit both.",
+        f"# Exporter selector: {settings['selector']}",
+        "# Check: promtool check rules prometheus/alerts.yml",
+        "# Test:  promtool test rules prometheus/alerts_test.yml",
+        "#",
+        "# Severity model (prometheus/README.md): critical pages a human now and",
+        "# means many viewers at once (a domain/app-wide share of live streams",
+        "# failing, a fleet-wide surge) or the exporter or callback path down;",
+        "# warning is one stream's sustained problem (a ticket to its pusher's",
+        "# owner) or an exporter problem that loses no data yet; a one-off",
+        "# per-stream report fires nothing and shows on the dashboards.",
+    ]
+    if speedup != 1:
+        out.insert(0, f"# TEST COPY: every duration divided by {speedup:g}. Never deploy this.")
+    out += ["groups:", "  - name: css-push-recording", "    rules:"]
+    for name, why, expr in RECORDS:
+        out += [comment(why, 6), f"      - record: {name}", block("expr", fill_expr(expr, settings, speedup), 8)]
+    out += ["", "  - name: css-push-alerts", "    rules:"]
+    for a in ALERTS:
+        expr = fill_expr(a["expr"], settings, speedup)
+        for_ = speed_up(f"for: {a['for_']}", speedup) if speedup != 1 else f"for: {a['for_']}"
+        out += [
+            comment(a["why"], 6),
+            f"      - alert: {a['name']}",
+            block("expr", expr, 8),
+            f"        {for_}",
+            "        labels:",
+            f"          severity: {a['severity']}",
+            f"          scope: {a['scope']}",
+            "        annotations:",
+            f"          summary: {json.dumps(fill_text(a['summary'], settings), ensure_ascii=False)}",
+            f"          description: {json.dumps(fill_text(a['description'], settings), ensure_ascii=False)}",
+            f"          runbook_url: {json.dumps(settings['runbook_url'] + '#' + a['name'].lower())}",
+            f"          dashboard: {json.dumps(dashboard_link(a['panel'], settings, ids))}",
+        ]
+    return "\n".join(out) + "\n"
+
+
+TABLE_BEGIN = "<!-- alert table: generated by generate.py, edit there -->"
+TABLE_END = "<!-- end of alert table -->"
+
+
+def readme_with_table(readme, settings):
+    rows = ["| alert | severity | scope | fires when | what the on-call engineer does |", "| --- | --- | --- | --- | --- |"]
+    for a in sorted(ALERTS, key=lambda a: SEVERITY_ORDER[a["severity"]]):
+        rows.append(f"| [`{a['name']}`](RUNBOOK.md#{a['name'].lower()}) | {a['severity']} | {a['scope']} | "
+                    f"{fill_text(a['when'], settings)} | {fill_text(a['action'], settings)} |")
+    begin, end = readme.index(TABLE_BEGIN) + len(TABLE_BEGIN), readme.index(TABLE_END)
+    return readme[:begin] + "\n" + "\n".join(rows) + "\n" + readme[end:]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--selector", default=SETTINGS["selector"], help="label matchers selecting the exporter (default %(default)s)")
+    ap.add_argument("--runbook-url", default=SETTINGS["runbook_url"], help="RUNBOOK.md's URL (default %(default)s)")
+    ap.add_argument("--grafana-url", default=SETTINGS["grafana_url"], help="Grafana's base URL (default %(default)s)")
+    ap.add_argument("--output", help="write the rules here ('-': stdout) instead of prometheus/alerts.yml and the README table")
+    ap.add_argument("--speedup", type=float, default=1, help="divide every duration by this (test copies only)")
+    ap.add_argument("--check", action="store_true", help="write nothing; fail if the committed files differ")
+    args = ap.parse_args()
+    if not args.selector.strip():
+        ap.error("--selector must not be empty")
+    settings = {"selector": args.selector, "runbook_url": args.runbook_url, "grafana_url": args.grafana_url}
+    rules = rules_yaml(settings, args.speedup)
+    if args.output == "-":
+        sys.stdout.write(rules)
+        return
+    files = {args.output or os.path.join(HERE, "alerts.yml"): rules}
+    if not args.output:
+        readme = os.path.join(HERE, "README.md")
+        with open(readme) as f:
+            files[readme] = readme_with_table(f.read(), settings)
+    stale = []
+    for path, text in files.items():
+        old = open(path).read() if os.path.exists(path) else ""
+        if old == text:
+            continue
+        if args.check:
+            stale.append(path)
+            sys.stderr.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True), path, "generated"))
+        else:
+            with open(path, "w") as f:
+                f.write(text)
+    if stale:
+        sys.exit("generate.py --check: out of date (run python3 prometheus/generate.py): " + ", ".join(stale))
+
+
+if __name__ == "__main__":
+    main()
