@@ -121,6 +121,29 @@ pub struct Config {
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     #[arg(long, env = "CSS_PUSH_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = duration)]
     pub shutdown_timeout: Duration,
+
+    // Persistence and lifecycle memory.
+    /// Most streams whose push start/end state is remembered (for
+    /// css_push_streams_live), independent of --max-streams.
+    #[arg(long, env = "CSS_PUSH_MAX_LIVE_STREAMS", default_value_t = 200_000)]
+    pub max_live_streams: usize,
+
+    /// File holding live streams and the de-duplication memory across
+    /// restarts: loaded at start, written every --state-interval and at
+    /// shutdown. Unset: nothing is persisted.
+    #[arg(long, env = "CSS_PUSH_STATE_FILE")]
+    pub state_file: Option<PathBuf>,
+
+    /// How often the --state-file snapshot is written.
+    #[arg(long, env = "CSS_PUSH_STATE_INTERVAL", default_value = "1m", value_parser = positive_duration)]
+    pub state_interval: Duration,
+}
+
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    match duration(s)? {
+        d if d.is_zero() => Err("must be more than 0".into()),
+        d => Ok(d),
+    }
 }
 
 impl Config {
@@ -216,6 +239,7 @@ mod tests {
         assert_eq!(c.stream_ttl, Duration::from_secs(3600));
         assert_eq!(c.max_streams, 50_000);
         assert_eq!(c.max_body_bytes, 1 << 20);
+        assert_eq!((c.state_file, c.state_interval, c.max_live_streams), (None, Duration::from_secs(60), 200_000));
     }
 
     #[test]
@@ -226,6 +250,7 @@ mod tests {
         assert!(Config::from_flags(["--stream-ttl", "soon"]).is_err());
         assert_eq!(Config::from_flags(["--workers", "1"]).unwrap().workers, Some(1));
         assert!(Config::from_flags(["--workers", "0"]).is_err());
+        assert!(Config::from_flags(["--state-interval", "0s"]).is_err());
     }
 
     #[test]

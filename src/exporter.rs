@@ -8,8 +8,13 @@ use crate::ingest::dedup::Dedup;
 use crate::ingest::pipeline::{Handled, Pipeline};
 use crate::ingest::signature::Verifier;
 use crate::state::clock::Clock;
+use crate::state::persist::SnapshotStats;
+use crate::state::snapshot::{self, Restored, Snapshot};
 use crate::state::State;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 pub struct Exporter {
     pipeline: Pipeline,
@@ -17,13 +22,32 @@ pub struct Exporter {
     dedup: Arc<Dedup>,
     exposition: Exposition,
     clock: Arc<dyn Clock>,
+    /// With `--state-file` only.
+    snapshot_stats: Option<Arc<SnapshotStats>>,
+    /// Size of the last snapshot, so the next is allocated once at its size.
+    last_snapshot_len: AtomicUsize,
 }
 
 impl Exporter {
     pub fn new(config: &Config, clock: Arc<dyn Clock>) -> Self {
+        Self::with_dedup(config, clock, Dedup::new(config.dedup_window.as_secs(), config.dedup_capacity))
+    }
+
+    /// The exporter with the state `snapshot` held, less what has expired since.
+    pub fn restored(config: &Config, clock: Arc<dyn Clock>, snapshot: Snapshot) -> (Self, Restored) {
+        let dedup = Dedup::with_seed(config.dedup_window.as_secs(), config.dedup_capacity, snapshot.dedup_seed());
+        let exporter = Self::with_dedup(config, clock, dedup);
+        let restored = snapshot.restore(&exporter.state, &exporter.dedup, exporter.clock.now_secs());
+        if let Some(stats) = &exporter.snapshot_stats {
+            stats.restored(restored.streams);
+        }
+        (exporter, restored)
+    }
+
+    fn with_dedup(config: &Config, clock: Arc<dyn Clock>, dedup: Dedup) -> Self {
         let metrics = Arc::new(ExporterMetrics::new());
         let state = Arc::new(State::new(config));
-        let dedup = Arc::new(Dedup::new(config.dedup_window.as_secs(), config.dedup_capacity));
+        let dedup = Arc::new(dedup);
         let verifier = Verifier::new(&config.callback_keys, config.max_clock_skew.as_secs());
         let pipeline = Pipeline::new(
             metrics.clone(),
@@ -33,8 +57,20 @@ impl Exporter {
             clock.clone(),
             config.max_label_length,
         );
-        let collectors: Vec<Arc<dyn Collector>> = vec![metrics, dedup.clone(), state.clone()];
-        Self { pipeline, state, dedup, exposition: Exposition::new(collectors), clock }
+        let mut collectors: Vec<Arc<dyn Collector>> = vec![metrics, dedup.clone(), state.clone()];
+        let snapshot_stats = config.state_file.as_ref().map(|_| Arc::new(SnapshotStats::new(config.state_interval)));
+        if let Some(stats) = &snapshot_stats {
+            collectors.push(stats.clone());
+        }
+        Self {
+            pipeline,
+            state,
+            dedup,
+            exposition: Exposition::new(collectors),
+            clock,
+            snapshot_stats,
+            last_snapshot_len: AtomicUsize::new(0),
+        }
     }
 
     pub fn authenticates(&self) -> bool {
@@ -56,6 +92,33 @@ impl Exporter {
         let now = self.clock.now_secs();
         self.state.expire(now);
         self.dedup.expire(now);
+    }
+
+    /// The state a restart should find again, as the bytes of a state file.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let last = self.last_snapshot_len.load(Ordering::Relaxed);
+        let bytes = snapshot::encode(&self.state, &self.dedup, self.clock.now_secs(), 4096 + last + last / 8);
+        self.last_snapshot_len.store(bytes.len(), Ordering::Relaxed);
+        bytes
+    }
+
+    /// Takes a snapshot and hands it to `write`, counting the result in
+    /// the `css_push_state_*` metrics; returns the bytes written.
+    pub fn write_snapshot(&self, write: impl FnOnce(&[u8]) -> io::Result<()>) -> io::Result<usize> {
+        let started = Instant::now();
+        let bytes = self.snapshot();
+        let result = write(&bytes);
+        if let Some(stats) = &self.snapshot_stats {
+            match &result {
+                Ok(()) => stats.written(bytes.len(), started.elapsed(), self.clock.now()),
+                Err(_) => stats.failed(),
+            }
+        }
+        result.map(|()| bytes.len())
+    }
+
+    pub fn snapshot_stats(&self) -> Option<&SnapshotStats> {
+        self.snapshot_stats.as_deref()
     }
 
     /// The whole `/metrics` page.

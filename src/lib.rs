@@ -7,8 +7,9 @@
 //!    ([`ingest::signature`]), drops CSS's retries ([`ingest::dedup`]) and
 //!    records what is left ([`ingest::pipeline`]), naming codes through
 //!    [`catalog`];
-//! 3. [`state`] holds what was recorded: streams, (domain, app) pairs, and
-//!    the clock that ages them;
+//! 3. [`state`] holds what was recorded: streams, their push lifecycles,
+//!    (domain, app) pairs, the clock that ages them, and the state file
+//!    that carries them over restarts;
 //! 4. [`expose`] renders it all for `GET /metrics`: every part that holds
 //!    metrics implements [`expose::Collector`], with names from one table.
 //!

@@ -114,6 +114,42 @@ pub const STREAM_OVERFLOW: Family = family(
     Counter,
     "Callbacks folded into stream=\"__overflow__\" because --max-streams was reached.",
 );
+pub const LIVE_STREAMS_TRACKED: Family = family(
+    "css_push_live_streams_tracked",
+    Gauge,
+    "Streams whose push start/end state is remembered (live or ended), whatever --max-streams is.",
+);
+pub const LIVE_STREAMS_LIMIT: Family =
+    family("css_push_live_streams_limit", Gauge, "The --max-live-streams bound on css_push_live_streams_tracked.");
+pub const LIVE_STREAM_OVERFLOW: Family = family(
+    "css_push_live_stream_overflow_total",
+    Counter,
+    "Push starts and ends of new streams not tracked because --max-live-streams was reached.",
+);
+
+// The state file, only with --state-file.
+pub const STATE_SNAPSHOTS: Family =
+    family("css_push_state_snapshots_total", Counter, "State file writes, by result (ok, error).");
+pub const STATE_LAST_SNAPSHOT: Family = family(
+    "css_push_state_last_snapshot_timestamp_seconds",
+    Gauge,
+    "When the state file was last written successfully, Unix seconds.",
+);
+pub const STATE_INTERVAL: Family =
+    family("css_push_state_snapshot_interval_seconds", Gauge, "The --state-interval between state file writes.");
+pub const STATE_DURATION: Family = family(
+    "css_push_state_snapshot_duration_seconds",
+    Gauge,
+    "How long the last state file write took, copying the state included.",
+);
+pub const STATE_BYTES: Family = family("css_push_state_snapshot_bytes", Gauge, "Size of the last state file written.");
+pub const STATE_RESTORED: Family =
+    family("css_push_state_restored_streams", Gauge, "Streams restored from the state file at start.");
+pub const STATE_CORRUPT: Family = family(
+    "css_push_state_corrupt_files_total",
+    Counter,
+    "State files found unreadable at start and moved aside to PATH.corrupt-<unix seconds>.",
+);
 
 /// Every family, in page order.
 pub const ALL: &[&Family] = &[
@@ -131,11 +167,21 @@ pub const ALL: &[&Family] = &[
     &FRAME_MAX,
     &LAST_ERROR,
     &STREAM_LIVE,
-    &STREAMS_LIVE,
     &STREAMS,
     &STREAMS_LIMIT,
     &STREAMS_EXPIRED,
     &STREAM_OVERFLOW,
+    &STREAMS_LIVE,
+    &LIVE_STREAMS_TRACKED,
+    &LIVE_STREAMS_LIMIT,
+    &LIVE_STREAM_OVERFLOW,
+    &STATE_SNAPSHOTS,
+    &STATE_LAST_SNAPSHOT,
+    &STATE_INTERVAL,
+    &STATE_DURATION,
+    &STATE_BYTES,
+    &STATE_RESTORED,
+    &STATE_CORRUPT,
 ];
 
 /// Families of the standard process collector, which shows them itself.

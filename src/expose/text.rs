@@ -74,6 +74,12 @@ impl<'a> Encoder<'a> {
         self.line(f.name, "", labels, extra, value);
     }
 
+    /// A whole family of one sample without labels.
+    pub fn single(&mut self, f: &Family, value: Value) {
+        self.family(f);
+        self.sample(f, "", &[], value);
+    }
+
     /// The `_bucket`, `_sum` and `_count` samples of one histogram.
     pub fn histogram(&mut self, f: &Family, labels: &str, extra: &[(&str, &str)], h: &prometheus::Histogram) {
         debug_assert_eq!(f.kind, Kind::Histogram);

@@ -5,6 +5,7 @@ use crate::exporter::Exporter;
 use crate::http::routes::{self, AppState, Routes};
 use crate::http::webconfig::{WebConfig, WebConfigError};
 use crate::state::clock::Clock;
+use crate::state::persist::{self, Persister, StateFileError};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use std::fmt;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub enum StartError {
     WebConfig(WebConfigError),
+    State(StateFileError),
     /// An address cannot be listened on.
     Listen {
         address: String,
@@ -29,6 +31,7 @@ impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::WebConfig(e) => write!(f, "--web-config-file {e}"),
+            Self::State(e) => e.fmt(f),
             Self::Listen { address, source } => write!(f, "cannot listen on {address}: {source}"),
             Self::Serve(e) => write!(f, "cannot serve: {e}"),
         }
@@ -39,6 +42,7 @@ impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::WebConfig(e) => Some(e),
+            Self::State(e) => Some(e),
             Self::Listen { source, .. } | Self::Serve(source) => Some(source),
         }
     }
@@ -50,6 +54,8 @@ pub struct Application {
     address: SocketAddr,
     metrics_address: SocketAddr,
     exporter: Arc<Exporter>,
+    /// With `--state-file`: writes it periodically and at the end.
+    persister: Option<Persister>,
 }
 
 impl Application {
@@ -58,7 +64,11 @@ impl Application {
     pub fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let web_config =
             config.web_config_file.as_deref().map(WebConfig::load).transpose().map_err(StartError::WebConfig)?;
-        let exporter = Arc::new(Exporter::new(config, clock));
+        // The state is loaded before the listeners open: ready means loaded.
+        let exporter = Arc::new(match &config.state_file {
+            Some(path) => persist::open(config, path, clock).map_err(StartError::State)?,
+            None => Exporter::new(config, clock),
+        });
         if !exporter.authenticates() {
             log::warn!("no --callback-key set: callbacks are accepted without checking their signature");
         }
@@ -87,9 +97,15 @@ impl Application {
             }
         };
         spawn_expiry(exporter.clone(), config.expiry_interval);
+        let persister = match &config.state_file {
+            Some(path) => Some(
+                Persister::spawn(path.clone(), config.state_interval, exporter.clone()).map_err(StartError::Serve)?,
+            ),
+            None => None,
+        };
         log::info!("listening for callbacks on {address}, serving /metrics on {metrics_address}");
         let handles = servers.iter().map(Server::handle).collect();
-        Ok(Self { servers, handles, address, metrics_address, exporter })
+        Ok(Self { servers, handles, address, metrics_address, exporter, persister })
     }
 
     /// Where callbacks are received.
@@ -112,7 +128,8 @@ impl Application {
     }
 
     /// Runs until SIGINT/SIGTERM (or a handle's stop); in-flight requests
-    /// are given --shutdown-timeout to finish.
+    /// are given --shutdown-timeout to finish, then the state file (if any)
+    /// is written a last time.
     pub async fn run_until_stopped(self) -> io::Result<()> {
         let handles = self.handles;
         let results = futures_util::future::join_all(self.servers.into_iter().map(|server| {
@@ -127,7 +144,11 @@ impl Application {
             }
         }))
         .await;
-        results.into_iter().collect()
+        let served: io::Result<()> = results.into_iter().collect();
+        if let Some(persister) = self.persister {
+            actix_web::rt::task::spawn_blocking(move || persister.finish()).await.map_err(io::Error::other)??;
+        }
+        served
     }
 }
 

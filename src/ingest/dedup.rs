@@ -84,11 +84,17 @@ impl<'a> EventKey<'a> {
 
 impl Dedup {
     pub fn new(window_secs: u64, capacity: usize) -> Self {
+        Self::with_seed(window_secs, capacity, rand::random())
+    }
+
+    /// A memory keying identities with `seed`: that of a snapshot's, so
+    /// retries after a restart still match the identities it holds.
+    pub fn with_seed(window_secs: u64, capacity: usize, seed: u64) -> Self {
         let shards = if capacity >= SHARD_FROM { SHARDS } else { 1 };
         Self {
             window_secs,
             capacity: capacity.max(1).div_ceil(shards),
-            seed: rand::random(),
+            seed,
             shards: (0..shards).map(|_| Mutex::default()).collect(),
             evicted_early: AtomicU64::new(0),
         }
@@ -108,15 +114,46 @@ impl Dedup {
         h.digest()
     }
 
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// Records `id` as seen at `now` unless it already is.
     pub fn check_and_insert(&self, id: u64, now_secs: u64) -> Seen {
-        // The high bits pick the shard; the set hashes by the low ones.
-        let shard = &self.shards[usize::try_from(id >> 60).unwrap_or(0) % self.shards.len()];
-        let mut inner = shard.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.shard(id);
         inner.expire(now_secs);
         if inner.seen.contains(&id) {
             return Seen::Again;
         }
+        let evicted_early = self.insert(&mut inner, id, now_secs.saturating_add(self.window_secs));
+        Seen::First { evicted_early }
+    }
+
+    /// Puts back an identity from a snapshot; give them oldest first.
+    pub fn restore(&self, id: u64, expires_secs: u64) {
+        let mut inner = self.shard(id);
+        if !inner.seen.contains(&id) {
+            self.insert(&mut inner, id, expires_secs);
+        }
+    }
+
+    /// Calls `f` with every identity and its expiry (Unix seconds), a shard at a time.
+    pub fn for_each(&self, mut f: impl FnMut(u64, u64)) {
+        for shard in self.shards.iter() {
+            for &(id, expires) in &shard.lock().unwrap_or_else(|e| e.into_inner()).order {
+                f(id, expires);
+            }
+        }
+    }
+
+    fn shard(&self, id: u64) -> std::sync::MutexGuard<'_, Inner> {
+        // The high bits pick the shard; the set hashes by the low ones.
+        let shard = &self.shards[usize::try_from(id >> 60).unwrap_or(0) % self.shards.len()];
+        shard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds `id`, dropping the oldest entry if the shard is full; true if it did.
+    fn insert(&self, inner: &mut Inner, id: u64, expires_secs: u64) -> bool {
         let mut evicted_early = false;
         if inner.order.len() >= self.capacity {
             if let Some((old, _)) = inner.order.pop_front() {
@@ -126,8 +163,8 @@ impl Dedup {
             }
         }
         inner.seen.insert(id);
-        inner.order.push_back((id, now_secs.saturating_add(self.window_secs)));
-        Seen::First { evicted_early }
+        inner.order.push_back((id, expires_secs));
+        evicted_early
     }
 
     /// Drops expired entries; returns how many remain.
@@ -222,6 +259,18 @@ mod tests {
         assert_ne!(d.identity(&key("ab", "c", 1)), d.identity(&key("a", "bc", 1)));
         assert_eq!(d.identity(&key("ab", "c", 1)), d.identity(&key("ab", "c", 1)));
         assert_ne!(d.identity(&key("ab", "c", 1)), d.identity(&key("ab", "c", 2)));
+    }
+
+    #[test]
+    fn restored_entries_keep_their_seed_and_expiry() {
+        let d = Dedup::new(900, 10);
+        let id = d.identity(&key("d", "a", 1));
+        d.check_and_insert(id, 1000);
+        let back = Dedup::with_seed(900, 10, d.seed());
+        d.for_each(|id, expires| back.restore(id, expires));
+        let retried = back.identity(&key("d", "a", 1));
+        assert_eq!(back.check_and_insert(retried, 1899), Seen::Again);
+        assert_eq!(back.check_and_insert(retried, 1900), Seen::First { evicted_early: false });
     }
 
     #[test]

@@ -176,16 +176,22 @@ impl Pipeline {
         if self.seen_before(&EventKey::new(event_type, e.appid, names, e.event_time), now) {
             return Outcome::Duplicate;
         }
-        let (stream, series) = self.admit(StreamId { domain: &e.app, app: &e.appname, stream: &e.stream_id }, now);
+        let own = StreamId { domain: &e.app, app: &e.appname, stream: &e.stream_id };
+        let (stream, series) = self.admit(own, now);
+        // Liveness is tracked per stream even past --max-apps, counted under "__overflow__" then.
+        let folded = Arc::ptr_eq(&series, self.state.apps.overflow());
         let session = xxhash_rust::xxh3::xxh3_64(e.sequence.as_bytes());
-        let streams = &self.state.streams;
+        let (lifecycles, now_secs) = (&self.state.lifecycles, now.as_secs());
+        let show = |live| {
+            self.state.streams.set_live(stream, live, now_secs);
+        };
         if event_type == wire::EVENT_PUSH_START {
             series.count_start();
-            streams.start_session(stream, session, now.as_secs());
+            lifecycles.start(own, folded, session, now_secs, show);
         } else {
             let duration = e.push_duration.map(|ms| Duration::from_millis(ms).as_secs_f64());
             series.count_end(&catalog::errcode_label(e.errcode.unwrap_or(0)), duration);
-            streams.end_session(stream, session, now.as_secs());
+            lifecycles.end(own, folded, session, now_secs, show);
         }
         Outcome::Accepted
     }

@@ -146,6 +146,18 @@ impl DomainApps {
         self.len() == 0
     }
 
+    /// Calls `f` with every pair allowed its own labels and when it was last seen.
+    pub fn for_each_pair(&self, mut f: impl FnMut(&str, &str, u64)) {
+        for (Pair(domain, app), series) in self.pairs.read().unwrap_or_else(|e| e.into_inner()).iter() {
+            f(domain, app, series.last_seen.load(Ordering::Relaxed));
+        }
+    }
+
+    /// Puts back a pair from a snapshot, with empty series; false past the cap.
+    pub fn restore(&self, domain: &str, app: &str, last_seen_secs: u64) -> bool {
+        self.admit(domain, app, last_seen_secs).is_some()
+    }
+
     /// Calls `f` with every pair's series, the overflow pair last.
     fn for_each(&self, mut f: impl FnMut(&AppSeries)) {
         for series in self.pairs.read().unwrap_or_else(|e| e.into_inner()).values() {

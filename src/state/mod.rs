@@ -1,13 +1,18 @@
 //! What the exporter remembers between callbacks: the streams and their
-//! per-stream series, the (domain, app) pairs and theirs, and the clock that
-//! ages both.
+//! per-stream series, their push lifecycles, the (domain, app) pairs and
+//! their series, the clock that ages them all, and the state file that
+//! keeps what matters across restarts.
 pub mod apps;
 pub mod clock;
+pub mod lifecycle;
+pub mod persist;
+pub mod snapshot;
 pub mod streams;
 
 use crate::cli::Config;
 use crate::expose::{Collector, Encoder};
 use apps::DomainApps;
+use lifecycle::Lifecycles;
 use streams::StreamRegistry;
 
 /// The label value that streams past `--max-streams`, and (domain, app)
@@ -18,6 +23,7 @@ pub const OVERFLOW: &str = "__overflow__";
 pub struct State {
     pub streams: StreamRegistry,
     pub apps: DomainApps,
+    pub lifecycles: Lifecycles,
     stream_ttl_secs: u64,
     live_stream_ttl_secs: u64,
 }
@@ -27,6 +33,7 @@ impl State {
         Self {
             streams: StreamRegistry::new(config.max_streams, config.max_label_length),
             apps: DomainApps::new(config.max_apps),
+            lifecycles: Lifecycles::new(config.max_live_streams, config.max_label_length),
             stream_ttl_secs: config.stream_ttl.as_secs(),
             live_stream_ttl_secs: config.live_stream_ttl.as_secs(),
         }
@@ -34,7 +41,11 @@ impl State {
 
     /// Drops streams and (domain, app) pairs whose TTL passed, with their series.
     pub fn expire(&self, now_secs: u64) {
-        self.streams.expire(now_secs, self.stream_ttl_secs, self.live_stream_ttl_secs);
+        // A stream whose lifecycle is forgotten is no longer shown as live,
+        // and then ages as any other.
+        let (ttl, live_ttl) = (self.stream_ttl_secs, self.live_stream_ttl_secs);
+        self.lifecycles.expire(now_secs, ttl, live_ttl, |key| self.streams.clear_live(key));
+        self.streams.expire(now_secs, ttl, live_ttl);
         self.apps.expire(now_secs.saturating_sub(self.stream_ttl_secs.max(self.live_stream_ttl_secs)));
     }
 }
@@ -43,5 +54,6 @@ impl Collector for State {
     fn encode(&self, enc: &mut Encoder<'_>) {
         self.apps.encode(enc);
         self.streams.encode(enc);
+        self.lifecycles.encode(enc);
     }
 }

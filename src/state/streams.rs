@@ -29,14 +29,14 @@ pub struct StreamRegistry {
 type Shard = hashbrown::HashMap<Box<str>, StreamState>;
 
 impl StreamState {
-    fn new(key: &str, now_secs: u64, overflow: bool) -> Self {
-        Self { last_seen: now_secs, overflow, app_labels_len: app_labels_len(key), ..Default::default() }
+    fn new(now_secs: u64, overflow: bool) -> Self {
+        Self { last_seen: now_secs, overflow, ..Default::default() }
     }
 }
 
 /// Where `domain="..",app=".."` ends in a key: after the second closing
 /// quote, skipping escaped ones (values may contain `,stream="`).
-fn app_labels_len(key: &str) -> usize {
+pub(super) fn app_labels_len(key: &str) -> usize {
     let mut quotes = 0;
     let mut escaped = false;
     for (i, b) in key.bytes().enumerate() {
@@ -62,18 +62,33 @@ struct StreamState {
     frame_max: [Option<f64>; 2],
     /// `data_time` (seconds) of the latest push error report.
     latest_report: Option<f64>,
-    /// `Some` once a push start or end was seen for this stream.
+    /// `Some` once a push start or end was seen for this stream: its
+    /// liveness as [`super::lifecycle::Lifecycles`] decided it.
     live: Option<bool>,
-    /// Hash of the `sequence` of the session that made the stream live.
-    session: u64,
-    /// Hash of the `sequence` of the last session that ended, so a start
-    /// retried after its own end does not resurrect the stream.
-    ended_session: Option<u64>,
-    /// Length of the `domain="..",app=".."` part of the key.
-    app_labels_len: usize,
     /// Clock seconds of the last callback; drives expiry.
     last_seen: u64,
     overflow: bool,
+}
+
+/// What a snapshot keeps of a stream: its gauges and expiry, not its counters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StreamGauges {
+    pub frame_max: [Option<f64>; 2],
+    pub latest_report: Option<f64>,
+    pub live: Option<bool>,
+    pub last_seen: u64,
+    /// An `__overflow__` bucket.
+    pub overflow: bool,
+}
+
+/// A stream's label set, `domain="..",app="..",stream=".."`, values capped at `max` bytes.
+pub(super) fn stream_key(id: StreamId, max: usize) -> String {
+    let mut key = String::with_capacity(32 + id.domain.len() + id.app.len() + id.stream.len());
+    push_labels(
+        &mut key,
+        &[("domain", cap(id.domain, max)), ("app", cap(id.app, max)), ("stream", cap(id.stream, max))],
+    );
+    key
 }
 
 /// One push error report, reduced to what the registry keeps.
@@ -139,33 +154,24 @@ impl StreamRegistry {
         })
     }
 
-    /// A push session (identified by the hash of its `sequence`) started.
-    /// A start after a missed end replaces the session: still one live stream.
-    pub fn start_session(&self, id: StreamId, session: u64, now_secs: u64) -> Placement {
-        self.update_own(id, now_secs, |s| {
-            if s.ended_session != Some(session) {
-                s.live = Some(true);
-                s.session = session;
-            }
-        })
+    /// Shows the stream's liveness (`css_push_stream_live`), if it has or
+    /// can get a place of its own.
+    pub fn set_live(&self, id: StreamId, live: bool, now_secs: u64) -> Placement {
+        self.update_own(id, now_secs, |s| s.live = Some(live))
     }
 
-    /// A push session ended. The end of an older session, arriving after a
-    /// newer one started, leaves the stream live.
-    pub fn end_session(&self, id: StreamId, session: u64, now_secs: u64) -> Placement {
-        self.update_own(id, now_secs, |s| {
-            if s.live != Some(true) || s.session == session {
-                s.live = Some(false);
-            }
-            s.ended_session = Some(session);
-        })
+    /// Stops showing the stream's liveness (its lifecycle was forgotten).
+    pub fn clear_live(&self, key: &str) {
+        if let Some(s) = self.shard(key).get_mut(key) {
+            s.live = None;
+        }
     }
 
     /// Applies `f` to the stream's own state. Past the cap nothing is kept
     /// (used alone for liveness, which in an overflow bucket would mean nothing).
     fn update_own(&self, id: StreamId, now_secs: u64, f: impl Fn(&mut StreamState)) -> Placement {
         // The name is reserved: a stream called so shares the bucket.
-        if id.stream != OVERFLOW && self.upsert(self.key(id), now_secs, &f, false) {
+        if id.stream != OVERFLOW && self.upsert(stream_key(id, self.max_label_bytes), now_secs, &f, false) {
             return Placement::Stream;
         }
         self.overflowed.fetch_add(1, Ordering::Relaxed);
@@ -177,7 +183,7 @@ impl StreamRegistry {
     fn update_or_overflow(&self, id: StreamId, now_secs: u64, f: impl Fn(&mut StreamState)) -> Placement {
         let placement = self.update_own(id, now_secs, &f);
         if placement == Placement::Overflow {
-            self.upsert(self.key(StreamId { stream: OVERFLOW, ..id }), now_secs, &f, true);
+            self.upsert(stream_key(StreamId { stream: OVERFLOW, ..id }, self.max_label_bytes), now_secs, &f, true);
         }
         placement
     }
@@ -197,21 +203,10 @@ impl StreamRegistry {
             self.tracked.fetch_sub(1, Ordering::Relaxed);
             return false;
         }
-        let mut s = StreamState::new(&key, now_secs, overflow);
+        let mut s = StreamState::new(now_secs, overflow);
         f(&mut s);
         shard.insert(key.into_boxed_str(), s);
         true
-    }
-
-    /// The stream's label set, `domain="..",app="..",stream=".."`.
-    fn key(&self, id: StreamId) -> String {
-        let mut key = String::with_capacity(32 + id.domain.len() + id.app.len() + id.stream.len());
-        let max = self.max_label_bytes;
-        push_labels(
-            &mut key,
-            &[("domain", cap(id.domain, max)), ("app", cap(id.app, max)), ("stream", cap(id.stream, max))],
-        );
-        key
     }
 
     fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, Shard> {
@@ -240,6 +235,22 @@ impl StreamRegistry {
         self.tracked.fetch_sub(removed, Ordering::Relaxed);
         self.expired.fetch_add(removed as u64, Ordering::Relaxed);
         removed
+    }
+
+    /// Calls `f` with every stream's key and what a snapshot keeps of it, a
+    /// shard at a time.
+    pub fn for_each_gauges(&self, mut f: impl FnMut(&str, StreamGauges)) {
+        self.for_each(|key, s| {
+            let StreamState { frame_max, latest_report, live, last_seen, overflow, .. } = *s;
+            f(key, StreamGauges { frame_max, latest_report, live, last_seen, overflow });
+        });
+    }
+
+    /// Puts back a stream from a snapshot, without counters; false past the cap.
+    pub fn restore(&self, key: Box<str>, g: StreamGauges) -> bool {
+        let StreamGauges { frame_max, latest_report, live, last_seen, overflow } = g;
+        let set = |s: &mut StreamState| (s.frame_max, s.latest_report, s.live) = (frame_max, latest_report, live);
+        self.upsert(key.into(), last_seen, &set, overflow)
     }
 
     /// Calls `f` with every stream's label set and state, a shard at a time.
@@ -279,25 +290,11 @@ impl Collector for StreamRegistry {
             }
         });
         enc.family(&f::STREAM_LIVE);
-        // Live streams per `domain="..",app=".."` label set.
-        let mut live_per_app: hashbrown::HashMap<String, u64> = hashbrown::HashMap::new();
         self.for_each(|labels, s| {
             if let Some(live) = s.live {
-                let live = u64::from(live);
-                enc.sample(&f::STREAM_LIVE, labels, &[], Value::Int(live));
-                let app_labels = &labels[..s.app_labels_len];
-                match live_per_app.get_mut(app_labels) {
-                    Some(n) => *n += live,
-                    None => {
-                        live_per_app.insert(app_labels.to_owned(), live);
-                    }
-                }
+                enc.sample(&f::STREAM_LIVE, labels, &[], Value::Int(u64::from(live)));
             }
         });
-        enc.family(&f::STREAMS_LIVE);
-        for (labels, n) in &live_per_app {
-            enc.sample(&f::STREAMS_LIVE, labels, &[], Value::Int(*n));
-        }
         let count = |n: usize| Value::Int(n as u64);
         enc.family(&f::STREAMS);
         enc.sample(&f::STREAMS, "", &[], count(self.tracked()));
@@ -417,47 +414,49 @@ mod tests {
         // 40 KB of quotes escape to 80 KB: past what a u16 length could hold.
         let domain = "\"".repeat(40_000);
         let r = StreamRegistry::new(10, 70_000);
-        r.start_session(StreamId { domain: &domain, app: "a", stream: "s" }, 1, 0);
+        r.set_live(StreamId { domain: &domain, app: "a", stream: "s" }, true, 0);
         let out = rendered(&r);
         let escaped = "\\\"".repeat(40_000);
         assert!(
-            out.contains(&format!("css_push_streams_live{{domain=\"{escaped}\",app=\"a\"}} 1\n")),
+            out.contains(&format!("css_push_stream_live{{domain=\"{escaped}\",app=\"a\",stream=\"s\"}} 1\n")),
             "{}",
             &out[..200]
         );
     }
 
     #[test]
-    fn sessions_count_each_stream_once() {
-        let r = StreamRegistry::new(10, 64);
-        let tricky = StreamId { domain: "d", app: "x\",stream=\"", stream: "s" };
-        r.start_session(id("a"), 1, 0);
-        // A start after a missed end: a new session, still one live stream.
-        r.start_session(id("a"), 2, 0);
-        r.start_session(id("b"), 7, 0);
-        r.start_session(tricky, 1, 0);
-        // The old session's end arrives late: the new one goes on.
-        r.end_session(id("a"), 1, 0);
-        let out = rendered(&r);
-        assert!(out.contains("css_push_streams_live{domain=\"d\",app=\"live\"} 2\n"), "{out}");
-        assert!(out.contains("css_push_streams_live{domain=\"d\",app=\"x\\\",stream=\\\"\"} 1\n"), "{out}");
-        r.end_session(id("a"), 2, 0);
-        r.end_session(id("b"), 7, 0);
-        // A retried start of a session that already ended changes nothing.
-        r.start_session(id("b"), 7, 0);
-        let out = rendered(&r);
-        assert!(out.contains("css_push_streams_live{domain=\"d\",app=\"live\"} 0\n"), "{out}");
-        assert!(out.contains("css_push_stream_live{domain=\"d\",app=\"live\",stream=\"b\"} 0\n"), "{out}");
+    fn live_streams_expire_on_their_own_ttl_and_never_overflow() {
+        let r = StreamRegistry::new(1, 64);
+        r.set_live(id("a"), true, 1000);
+        assert_eq!(r.set_live(id("b"), true, 1000), Placement::Overflow);
+        assert!(!rendered(&r).contains("__overflow__"));
+        assert_eq!(r.expire(1100, 60, 600), 0, "a live stream outlives the error TTL");
+        r.clear_live("domain=\"d\",app=\"live\",stream=\"a\"");
+        assert!(!rendered(&r).contains("css_push_stream_live{"));
+        assert_eq!(r.expire(1600, 60, 600), 1);
     }
 
     #[test]
-    fn live_streams_expire_on_their_own_ttl_and_never_overflow() {
+    fn gauges_restore_without_counters() {
         let r = StreamRegistry::new(1, 64);
-        r.start_session(id("a"), 1, 1000);
-        assert_eq!(r.start_session(id("b"), 1, 1000), Placement::Overflow);
-        assert!(!rendered(&r).contains("__overflow__"));
-        assert_eq!(r.expire(1100, 60, 600), 0, "a live stream outlives the error TTL");
-        assert_eq!(r.expire(1600, 60, 600), 1);
+        r.record_report(id("a"), &report(&[(6, 2)], Some(3.0), 100.0), 10);
+        r.set_live(id("a"), true, 20);
+        r.record_report(id("b"), &report(&[(6, 1)], None, 90.0), 30);
+        let mut saved = Vec::new();
+        r.for_each_gauges(|k, g| saved.push((Box::<str>::from(k), g)));
+        let back = StreamRegistry::new(1, 64);
+        for (k, g) in saved.clone() {
+            assert!(back.restore(k, g));
+        }
+        let mut again = Vec::new();
+        back.for_each_gauges(|k, g| again.push((Box::<str>::from(k), g)));
+        saved.sort_by(|a, b| a.0.cmp(&b.0));
+        again.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(saved, again);
+        assert_eq!(back.tracked(), 1, "the overflow bucket is not a stream");
+        assert!(!rendered(&back).contains("css_push_errors_total{"));
+        let own = again.iter().find(|(_, g)| !g.overflow).unwrap().1;
+        assert!(!back.restore("domain=\"d\",app=\"live\",stream=\"c\"".into(), own), "the cap holds");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Black-box tests: the real server on a loopback port, spoken to over HTTP.
 mod alerting_e2e;
+mod binary;
 mod callback;
 mod dashboards;
 mod helpers;
@@ -10,5 +11,6 @@ mod properties;
 mod security;
 mod shutdown;
 mod simulate;
+mod state_file;
 mod tools;
 mod web_config;

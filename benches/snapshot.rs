@@ -1,0 +1,176 @@
+//! The state file at fleet size: 100 000 live streams (each with per-stream
+//! gauges) and 1 000 000 remembered callbacks. Prints the snapshot write
+//! time, the load time, the file size, and ingest latency (p50/p99) with
+//! and without a snapshot being written at the same time.
+//! `cargo bench --bench snapshot`; figures in BENCHMARKS.md. Bounded: a fixed
+//! number of callbacks and rounds, a temporary directory, no network.
+use css_push_exporter::clock::{Clock, ManualClock};
+use css_push_exporter::ingest::pipeline::Outcome;
+use css_push_exporter::state::persist::write_atomic;
+use css_push_exporter::state::snapshot::Snapshot;
+use css_push_exporter::{Config, Exporter};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const NOW_SECS: u64 = 1_764_000_000;
+const STREAMS: u64 = 100_000;
+const REMEMBERED: u64 = 1_000_000;
+/// Callbacks timed per ingest round.
+const INGEST: u64 = 100_000;
+const ROUNDS: usize = 5;
+
+fn push_start(i: u64) -> String {
+    format!(
+        r#"{{"event_type":1,"appid":1250000000,"app":"d{}.example.com","appname":"live{}","stream_id":"room-{i:06}","sequence":"{}","event_time":{NOW_SECS},"errcode":0}}"#,
+        i % 4,
+        i % 25,
+        i * 7919
+    )
+}
+
+/// Report `n` of stream `n % STREAMS`: a video frame gap.
+fn push_error(n: u64) -> String {
+    let i = n % STREAMS;
+    format!(
+        r#"{{"event_type":321,"appid":1250000000,"domain":"d{}.example.com","path":"live{}","stream_id":"room-{i:06}","sequence":"1","data_time":{},"abnormal_event":[{{"type":6,"count":2,"detail":[{{"desc":"video frame arrive interval too long, interval={}(msec)"}}]}}]}}"#,
+        i % 4,
+        i % 25,
+        NOW_SECS * 1000 + n,
+        1000 + n % 5000
+    )
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Handles `INGEST` new push errors from `first` on; each one's latency, sorted.
+fn ingest(exporter: &Exporter, first: u64) -> Vec<Duration> {
+    let mut took = Vec::new();
+    for n in first..first + INGEST {
+        let body = push_error(n);
+        let started = Instant::now();
+        let handled = exporter.handle(body.as_bytes());
+        took.push(started.elapsed());
+        assert_eq!(handled.outcome, Outcome::Accepted);
+    }
+    took.sort();
+    took
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "an index into a short vector")]
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("state");
+    let path_flag = path.to_str().unwrap().to_owned();
+    let config = Config::from_flags([
+        "--max-streams",
+        "100000",
+        "--dedup-capacity",
+        "2000000",
+        "--max-apps",
+        "1000",
+        "--state-file",
+        &path_flag,
+    ])
+    .unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Duration::from_secs(NOW_SECS)));
+    let exporter = Exporter::new(&config, clock.clone());
+    let filling = Instant::now();
+    for i in 0..STREAMS {
+        assert_eq!(exporter.handle(push_start(i).as_bytes()).outcome, Outcome::Accepted);
+    }
+    for n in 0..REMEMBERED - STREAMS {
+        assert_eq!(exporter.handle(push_error(n).as_bytes()).outcome, Outcome::Accepted);
+    }
+    eprintln!("filled in {:.1} s", filling.elapsed().as_secs_f64());
+
+    let mut writes = Vec::new();
+    let mut captures = Vec::new();
+    let mut size = 0;
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        let bytes = exporter.snapshot();
+        captures.push(started.elapsed().as_secs_f64());
+        drop(bytes);
+        let started = Instant::now();
+        size = exporter.write_snapshot(|bytes| write_atomic(&path, bytes)).expect("written");
+        writes.push(started.elapsed().as_secs_f64());
+    }
+
+    let mut loads = Vec::new();
+    let mut remembered = 0;
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        let bytes = std::fs::read(&path).unwrap();
+        let (restored, r) = Exporter::restored(&config, clock.clone(), Snapshot::decode(&bytes).unwrap());
+        loads.push(started.elapsed().as_secs_f64());
+        assert_eq!((r.streams as u64, r.live as u64), (STREAMS, STREAMS));
+        remembered = r.dedup_entries;
+        assert_eq!(remembered as u64, REMEMBERED);
+        // Freeing a million entries is not part of loading.
+        std::mem::forget(restored);
+    }
+
+    // Ingest alone, then with snapshots written back to back, alternating
+    // (each round adds new callbacks: the memory grows toward 2 000 000).
+    let mut next = REMEMBERED;
+    let (mut quiet, mut busy) = (Vec::new(), Vec::new());
+    let (mut quiet_p50, mut busy_p50) = (Vec::new(), Vec::new());
+    let (mut quiet_max, mut busy_max) = (Vec::new(), Vec::new());
+    let mut written_meanwhile = 0;
+    for _ in 0..ROUNDS {
+        let took = ingest(&exporter, next);
+        next += INGEST;
+        quiet.push(percentile(&took, 0.99));
+        quiet_p50.push(percentile(&took, 0.5));
+        quiet_max.push(percentile(&took, 1.0));
+
+        let writing = AtomicBool::new(true);
+        let took = std::thread::scope(|scope| {
+            let writer = scope.spawn(|| {
+                let mut n = 0;
+                while writing.load(Ordering::Relaxed) {
+                    exporter.write_snapshot(|bytes| write_atomic(&path, bytes)).expect("written");
+                    n += 1;
+                }
+                n
+            });
+            let took = ingest(&exporter, next);
+            writing.store(false, Ordering::Relaxed);
+            written_meanwhile += writer.join().unwrap();
+            took
+        });
+        next += INGEST;
+        busy.push(percentile(&took, 0.99));
+        busy_p50.push(percentile(&took, 0.5));
+        busy_max.push(percentile(&took, 1.0));
+    }
+
+    println!("state file: {STREAMS} live streams, {remembered} remembered callbacks");
+    println!("  file size            {:.1} MB ({size} bytes)", size as f64 / 1e6);
+    println!("  copy into bytes      median {:.0} ms", median(captures) * 1e3);
+    println!("  write (copy, fsync, rename) median {:.0} ms", median(writes) * 1e3);
+    println!("  load (read, check, restore) median {:.0} ms", median(loads) * 1e3);
+    let (q, b) = (median(quiet), median(busy));
+    println!(
+        "  ingest p50 / p99 / max alone          {:.1} / {:.1} / {:.0} us",
+        median(quiet_p50),
+        q,
+        median(quiet_max)
+    );
+    println!(
+        "  ingest p50 / p99 / max while writing  {:.1} / {:.1} / {:.0} us ({written_meanwhile} snapshots in {ROUNDS} rounds)",
+        median(busy_p50),
+        b,
+        median(busy_max)
+    );
+    println!("  p99 ratio while writing / alone: {:.2}", b / q);
+}

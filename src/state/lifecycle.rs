@@ -1,0 +1,276 @@
+//! Which streams are pushing: every stream's push start/end state, kept apart
+//! from the per-stream series so `css_push_streams_live` counts every live
+//! stream whatever `--max-streams` is and however many error-only streams
+//! there are. It has its own bound, `--max-live-streams`.
+//!
+//! Sharded like the stream registry; a shard's lock is held for one update,
+//! or while a scrape or a snapshot reads that shard.
+use super::streams::{app_labels_len, stream_key, StreamId};
+use super::OVERFLOW;
+use crate::expose::families as f;
+use crate::expose::text::push_labels;
+use crate::expose::{Collector, Encoder, Value};
+use hashbrown::hash_map::EntryRef;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+const SHARDS: usize = 64;
+
+pub struct Lifecycles {
+    shards: Box<[Mutex<Shard>]>,
+    max: usize,
+    max_label_bytes: usize,
+    tracked: AtomicUsize,
+    /// Starts and ends of new streams refused because `max` was reached.
+    overflowed: AtomicU64,
+    /// `domain="__overflow__",app="__overflow__"`, where folded pairs count.
+    overflow_labels: Box<str>,
+}
+
+/// Keyed by the stream's label set, as in the stream registry.
+type Shard = hashbrown::HashMap<Box<str>, Tracked>;
+
+struct Tracked {
+    lifecycle: Lifecycle,
+    /// Length of the `domain="..",app=".."` part of the key.
+    app_labels_len: usize,
+}
+
+/// One stream's push sessions: what makes starts and ends idempotent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifecycle {
+    pub live: bool,
+    /// Hash of the `sequence` of the session that made the stream live.
+    pub session: u64,
+    /// Hash of the last session that ended, so a start retried after its
+    /// own end does not resurrect the stream.
+    pub ended_session: Option<u64>,
+    /// Clock seconds of the last start or end (for a live stream, when it
+    /// started); drives expiry.
+    pub last_seen: u64,
+    /// Its (domain, app) pair is past `--max-apps`: counted under "__overflow__".
+    pub folded: bool,
+}
+
+impl Lifecycles {
+    pub fn new(max: usize, max_label_bytes: usize) -> Self {
+        let mut overflow_labels = String::new();
+        push_labels(&mut overflow_labels, &[("domain", OVERFLOW), ("app", OVERFLOW)]);
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            max,
+            max_label_bytes,
+            tracked: AtomicUsize::new(0),
+            overflowed: AtomicU64::new(0),
+            overflow_labels: overflow_labels.into(),
+        }
+    }
+
+    /// Streams whose lifecycle is remembered.
+    pub fn tracked(&self) -> usize {
+        self.tracked.load(Ordering::Relaxed)
+    }
+
+    /// A push session (the hash of its `sequence`) started. A start after a
+    /// missed end replaces the session: still one live stream. `then` gets
+    /// the stream's liveness under the shard's lock, so the per-stream
+    /// series follows in the same order; it is not called past the bound.
+    pub fn start(&self, id: StreamId, folded: bool, session: u64, now_secs: u64, then: impl FnOnce(bool)) {
+        self.update(id, folded, now_secs, then, |l| {
+            if l.ended_session != Some(session) {
+                l.live = true;
+                l.session = session;
+            }
+        });
+    }
+
+    /// A push session ended. The end of an older session, arriving after a
+    /// newer one started, leaves the stream live.
+    pub fn end(&self, id: StreamId, folded: bool, session: u64, now_secs: u64, then: impl FnOnce(bool)) {
+        self.update(id, folded, now_secs, then, |l| {
+            if !l.live || l.session == session {
+                l.live = false;
+            }
+            l.ended_session = Some(session);
+        });
+    }
+
+    fn update(
+        &self,
+        id: StreamId,
+        folded: bool,
+        now_secs: u64,
+        then: impl FnOnce(bool),
+        f: impl FnOnce(&mut Lifecycle),
+    ) {
+        let key = stream_key(id, self.max_label_bytes);
+        let mut shard = self.shard(&key);
+        let tracked = match shard.entry_ref(key.as_str()) {
+            EntryRef::Occupied(t) => t.into_mut(),
+            EntryRef::Vacant(v) => {
+                if self.tracked.fetch_add(1, Ordering::Relaxed) >= self.max {
+                    self.tracked.fetch_sub(1, Ordering::Relaxed);
+                    self.overflowed.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                let new = Lifecycle { live: false, session: 0, ended_session: None, last_seen: now_secs, folded };
+                v.insert_with_key(key.as_str().into(), Tracked::new(&key, new))
+            }
+        };
+        let l = &mut tracked.lifecycle;
+        l.last_seen = now_secs;
+        l.folded = folded;
+        f(l);
+        then(l.live);
+    }
+
+    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, Shard> {
+        #[allow(clippy::cast_possible_truncation, reason = "any bits of the hash pick a shard")]
+        let i = xxhash_rust::xxh3::xxh3_64(key.as_bytes()) as usize % SHARDS;
+        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets streams not seen since `now - ttl` (`now - live_ttl` for a
+    /// live one); `removed_live` gets the key of each live one forgotten.
+    pub fn expire(&self, now_secs: u64, ttl_secs: u64, live_ttl_secs: u64, mut removed_live: impl FnMut(&str)) {
+        let cutoff = now_secs.saturating_sub(ttl_secs);
+        let live_cutoff = now_secs.saturating_sub(live_ttl_secs);
+        let mut removed = 0;
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            shard.retain(|key, t| {
+                let l = &t.lifecycle;
+                let keep = l.last_seen > if l.live { live_cutoff } else { cutoff };
+                if !keep {
+                    removed += 1;
+                    if l.live {
+                        removed_live(key);
+                    }
+                }
+                keep
+            });
+        }
+        self.tracked.fetch_sub(removed, Ordering::Relaxed);
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.shard(key).contains_key(key)
+    }
+
+    /// Calls `f` with every stream's key and lifecycle, a shard at a time.
+    pub fn for_each(&self, mut f: impl FnMut(&str, &Lifecycle)) {
+        for shard in self.shards.iter() {
+            for (key, t) in shard.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                f(key, &t.lifecycle);
+            }
+        }
+    }
+
+    /// Puts back a stream from a snapshot; false past the bound.
+    pub fn restore(&self, key: Box<str>, lifecycle: Lifecycle) -> bool {
+        let mut shard = self.shard(&key);
+        if shard.contains_key(&key) || self.tracked.load(Ordering::Relaxed) >= self.max {
+            return false;
+        }
+        self.tracked.fetch_add(1, Ordering::Relaxed);
+        let tracked = Tracked::new(&key, lifecycle);
+        shard.insert(key, tracked);
+        true
+    }
+}
+
+impl Tracked {
+    fn new(key: &str, lifecycle: Lifecycle) -> Self {
+        Self { lifecycle, app_labels_len: app_labels_len(key) }
+    }
+}
+
+impl Collector for Lifecycles {
+    fn encode(&self, enc: &mut Encoder<'_>) {
+        // Live streams per `domain="..",app=".."` label set.
+        let mut live_per_app: hashbrown::HashMap<String, u64> = hashbrown::HashMap::new();
+        for shard in self.shards.iter() {
+            for (key, t) in shard.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                let live = u64::from(t.lifecycle.live);
+                let app_labels = if t.lifecycle.folded { &self.overflow_labels } else { &key[..t.app_labels_len] };
+                match live_per_app.get_mut(app_labels) {
+                    Some(n) => *n += live,
+                    None => {
+                        live_per_app.insert(app_labels.to_owned(), live);
+                    }
+                }
+            }
+        }
+        enc.family(&f::STREAMS_LIVE);
+        for (labels, n) in &live_per_app {
+            enc.sample(&f::STREAMS_LIVE, labels, &[], Value::Int(*n));
+        }
+        enc.single(&f::LIVE_STREAMS_TRACKED, Value::Int(self.tracked() as u64));
+        enc.single(&f::LIVE_STREAMS_LIMIT, Value::Int(self.max as u64));
+        enc.single(&f::LIVE_STREAM_OVERFLOW, Value::Int(self.overflowed.load(Ordering::Relaxed)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(stream: &str) -> StreamId<'_> {
+        StreamId { domain: "d", app: "live", stream }
+    }
+
+    fn rendered(l: &Lifecycles) -> String {
+        let mut s = String::new();
+        l.encode(&mut Encoder::new(&mut s));
+        s
+    }
+
+    #[test]
+    fn sessions_count_each_stream_once() {
+        let l = Lifecycles::new(10, 64);
+        let tricky = StreamId { domain: "d", app: "x\",stream=\"", stream: "s" };
+        let mut shown = Vec::new();
+        l.start(id("a"), false, 1, 0, |live| shown.push(live));
+        // A start after a missed end: a new session, still one live stream.
+        l.start(id("a"), false, 2, 0, |_| {});
+        l.start(id("b"), false, 7, 0, |_| {});
+        l.start(tricky, false, 1, 0, |_| {});
+        // The old session's end arrives late: the new one goes on.
+        l.end(id("a"), false, 1, 0, |live| shown.push(live));
+        assert_eq!(shown, [true, true], "the per-stream series follows");
+        let out = rendered(&l);
+        assert!(out.contains("css_push_streams_live{domain=\"d\",app=\"live\"} 2\n"), "{out}");
+        assert!(out.contains("css_push_streams_live{domain=\"d\",app=\"x\\\",stream=\\\"\"} 1\n"), "{out}");
+        l.end(id("a"), false, 2, 0, |_| {});
+        l.end(id("b"), false, 7, 0, |_| {});
+        // A retried start of a session that already ended changes nothing.
+        l.start(id("b"), false, 7, 0, |live| assert!(!live));
+        assert!(rendered(&l).contains("css_push_streams_live{domain=\"d\",app=\"live\"} 0\n"));
+    }
+
+    #[test]
+    fn the_bound_is_counted_and_folded_pairs_count_under_overflow() {
+        let l = Lifecycles::new(2, 64);
+        l.start(id("a"), false, 1, 0, |_| {});
+        l.start(StreamId { domain: "e", app: "f", stream: "x" }, true, 1, 0, |_| {});
+        l.start(id("c"), false, 1, 0, |_| panic!("past the bound nothing is shown"));
+        let out = rendered(&l);
+        assert!(out.contains("css_push_streams_live{domain=\"__overflow__\",app=\"__overflow__\"} 1\n"), "{out}");
+        assert!(out.contains("css_push_live_streams_tracked 2\n"), "{out}");
+        assert!(out.contains("css_push_live_streams_limit 2\n"), "{out}");
+        assert!(out.contains("css_push_live_stream_overflow_total 1\n"), "{out}");
+    }
+
+    #[test]
+    fn live_streams_expire_on_their_own_ttl() {
+        let l = Lifecycles::new(10, 64);
+        l.start(id("a"), false, 1, 1000, |_| {});
+        l.end(id("b"), false, 1, 1000, |_| {});
+        let mut removed = Vec::new();
+        l.expire(1100, 60, 600, |k| removed.push(k.to_owned()));
+        assert_eq!((l.tracked(), removed.len()), (1, 0), "an ended stream goes after the error TTL");
+        l.expire(1600, 60, 600, |k| removed.push(k.to_owned()));
+        assert_eq!(removed, ["domain=\"d\",app=\"live\",stream=\"a\""]);
+        assert_eq!(l.tracked(), 0);
+    }
+}

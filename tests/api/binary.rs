@@ -1,0 +1,144 @@
+//! The real binary as a child process on a loopback port, for what only a
+//! process shows: restarts, signals, refusing to start.
+use crate::helpers::Metrics;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub struct Binary {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    log: Arc<Mutex<String>>,
+}
+
+fn spawn(flags: &[&str]) -> (Child, Arc<Mutex<String>>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_css-push-exporter"))
+        .args(["--listen-address", "127.0.0.1:0", "--log-level", "info"])
+        .args(flags)
+        .env_remove("CSS_PUSH_CALLBACK_KEY")
+        .env_remove("CSS_PUSH_STATE_FILE")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let log = Arc::new(Mutex::new(String::new()));
+    let (mut stderr, sink) = (child.stderr.take().unwrap(), log.clone());
+    // Drained all along, so a chatty child never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stderr.read(&mut buf) {
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    (child, log)
+}
+
+impl Binary {
+    /// Starts the binary with `flags` and waits (at most 20 s) until it listens.
+    pub fn start(flags: &[&str]) -> Self {
+        let (mut child, log) = spawn(flags);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = log.lock().unwrap().clone();
+            if let Some(rest) = text.split("listening for callbacks on ").nth(1) {
+                let addr = rest.split(',').next().unwrap().to_owned();
+                return Self { child, addr, log };
+            }
+            assert!(child.try_wait().unwrap().is_none(), "exited before listening: {text}");
+            assert!(Instant::now() < deadline, "not listening after 20 s: {text}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Runs the binary with `flags` until it exits by itself (at most 20 s):
+    /// its status and log.
+    pub fn run_to_exit(flags: &[&str]) -> (ExitStatus, String) {
+        let (mut child, log) = spawn(flags);
+        let status = wait(&mut child, Duration::from_secs(20)).expect("exits by itself");
+        // The log thread may still be copying the last lines.
+        std::thread::sleep(Duration::from_millis(50));
+        let log = log.lock().unwrap().clone();
+        (status, log)
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// A request with `Connection: close`: the status and the body.
+    pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        let mut conn = TcpStream::connect(&self.addr).expect("connects");
+        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            conn,
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        let status = answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{answer}"));
+        let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        (status, body)
+    }
+
+    pub fn post(&self, body: &Value) -> u16 {
+        self.request("POST", "/callback", &body.to_string()).0
+    }
+
+    pub fn metrics(&self) -> Metrics {
+        let (status, body) = self.request("GET", "/metrics", "");
+        assert_eq!(status, 200, "{body}");
+        Metrics::parse(&body)
+    }
+
+    /// Scrapes until `done` holds, at most 10 s.
+    pub fn wait_for(&self, done: impl Fn(&Metrics) -> bool) -> Metrics {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let m = self.metrics();
+            if done(&m) {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "condition not reached within 10 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then waits (at most 15 s) for the exit: its status.
+    pub fn terminate(mut self) -> (ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let status = wait(&mut self.child, Duration::from_secs(15)).expect("exits within 15 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+        (status, self.log())
+    }
+
+    /// SIGKILL: no chance to write anything more.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+fn wait(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        // A failed test must not leave the process behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
