@@ -103,24 +103,30 @@ impl<'a> Encoder<'a> {
     }
 
     fn line(&mut self, name: &str, suffix: &str, labels: &str, extra: &[(&str, &str)], value: Value) {
+        // The hottest loop of a scrape: one call per sample, so no empty pushes.
         let out = &mut *self.out;
         out.push_str(name);
-        out.push_str(suffix);
-        if !labels.is_empty() || !extra.is_empty() {
+        if !suffix.is_empty() {
+            out.push_str(suffix);
+        }
+        if labels.is_empty() && extra.is_empty() {
+            out.push(' ');
+        } else {
             out.push('{');
             out.push_str(labels);
-            for (i, (k, v)) in extra.iter().enumerate() {
-                if i > 0 || !labels.is_empty() {
+            let mut comma = !labels.is_empty();
+            for (k, v) in extra {
+                if comma {
                     out.push(',');
                 }
+                comma = true;
                 out.push_str(k);
                 out.push_str("=\"");
                 out.push_str(v);
                 out.push('"');
             }
-            out.push('}');
+            out.push_str("} ");
         }
-        out.push(' ');
         match value {
             Value::Int(v) => out.push_str(itoa::Buffer::new().format(v)),
             Value::Float(v) => {

@@ -20,7 +20,10 @@ fn documented() -> BTreeSet<String> {
 
 #[actix_web::test]
 async fn every_family_is_shown_once_in_the_table_and_documented() {
-    let app = spawn_app(&[]).await;
+    // With a state file, so its families show too.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let app = spawn_app(&["--state-file", state.to_str().unwrap()]).await;
     app.post(SEED).await;
     app.post(push_lifecycle("d", "live", "s", "q", None).to_string()).await;
     app.post(push_lifecycle("d", "live", "s", "q", Some((60_000, 0))).to_string()).await;
