@@ -93,6 +93,26 @@ pub enum Placement {
     Overflow,
 }
 
+/// Adds `count` to `code`'s entry of `errors` (sorted by code), saturating:
+/// a hostile count must not wrap (or panic) a counter.
+pub fn add_count(errors: &mut Vec<(u8, u64)>, code: u8, count: u64) {
+    match errors.binary_search_by_key(&code, |e| e.0) {
+        Ok(i) => errors[i].1 = errors[i].1.saturating_add(count),
+        Err(i) => errors.insert(i, (code, count)),
+    }
+}
+
+/// Adds a stream's liveness to its `domain="..",app=".."` label set's count.
+fn count_live(per_app: &mut hashbrown::HashMap<String, u64>, app_labels: &str, live: bool) {
+    let live = u64::from(live);
+    match per_app.get_mut(app_labels) {
+        Some(n) => *n += live,
+        None => {
+            per_app.insert(app_labels.to_owned(), live);
+        }
+    }
+}
+
 /// A stream's identity as label values (domain, app, stream).
 #[derive(Debug, Clone, Copy)]
 pub struct StreamId<'a> {
@@ -125,11 +145,7 @@ impl StreamRegistry {
     pub fn record_report(&self, id: StreamId, report: &ErrorReport, now_secs: u64) -> Placement {
         self.update_or_overflow(id, now_secs, |s| {
             for &(code, count) in report.errors {
-                match s.errors.binary_search_by_key(&code, |e| e.0) {
-                    // Saturating: a hostile count must not wrap (or panic) a counter.
-                    Ok(i) => s.errors[i].1 = s.errors[i].1.saturating_add(count),
-                    Err(i) => s.errors.insert(i, (code, count)),
-                }
+                add_count(&mut s.errors, code, count);
             }
             // Retries can deliver an older report after a newer one.
             if s.latest_report.is_none_or(|t| report.data_time_secs >= t) {
@@ -242,6 +258,23 @@ impl StreamRegistry {
         removed
     }
 
+    /// Live streams per `domain="..",app=".."` label set, for every pair
+    /// with a stream whose push start or end was seen (as
+    /// `css_push_streams_live`).
+    pub fn live_per_app(&self) -> hashbrown::HashMap<String, u64> {
+        let mut per_app = hashbrown::HashMap::new();
+        self.for_each(|labels, s| {
+            if let Some(live) = s.live {
+                count_live(&mut per_app, &labels[..s.app_labels_len], live);
+            }
+        });
+        per_app
+    }
+
+    pub fn max_streams(&self) -> usize {
+        self.max_streams
+    }
+
     /// Calls `f` with every stream's label set and state, a shard at a time.
     fn for_each(&self, mut f: impl FnMut(&str, &StreamState)) {
         for shard in self.shards.iter() {
@@ -283,15 +316,8 @@ impl Collector for StreamRegistry {
         let mut live_per_app: hashbrown::HashMap<String, u64> = hashbrown::HashMap::new();
         self.for_each(|labels, s| {
             if let Some(live) = s.live {
-                let live = u64::from(live);
-                enc.sample(&f::STREAM_LIVE, labels, &[], Value::Int(live));
-                let app_labels = &labels[..s.app_labels_len];
-                match live_per_app.get_mut(app_labels) {
-                    Some(n) => *n += live,
-                    None => {
-                        live_per_app.insert(app_labels.to_owned(), live);
-                    }
-                }
+                enc.sample(&f::STREAM_LIVE, labels, &[], Value::Int(u64::from(live)));
+                count_live(&mut live_per_app, &labels[..s.app_labels_len], live);
             }
         });
         enc.family(&f::STREAMS_LIVE);

@@ -9,5 +9,6 @@ mod properties;
 mod security;
 mod shutdown;
 mod simulate;
+mod status;
 mod tools;
 mod web_config;

@@ -1,6 +1,7 @@
-//! External tools the dashboard and alert tests need (promtool, prometheus,
-//! prometheus-alertmanager), one policy for all of them, and guards that
-//! kill the child processes when a test ends, passes or panics.
+//! External tools the dashboard, alert and status page tests need
+//! (promtool, prometheus, prometheus-alertmanager, chromium), one policy for
+//! all of them, and guards that kill the child processes when a test ends,
+//! passes or panics.
 //!
 //! Policy: a tool that is missing fails the test with an install hint; under
 //! CI (env `CI` set) always. Only with `CSS_PUSH_ALLOW_MISSING_TOOLS=1`, and
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const INSTALL_HINT: &str = "apt-get install prometheus prometheus-alertmanager";
+const INSTALL_HINT: &str = "apt-get install prometheus prometheus-alertmanager chromium";
 
 /// The path of `tool`, or `None` when the test must be skipped (see the
 /// module doc); panics when a missing tool must fail the test.
@@ -58,7 +59,9 @@ fn a_missing_tool_fails_unless_skipping_is_allowed_outside_ci() {
     assert!(matches!(when_missing("promtool", false, false), Missing::Fail(m) if m.contains("apt-get install")));
     assert_eq!(
         when_missing("promtool", false, true),
-        Missing::Skip("SKIPPED: promtool not installed (apt-get install prometheus prometheus-alertmanager)".into())
+        Missing::Skip(
+            "SKIPPED: promtool not installed (apt-get install prometheus prometheus-alertmanager chromium)".into()
+        )
     );
     assert!(find("surely-not-an-installed-tool-css-push").is_none());
     assert!(find("sh").is_some());
