@@ -5,13 +5,15 @@ use crate::cli::Config;
 use crate::expose::metrics::ExporterMetrics;
 use crate::expose::{Collector, Exposition};
 use crate::ingest::dedup::Dedup;
-use crate::ingest::pipeline::{Handled, Pipeline};
+use crate::ingest::pipeline::{Handled, Pipeline, Rejection};
 use crate::ingest::signature::Verifier;
 use crate::state::clock::Clock;
 use crate::state::persist::SnapshotStats;
 use crate::state::snapshot::{self, Restored, Snapshot};
 use crate::state::State;
+use crate::status::{self, Bound, Listener, Snapshot as StatusSnapshot, StateView, Status};
 use std::io;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,6 +28,7 @@ pub struct Exporter {
     snapshot_stats: Option<Arc<SnapshotStats>>,
     /// Size of the last snapshot, so the next is allocated once at its size.
     last_snapshot_len: AtomicUsize,
+    status: Arc<Status>,
 }
 
 impl Exporter {
@@ -49,6 +52,7 @@ impl Exporter {
         let state = Arc::new(State::new(config));
         let dedup = Arc::new(dedup);
         let verifier = Verifier::new(&config.callback_keys, config.max_clock_skew.as_secs());
+        let status = Arc::new(Status::new(clock.now_secs()));
         let pipeline = Pipeline::new(
             metrics.clone(),
             state.clone(),
@@ -56,9 +60,11 @@ impl Exporter {
             verifier,
             clock.clone(),
             config.max_label_length,
+            status.clone(),
         );
         let mut collectors: Vec<Arc<dyn Collector>> = vec![metrics, dedup.clone(), state.clone()];
-        let snapshot_stats = config.state_file.as_ref().map(|_| Arc::new(SnapshotStats::new(config.state_interval)));
+        let snapshot_stats =
+            config.state_file.as_deref().map(|path| Arc::new(SnapshotStats::new(path, config.state_interval)));
         if let Some(stats) = &snapshot_stats {
             collectors.push(stats.clone());
         }
@@ -70,6 +76,7 @@ impl Exporter {
             clock,
             snapshot_stats,
             last_snapshot_len: AtomicUsize::new(0),
+            status,
         }
     }
 
@@ -85,6 +92,40 @@ impl Exporter {
     /// Counts a body refused for its size before it was read.
     pub fn reject_too_large(&self, limit: usize) -> Handled {
         self.pipeline.reject_too_large(limit)
+    }
+
+    /// Remembers a refused callback for the status page, with the TCP peer
+    /// that sent it.
+    pub fn note_refused(&self, peer: Option<IpAddr>, event_type: &'static str, rejection: &Rejection) {
+        self.status.refused(self.clock.now_secs(), peer, event_type, rejection);
+    }
+
+    /// What the status page shows; `listeners` are the addresses served.
+    pub fn status(&self, listeners: Vec<Listener>) -> StatusSnapshot {
+        let view = StateView {
+            listeners,
+            authenticated: self.authenticates(),
+            live_streams: status::live_streams(self.state.lifecycles.live_per_app()),
+            bounds: self.bounds(),
+            state_file: self.snapshot_stats.as_ref().map(|s| s.status()),
+        };
+        self.status.snapshot(self.clock.now_secs(), view)
+    }
+
+    /// How full each bounded structure is, one line per bound.
+    fn bounds(&self) -> Vec<Bound> {
+        let (streams, apps) = (&self.state.streams, &self.state.apps);
+        vec![
+            Bound::new("streams", "--max-streams", streams.tracked(), streams.max_streams()),
+            Bound::new("(domain, app) pairs", "--max-apps", apps.len(), apps.max_apps()),
+            Bound::new(
+                "live streams tracked",
+                "--max-live-streams",
+                self.state.lifecycles.tracked(),
+                self.state.lifecycles.max(),
+            ),
+            Bound::new("de-duplication memory", "--dedup-capacity", self.dedup.len(), self.dedup.capacity()),
+        ]
     }
 
     /// Drops expired streams, (domain, app) pairs and dedup entries. Runs on a timer.

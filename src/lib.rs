@@ -13,6 +13,9 @@
 //! 4. [`expose`] renders it all for `GET /metrics`: every part that holds
 //!    metrics implements [`expose::Collector`], with names from one table.
 //!
+//! [`status`] keeps the latest callbacks, refused and accepted, in
+//! fixed-size rings for the status page (`GET /`).
+//!
 //! [`exporter::Exporter`] ties ingest, state and exposition together without
 //! HTTP; [`Application`] serves it. [`cli`] owns the flags.
 #![forbid(unsafe_code)]
@@ -25,6 +28,7 @@ pub mod ingest;
 #[cfg(feature = "simulate")]
 pub mod simulate;
 pub mod state;
+pub mod status;
 
 pub use cli::Config;
 pub use exporter::Exporter;

@@ -6,6 +6,7 @@ use crate::http::routes::{self, AppState, Routes};
 use crate::http::webconfig::{WebConfig, WebConfigError};
 use crate::state::clock::Clock;
 use crate::state::persist::{self, Persister, StateFileError};
+use crate::status::Listener;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use std::fmt;
@@ -72,30 +73,33 @@ impl Application {
         if !exporter.authenticates() {
             log::warn!("no --callback-key set: callbacks are accepted without checking their signature");
         }
-        let state = web::Data::new(AppState { exporter: exporter.clone(), max_body_bytes: config.max_body_bytes });
         let (tls, basic_auth) = match web_config {
             Some(w) => (w.tls, w.basic_auth),
             None => (None, None),
         };
         let listener = bind(&config.listen_address)?;
         let address = listener.local_addr().map_err(StartError::Serve)?;
+        let metrics_listener = config.metrics_listen_address.as_deref().map(bind).transpose()?;
+        let metrics_address = match &metrics_listener {
+            Some(l) => l.local_addr().map_err(StartError::Serve)?,
+            None => address,
+        };
+        let listeners = served(address, metrics_address, tls.is_some(), basic_auth.is_some());
+        let state =
+            web::Data::new(AppState { exporter: exporter.clone(), max_body_bytes: config.max_body_bytes, listeners });
         let mut servers = Vec::new();
-        let metrics_address = match &config.metrics_listen_address {
+        match metrics_listener {
             None => {
                 let routes = Routes { callback: true, metrics: true, basic_auth };
                 servers.push(serve(listener, state.clone(), routes, tls, config)?);
-                address
             }
-            Some(metrics_listen) => {
-                let metrics_listener = bind(metrics_listen)?;
-                let metrics_address = metrics_listener.local_addr().map_err(StartError::Serve)?;
+            Some(metrics_listener) => {
                 let callback_routes = Routes { callback: true, metrics: false, basic_auth: None };
                 servers.push(serve(listener, state.clone(), callback_routes, None, config)?);
                 let metrics_routes = Routes { callback: false, metrics: true, basic_auth };
                 servers.push(serve(metrics_listener, state.clone(), metrics_routes, tls, config)?);
-                metrics_address
             }
-        };
+        }
         spawn_expiry(exporter.clone(), config.expiry_interval);
         let persister = match &config.state_file {
             Some(path) => Some(
@@ -150,6 +154,19 @@ impl Application {
         }
         served
     }
+}
+
+/// What each address serves, as the status page lists it.
+fn served(address: SocketAddr, metrics_address: SocketAddr, tls: bool, basic_auth: bool) -> Vec<Listener> {
+    const METRICS: [&str; 3] = ["/metrics", "/", "/api/v1/status"];
+    if address == metrics_address {
+        let serves = std::iter::once("/callback").chain(METRICS).collect();
+        return vec![Listener { address, serves, tls, basic_auth }];
+    }
+    vec![
+        Listener { address, serves: vec!["/callback"], tls: false, basic_auth: false },
+        Listener { address: metrics_address, serves: METRICS.to_vec(), tls, basic_auth },
+    ]
 }
 
 fn bind(address: &str) -> Result<TcpListener, StartError> {

@@ -187,6 +187,11 @@ impl Dedup {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Most entries held, over all shards.
+    pub fn capacity(&self) -> usize {
+        self.capacity * self.shards.len()
+    }
 }
 
 impl Inner {

@@ -11,6 +11,7 @@ use crate::state::apps::AppSeries;
 use crate::state::clock::Clock;
 use crate::state::streams::{ErrorReport, StreamId};
 use crate::state::{State, OVERFLOW};
+use crate::status::Status;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +91,7 @@ pub struct Pipeline {
     verifier: Verifier,
     clock: Arc<dyn Clock>,
     max_label_bytes: usize,
+    status: Arc<Status>,
 }
 
 impl Pipeline {
@@ -100,8 +102,9 @@ impl Pipeline {
         verifier: Verifier,
         clock: Arc<dyn Clock>,
         max_label_bytes: usize,
+        status: Arc<Status>,
     ) -> Self {
-        Self { metrics, state, dedup, verifier, clock, max_label_bytes }
+        Self { metrics, state, dedup, verifier, clock, max_label_bytes, status }
     }
 
     pub fn authenticates(&self) -> bool {
@@ -110,21 +113,23 @@ impl Pipeline {
 
     /// Handles one callback body and counts its outcome.
     pub fn handle(&self, body: &[u8]) -> Handled {
-        self.counted(self.process(body))
+        let now = self.clock.now();
+        self.counted(self.process(body, now), now)
     }
 
     /// Counts a body refused for its size before it was read.
     pub fn reject_too_large(&self, limit: usize) -> Handled {
-        self.counted(Handled { event_type: "unknown", outcome: Outcome::Rejected(Rejection::TooLarge { limit }) })
+        let handled = Handled { event_type: "unknown", outcome: Outcome::Rejected(Rejection::TooLarge { limit }) };
+        self.counted(handled, self.clock.now())
     }
 
-    fn counted(&self, handled: Handled) -> Handled {
+    fn counted(&self, handled: Handled, now: Duration) -> Handled {
         self.metrics.count(handled.event_type, handled.outcome.label());
+        self.status.count(handled.event_type, handled.outcome.label(), now.as_secs());
         handled
     }
 
-    fn process(&self, body: &[u8]) -> Handled {
-        let now = self.clock.now();
+    fn process(&self, body: &[u8], now: Duration) -> Handled {
         if let Some(p) = wire::push_error_in_one_pass(body) {
             let outcome = self.verified(p.t, p.sign.as_deref(), now, || self.push_error(&p, now));
             return Handled { event_type: catalog::event_type_label(wire::EVENT_PUSH_ERROR), outcome };
@@ -221,6 +226,8 @@ impl Pipeline {
         }
         let report = ErrorReport { errors: &errors, frame_max, data_time_secs };
         self.state.streams.record_report(id, &report, now.as_secs());
+        let sent = StreamId { domain: &p.domain, app: &p.path, stream: &p.stream_id };
+        self.status.report(now.as_secs(), sent, &errors, frame_max);
     }
 
     /// The stream's labels, capped, and its (domain, app)'s series; all

@@ -158,6 +158,10 @@ impl DomainApps {
         self.admit(domain, app, last_seen_secs).is_some()
     }
 
+    pub fn max_apps(&self) -> usize {
+        self.max_apps
+    }
+
     /// Calls `f` with every pair's series, the overflow pair last.
     fn for_each(&self, mut f: impl FnMut(&AppSeries)) {
         for series in self.pairs.read().unwrap_or_else(|e| e.into_inner()).values() {

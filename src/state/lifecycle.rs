@@ -67,6 +67,11 @@ impl Lifecycles {
     }
 
     /// Streams whose lifecycle is remembered.
+    /// The `--max-live-streams` bound.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
     pub fn tracked(&self) -> usize {
         self.tracked.load(Ordering::Relaxed)
     }
@@ -185,9 +190,10 @@ impl Tracked {
     }
 }
 
-impl Collector for Lifecycles {
-    fn encode(&self, enc: &mut Encoder<'_>) {
-        // Live streams per `domain="..",app=".."` label set.
+impl Lifecycles {
+    /// Live streams per `domain="..",app=".."` label set (0 for a pair whose
+    /// streams all ended), as `css_push_streams_live` shows them.
+    pub fn live_per_app(&self) -> hashbrown::HashMap<String, u64> {
         let mut live_per_app: hashbrown::HashMap<String, u64> = hashbrown::HashMap::new();
         for shard in self.shards.iter() {
             for (key, t) in shard.lock().unwrap_or_else(|e| e.into_inner()).iter() {
@@ -201,8 +207,14 @@ impl Collector for Lifecycles {
                 }
             }
         }
+        live_per_app
+    }
+}
+
+impl Collector for Lifecycles {
+    fn encode(&self, enc: &mut Encoder<'_>) {
         enc.family(&f::STREAMS_LIVE);
-        for (labels, n) in &live_per_app {
+        for (labels, n) in &self.live_per_app() {
             enc.sample(&f::STREAMS_LIVE, labels, &[], Value::Int(*n));
         }
         enc.single(&f::LIVE_STREAMS_TRACKED, Value::Int(self.tracked() as u64));

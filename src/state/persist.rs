@@ -153,8 +153,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// The state file as the status page shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StateFileStatus {
+    pub path: String,
+    pub interval_seconds: f64,
+    pub writes_ok: u64,
+    pub writes_failed: u64,
+    /// Unix seconds of the last successful write.
+    pub last_write: Option<u64>,
+    pub bytes: u64,
+    pub restored_streams: u64,
+}
+
 /// The `css_push_state_*` metrics.
 pub struct SnapshotStats {
+    path: PathBuf,
     interval_secs: f64,
     ok: AtomicU64,
     errors: AtomicU64,
@@ -167,8 +181,9 @@ pub struct SnapshotStats {
 }
 
 impl SnapshotStats {
-    pub fn new(interval: Duration) -> Self {
+    pub fn new(path: &Path, interval: Duration) -> Self {
         Self {
+            path: path.to_owned(),
             interval_secs: interval.as_secs_f64(),
             ok: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -194,6 +209,21 @@ impl SnapshotStats {
 
     pub fn restored(&self, streams: usize) {
         self.restored_streams.store(streams as u64, Ordering::Relaxed);
+    }
+
+    pub fn status(&self) -> StateFileStatus {
+        let last = f64::from_bits(self.last_ok_secs.load(Ordering::Relaxed));
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "whole seconds of a positive time")]
+        let last_write = (last > 0.0).then_some(last as u64);
+        StateFileStatus {
+            path: self.path.display().to_string(),
+            interval_seconds: self.interval_secs,
+            writes_ok: self.ok.load(Ordering::Relaxed),
+            writes_failed: self.errors.load(Ordering::Relaxed),
+            last_write,
+            bytes: self.bytes.load(Ordering::Relaxed),
+            restored_streams: self.restored_streams.load(Ordering::Relaxed),
+        }
     }
 }
 

@@ -108,6 +108,15 @@ pub enum Placement {
     Overflow,
 }
 
+/// Adds `count` to `code`'s entry of `errors` (sorted by code), saturating:
+/// a hostile count must not wrap (or panic) a counter.
+pub fn add_count(errors: &mut Vec<(u8, u64)>, code: u8, count: u64) {
+    match errors.binary_search_by_key(&code, |e| e.0) {
+        Ok(i) => errors[i].1 = errors[i].1.saturating_add(count),
+        Err(i) => errors.insert(i, (code, count)),
+    }
+}
+
 /// A stream's identity as label values (domain, app, stream).
 #[derive(Debug, Clone, Copy)]
 pub struct StreamId<'a> {
@@ -140,11 +149,7 @@ impl StreamRegistry {
     pub fn record_report(&self, id: StreamId, report: &ErrorReport, now_secs: u64) -> Placement {
         self.update_or_overflow(id, now_secs, |s| {
             for &(code, count) in report.errors {
-                match s.errors.binary_search_by_key(&code, |e| e.0) {
-                    // Saturating: a hostile count must not wrap (or panic) a counter.
-                    Ok(i) => s.errors[i].1 = s.errors[i].1.saturating_add(count),
-                    Err(i) => s.errors.insert(i, (code, count)),
-                }
+                add_count(&mut s.errors, code, count);
             }
             // Retries can deliver an older report after a newer one.
             if s.latest_report.is_none_or(|t| report.data_time_secs >= t) {
@@ -251,6 +256,10 @@ impl StreamRegistry {
         let StreamGauges { frame_max, latest_report, live, last_seen, overflow } = g;
         let set = |s: &mut StreamState| (s.frame_max, s.latest_report, s.live) = (frame_max, latest_report, live);
         self.upsert(key.into(), last_seen, &set, overflow)
+    }
+
+    pub fn max_streams(&self) -> usize {
+        self.max_streams
     }
 
     /// Calls `f` with every stream's label set and state, a shard at a time.

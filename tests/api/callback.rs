@@ -243,16 +243,21 @@ async fn a_separate_metrics_listener_splits_the_routes() {
     assert_eq!(res.status().as_u16(), 404, "/callback is not on the metrics listener");
     assert_eq!(app.metrics().await.get(CALLBACKS, &[("event_type", "321"), ("outcome", "accepted")]), Some(1.0));
     for base in [&app.base, &app.metrics_base] {
-        for path in ["/-/healthy", "/-/ready", "/"] {
+        for path in ["/-/healthy", "/-/ready"] {
             let res = app.client.get(format!("{base}{path}")).send().await.unwrap();
             assert_eq!(res.status().as_u16(), 200, "{base}{path}");
         }
     }
+    // The status page names streams: it stays with /metrics.
+    let res = app.client.get(format!("{}/", app.metrics_base)).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let res = app.client.get(format!("{}/", app.base)).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 404, "no status page on the callback listener");
     app.stop().await;
 }
 
 #[actix_web::test]
-async fn landing_page_links_metrics_and_callback_wants_post() {
+async fn status_page_links_metrics_and_callback_wants_post() {
     let app = spawn_app(&[]).await;
     let mut res = app.client.get(format!("{}/", app.base)).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 200);

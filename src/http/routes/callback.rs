@@ -19,17 +19,20 @@ pub async fn callback(req: HttpRequest, payload: web::Payload, state: web::Data<
             Ok(Ok(body)) => state.exporter.handle(&body),
         }
     };
-    respond(&req, handled)
+    respond(&req, &state, handled)
 }
 
-fn respond(req: &HttpRequest, handled: Handled) -> HttpResponse {
+fn respond(req: &HttpRequest, state: &AppState, handled: Handled) -> HttpResponse {
     let rejection = match &handled.outcome {
         Outcome::Accepted | Outcome::Duplicate | Outcome::Ignored => {
             return HttpResponse::Ok().content_type("application/json").body(r#"{"code":0}"#);
         }
         Outcome::Rejected(r) => r,
     };
-    let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    // The TCP peer, never a forwarding header a sender can write.
+    let peer = req.peer_addr().map(|a| a.ip());
+    state.exporter.note_refused(peer, handled.event_type, rejection);
+    let peer = peer.map(|p| p.to_string()).unwrap_or_default();
     log::warn!("rejected callback from {peer} (event_type {}, {}): {rejection}", handled.event_type, rejection.label());
     rejection.error_response()
 }

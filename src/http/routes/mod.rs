@@ -2,9 +2,11 @@
 mod callback;
 mod health;
 mod metrics;
+mod status;
 
 use crate::exporter::Exporter;
 use crate::http::webconfig::{self, BasicAuth};
+use crate::status::Listener;
 use actix_web::middleware::from_fn;
 use actix_web::web;
 use std::sync::Arc;
@@ -13,6 +15,8 @@ use std::sync::Arc;
 pub struct AppState {
     pub exporter: Arc<Exporter>,
     pub max_body_bytes: usize,
+    /// The addresses served, for the status page.
+    pub listeners: Vec<Listener>,
 }
 
 /// Which routes one listener serves.
@@ -20,7 +24,7 @@ pub struct AppState {
 pub struct Routes {
     pub callback: bool,
     pub metrics: bool,
-    /// Guards the landing page and /metrics; never /callback (CSS cannot
+    /// Guards the status page and /metrics; never /callback (CSS cannot
     /// send credentials; its signature is checked instead) nor health checks.
     pub basic_auth: Option<Arc<BasicAuth>>,
 }
@@ -34,8 +38,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, routes: &Routes) {
         cfg.app_data(web::Data::new(auth.clone()));
     }
     let guard = || from_fn(webconfig::require_basic_auth);
-    cfg.service(web::resource("/").wrap(guard()).route(web::get().to(health::landing)));
     if routes.metrics {
         cfg.service(web::resource("/metrics").wrap(guard()).route(web::get().to(metrics::metrics)));
+        // The status page names streams: only where /metrics is, and as guarded.
+        cfg.service(web::resource("/").wrap(guard()).route(web::get().to(status::page)));
+        cfg.service(web::resource("/api/v1/status").wrap(guard()).route(web::get().to(status::api)));
     }
 }

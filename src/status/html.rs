@@ -1,0 +1,426 @@
+//! The status page as one server-rendered HTML document: inline CSS, no
+//! JavaScript, refreshing itself. Every sender-controlled value (stream
+//! names, reasons) goes through [`escape`].
+use super::{Bound, Snapshot, REFUSED_KEPT, REPORTS_SHOWN, TOP_STREAMS};
+use std::fmt::Write;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Seconds between the page's own refreshes.
+pub const REFRESH_SECS: u32 = 5;
+/// (domain, app) pairs listed with their live streams, most live first.
+const LIVE_SHOWN: usize = 50;
+
+const STYLE: &str = "
+:root{--ink:#1f2933;--muted:#616e7c;--line:#e4e7eb;--bg:#f5f7fa;--ok:#2f9e44;--warn:#e8590c;--bad:#c92a2a;--info:#1c7ed6}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
+header{background:#243b53;color:#fff;padding:14px 24px;display:flex;flex-wrap:wrap;align-items:baseline;gap:8px 24px}
+header h1{font-size:20px;margin:0;font-weight:600}
+header .meta{color:#bcccdc}
+header nav{margin-left:auto}
+header nav a{color:#fff;margin-left:16px;text-decoration:none;border-bottom:1px solid #829ab1}
+main{max-width:1280px;margin:0 auto;padding:16px 24px 32px}
+.banner{border-radius:6px;padding:10px 14px;margin:0 0 14px;border-left:5px solid}
+.banner.warn{background:#fff4e6;border-color:var(--warn)}
+.banner.info{background:#e7f5ff;border-color:var(--info)}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:16px}
+section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:12px 16px;margin-bottom:16px;overflow-x:auto}
+h2{font-size:15px;margin:0 0 8px}
+h2 small{font-weight:normal;color:var(--muted);margin-left:6px}
+table{border-collapse:collapse;width:100%}
+th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}
+th{font-weight:600;color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.03em}
+tr:last-child td{border-bottom:none}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+.muted{color:var(--muted)}
+.empty{color:var(--muted);font-style:italic;padding:6px 0}
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px}
+.mono{overflow-wrap:anywhere}
+.nowrap,th{white-space:nowrap}
+.badge{display:inline-block;border-radius:10px;padding:0 8px;font-size:12px;font-weight:600;color:#fff;background:var(--muted)}
+.badge.accepted{background:var(--ok)}.badge.duplicate{background:var(--info)}.badge.ignored{background:#868e96}
+.badge.malformed,.badge.too_large{background:var(--warn)}.badge.unauthorized,.badge.expired{background:var(--bad)}
+.bar{height:10px;background:var(--line);border-radius:5px;overflow:hidden;min-width:120px;flex:1}
+.gauge{display:flex;align-items:center;gap:8px}.gauge span{width:48px;text-align:right;font-size:12px;color:var(--muted)}
+dl.legend{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:10px 0 0;font-size:12.5px;color:var(--muted)}dl.legend dt{font-weight:600}dl.legend dd{margin:0}
+.bar div{height:100%;background:var(--ok)}
+.bar div.high{background:var(--warn)}.bar div.full{background:var(--bad)}
+footer{color:var(--muted);font-size:12px;margin-top:8px}
+";
+
+/// The whole page.
+pub fn render(s: &Snapshot) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"{REFRESH_SECS}\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>CSS Push Exporter status</title><style>{STYLE}</style></head><body>\
+         <header><h1>CSS Push Exporter</h1><span class=\"meta\">version {} · up {}</span>\
+         <nav><a href=\"metrics\">Metrics</a><a href=\"-/healthy\">Health</a><a href=\"-/ready\">Ready</a>\
+         <a href=\"api/v1/status\">JSON</a></nav></header><main>",
+        escape(s.version),
+        humantime::format_duration(Duration::from_secs(s.uptime_seconds)),
+    );
+    banners(&mut out, s);
+    out.push_str("<div class=\"grid\">");
+    listeners(&mut out, s);
+    bounds(&mut out, &s.bounds);
+    out.push_str("</div>");
+    callbacks(&mut out, s);
+    refused(&mut out, s);
+    out.push_str("<div class=\"grid\">");
+    top_streams(&mut out, s);
+    live_streams(&mut out, s);
+    out.push_str("</div>");
+    reports(&mut out, s);
+    let _ = writeln!(
+        out,
+        "<footer>Refreshes every {REFRESH_SECS} s. Times are UTC by the exporter's clock ({}).</footer>\
+         </main></body></html>",
+        time(s.now)
+    );
+    out
+}
+
+fn banners(out: &mut String, s: &Snapshot) {
+    if !s.callbacks_authenticated {
+        out.push_str(
+            "<p class=\"banner warn\" id=\"unauthenticated\"><strong>Callbacks are not authenticated.</strong> \
+             No <code>--callback-key</code> is set, so anyone who can reach <code>/callback</code> can post \
+             errors. Set the callback key from the CSS console (<code>CSS_PUSH_CALLBACK_KEY</code>).</p>",
+        );
+    }
+    if s.callbacks.is_empty() {
+        out.push_str(
+            "<p class=\"banner info\"><strong>No callback has arrived yet.</strong> Check that the CSS callback \
+             template points at <code>http://&lt;this host&gt;/callback</code> on the callback listener below, is \
+             bound to your push domain, and that nothing in between (firewall, proxy) blocks it.</p>",
+        );
+    }
+}
+
+fn listeners(out: &mut String, s: &Snapshot) {
+    out.push_str("<section><h2>Listeners</h2><table><tr><th>address</th><th>serves</th><th>protection</th></tr>");
+    for l in &s.listeners {
+        let protection = match (l.tls, l.basic_auth) {
+            (true, true) => "TLS; basic auth (not on /callback)",
+            (true, false) => "TLS",
+            (false, true) => "basic auth (not on /callback)",
+            (false, false) => "none",
+        };
+        let _ = write!(
+            out,
+            "<tr><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td>{protection}</td></tr>",
+            l.address,
+            l.serves.join(" ")
+        );
+    }
+    let auth = if s.callbacks_authenticated { "signature checked (callback key set)" } else { "not checked" };
+    let _ = write!(out, "</table><p class=\"muted\">Callbacks: {auth}.</p>");
+    match &s.state_file {
+        None => out.push_str("<p class=\"muted\">State file: none (<code>--state-file</code> unset): a restart forgets live streams and the callback memory.</p>"),
+        Some(f) => {
+            let last = match f.last_write {
+                Some(t) => format!("last written {}", ago(s.now.saturating_sub(t))),
+                None => "not written yet".to_owned(),
+            };
+            let _ = write!(
+                out,
+                "<p class=\"muted\" id=\"state-file\">State file <code>{}</code>: {last}, every {} s; {} writes, {} failed; {} streams restored at start.</p>",
+                escape(&f.path),
+                f.interval_seconds,
+                f.writes_ok,
+                f.writes_failed,
+                f.restored_streams
+            );
+        }
+    }
+    out.push_str("</section>");
+}
+
+fn bounds(out: &mut String, bounds: &[Bound]) {
+    out.push_str("<section><h2>Bounds<small>how full each limit is</small></h2><table>");
+    out.push_str("<tr><th>what</th><th class=\"num\">used</th><th class=\"num\">limit</th><th></th></tr>");
+    for b in bounds {
+        #[allow(clippy::cast_precision_loss, reason = "a percentage for a bar")]
+        let percent = if b.limit == 0 { 100.0 } else { (b.used as f64 * 100.0 / b.limit as f64).min(100.0) };
+        // Anything in use shows as a sliver.
+        let width = if b.used > 0 { percent.max(1.0) } else { 0.0 };
+        let level = if percent >= 100.0 {
+            "full"
+        } else if percent >= 80.0 {
+            "high"
+        } else {
+            ""
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{} <span class=\"muted mono nowrap\">{}</span></td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td><div class=\"gauge\"><div class=\"bar\"><div class=\"{level}\" style=\"width:{width:.1}%\"></div></div>\
+             <span>{percent:.1}%</span></div></td></tr>",
+            escape(b.name),
+            escape(b.flag),
+            thousands(b.used),
+            thousands(b.limit)
+        );
+    }
+    out.push_str("</table></section>");
+}
+
+fn callbacks(out: &mut String, s: &Snapshot) {
+    out.push_str(
+        "<section><h2>Callbacks<small>by event type and outcome, since start</small></h2>\
+         <table><tr><th>event type</th><th>outcome</th><th class=\"num\">count</th><th>last seen</th></tr>",
+    );
+    for c in &s.callbacks {
+        let _ = write!(
+            out,
+            "<tr><td><span class=\"mono\">{}</span> <span class=\"muted\">{}</span></td><td>{}</td>\
+             <td class=\"num\">{}</td><td>{}</td></tr>",
+            c.event_type,
+            c.event,
+            badge(c.outcome),
+            thousands(c.count),
+            ago(c.seconds_ago)
+        );
+    }
+    end_table(out, s.callbacks.len(), "None yet.");
+    out.push_str("</section>");
+}
+
+fn refused(out: &mut String, s: &Snapshot) {
+    let _ = write!(
+        out,
+        "<section id=\"refused\"><h2>Refused callbacks<small>the last {REFUSED_KEPT}, newest first; the peer is \
+         the TCP sender (a proxy, if one is in front)</small></h2><table><tr><th>time</th><th>peer</th>\
+         <th>event type</th><th>outcome</th><th>reason</th></tr>",
+    );
+    for r in &s.refused {
+        let peer = r.peer.map(|p| p.to_string()).unwrap_or_else(|| "?".to_owned());
+        let _ = write!(
+            out,
+            "<tr><td class=\"nowrap\">{}</td><td class=\"mono\">{peer}</td><td class=\"mono\">{}</td><td>{}</td>\
+             <td class=\"mono\">{}</td></tr>",
+            when(r.time, r.seconds_ago),
+            r.event_type,
+            badge(r.outcome),
+            escape(&r.reason)
+        );
+    }
+    end_table(out, s.refused.len(), "None refused.");
+    if !s.refused.is_empty() {
+        out.push_str(REFUSAL_LEGEND);
+    }
+    out.push_str("</section>");
+}
+
+fn reports(out: &mut String, s: &Snapshot) {
+    let _ = write!(
+        out,
+        "<section id=\"reports\"><h2>Accepted push error reports<small>the last {REPORTS_SHOWN}, newest first\
+         </small></h2><table><tr><th>time</th><th>domain / app / stream</th><th>errors</th>\
+         <th class=\"num\">worst frame gap</th></tr>",
+    );
+    for r in &s.reports {
+        let _ = write!(
+            out,
+            "<tr><td class=\"nowrap\">{}</td><td class=\"mono\">{}</td><td>",
+            when(r.time, r.seconds_ago),
+            path(&r.domain, &r.app, &r.stream)
+        );
+        for (i, e) in r.errors.iter().enumerate() {
+            let sep = if i > 0 { ", " } else { "" };
+            let _ = write!(out, "{sep}{} <span class=\"muted\">({})</span> × {}", e.error, e.error_type, e.count);
+        }
+        match r.worst_frame_gap_seconds {
+            Some(gap) => {
+                let _ = write!(out, "</td><td class=\"num\">{gap:.3} s</td></tr>");
+            }
+            None => out.push_str("</td><td class=\"num muted\">–</td></tr>"),
+        }
+    }
+    end_table(out, s.reports.len(), "None accepted yet.");
+    out.push_str("</section>");
+}
+
+fn top_streams(out: &mut String, s: &Snapshot) {
+    let t = &s.top_streams;
+    let _ = write!(
+        out,
+        "<section id=\"top\"><h2>Streams with the most errors<small>top {TOP_STREAMS} over the last {} min",
+        t.window_seconds / 60
+    );
+    if t.reports_considered == t.reports_kept {
+        // The ring is full: it may reach back less than the window.
+        let _ = write!(
+            out,
+            " or the last {} reports ({}), whichever is shorter",
+            t.reports_kept,
+            humantime::format_duration(Duration::from_secs(t.covers_seconds))
+        );
+    }
+    out.push_str(
+        "</small></h2><table><tr><th>domain / app / stream</th><th class=\"num\">errors</th>\
+         <th class=\"num\">reports</th></tr>",
+    );
+    for st in &t.streams {
+        let _ = write!(
+            out,
+            "<tr><td class=\"mono\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            path(&st.domain, &st.app, &st.stream),
+            thousands(st.errors),
+            thousands(st.reports)
+        );
+    }
+    end_table(out, t.streams.len(), "No errors reported in the window.");
+    out.push_str("</section>");
+}
+
+fn live_streams(out: &mut String, s: &Snapshot) {
+    out.push_str(
+        "<section id=\"live\"><h2>Live streams<small>per (domain, app), from push start and end callbacks\
+         </small></h2><table><tr><th>domain / app</th><th class=\"num\">live</th></tr>",
+    );
+    for l in s.live_streams.iter().take(LIVE_SHOWN) {
+        let _ = write!(
+            out,
+            "<tr><td class=\"mono\">{} / {}</td><td class=\"num\">{}</td></tr>",
+            escape(&l.domain),
+            escape(&l.app),
+            thousands(l.live)
+        );
+    }
+    end_table(
+        out,
+        s.live_streams.len(),
+        "No push start or end seen (the template needs the push and interruption callback URLs too).",
+    );
+    if let Some(more) = s.live_streams.len().checked_sub(LIVE_SHOWN).filter(|&n| n > 0) {
+        let _ = write!(out, "<p class=\"muted\">and {more} more pairs: see <code>css_push_streams_live</code>.</p>");
+    }
+    out.push_str("</section>");
+}
+
+/// Closes a section's table, saying `when_empty` if it had no rows.
+fn end_table(out: &mut String, rows: usize, when_empty: &str) {
+    out.push_str("</table>");
+    if rows == 0 {
+        let _ = write!(out, "<p class=\"empty\">{when_empty}</p>");
+    }
+}
+
+/// What to check for each kind of refusal, when setting up the callback.
+const REFUSAL_LEGEND: &str = "<dl class=\"legend\">\
+    <dt>unauthorized</dt><dd>the key in the CSS callback template differs from <code>--callback-key</code>, or \
+    something in between dropped <code>sign</code> or <code>t</code></dd>\
+    <dt>expired</dt><dd><code>t</code> is in the past: check this host's clock, or raise \
+    <code>--max-clock-skew</code></dd>\
+    <dt>malformed</dt><dd>not a CSS callback body (a proxy rewriting it, or someone else posting)</dd>\
+    <dt>too_large</dt><dd>the body is over <code>--max-body-bytes</code></dd></dl>";
+
+/// `n` with thin spaces between thousands, as it is easier to read.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() * 2);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('\u{202f}');
+        }
+        out.push(d);
+    }
+    out
+}
+
+fn path(domain: &str, app: &str, stream: &str) -> String {
+    format!("{} / {} / <strong>{}</strong>", escape(domain), escape(app), escape(stream))
+}
+
+fn badge(outcome: &str) -> String {
+    let outcome = escape(outcome);
+    format!("<span class=\"badge {outcome}\">{outcome}</span>")
+}
+
+/// A time of day (UTC) and how long ago.
+fn when(unix_secs: u64, seconds_ago: u64) -> String {
+    let time = time(unix_secs);
+    // "2025-11-24T16:00:00Z": the time of day, the full date on hover.
+    let clock = time.get(11..19).unwrap_or(&time);
+    format!("<span title=\"{time}\">{clock}</span> <span class=\"muted\">{}</span>", ago(seconds_ago))
+}
+
+fn time(unix_secs: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix_secs)).to_string()
+}
+
+fn ago(secs: u64) -> String {
+    match secs {
+        0..=119 => format!("{secs} s ago"),
+        120..=7199 => format!("{} min ago", secs / 60),
+        7200..=172_799 => format!("{} h ago", secs / 3600),
+        _ => format!("{} d ago", secs / 86_400),
+    }
+}
+
+/// `s` safe inside HTML text and attribute values.
+pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['&', '<', '>', '"', '\'']) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::streams::StreamId;
+    use crate::status::{StateView, Status};
+
+    #[test]
+    fn sender_controlled_text_is_escaped() {
+        assert_eq!(escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&#39;");
+        let s = Status::new(0);
+        let evil = "<script>alert(1)</script>";
+        s.report(0, StreamId { domain: evil, app: "a", stream: "s\"><img src=x>" }, &[(6, 1)], [Some(3.0), None]);
+        let view = StateView {
+            listeners: Vec::new(),
+            authenticated: false,
+            live_streams: Vec::new(),
+            bounds: Vec::new(),
+            state_file: None,
+        };
+        let page = render(&s.snapshot(10, view));
+        assert!(!page.contains("<script") && !page.contains("<img"), "{page}");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(page.contains("id=\"unauthenticated\""));
+        assert!(page.contains("<meta http-equiv=\"refresh\" content=\"5\">"));
+    }
+
+    #[test]
+    fn thousands_are_spaced() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(50_000), "50\u{202f}000");
+        assert_eq!(thousands(2_000_000), "2\u{202f}000\u{202f}000");
+    }
+
+    #[test]
+    fn ages_read_naturally() {
+        assert_eq!(ago(5), "5 s ago");
+        assert_eq!(ago(600), "10 min ago");
+        assert_eq!(ago(3 * 3600), "3 h ago");
+        assert_eq!(ago(3 * 86_400), "3 d ago");
+    }
+}

@@ -1,0 +1,252 @@
+//! The status page (`GET /`) and its JSON (`GET /api/v1/status`): what
+//! reached the exporter, refused callbacks with their reasons and no
+//! secrets, bounded rings, the same protection as /metrics, and the page as
+//! a real browser renders it.
+use crate::helpers::*;
+use crate::tools::require;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const KEY: &str = "status-page-test-key-7f3a";
+
+/// GETs `path` from the metrics listener: (status, body).
+async fn get(app: &TestApp, path: &str, auth: Option<(&str, &str)>) -> (u16, String) {
+    let mut req = app.client.get(format!("{}{path}", app.metrics_base));
+    if let Some((user, password)) = auth {
+        req = req.basic_auth(user, password);
+    }
+    let mut res = req.send().await.expect("request sent");
+    let body = res.body().limit(16 << 20).await.expect("body read");
+    (res.status().as_u16(), String::from_utf8(body.to_vec()).expect("UTF-8"))
+}
+
+async fn status(app: &TestApp) -> Value {
+    let (code, body) = get(app, "/api/v1/status", None).await;
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).expect("JSON")
+}
+
+fn late_video(ms: u64) -> Value {
+    let desc = format!("video frame arrive interval too long, interval={ms}(msec)");
+    json!([{"type": 6, "count": 2, "detail": [{"desc": desc}]}, {"type": 1, "count": 1}])
+}
+
+/// The refused entry with `outcome`, which must be there.
+fn refused<'a>(s: &'a Value, outcome: &str) -> &'a Value {
+    let all = s["refused"].as_array().unwrap();
+    all.iter().find(|r| r["outcome"] == outcome).unwrap_or_else(|| panic!("no {outcome} in {all:?}"))
+}
+
+#[actix_web::test]
+async fn each_callback_is_listed_with_its_outcome_and_reason_and_no_secret() {
+    let app = spawn_app(&["--callback-key", KEY]).await;
+    let body =
+        |stream: &str, n: i64| push_error("push.example.com", "live", stream, 1_764_000_000_000 + n, late_video(3046));
+    let good = signed(body("room-1001", 1), KEY, 600);
+    let badly_signed = signed(body("room-2002", 2), "a-guessed-key", 600);
+    let mut malformed = signed(body("room-3003", 3), KEY, 600);
+    malformed["abnormal_event"] = "x".repeat(2000).into();
+    let mut ignored = signed(body("room-4004", 4), KEY, 600);
+    ignored["event_type"] = 100.into();
+    for (what, body, code) in [
+        ("signed", &good, 200),
+        ("badly signed", &badly_signed, 401),
+        ("malformed", &malformed, 400),
+        ("ignored", &ignored, 200),
+    ] {
+        assert_eq!(app.post(body.to_string()).await.0, code, "{what}");
+    }
+    app.clock.advance(Duration::from_secs(7));
+    let s = status(&app).await;
+
+    let tallies: Vec<_> = s["callbacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["event_type"].as_str().unwrap(), c["outcome"].as_str().unwrap(), c["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        tallies,
+        [("321", "accepted", 1), ("321", "malformed", 1), ("321", "unauthorized", 1), ("100", "ignored", 1)]
+    );
+    assert!(s["callbacks"].as_array().unwrap().iter().all(|c| c["seconds_ago"] == 7), "{}", s["callbacks"]);
+
+    assert_eq!(s["refused"].as_array().unwrap().len(), 2, "{}", s["refused"]);
+    let unauthorized = refused(&s, "unauthorized");
+    assert_eq!(unauthorized["reason"], "unauthorized: sign does not match");
+    assert_eq!((&unauthorized["peer"], &unauthorized["event_type"]), (&json!("127.0.0.1"), &json!("321")));
+    assert_eq!(unauthorized["time"], NOW_SECS);
+    let reason = refused(&s, "malformed")["reason"].as_str().unwrap();
+    assert!(reason.starts_with("abnormal_event: invalid type: string \"xxxx"), "{reason}");
+    assert!(reason.contains(&format!("{}…\"", "x".repeat(64))) && reason.len() < 200, "{reason}");
+
+    let reports = s["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 1, "only the accepted report: {reports:?}");
+    assert_eq!(
+        reports[0],
+        json!({"time": NOW_SECS, "seconds_ago": 7, "domain": "push.example.com", "app": "live", "stream": "room-1001",
+               "errors": [{"error_type": "1", "error": "video_timestamp_rollback", "count": 1},
+                          {"error_type": "6", "error": "video_frame_late", "count": 2}],
+               "total_errors": 3, "worst_frame_gap_seconds": 3.046})
+    );
+    assert_eq!(
+        s["top_streams"]["streams"],
+        json!([{"domain": "push.example.com", "app": "live", "stream": "room-1001", "errors": 3, "reports": 1}])
+    );
+    assert_eq!(s["callbacks_authenticated"], true);
+    let bounds: Vec<_> = s["bounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["flag"].as_str().unwrap(), b["used"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(bounds, [("--max-streams", 1), ("--max-apps", 1), ("--max-live-streams", 0), ("--dedup-capacity", 1)]);
+
+    // Nothing secret, in the JSON or on the page.
+    let (_, page) = get(&app, "/", None).await;
+    for text in [s.to_string(), page] {
+        for secret in [KEY, "txSecret", "f5828cd4a8a09109304b060172fb3960", "203.0.113.7", "stream_param"] {
+            assert!(!text.contains(secret), "{secret} leaked");
+        }
+        for sign in [&good, &badly_signed, &malformed, &ignored].map(|b| b["sign"].as_str().unwrap()) {
+            assert!(!text.contains(sign), "a sign leaked");
+        }
+    }
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn rings_stay_bounded_under_ten_thousand_callbacks() {
+    let app = spawn_app(&["--callback-key", KEY]).await;
+    let total = 10_000;
+    // Half accepted over 500 streams, half refused; eight in flight.
+    let bodies: Vec<String> = (0..total)
+        .map(|i: i64| {
+            let key = if i % 2 == 0 { KEY } else { "wrong" };
+            let body =
+                push_error("d.example.com", "live", &format!("s{}", i % 500), 1_764_000_000_000 + i, late_video(1500));
+            signed(body, key, 600).to_string()
+        })
+        .collect();
+    let started = Instant::now();
+    for chunk in bodies.chunks(8) {
+        let answers = futures_util::future::join_all(chunk.iter().map(|b| app.post(b.clone()))).await;
+        assert!(answers.iter().all(|(code, _)| *code == 200 || *code == 401));
+    }
+    assert!(started.elapsed() < Duration::from_secs(120), "10 000 callbacks took {:?}", started.elapsed());
+    let s = status(&app).await;
+    let counted: u64 = s["callbacks"].as_array().unwrap().iter().map(|c| c["count"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 10_000);
+    assert_eq!(s["refused"].as_array().unwrap().len(), 20);
+    assert_eq!(s["reports"].as_array().unwrap().len(), 20);
+    let top = &s["top_streams"];
+    assert_eq!(top["reports_considered"], top["reports_kept"], "the ring is full, not past full: {top}");
+    assert!(top["reports_kept"].as_u64().unwrap() < 5_000);
+    assert_eq!(top["streams"].as_array().unwrap().len(), 10);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn the_status_page_sits_with_metrics_behind_the_same_guard() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("web-config.yml");
+    std::fs::write(&config, format!("basic_auth_users:\n  prometheus: '{}'\n", bcrypt::hash("pw", 4).unwrap()))
+        .unwrap();
+    let app =
+        spawn_app(&["--web-config-file", config.to_str().unwrap(), "--metrics-listen-address", "127.0.0.1:0"]).await;
+    for path in ["/", "/api/v1/status"] {
+        assert_eq!(get(&app, path, None).await.0, 401, "{path} without credentials");
+        assert_eq!(get(&app, path, Some(("prometheus", "wrong"))).await.0, 401, "{path}");
+        let (code, body) = get(&app, path, Some(("prometheus", "pw"))).await;
+        assert_eq!(code, 200, "{path}");
+        assert!(body.contains("/api/v1/status"), "{path} lists the listeners: {body}");
+        let res = app.client.get(format!("{}{path}", app.base)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 404, "{path} is not on the callback listener");
+    }
+    app.stop().await;
+}
+
+/// Runs Chromium headless on `url` with `args` (bounded to 90 s); its stdout.
+fn chromium(binary: &Path, profile: &Path, args: &[&str], url: &str) -> String {
+    let profile = format!("--user-data-dir={}", profile.display());
+    let mut child = Command::new(binary)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync", &profile])
+        .args(args)
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("chromium starts");
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("chromium did not finish within 90 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "chromium failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+#[actix_web::test]
+async fn a_real_browser_renders_the_page() {
+    let Some(chromium_bin) = require("chromium") else { return };
+    // No key: the page must warn.
+    let app = spawn_app(&[]).await;
+    let start = push_lifecycle("push.example.com", "live", "room-1001", "seq-1", None);
+    assert_eq!(app.post(start.to_string()).await.0, 200);
+    let report = push_error("push.example.com", "live", "room-<b>1001</b>", 1_764_000_000_000, late_video(3046));
+    assert_eq!(app.post(report.to_string()).await.0, 200);
+    let mut bad = push_error("push.example.com", "live", "room-1001", 1_764_000_000_001, late_video(3046));
+    bad["abnormal_event"][0]["count"] = (-2).into();
+    assert_eq!(app.post(bad.to_string()).await.0, 400);
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("{}/", app.metrics_base);
+    let (binary, profile) = (chromium_bin.clone(), dir.path().to_owned());
+    let dom = actix_web::web::block(move || chromium(&binary, &profile, &["--dump-dom"], &url)).await.unwrap();
+    assert!(dom.contains("Callbacks are not authenticated."), "no warning banner:\n{dom}");
+    assert!(dom.contains("abnormal_event[0].count: must not be negative, got -2"), "no refused reason:\n{dom}");
+    assert!(dom.contains("room-&lt;b&gt;1001&lt;/b&gt;"), "the stream name, as text:\n{dom}");
+    assert!(!dom.contains("<b>1001</b>"), "a stream name became markup");
+
+    // A screenshot for a reviewer, kept beside the test binaries.
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
+    let _ = std::fs::remove_file(&shot);
+    let (binary, profile, url) = (chromium_bin, dir.path().to_owned(), format!("{}/", app.metrics_base));
+    let arg = format!("--screenshot={}", shot.display());
+    actix_web::web::block(move || chromium(&binary, &profile, &[&arg, "--window-size=1280,2000"], &url)).await.unwrap();
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
+    eprintln!("status page screenshot: {}", shot.display());
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn the_state_file_shows_when_there_is_one() {
+    let app = spawn_app(&[]).await;
+    assert_eq!(status(&app).await["state_file"], Value::Null);
+    assert!(get(&app, "/", None).await.1.contains("--state-file</code> unset"));
+    app.stop().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    let app = spawn_app(&["--state-file", path.to_str().unwrap(), "--state-interval", "1h"]).await;
+    let s = status(&app).await;
+    assert_eq!(s["state_file"]["path"], path.to_str().unwrap());
+    assert_eq!(
+        (s["state_file"]["writes_ok"].as_u64(), s["state_file"]["interval_seconds"].as_f64()),
+        (Some(0), Some(3600.0))
+    );
+    assert_eq!(s["state_file"]["last_write"], Value::Null);
+    let page = get(&app, "/", None).await.1;
+    assert!(page.contains("id=\"state-file\"") && page.contains("not written yet"), "{page}");
+    app.stop().await;
+}
