@@ -53,15 +53,15 @@ impl Exporter {
         let dedup = Arc::new(dedup);
         let verifier = Verifier::new(&config.callback_keys, config.max_clock_skew.as_secs());
         let status = Arc::new(Status::new(clock.now_secs()));
-        let pipeline = Pipeline::new(
-            metrics.clone(),
-            state.clone(),
-            dedup.clone(),
+        let pipeline = Pipeline {
+            metrics: metrics.clone(),
+            state: state.clone(),
+            dedup: dedup.clone(),
             verifier,
-            clock.clone(),
-            config.max_label_length,
-            status.clone(),
-        );
+            clock: clock.clone(),
+            max_label_bytes: config.max_label_length,
+            status: status.clone(),
+        };
         let mut collectors: Vec<Arc<dyn Collector>> = vec![metrics, dedup.clone(), state.clone()];
         let snapshot_stats =
             config.state_file.as_deref().map(|path| Arc::new(SnapshotStats::new(path, config.state_interval)));

@@ -43,6 +43,32 @@ pub fn push_labels(out: &mut String, pairs: &[(&str, &str)]) {
     }
 }
 
+/// The `(name, value)` pairs of a `name="value",...` label set, values
+/// unescaped: the inverse of [`push_labels`]. Stops at anything malformed.
+pub fn parse_labels(labels: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut chars = labels.chars();
+    loop {
+        let name: String = chars.by_ref().take_while(|&c| c != '=').collect();
+        if name.is_empty() || chars.next() != Some('"') {
+            return out;
+        }
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(c) => value.push(c),
+                    None => break,
+                },
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        out.push((name.trim_start_matches(',').to_owned(), value));
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum Value {
     Int(u64),
@@ -151,10 +177,16 @@ mod tests {
     }
 
     #[test]
-    fn labels_are_escaped() {
+    fn labels_are_escaped_and_read_back() {
+        let pairs = [("domain", "a\"b\\c\nd"), ("app", "x=y,z=\"w\""), ("stream", "")];
         let mut s = String::new();
-        push_labels(&mut s, &[("domain", "a\"b\\c\nd"), ("app", "xyz")]);
-        assert_eq!(s, r#"domain="a\"b\\c\nd",app="xyz""#);
+        push_labels(&mut s, &pairs[..2]);
+        assert_eq!(s, r#"domain="a\"b\\c\nd",app="x=y,z=\"w\"""#);
+        s.push(',');
+        push_labels(&mut s, &pairs[2..]);
+        let back = parse_labels(&s);
+        assert_eq!(back, pairs.map(|(k, v)| (k.to_owned(), v.to_owned())));
+        assert_eq!(parse_labels("a=1"), []);
     }
 
     #[test]

@@ -84,29 +84,19 @@ pub struct Handled {
     pub outcome: Outcome,
 }
 
+/// The stages a callback passes, and what they record into; built by
+/// [`crate::exporter::Exporter`].
 pub struct Pipeline {
-    metrics: Arc<ExporterMetrics>,
-    state: Arc<State>,
-    dedup: Arc<Dedup>,
-    verifier: Verifier,
-    clock: Arc<dyn Clock>,
-    max_label_bytes: usize,
-    status: Arc<Status>,
+    pub(crate) metrics: Arc<ExporterMetrics>,
+    pub(crate) state: Arc<State>,
+    pub(crate) dedup: Arc<Dedup>,
+    pub(crate) verifier: Verifier,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) max_label_bytes: usize,
+    pub(crate) status: Arc<Status>,
 }
 
 impl Pipeline {
-    pub fn new(
-        metrics: Arc<ExporterMetrics>,
-        state: Arc<State>,
-        dedup: Arc<Dedup>,
-        verifier: Verifier,
-        clock: Arc<dyn Clock>,
-        max_label_bytes: usize,
-        status: Arc<Status>,
-    ) -> Self {
-        Self { metrics, state, dedup, verifier, clock, max_label_bytes, status }
-    }
-
     pub fn authenticates(&self) -> bool {
         self.verifier.enabled()
     }

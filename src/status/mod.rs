@@ -7,6 +7,7 @@ pub mod short;
 
 use crate::catalog;
 use crate::expose::metrics::OUTCOMES;
+use crate::expose::text::parse_labels;
 use crate::ingest::pipeline::Rejection;
 use crate::state::persist::StateFileStatus;
 use crate::state::streams::{add_count, StreamId};
@@ -287,35 +288,13 @@ pub fn live_streams(per_app: hashbrown::HashMap<String, u64>) -> Vec<LiveStreams
     let mut out: Vec<LiveStreams> = per_app
         .into_iter()
         .map(|(labels, live)| {
-            let mut values = label_values(&labels).into_iter();
+            let mut values = parse_labels(&labels).into_iter().map(|(_, value)| value);
             let domain = values.next().unwrap_or_default();
             LiveStreams { domain, app: values.next().unwrap_or_default(), live }
         })
         .collect();
     out.sort_by(|a, b| b.live.cmp(&a.live).then_with(|| (&a.domain, &a.app).cmp(&(&b.domain, &b.app))));
     out
-}
-
-/// The values of a `name="value",...` label set, unescaped.
-fn label_values(labels: &str) -> Vec<String> {
-    let mut values = Vec::new();
-    let mut chars = labels.chars();
-    while chars.by_ref().any(|c| c == '"') {
-        let mut value = String::new();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => match chars.next() {
-                    Some('n') => value.push('\n'),
-                    Some(c) => value.push(c),
-                    None => break,
-                },
-                '"' => break,
-                c => value.push(c),
-            }
-        }
-        values.push(value);
-    }
-    values
 }
 
 /// What the snapshot needs from outside the rings.

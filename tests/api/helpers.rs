@@ -1,5 +1,6 @@
 //! Starting the real server on a random loopback port, and reading /metrics.
 use css_push_exporter::clock::{Clock, ManualClock};
+use css_push_exporter::expose::text::parse_labels;
 use css_push_exporter::{Application, Config};
 use serde_json::Value;
 use std::sync::Arc;
@@ -155,34 +156,6 @@ impl Metrics {
                 s.labels.iter().find(|(k, _)| k == label).unwrap_or_else(|| panic!("{name} without {label}")).1.clone()
             })
             .collect()
-    }
-}
-
-fn parse_labels(s: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut chars = s.chars().peekable();
-    loop {
-        let name: String = chars.by_ref().take_while(|&c| c != '=').collect();
-        if name.is_empty() {
-            return out;
-        }
-        assert_eq!(chars.next(), Some('"'));
-        let mut value = String::new();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => match chars.next() {
-                    Some('n') => value.push('\n'),
-                    Some(c) => value.push(c),
-                    None => break,
-                },
-                '"' => break,
-                c => value.push(c),
-            }
-        }
-        out.push((name.trim_start_matches(',').to_owned(), value));
-        if chars.peek() == Some(&',') {
-            chars.next();
-        }
     }
 }
 
