@@ -4,9 +4,9 @@
 //!
 //! 1. [`http`] receives `POST /callback` (routes, listeners, web config);
 //! 2. [`ingest`] parses the body ([`ingest::wire`]), verifies its signature
-//!    ([`ingest::signature`]), drops CSS's retries ([`ingest::dedup`]) and
+//!    ([`ingest::signature`]), drops CSS's retries (`ingest::dedup`) and
 //!    records what is left ([`ingest::pipeline`]), naming codes through
-//!    [`catalog`];
+//!    `catalog`;
 //! 3. [`state`] holds what was recorded: streams, their push lifecycles,
 //!    (domain, app) pairs, the clock that ages them, and the state file
 //!    that carries them over restarts;
@@ -19,7 +19,7 @@
 //! [`exporter::Exporter`] ties ingest, state and exposition together without
 //! HTTP; [`Application`] serves it. [`cli`] owns the flags.
 #![forbid(unsafe_code)]
-pub mod catalog;
+pub(crate) mod catalog;
 pub mod cli;
 pub mod exporter;
 pub mod expose;

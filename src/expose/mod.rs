@@ -2,7 +2,7 @@
 //! implements [`Collector`]; a scrape asks each in turn to encode its
 //! families. Names, types and help text come from one table, [`families`].
 pub mod families;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod text;
 
 pub use families::{Family, Kind};

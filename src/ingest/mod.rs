@@ -1,6 +1,6 @@
 //! From a callback body to recorded state: parse ([`wire`]), verify
-//! ([`signature`]), de-duplicate ([`dedup`]), record ([`pipeline`]).
-pub mod dedup;
+//! ([`signature`]), de-duplicate (`dedup`), record ([`pipeline`]).
+pub(crate) mod dedup;
 pub mod pipeline;
 pub mod signature;
 pub mod wire;

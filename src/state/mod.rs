@@ -2,12 +2,12 @@
 //! per-stream series, their push lifecycles, the (domain, app) pairs and
 //! their series, the clock that ages them all, and the state file that
 //! keeps what matters across restarts.
-pub mod apps;
+pub(crate) mod apps;
 pub mod clock;
-pub mod lifecycle;
+pub(crate) mod lifecycle;
 pub mod persist;
 pub mod snapshot;
-pub mod streams;
+pub(crate) mod streams;
 
 use crate::cli::Config;
 use crate::expose::{Collector, Encoder};

@@ -2,8 +2,8 @@
 //! fixed-size rings that the ingest path fills at the cost of one short
 //! lock (entries are recycled, so a full ring allocates nothing), and the
 //! [`Snapshot`] built from them and from the state on each request.
-pub mod html;
-pub mod short;
+pub(crate) mod html;
+pub(crate) mod short;
 
 use crate::catalog;
 use crate::expose::metrics::OUTCOMES;
@@ -33,7 +33,7 @@ pub const TOP_WINDOW_SECS: u64 = 15 * 60;
 const MAX_REASON_BYTES: usize = 240;
 
 /// Every `event_type` label value a callback is counted under (as
-/// [`catalog::event_type_label`] and "unknown" for an unreadable body), and
+/// `catalog::event_type_label` and "unknown" for an unreadable body), and
 /// what it is.
 pub const EVENT_TYPES: [(&str, &str); 16] = [
     ("321", "push error"),
