@@ -3,9 +3,10 @@
 //! directly; [`crate::http`] serves it.
 use crate::cli::Config;
 use crate::expose::metrics::ExporterMetrics;
+use crate::expose::scrape::{Page, Scrapes};
 use crate::expose::{Collector, Exposition};
 use crate::ingest::dedup::Dedup;
-use crate::ingest::pipeline::{Handled, Pipeline};
+use crate::ingest::pipeline::{Handled, Pipeline, Rejection};
 use crate::ingest::signature::Verifier;
 use crate::state::clock::Clock;
 use crate::state::State;
@@ -16,6 +17,7 @@ pub struct Exporter {
     state: Arc<State>,
     dedup: Arc<Dedup>,
     exposition: Exposition,
+    scrapes: Arc<Scrapes>,
     clock: Arc<dyn Clock>,
 }
 
@@ -33,8 +35,9 @@ impl Exporter {
             clock.clone(),
             config.max_label_length,
         );
-        let collectors: Vec<Arc<dyn Collector>> = vec![metrics, dedup.clone(), state.clone()];
-        Self { pipeline, state, dedup, exposition: Exposition::new(collectors), clock }
+        let scrapes = Arc::new(Scrapes::default());
+        let collectors: Vec<Arc<dyn Collector>> = vec![metrics, scrapes.clone(), dedup.clone(), state.clone()];
+        Self { pipeline, state, dedup, exposition: Exposition::new(collectors), scrapes, clock }
     }
 
     pub fn authenticates(&self) -> bool {
@@ -46,9 +49,9 @@ impl Exporter {
         self.pipeline.handle(body)
     }
 
-    /// Counts a body refused for its size before it was read.
-    pub fn reject_too_large(&self, limit: usize) -> Handled {
-        self.pipeline.reject_too_large(limit)
+    /// Counts a body refused before it could be parsed.
+    pub fn reject(&self, rejection: Rejection) -> Handled {
+        self.pipeline.reject(rejection)
     }
 
     /// Drops expired streams, (domain, app) pairs and dedup entries. Runs on a timer.
@@ -58,8 +61,13 @@ impl Exporter {
         self.dedup.expire(now);
     }
 
-    /// The whole `/metrics` page.
+    /// The whole `/metrics` page, rendered now.
     pub fn render(&self) -> String {
         self.exposition.render()
+    }
+
+    /// The `/metrics` page for a scrape, shared with concurrent scrapes.
+    pub fn scrape(&self) -> Arc<Page> {
+        self.scrapes.page(|| self.exposition.render())
     }
 }

@@ -3,6 +3,7 @@
 //! families. Names, types and help text come from one table, [`families`].
 pub mod families;
 pub mod metrics;
+pub mod scrape;
 pub mod text;
 
 pub use families::{Family, Kind};

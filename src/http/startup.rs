@@ -2,6 +2,8 @@
 //! thing this way on port 0.
 use crate::cli::Config;
 use crate::exporter::Exporter;
+use crate::http::limits;
+use crate::http::ratelog::{RateLimitedLog, LOG_INTERVAL};
 use crate::http::routes::{self, AppState, Routes};
 use crate::http::webconfig::{WebConfig, WebConfigError};
 use crate::state::clock::Clock;
@@ -62,7 +64,13 @@ impl Application {
         if !exporter.authenticates() {
             log::warn!("no --callback-key set: callbacks are accepted without checking their signature");
         }
-        let state = web::Data::new(AppState { exporter: exporter.clone(), max_body_bytes: config.max_body_bytes });
+        let state = web::Data::new(AppState {
+            exporter: exporter.clone(),
+            max_body_bytes: config.max_body_bytes,
+            read_timeout: config.read_timeout,
+            rejection_log: RateLimitedLog::new(LOG_INTERVAL),
+        });
+        let connections = connections_per_worker(config);
         let (tls, basic_auth) = match web_config {
             Some(w) => (w.tls, w.basic_auth),
             None => (None, None),
@@ -73,16 +81,16 @@ impl Application {
         let metrics_address = match &config.metrics_listen_address {
             None => {
                 let routes = Routes { callback: true, metrics: true, basic_auth };
-                servers.push(serve(listener, state.clone(), routes, tls, config)?);
+                servers.push(serve(listener, state.clone(), routes, tls, config, connections)?);
                 address
             }
             Some(metrics_listen) => {
                 let metrics_listener = bind(metrics_listen)?;
                 let metrics_address = metrics_listener.local_addr().map_err(StartError::Serve)?;
                 let callback_routes = Routes { callback: true, metrics: false, basic_auth: None };
-                servers.push(serve(listener, state.clone(), callback_routes, None, config)?);
+                servers.push(serve(listener, state.clone(), callback_routes, None, config, connections)?);
                 let metrics_routes = Routes { callback: false, metrics: true, basic_auth };
-                servers.push(serve(metrics_listener, state.clone(), metrics_routes, tls, config)?);
+                servers.push(serve(metrics_listener, state.clone(), metrics_routes, tls, config, connections)?);
                 metrics_address
             }
         };
@@ -135,22 +143,33 @@ fn bind(address: &str) -> Result<TcpListener, StartError> {
     TcpListener::bind(address).map_err(|source| StartError::Listen { address: address.to_owned(), source })
 }
 
+/// The per-worker connection cap: raises the open-files limit and fits
+/// --max-connections per listener inside it.
+fn connections_per_worker(config: &Config) -> usize {
+    let open_files = limits::raise_open_files_limit();
+    let listeners = if config.metrics_listen_address.is_some() { 2 } else { 1 };
+    let per_listener = limits::connections_per_listener(config.max_connections, open_files, listeners);
+    log::info!("at most {per_listener} connections open per listener");
+    limits::connections_per_worker(per_listener, limits::workers(config.workers))
+}
+
 fn serve(
     listener: TcpListener,
     state: web::Data<AppState>,
     routes: Routes,
     tls: Option<rustls::ServerConfig>,
     config: &Config,
+    connections_per_worker: usize,
 ) -> Result<Server, StartError> {
     let server = HttpServer::new(move || {
         let routes = routes.clone();
         App::new().app_data(state.clone()).configure(move |cfg| routes::configure(cfg, &routes))
     })
-    .shutdown_timeout(config.shutdown_timeout.as_secs());
-    let server = match config.workers {
-        Some(n) => server.workers(n.into()),
-        None => server,
-    };
+    .shutdown_timeout(config.shutdown_timeout.as_secs())
+    // The deadline for a request's headers; the callback route gives its body as long again.
+    .client_request_timeout(config.read_timeout)
+    .max_connections(connections_per_worker);
+    let server = server.workers(limits::workers(config.workers));
     let server = match tls {
         Some(tls) => server.listen_rustls_0_23(listener, tls),
         None => server.listen(listener),

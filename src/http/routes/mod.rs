@@ -4,15 +4,20 @@ mod health;
 mod metrics;
 
 use crate::exporter::Exporter;
+use crate::http::ratelog::RateLimitedLog;
 use crate::http::webconfig::{self, BasicAuth};
 use actix_web::middleware::from_fn;
 use actix_web::web;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What the routes share.
 pub struct AppState {
     pub exporter: Arc<Exporter>,
     pub max_body_bytes: usize,
+    /// How long a callback's body may take to arrive.
+    pub read_timeout: Duration,
+    pub rejection_log: RateLimitedLog,
 }
 
 /// Which routes one listener serves.
@@ -26,7 +31,11 @@ pub struct Routes {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig, routes: &Routes) {
-    cfg.route("/-/healthy", web::get().to(health::healthy)).route("/-/ready", web::get().to(health::ready));
+    // HEAD too: load balancers health-check with it (actix-web sends no body).
+    cfg.service(
+        web::resource("/-/healthy").route(web::get().to(health::healthy)).route(web::head().to(health::healthy)),
+    )
+    .service(web::resource("/-/ready").route(web::get().to(health::ready)).route(web::head().to(health::ready)));
     if routes.callback {
         cfg.service(web::resource("/callback").route(web::post().to(callback::callback)));
     }
@@ -34,8 +43,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, routes: &Routes) {
         cfg.app_data(web::Data::new(auth.clone()));
     }
     let guard = || from_fn(webconfig::require_basic_auth);
-    cfg.service(web::resource("/").wrap(guard()).route(web::get().to(health::landing)));
+    cfg.service(
+        web::resource("/").wrap(guard()).route(web::get().to(health::landing)).route(web::head().to(health::landing)),
+    );
     if routes.metrics {
-        cfg.service(web::resource("/metrics").wrap(guard()).route(web::get().to(metrics::metrics)));
+        let resource = web::resource("/metrics").wrap(guard());
+        cfg.service(resource.route(web::get().to(metrics::metrics)).route(web::head().to(metrics::metrics)));
     }
 }
