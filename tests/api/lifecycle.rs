@@ -34,13 +34,8 @@ async fn start_errors_end() {
     assert_eq!(m.get("css_push_stream_live", &stream_labels("room-1")), Some(1.0));
     assert_eq!(m.get("css_push_stream_starts_total", &APP), Some(1.0));
 
-    let errors = push_error(
-        "push.example.com",
-        "live",
-        "room-1",
-        NOW_SECS.cast_signed() * 1000,
-        json!([{"type": 10, "count": 3}]),
-    );
+    let errors =
+        push_error("push.example.com", "live", "room-1", NOW_SECS.cast_signed() * 1000, json!([{"type": 10, "count": 3}]));
     assert_eq!(app.post(errors.to_string()).await.0, 200);
     let m = app.metrics().await;
     assert_eq!(
@@ -134,14 +129,8 @@ async fn live_streams_survive_the_error_ttl_but_not_the_live_ttl() {
     let app = spawn_app(&["--stream-ttl", "1h", "--live-stream-ttl", "24h"]).await;
     app.post(start("room-1", "seq-1", NOW_SECS)).await;
     app.post(
-        push_error(
-            "push.example.com",
-            "live",
-            "room-2",
-            NOW_SECS.cast_signed() * 1000,
-            json!([{"type": 1, "count": 1}]),
-        )
-        .to_string(),
+        push_error("push.example.com", "live", "room-2", NOW_SECS.cast_signed() * 1000, json!([{"type": 1, "count": 1}]))
+            .to_string(),
     )
     .await;
     app.clock.advance(std::time::Duration::from_secs(2 * 3600));
