@@ -1,7 +1,9 @@
 //! Rendering /metrics for 1k, 10k and 100k tracked streams, each with three
-//! error types and both frame-gap gauges. `cargo bench --bench scrape`.
+//! error types and both frame-gap gauges, plain and gzipped.
+//! `cargo bench --bench scrape`.
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use css_push_exporter::clock::{Clock, ManualClock};
+use css_push_exporter::expose::scrape::gzip;
 use css_push_exporter::ingest::pipeline::Outcome;
 use css_push_exporter::Config;
 use css_push_exporter::Exporter;
@@ -10,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn loaded(streams: usize) -> Exporter {
-    let config = Config::from_flags(["--max-streams", "200000"]).unwrap();
+    let config = Config::from_flags(["--max-streams", "200000", "--max-series", "2000000"]).unwrap();
     let clock = Arc::new(ManualClock::new(Duration::from_secs(1_764_000_000)));
     let p = Exporter::new(&config, clock as Arc<dyn Clock>);
     let late = |media: &str, ms: usize| json!({"desc": format!("{media} frame arrive interval too long, interval={ms}(msec)")});
@@ -35,9 +37,16 @@ fn bench(c: &mut Criterion) {
     for streams in [1_000, 10_000, 100_000] {
         let p = loaded(streams);
         let bytes = p.render().len();
-        println!("{streams} streams: {bytes} bytes, {:.0} bytes per stream", bytes as f64 / streams as f64);
+        let gzipped = gzip(p.render().as_bytes()).len();
+        println!(
+            "{streams} streams: {bytes} bytes ({:.0} per stream), {gzipped} gzipped",
+            bytes as f64 / streams as f64
+        );
         group.throughput(criterion::Throughput::Elements(streams as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(streams), &p, |b, p| b.iter(|| p.render().len()));
+        group.bench_with_input(BenchmarkId::new("plain", streams), &p, |b, p| b.iter(|| p.render().len()));
+        group.bench_with_input(BenchmarkId::new("gzip", streams), &p, |b, p| {
+            b.iter(|| gzip(p.render().as_bytes()).len())
+        });
     }
     group.finish();
 }

@@ -30,6 +30,31 @@ fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 30s, 15m, 1h)"))
 }
 
+/// A duration of at least `min`: a TTL or interval of zero (or a few
+/// nanoseconds) would make the exporter forget everything or spin.
+fn duration_at_least(s: &str, min: Duration) -> Result<Duration, String> {
+    let d = duration(s)?;
+    if d < min {
+        return Err(format!("must be at least {}", humantime::format_duration(min)));
+    }
+    Ok(d)
+}
+
+/// TTLs and windows: the clock counts whole seconds.
+fn ttl(s: &str) -> Result<Duration, String> {
+    duration_at_least(s, Duration::from_secs(1))
+}
+
+/// Timer intervals.
+fn interval(s: &str) -> Result<Duration, String> {
+    duration_at_least(s, Duration::from_millis(10))
+}
+
+/// Network deadlines.
+fn timeout(s: &str) -> Result<Duration, String> {
+    duration_at_least(s, Duration::from_millis(100))
+}
+
 /// Longest `--max-label-length`: longer values make pages no one can read
 /// and series Prometheus itself may refuse.
 pub const MAX_LABEL_LENGTH: usize = 1024;
@@ -40,6 +65,10 @@ fn label_length(s: &str) -> Result<usize, String> {
         _ => Err(format!("a number of bytes from 1 to {MAX_LABEL_LENGTH}")),
     }
 }
+
+/// Default `--max-series`: keeps the worst case at the default caps (RSS
+/// while serving the page) near 1 GB; see the README's Security section.
+pub const DEFAULT_MAX_SERIES: u64 = 750_000;
 
 /// Server settings. Deliberately not `Debug`: it holds the callback keys.
 #[derive(Parser, Clone)]
@@ -69,7 +98,7 @@ pub struct Config {
 
     /// How long an accepted callback is remembered, so CSS's retries
     /// (up to ~13 minutes later) are counted once.
-    #[arg(long, env = "CSS_PUSH_DEDUP_WINDOW", default_value = "15m", value_parser = duration)]
+    #[arg(long, env = "CSS_PUSH_DEDUP_WINDOW", default_value = "15m", value_parser = ttl)]
     pub dedup_window: Duration,
 
     /// Most callbacks remembered for de-duplication (about 40 bytes each);
@@ -78,16 +107,16 @@ pub struct Config {
     pub dedup_capacity: usize,
 
     /// A stream with no callback for this long loses all its series.
-    #[arg(long, env = "CSS_PUSH_STREAM_TTL", default_value = "1h", value_parser = duration)]
+    #[arg(long, env = "CSS_PUSH_STREAM_TTL", default_value = "1h", value_parser = ttl)]
     pub stream_ttl: Duration,
 
     /// A stream that is pushing (push start seen, no end) is kept this long
     /// without a callback, since a clean push sends none.
-    #[arg(long, env = "CSS_PUSH_LIVE_STREAM_TTL", default_value = "7d", value_parser = duration)]
+    #[arg(long, env = "CSS_PUSH_LIVE_STREAM_TTL", default_value = "7d", value_parser = ttl)]
     pub live_stream_ttl: Duration,
 
     /// How often expired streams and dedup entries are removed.
-    #[arg(long, env = "CSS_PUSH_EXPIRY_INTERVAL", default_value = "15s", value_parser = duration)]
+    #[arg(long, env = "CSS_PUSH_EXPIRY_INTERVAL", default_value = "15s", value_parser = interval)]
     pub expiry_interval: Duration,
 
     /// Most streams holding their own series; errors of further streams are
@@ -104,6 +133,11 @@ pub struct Config {
     #[arg(long, env = "CSS_PUSH_MAX_LABEL_LENGTH", default_value_t = 128, value_parser = label_length)]
     pub max_label_length: usize,
 
+    /// Most series held by streams and (domain, app) pairs together; past
+    /// it, new series fold into their pair's stream="__overflow__".
+    #[arg(long, env = "CSS_PUSH_MAX_SERIES", default_value_t = DEFAULT_MAX_SERIES, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_series: u64,
+
     /// Larger callback bodies are answered 413.
     #[arg(long, env = "CSS_PUSH_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -117,6 +151,16 @@ pub struct Config {
     /// shared with other busy processes fewer can be faster (BENCHMARKS.md).
     #[arg(long, env = "CSS_PUSH_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,
+
+    /// Deadline for receiving a request: its headers within this long, then
+    /// its body within this long (a callback answered 408 after that).
+    #[arg(long, env = "CSS_PUSH_READ_TIMEOUT", default_value = "10s", value_parser = timeout)]
+    pub read_timeout: Duration,
+
+    /// Most connections open at once per listener (lowered at start to fit
+    /// the open-files limit); more wait in the kernel's queue.
+    #[arg(long, env = "CSS_PUSH_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
 
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     #[arg(long, env = "CSS_PUSH_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = duration)]
@@ -251,6 +295,36 @@ mod tests {
         assert_eq!(Config::from_flags(["--workers", "1"]).unwrap().workers, Some(1));
         assert!(Config::from_flags(["--workers", "0"]).is_err());
         assert!(Config::from_flags(["--state-interval", "0s"]).is_err());
+    }
+
+    #[test]
+    fn durations_too_small_are_refused_at_start() {
+        let table = [
+            ("--stream-ttl", "0s", false),
+            ("--stream-ttl", "500ms", false),
+            ("--stream-ttl", "1s", true),
+            ("--live-stream-ttl", "0s", false),
+            ("--dedup-window", "0s", false),
+            ("--expiry-interval", "0s", false),
+            ("--expiry-interval", "1ns", false),
+            ("--expiry-interval", "10ms", true),
+            ("--read-timeout", "0s", false),
+            ("--read-timeout", "99ms", false),
+            ("--read-timeout", "2s", true),
+            ("--max-series", "0", false),
+            ("--max-connections", "0", false),
+        ];
+        for (flag, value, ok) in table {
+            match Config::from_flags([flag, value]) {
+                Ok(_) => assert!(ok, "{flag} {value} accepted"),
+                Err(e) => {
+                    assert!(!ok, "{flag} {value} refused: {e}");
+                    assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{e}");
+                }
+            }
+        }
+        let err = Config::from_flags(["--stream-ttl", "0s"]).err().unwrap();
+        assert!(err.to_string().contains("must be at least 1s"), "{err}");
     }
 
     #[test]

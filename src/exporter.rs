@@ -3,6 +3,7 @@
 //! directly; the `http` module serves it.
 use crate::cli::Config;
 use crate::expose::metrics::ExporterMetrics;
+use crate::expose::scrape::{Page, Scrapes};
 use crate::expose::{Collector, Exposition};
 use crate::ingest::dedup::Dedup;
 use crate::ingest::pipeline::{Handled, Pipeline, Rejection};
@@ -23,6 +24,7 @@ pub struct Exporter {
     state: Arc<State>,
     dedup: Arc<Dedup>,
     exposition: Exposition,
+    scrapes: Arc<Scrapes>,
     clock: Arc<dyn Clock>,
     /// With `--state-file` only.
     snapshot_stats: Option<Arc<SnapshotStats>>,
@@ -62,7 +64,8 @@ impl Exporter {
             max_label_bytes: config.max_label_length,
             status: status.clone(),
         };
-        let mut collectors: Vec<Arc<dyn Collector>> = vec![metrics, dedup.clone(), state.clone()];
+        let scrapes = Arc::new(Scrapes::default());
+        let mut collectors: Vec<Arc<dyn Collector>> = vec![metrics, scrapes.clone(), dedup.clone(), state.clone()];
         let snapshot_stats =
             config.state_file.as_deref().map(|path| Arc::new(SnapshotStats::new(path, config.state_interval)));
         if let Some(stats) = &snapshot_stats {
@@ -77,6 +80,7 @@ impl Exporter {
             snapshot_stats,
             last_snapshot_len: AtomicUsize::new(0),
             status,
+            scrapes,
         }
     }
 
@@ -89,9 +93,9 @@ impl Exporter {
         self.pipeline.handle(body)
     }
 
-    /// Counts a body refused for its size before it was read.
-    pub fn reject_too_large(&self, limit: usize) -> Handled {
-        self.pipeline.reject_too_large(limit)
+    /// Counts a body refused before it could be parsed.
+    pub fn reject(&self, rejection: Rejection) -> Handled {
+        self.pipeline.reject(rejection)
     }
 
     /// Remembers a refused callback for the status page, with the TCP peer
@@ -117,6 +121,12 @@ impl Exporter {
         let (streams, apps) = (&self.state.streams, &self.state.apps);
         vec![
             Bound::new("streams", "--max-streams", streams.tracked(), streams.max_streams()),
+            Bound {
+                name: "series",
+                flag: "--max-series",
+                used: self.state.budget.held(),
+                limit: self.state.budget.limit(),
+            },
             Bound::new("(domain, app) pairs", "--max-apps", apps.len(), apps.max_apps()),
             Bound::new(
                 "live streams tracked",
@@ -162,8 +172,13 @@ impl Exporter {
         self.snapshot_stats.as_deref()
     }
 
-    /// The whole `/metrics` page.
+    /// The whole `/metrics` page, rendered now.
     pub fn render(&self) -> String {
         self.exposition.render()
+    }
+
+    /// The `/metrics` page for a scrape, shared with concurrent scrapes.
+    pub fn scrape(&self) -> Arc<Page> {
+        self.scrapes.page(|| self.exposition.render())
     }
 }

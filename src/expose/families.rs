@@ -43,6 +43,17 @@ pub const CALLBACK_DELAY: Family = family(
 );
 pub const UNPARSED_DETAILS: Family =
     family("css_push_unparsed_details_total", Counter, "Frame gap details whose desc carried no readable interval.");
+pub const FUTURE_DATA_TIME: Family = family(
+    "css_push_future_data_time_total",
+    Counter,
+    "Push error reports whose data_time was more than 10 minutes ahead; recorded at the receive time instead.",
+);
+pub const SCRAPES: Family = family("css_push_scrapes_total", Counter, "/metrics requests answered with a page.");
+pub const SCRAPE_RENDERS: Family = family(
+    "css_push_scrape_renders_total",
+    Counter,
+    "Pages rendered for /metrics; concurrent scrapes share one, so fewer than scrapes under load.",
+);
 pub const DEDUP_ENTRIES: Family =
     family("css_push_dedup_entries", Gauge, "Callback identities remembered to recognise CSS retries.");
 pub const DEDUP_EVICTED: Family = family(
@@ -150,6 +161,14 @@ pub const STATE_CORRUPT: Family = family(
     Counter,
     "State files found unreadable at start and moved aside to PATH.corrupt-<unix seconds>.",
 );
+pub const SERIES: Family =
+    family("css_push_series", Gauge, "Series held by streams and (domain, app) pairs, counted against --max-series.");
+pub const SERIES_LIMIT: Family = family("css_push_series_limit", Gauge, "The --max-series budget.");
+pub const SERIES_OVERFLOW: Family = family(
+    "css_push_series_overflow_total",
+    Counter,
+    "Callbacks folded into an __overflow__ series because --max-series was reached.",
+);
 
 /// Every family, in page order.
 pub const ALL: &[&Family] = &[
@@ -157,6 +176,9 @@ pub const ALL: &[&Family] = &[
     &CALLBACKS,
     &CALLBACK_DELAY,
     &UNPARSED_DETAILS,
+    &FUTURE_DATA_TIME,
+    &SCRAPES,
+    &SCRAPE_RENDERS,
     &DEDUP_ENTRIES,
     &DEDUP_EVICTED,
     &FRAME_INTERVAL,
@@ -182,6 +204,9 @@ pub const ALL: &[&Family] = &[
     &STATE_BYTES,
     &STATE_RESTORED,
     &STATE_CORRUPT,
+    &SERIES,
+    &SERIES_LIMIT,
+    &SERIES_OVERFLOW,
 ];
 
 /// Families of the standard process collector, which shows them itself.

@@ -3,6 +3,7 @@
 //! families. Names, types and help text come from one table, [`families`].
 pub mod families;
 pub(crate) mod metrics;
+pub mod scrape;
 pub mod text;
 
 pub use families::{Family, Kind};

@@ -1,5 +1,8 @@
 //! The HTTP front: the routes, the listeners and servers that carry them,
-//! and the web configuration (TLS, basic auth) that guards `/metrics`.
+//! the limits that keep them answering, and the web configuration (TLS,
+//! basic auth) that guards `/metrics`.
+pub(crate) mod limits;
+pub(crate) mod ratelog;
 pub(crate) mod routes;
 pub mod startup;
 pub mod webconfig;

@@ -2,6 +2,8 @@
 //! thing this way on port 0.
 use crate::cli::Config;
 use crate::exporter::Exporter;
+use crate::http::limits;
+use crate::http::ratelog::{RateLimitedLog, LOG_INTERVAL};
 use crate::http::routes::{self, AppState, Routes};
 use crate::http::webconfig::{WebConfig, WebConfigError};
 use crate::state::clock::Clock;
@@ -85,19 +87,25 @@ impl Application {
             None => address,
         };
         let listeners = served(address, metrics_address, tls.is_some(), basic_auth.is_some());
-        let state =
-            web::Data::new(AppState { exporter: exporter.clone(), max_body_bytes: config.max_body_bytes, listeners });
+        let state = web::Data::new(AppState {
+            exporter: exporter.clone(),
+            max_body_bytes: config.max_body_bytes,
+            listeners,
+            read_timeout: config.read_timeout,
+            rejection_log: RateLimitedLog::new(LOG_INTERVAL),
+        });
+        let connections = connections_per_worker(config);
         let mut servers = Vec::new();
         match metrics_listener {
             None => {
                 let routes = Routes { callback: true, metrics: true, basic_auth };
-                servers.push(serve(listener, state.clone(), routes, tls, config)?);
+                servers.push(serve(listener, state.clone(), routes, tls, config, connections)?);
             }
             Some(metrics_listener) => {
                 let callback_routes = Routes { callback: true, metrics: false, basic_auth: None };
-                servers.push(serve(listener, state.clone(), callback_routes, None, config)?);
+                servers.push(serve(listener, state.clone(), callback_routes, None, config, connections)?);
                 let metrics_routes = Routes { callback: false, metrics: true, basic_auth };
-                servers.push(serve(metrics_listener, state.clone(), metrics_routes, tls, config)?);
+                servers.push(serve(metrics_listener, state.clone(), metrics_routes, tls, config, connections)?);
             }
         }
         spawn_expiry(exporter.clone(), config.expiry_interval);
@@ -173,22 +181,33 @@ fn bind(address: &str) -> Result<TcpListener, StartError> {
     TcpListener::bind(address).map_err(|source| StartError::Listen { address: address.to_owned(), source })
 }
 
+/// The per-worker connection cap: raises the open-files limit and fits
+/// --max-connections per listener inside it.
+fn connections_per_worker(config: &Config) -> usize {
+    let open_files = limits::raise_open_files_limit();
+    let listeners = if config.metrics_listen_address.is_some() { 2 } else { 1 };
+    let per_listener = limits::connections_per_listener(config.max_connections, open_files, listeners);
+    log::info!("at most {per_listener} connections open per listener");
+    limits::connections_per_worker(per_listener, limits::workers(config.workers))
+}
+
 fn serve(
     listener: TcpListener,
     state: web::Data<AppState>,
     routes: Routes,
     tls: Option<rustls::ServerConfig>,
     config: &Config,
+    connections_per_worker: usize,
 ) -> Result<Server, StartError> {
     let server = HttpServer::new(move || {
         let routes = routes.clone();
         App::new().app_data(state.clone()).configure(move |cfg| routes::configure(cfg, &routes))
     })
-    .shutdown_timeout(config.shutdown_timeout.as_secs());
-    let server = match config.workers {
-        Some(n) => server.workers(n.into()),
-        None => server,
-    };
+    .shutdown_timeout(config.shutdown_timeout.as_secs())
+    // The deadline for a request's headers; the callback route gives its body as long again.
+    .client_request_timeout(config.read_timeout)
+    .max_connections(connections_per_worker);
+    let server = server.workers(limits::workers(config.workers));
     let server = match tls {
         Some(tls) => server.listen_rustls_0_23(listener, tls),
         None => server.listen(listener),

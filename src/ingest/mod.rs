@@ -2,5 +2,6 @@
 //! ([`signature`]), de-duplicate (`dedup`), record ([`pipeline`]).
 pub(crate) mod dedup;
 pub mod pipeline;
+pub mod quote;
 pub mod signature;
 pub mod wire;

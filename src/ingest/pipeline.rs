@@ -16,6 +16,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How far ahead of the receive time a `data_time` is still believed.
+pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(600);
+
 /// What became of a callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -39,6 +42,10 @@ pub enum Rejection {
     TooLarge {
         limit: usize,
     },
+    /// The body did not arrive within `--read-timeout`.
+    Timeout {
+        after: Duration,
+    },
 }
 
 impl Outcome {
@@ -60,6 +67,7 @@ impl Rejection {
             Rejection::Unauthorized(_) => "unauthorized",
             Rejection::Expired => "expired",
             Rejection::TooLarge { .. } => "too_large",
+            Rejection::Timeout { .. } => "timeout",
         }
     }
 }
@@ -71,6 +79,9 @@ impl fmt::Display for Rejection {
             Rejection::Unauthorized(why) => write!(f, "unauthorized: {why}"),
             Rejection::Expired => f.write_str("expired: t is in the past"),
             Rejection::TooLarge { limit } => write!(f, "body larger than {limit} bytes"),
+            Rejection::Timeout { after } => {
+                write!(f, "body not received within {}", humantime::format_duration(*after))
+            }
         }
     }
 }
@@ -107,9 +118,10 @@ impl Pipeline {
         self.counted(self.process(body, now), now)
     }
 
-    /// Counts a body refused for its size before it was read.
-    pub fn reject_too_large(&self, limit: usize) -> Handled {
-        let handled = Handled { event_type: "unknown", outcome: Outcome::Rejected(Rejection::TooLarge { limit }) };
+    /// Counts a body refused before it could be parsed (too large, too
+    /// slow, unreadable).
+    pub fn reject(&self, rejection: Rejection) -> Handled {
+        let handled = Handled { event_type: "unknown", outcome: Outcome::Rejected(rejection) };
         self.counted(handled, self.clock.now())
     }
 
@@ -192,8 +204,14 @@ impl Pipeline {
     }
 
     fn record(&self, p: &PushError, now: Duration) {
-        let data_time_secs = p.data_time as f64 / 1000.0;
+        let mut data_time_secs = p.data_time as f64 / 1000.0;
         self.metrics.callback_delay.observe((now.as_secs_f64() - data_time_secs).max(0.0));
+        // A sender's clock far ahead must not pin timestamp gauges in the
+        // future, nor freeze the latest-report gauges until then.
+        if data_time_secs > (now + FUTURE_TOLERANCE).as_secs_f64() {
+            self.metrics.future_data_time.inc();
+            data_time_secs = now.as_secs_f64();
+        }
 
         let (id, series) = self.admit(StreamId { domain: &p.domain, app: &p.path, stream: &p.stream_id }, now);
         let mut errors = Vec::with_capacity(p.abnormal_event.len());

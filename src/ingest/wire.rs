@@ -4,6 +4,7 @@
 //! (`event_type`, `t`, `sign`), so an event kind we do not handle is never
 //! rejected over a field we would have typed differently. Strings borrow from
 //! the body where JSON escapes allow.
+use super::quote;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -45,9 +46,9 @@ pub struct PushError<'a> {
     pub stream_id: Cow<'a, str>,
     #[serde(default, borrow)]
     pub sequence: Cow<'a, str>,
-    /// Callback time, Unix milliseconds. Required: it is part of the
-    /// callback's identity, without it retries could not be told apart.
-    #[serde(deserialize_with = "int")]
+    /// Callback time, Unix milliseconds, positive. Required: it is part of
+    /// the callback's identity, without it retries could not be told apart.
+    #[serde(deserialize_with = "positive")]
     pub data_time: i64,
     #[serde(default, borrow)]
     pub abnormal_event: Vec<AbnormalEvent<'a>>,
@@ -117,8 +118,15 @@ pub enum ParseErrorKind {
 }
 
 impl ParseError {
-    fn new(kind: ParseErrorKind, path: Option<String>, reason: impl Into<String>) -> Self {
-        Self { kind, path, reason: reason.into() }
+    /// Values the sender controls are quoted short, whatever serde quoted.
+    fn new(kind: ParseErrorKind, path: Option<String>, reason: impl AsRef<str>) -> Self {
+        Self { kind, path: path.map(|p| quote::shorten(&p)), reason: quote::shorten(reason.as_ref()) }
+    }
+
+    /// A body that could not be received whole (a broken chunked encoding,
+    /// or the sender went away): as malformed as one that does not parse.
+    pub fn unreadable_body() -> Self {
+        Self::new(ParseErrorKind::Syntax, None, "the body could not be read whole (broken chunked encoding?)")
     }
 }
 
@@ -240,6 +248,13 @@ fn uint<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     u64::try_from(v).map_err(|_| de::Error::custom(format!("must not be negative, got {v}")))
 }
 
+fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    match int(d)? {
+        v if v > 0 => Ok(v),
+        v => Err(de::Error::custom(format!("must be positive, got {v}"))),
+    }
+}
+
 fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     Ok(Option::<Flex>::deserialize(d)?.map(|f| f.0))
 }
@@ -337,6 +352,24 @@ mod tests {
         assert_eq!(err.to_string(), "abnormal_event[0].count: must not be negative, got -2");
         let err = parse::<PushError>(br#"{"data_time":1}"#).unwrap_err();
         assert_eq!((err.kind, err.reason.as_str()), (Missing, "missing field `stream_id`"));
+    }
+
+    #[test]
+    fn data_time_must_be_positive() {
+        for bad in ["0", "-1", "\"-5\""] {
+            let body = format!(r#"{{"stream_id":"s","data_time":{bad}}}"#);
+            let err = parse::<PushError>(body.as_bytes()).unwrap_err();
+            assert_eq!((err.kind, err.path.as_deref()), (ParseErrorKind::Invalid, Some("data_time")), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn long_values_are_quoted_short() {
+        let body = format!(r#"{{"stream_id":"s","data_time":1,"abnormal_event":"{}"}}"#, "v".repeat(1 << 20));
+        let err = parse::<PushError>(body.as_bytes()).unwrap_err();
+        assert_eq!(err.path.as_deref(), Some("abnormal_event"));
+        assert!(err.to_string().len() < 200, "{err}");
+        assert!(err.to_string().contains(&format!("\"{}…\"", "v".repeat(quote::QUOTE_BYTES))), "{err}");
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! forgetting a quiet pair is one removal. Series labelled by domain and app
 //! are bounded only if the pairs are: past `--max-apps`, a new pair's
 //! callbacks are counted under domain, app and stream "__overflow__".
+use super::budget::SeriesBudget;
+use super::streams::MAX_STREAM_SERIES;
 use super::OVERFLOW;
-use crate::catalog::Media;
+use crate::catalog::{self, Media};
 use crate::expose::families as f;
 use crate::expose::text::push_labels;
 use crate::expose::{Collector, Encoder, Value};
@@ -22,6 +24,7 @@ pub const SESSION_BUCKETS: [f64; 11] =
 
 pub struct DomainApps {
     max_apps: usize,
+    budget: Arc<SeriesBudget>,
     pairs: RwLock<hashbrown::HashMap<Pair, Arc<AppSeries>>>,
     /// Where pairs past `--max-apps` are counted; never expires.
     overflow: Arc<AppSeries>,
@@ -39,6 +42,18 @@ pub struct AppSeries {
     ends: Mutex<BTreeMap<String, u64>>,
     session_duration: Histogram,
 }
+
+/// Series a pair can hold, reserved from the budget when it is admitted:
+/// two frame gap histograms and the session histogram (buckets, +Inf, sum,
+/// count each), starts, ends by every `errcode` value (0-99, "other"), and
+/// its `__overflow__` stream, so counts folded there never need budget.
+#[allow(clippy::cast_possible_truncation, reason = "99 fits any usize")]
+const PAIR_SERIES: usize = 2 * (FRAME_INTERVAL_BUCKETS.len() + 3)
+    + SESSION_BUCKETS.len()
+    + 3
+    + 1
+    + (catalog::MAX_LABELLED_CODE as usize + 2)
+    + MAX_STREAM_SERIES;
 
 fn histogram(buckets: &[f64]) -> Histogram {
     // The name is not shown (the encoder writes the family's); buckets are constants.
@@ -96,12 +111,15 @@ impl hashbrown::Equivalent<Pair> for PairRef<'_> {
 }
 
 impl DomainApps {
-    pub fn new(max_apps: usize) -> Self {
-        Self { max_apps, pairs: RwLock::default(), overflow: Arc::new(AppSeries::new(OVERFLOW, OVERFLOW, 0)) }
+    pub fn new(max_apps: usize, budget: Arc<SeriesBudget>) -> Self {
+        // The overflow pair exists whatever the budget.
+        budget.force(PAIR_SERIES);
+        let overflow = Arc::new(AppSeries::new(OVERFLOW, OVERFLOW, 0));
+        Self { max_apps, budget, pairs: RwLock::default(), overflow }
     }
 
     /// The pair's series, remembering the pair if it is new; `None` past
-    /// `--max-apps` (count under [`Self::overflow`] then).
+    /// `--max-apps` or `--max-series` (count under [`Self::overflow`] then).
     pub fn admit(&self, domain: &str, app: &str, now_secs: u64) -> Option<Arc<AppSeries>> {
         let key = PairRef(domain, app);
         if let Some(series) = self.pairs.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
@@ -120,6 +138,10 @@ impl DomainApps {
         if pairs.len() >= self.max_apps {
             return None;
         }
+        if !self.budget.try_take(PAIR_SERIES) {
+            self.budget.note_overflow();
+            return None;
+        }
         let series = Arc::new(AppSeries::new(domain, app, now_secs));
         pairs.insert(Pair(domain.into(), app.into()), series.clone());
         Some(series)
@@ -134,7 +156,13 @@ impl DomainApps {
     pub fn expire(&self, cutoff_secs: u64) -> usize {
         let mut pairs = self.pairs.write().unwrap_or_else(|e| e.into_inner());
         let before = pairs.len();
-        pairs.retain(|_, series| series.last_seen.load(Ordering::Relaxed) > cutoff_secs);
+        pairs.retain(|_, series| {
+            let keep = series.last_seen.load(Ordering::Relaxed) > cutoff_secs;
+            if !keep {
+                self.budget.release(PAIR_SERIES);
+            }
+            keep
+        });
         before - pairs.len()
     }
 
@@ -214,7 +242,7 @@ mod tests {
 
     #[test]
     fn admits_up_to_the_cap_and_frees_on_expiry() {
-        let apps = DomainApps::new(2);
+        let apps = DomainApps::new(2, Arc::new(SeriesBudget::new(1000)));
         assert!(apps.admit("d", "a", 10).is_some());
         assert!(apps.admit("d", "b", 10).is_some());
         assert!(apps.admit("d", "a", 20).is_some(), "a known pair is always admitted");
@@ -225,8 +253,21 @@ mod tests {
     }
 
     #[test]
+    fn pairs_take_series_from_the_budget_and_give_them_back() {
+        let budget = Arc::new(SeriesBudget::new(3 * PAIR_SERIES as u64 + 1));
+        let apps = DomainApps::new(10, budget.clone());
+        assert_eq!(budget.held(), PAIR_SERIES as u64, "the overflow pair");
+        apps.admit("d", "a", 10).unwrap().count_end("3", None);
+        assert!(apps.admit("d", "b", 10).is_some());
+        assert!(apps.admit("d", "c", 10).is_none(), "the budget is spent");
+        assert_eq!(budget.held(), 3 * PAIR_SERIES as u64);
+        assert_eq!(apps.expire(10), 2);
+        assert_eq!(budget.held(), PAIR_SERIES as u64);
+    }
+
+    #[test]
     fn a_pair_shows_its_series_and_forgetting_it_removes_them_all() {
-        let apps = DomainApps::new(10);
+        let apps = DomainApps::new(10, Arc::new(SeriesBudget::new(1000)));
         let s = apps.admit("d\"x", "live", 10).unwrap();
         s.observe_frame_interval(Media::Video, 3.0);
         s.count_start();

@@ -1,8 +1,9 @@
 //! What the exporter remembers between callbacks: the streams and their
 //! per-stream series, their push lifecycles, the (domain, app) pairs and
-//! their series, the clock that ages them all, and the state file that
-//! keeps what matters across restarts.
+//! their series, the series budget they share, the clock that ages them all,
+//! and the state file that keeps what matters across restarts.
 pub(crate) mod apps;
+pub(crate) mod budget;
 pub mod clock;
 pub(crate) mod lifecycle;
 pub mod persist;
@@ -12,7 +13,9 @@ pub(crate) mod streams;
 use crate::cli::Config;
 use crate::expose::{Collector, Encoder};
 use apps::DomainApps;
+use budget::SeriesBudget;
 use lifecycle::Lifecycles;
+use std::sync::Arc;
 use streams::StreamRegistry;
 
 /// The label value that streams past `--max-streams`, and (domain, app)
@@ -24,16 +27,19 @@ pub struct State {
     pub streams: StreamRegistry,
     pub apps: DomainApps,
     pub lifecycles: Lifecycles,
+    pub budget: Arc<SeriesBudget>,
     stream_ttl_secs: u64,
     live_stream_ttl_secs: u64,
 }
 
 impl State {
     pub fn new(config: &Config) -> Self {
+        let budget = Arc::new(SeriesBudget::new(config.max_series));
         Self {
-            streams: StreamRegistry::new(config.max_streams, config.max_label_length),
-            apps: DomainApps::new(config.max_apps),
+            streams: StreamRegistry::new(config.max_streams, config.max_label_length, budget.clone()),
+            apps: DomainApps::new(config.max_apps, budget.clone()),
             lifecycles: Lifecycles::new(config.max_live_streams, config.max_label_length),
+            budget,
             stream_ttl_secs: config.stream_ttl.as_secs(),
             live_stream_ttl_secs: config.live_stream_ttl.as_secs(),
         }
@@ -55,5 +61,6 @@ impl Collector for State {
         self.apps.encode(enc);
         self.streams.encode(enc);
         self.lifecycles.encode(enc);
+        self.budget.encode(enc);
     }
 }

@@ -4,13 +4,14 @@
 //! Sharded so a scrape rendering one shard never stalls ingest into the
 //! others; each shard's lock is held only for a map update or for rendering
 //! that shard's streams.
+use super::budget::SeriesBudget;
 use super::OVERFLOW;
 use crate::catalog::{self, Media};
 use crate::expose::families as f;
 use crate::expose::text::{cap, push_labels};
 use crate::expose::{Collector, Encoder, Value};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 const SHARDS: usize = 64;
 
@@ -24,6 +25,7 @@ pub struct StreamRegistry {
     expired: AtomicU64,
     /// Callbacks whose stream could not hold series of its own.
     overflowed: AtomicU64,
+    budget: Arc<SeriesBudget>,
 }
 
 type Shard = hashbrown::HashMap<Box<str>, StreamState>;
@@ -31,6 +33,11 @@ type Shard = hashbrown::HashMap<Box<str>, StreamState>;
 impl StreamState {
     fn new(now_secs: u64, overflow: bool) -> Self {
         Self { last_seen: now_secs, overflow, ..Default::default() }
+    }
+
+    /// Series counted against the budget for it.
+    fn series(&self) -> usize {
+        STREAM_GAUGES + self.errors.len()
     }
 }
 
@@ -53,6 +60,43 @@ pub(super) fn app_labels_len(key: &str) -> usize {
         }
     }
     key.len()
+}
+
+/// Gauges a stream may show besides its error counters: its latest report
+/// time, its largest frame gap per media, and whether it is live.
+const STREAM_GAUGES: usize = 4;
+
+/// Most series one stream can hold: its gauges and a counter per error type.
+/// A (domain, app) pair reserves this many for its `__overflow__` stream
+/// when it is admitted, so the overflow bucket never needs budget later.
+#[allow(clippy::cast_possible_truncation, reason = "99 fits any usize")]
+pub const MAX_STREAM_SERIES: usize = STREAM_GAUGES + catalog::MAX_LABELLED_CODE as usize + 1;
+
+/// A change to a stream's state, and how many series it would add to it.
+trait Change {
+    fn new_series(&self, s: &StreamState) -> usize;
+    fn apply(&self, s: &mut StreamState);
+}
+
+impl<N: Fn(&StreamState) -> usize, F: Fn(&mut StreamState)> Change for (N, F) {
+    fn new_series(&self, s: &StreamState) -> usize {
+        (self.0)(s)
+    }
+    fn apply(&self, s: &mut StreamState) {
+        (self.1)(s)
+    }
+}
+
+fn change(new_series: impl Fn(&StreamState) -> usize, apply: impl Fn(&mut StreamState)) -> impl Change {
+    (new_series, apply)
+}
+
+/// Why an update could not go to the stream's own series.
+enum Refused {
+    /// `--max-streams` reached.
+    Streams,
+    /// `--max-series` reached.
+    Series,
 }
 
 #[derive(Debug, Default)]
@@ -126,7 +170,7 @@ pub struct StreamId<'a> {
 }
 
 impl StreamRegistry {
-    pub fn new(max_streams: usize, max_label_bytes: usize) -> Self {
+    pub fn new(max_streams: usize, max_label_bytes: usize, budget: Arc<SeriesBudget>) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             max_streams,
@@ -134,6 +178,7 @@ impl StreamRegistry {
             tracked: AtomicUsize::new(0),
             expired: AtomicU64::new(0),
             overflowed: AtomicU64::new(0),
+            budget,
         }
     }
 
@@ -147,7 +192,17 @@ impl StreamRegistry {
     }
 
     pub fn record_report(&self, id: StreamId, report: &ErrorReport, now_secs: u64) -> Placement {
-        self.update_or_overflow(id, now_secs, |s| {
+        // Each error type the stream has not shown yet is a new series.
+        let new_series = |s: &StreamState| {
+            let errors = report.errors;
+            (0..errors.len())
+                .filter(|&i| {
+                    let code = errors[i].0;
+                    s.errors.binary_search_by_key(&code, |e| e.0).is_err() && !errors[..i].iter().any(|e| e.0 == code)
+                })
+                .count()
+        };
+        let apply = |s: &mut StreamState| {
             for &(code, count) in report.errors {
                 add_count(&mut s.errors, code, count);
             }
@@ -156,13 +211,14 @@ impl StreamRegistry {
                 s.latest_report = Some(report.data_time_secs);
                 s.frame_max = report.frame_max;
             }
-        })
+        };
+        self.update_or_overflow(id, now_secs, &change(new_series, apply))
     }
 
     /// Shows the stream's liveness (`css_push_stream_live`), if it has or
     /// can get a place of its own.
     pub fn set_live(&self, id: StreamId, live: bool, now_secs: u64) -> Placement {
-        self.update_own(id, now_secs, |s| s.live = Some(live))
+        self.update_own(id, now_secs, &change(|_| 0, |s: &mut StreamState| s.live = Some(live)))
     }
 
     /// Stops showing the stream's liveness (its lifecycle was forgotten).
@@ -172,46 +228,73 @@ impl StreamRegistry {
         }
     }
 
-    /// Applies `f` to the stream's own state. Past the cap nothing is kept
-    /// (used alone for liveness, which in an overflow bucket would mean nothing).
-    fn update_own(&self, id: StreamId, now_secs: u64, f: impl Fn(&mut StreamState)) -> Placement {
+    /// Applies the change to the stream's own state. Past a cap nothing is
+    /// kept (used alone for liveness, which in an overflow bucket would mean nothing).
+    fn update_own(&self, id: StreamId, now_secs: u64, change: &impl Change) -> Placement {
         // The name is reserved: a stream called so shares the bucket.
-        if id.stream != OVERFLOW && self.upsert(stream_key(id, self.max_label_bytes), now_secs, &f, false) {
-            return Placement::Stream;
+        let refused = if id.stream == OVERFLOW {
+            Refused::Streams
+        } else {
+            match self.upsert(stream_key(id, self.max_label_bytes), now_secs, change, false) {
+                Ok(()) => return Placement::Stream,
+                Err(refused) => refused,
+            }
+        };
+        match refused {
+            Refused::Streams => {
+                self.overflowed.fetch_add(1, Ordering::Relaxed);
+            }
+            Refused::Series => self.budget.note_overflow(),
         }
-        self.overflowed.fetch_add(1, Ordering::Relaxed);
         Placement::Overflow
     }
 
-    /// Like [`Self::update_own`], but past the cap `f` goes to the
+    /// Like [`Self::update_own`], but past a cap the change goes to the
     /// (domain, app)'s `__overflow__` bucket, so no count is lost.
-    fn update_or_overflow(&self, id: StreamId, now_secs: u64, f: impl Fn(&mut StreamState)) -> Placement {
-        let placement = self.update_own(id, now_secs, &f);
+    fn update_or_overflow(&self, id: StreamId, now_secs: u64, change: &impl Change) -> Placement {
+        let placement = self.update_own(id, now_secs, change);
         if placement == Placement::Overflow {
-            self.upsert(stream_key(StreamId { stream: OVERFLOW, ..id }, self.max_label_bytes), now_secs, &f, true);
+            let key = stream_key(StreamId { stream: OVERFLOW, ..id }, self.max_label_bytes);
+            // Never refused: the bucket's series were reserved with its pair.
+            let _ = self.upsert(key, now_secs, change, true);
         }
         placement
     }
 
-    /// Applies `f` to the stream, creating it if absent; false if it is new
-    /// and the cap is reached (an overflow bucket is always created). Lookup
-    /// and insert happen under one shard lock, so racing workers neither
-    /// drop an update nor take a place twice.
-    fn upsert(&self, key: String, now_secs: u64, f: &impl Fn(&mut StreamState), overflow: bool) -> bool {
+    /// Applies the change to the stream, creating it if absent; refused if it is
+    /// new and --max-streams is reached, or if its new series do not fit in
+    /// --max-series (an overflow bucket is never refused). Lookup and insert
+    /// happen under one shard lock, so racing workers neither drop an update
+    /// nor take a place twice.
+    fn upsert(&self, key: String, now_secs: u64, change: &impl Change, overflow: bool) -> Result<(), Refused> {
         let mut shard = self.shard(&key);
         if let Some(s) = shard.get_mut(key.as_str()) {
+            self.take_series(change.new_series(s), overflow)?;
             s.last_seen = now_secs;
-            f(s);
-            return true;
+            change.apply(s);
+            return Ok(());
         }
         if !overflow && self.tracked.fetch_add(1, Ordering::Relaxed) >= self.max_streams {
             self.tracked.fetch_sub(1, Ordering::Relaxed);
-            return false;
+            return Err(Refused::Streams);
         }
         let mut s = StreamState::new(now_secs, overflow);
-        f(&mut s);
+        if let Err(refused) = self.take_series(STREAM_GAUGES + change.new_series(&s), overflow) {
+            self.tracked.fetch_sub(1, Ordering::Relaxed);
+            return Err(refused);
+        }
+        change.apply(&mut s);
         shard.insert(key.into_boxed_str(), s);
-        true
+        Ok(())
+    }
+
+    /// Takes `n` series from the budget; an overflow bucket's are reserved
+    /// already ([`MAX_STREAM_SERIES`]).
+    fn take_series(&self, n: usize, overflow: bool) -> Result<(), Refused> {
+        if !overflow && n > 0 && !self.budget.try_take(n) {
+            return Err(Refused::Series);
+        }
+        Ok(())
     }
 
     fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, Shard> {
@@ -232,6 +315,7 @@ impl StreamRegistry {
             shard.retain(|_, s| {
                 let keep = s.last_seen > if s.live == Some(true) { live_cutoff } else { cutoff };
                 if !keep && !s.overflow {
+                    self.budget.release(s.series());
                     removed += 1;
                 }
                 keep
@@ -254,8 +338,9 @@ impl StreamRegistry {
     /// Puts back a stream from a snapshot, without counters; false past the cap.
     pub fn restore(&self, key: Box<str>, g: StreamGauges) -> bool {
         let StreamGauges { frame_max, latest_report, live, last_seen, overflow } = g;
-        let set = |s: &mut StreamState| (s.frame_max, s.latest_report, s.live) = (frame_max, latest_report, live);
-        self.upsert(key.into(), last_seen, &set, overflow)
+        let set = move |s: &mut StreamState| (s.frame_max, s.latest_report, s.live) = (frame_max, latest_report, live);
+        let restored = self.upsert(key.into(), last_seen, &change(|_| 0, set), overflow);
+        restored.is_ok()
     }
 
     pub fn max_streams(&self) -> usize {
@@ -320,6 +405,10 @@ impl Collector for StreamRegistry {
 mod tests {
     use super::*;
 
+    fn registry(max_streams: usize, max_label_bytes: usize) -> StreamRegistry {
+        StreamRegistry::new(max_streams, max_label_bytes, Arc::new(SeriesBudget::new(1 << 20)))
+    }
+
     fn id(stream: &str) -> StreamId<'_> {
         StreamId { domain: "d", app: "live", stream }
     }
@@ -337,7 +426,7 @@ mod tests {
 
     #[test]
     fn counts_accumulate_and_render() {
-        let r = StreamRegistry::new(10, 64);
+        let r = registry(10, 64);
         r.record_report(id("s1"), &report(&[(6, 2), (1, 1)], Some(3.046), 100.0), 0);
         r.record_report(id("s1"), &report(&[(6, 3)], None, 105.0), 0);
         let out = rendered(&r);
@@ -352,7 +441,7 @@ mod tests {
 
     #[test]
     fn an_older_report_does_not_replace_the_latest_gauges() {
-        let r = StreamRegistry::new(10, 64);
+        let r = registry(10, 64);
         r.record_report(id("s"), &report(&[(6, 1)], Some(2.0), 200.0), 0);
         r.record_report(id("s"), &report(&[(6, 1)], Some(9.0), 100.0), 0);
         let out = rendered(&r);
@@ -363,7 +452,7 @@ mod tests {
 
     #[test]
     fn streams_past_the_cap_fold_into_overflow() {
-        let r = StreamRegistry::new(2, 64);
+        let r = registry(2, 64);
         for s in ["a", "b", "c", "d"] {
             let want = if s < "c" { Placement::Stream } else { Placement::Overflow };
             assert_eq!(r.record_report(id(s), &report(&[(5, 1)], None, 1.0), 0), want, "{s}");
@@ -380,7 +469,7 @@ mod tests {
         // Workers racing to create the same overflow bucket, or to take the
         // last free place, must neither drop a count nor pass the cap.
         for _ in 0..20 {
-            let r = StreamRegistry::new(10, 64);
+            let r = registry(10, 64);
             std::thread::scope(|scope| {
                 for t in 0..4 {
                     let r = &r;
@@ -405,8 +494,33 @@ mod tests {
     }
 
     #[test]
+    fn past_the_series_budget_reports_fold_into_overflow_with_exact_totals() {
+        // Room for two streams of one type each (4 gauges + 1).
+        let budget = Arc::new(SeriesBudget::new(10));
+        let r = StreamRegistry::new(100, 64, budget.clone());
+        assert_eq!(r.record_report(id("a"), &report(&[(1, 1)], None, 1.0), 0), Placement::Stream);
+        assert_eq!(r.record_report(id("b"), &report(&[(1, 1), (1, 1)], None, 1.0), 0), Placement::Stream);
+        assert_eq!(budget.held(), 10, "a type repeated in one report is one series");
+        // A new type of a known stream, and a new stream: both past the budget.
+        assert_eq!(r.record_report(id("a"), &report(&[(2, 5)], None, 1.0), 0), Placement::Overflow);
+        assert_eq!(r.record_report(id("c"), &report(&[(1, 7)], None, 1.0), 0), Placement::Overflow);
+        // Known series still count in place.
+        assert_eq!(r.record_report(id("a"), &report(&[(1, 1)], None, 1.0), 0), Placement::Stream);
+        let out = rendered(&r);
+        assert!(out.contains("css_push_errors_total{domain=\"d\",app=\"live\",stream=\"__overflow__\",error_type=\"2\",error=\"audio_timestamp_rollback\"} 5\n"), "{out}");
+        assert!(
+            out.contains("stream=\"__overflow__\",error_type=\"1\",error=\"video_timestamp_rollback\"} 7\n"),
+            "{out}"
+        );
+        assert_eq!(r.tracked(), 2);
+        assert_eq!(budget.held(), 10, "the bucket's series were reserved with its pair");
+        assert_eq!(r.expire(1000, 60, 600), 2);
+        assert_eq!(budget.held(), 0, "expiry gives every series back");
+    }
+
+    #[test]
     fn expiry_removes_idle_streams_and_frees_the_cap() {
-        let r = StreamRegistry::new(1, 64);
+        let r = registry(1, 64);
         r.record_report(id("old"), &report(&[(1, 1)], None, 1.0), 100);
         assert_eq!(r.record_report(id("new"), &report(&[(1, 1)], None, 1.0), 150), Placement::Overflow);
         assert_eq!(r.expire(100 + 59, 60, 600), 0);
@@ -422,7 +536,7 @@ mod tests {
     fn long_label_values_render_whole() {
         // 40 KB of quotes escape to 80 KB: past what a u16 length could hold.
         let domain = "\"".repeat(40_000);
-        let r = StreamRegistry::new(10, 70_000);
+        let r = registry(10, 70_000);
         r.set_live(StreamId { domain: &domain, app: "a", stream: "s" }, true, 0);
         let out = rendered(&r);
         let escaped = "\\\"".repeat(40_000);
@@ -435,7 +549,7 @@ mod tests {
 
     #[test]
     fn live_streams_expire_on_their_own_ttl_and_never_overflow() {
-        let r = StreamRegistry::new(1, 64);
+        let r = registry(1, 64);
         r.set_live(id("a"), true, 1000);
         assert_eq!(r.set_live(id("b"), true, 1000), Placement::Overflow);
         assert!(!rendered(&r).contains("__overflow__"));
@@ -447,13 +561,13 @@ mod tests {
 
     #[test]
     fn gauges_restore_without_counters() {
-        let r = StreamRegistry::new(1, 64);
+        let r = registry(1, 64);
         r.record_report(id("a"), &report(&[(6, 2)], Some(3.0), 100.0), 10);
         r.set_live(id("a"), true, 20);
         r.record_report(id("b"), &report(&[(6, 1)], None, 90.0), 30);
         let mut saved = Vec::new();
         r.for_each_gauges(|k, g| saved.push((Box::<str>::from(k), g)));
-        let back = StreamRegistry::new(1, 64);
+        let back = registry(1, 64);
         for (k, g) in saved.clone() {
             assert!(back.restore(k, g));
         }
@@ -470,7 +584,7 @@ mod tests {
 
     #[test]
     fn label_values_are_capped_and_escaped() {
-        let r = StreamRegistry::new(10, 4);
+        let r = registry(10, 4);
         r.record_report(
             StreamId { domain: "dom\"ain", app: "a", stream: "stream-long" },
             &report(&[(catalog::error_code(200), 1)], None, 1.0),

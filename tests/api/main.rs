@@ -2,8 +2,10 @@
 mod alerting_e2e;
 mod binary;
 mod callback;
+mod child;
 mod dashboards;
 mod helpers;
+mod hostile;
 mod lifecycle;
 mod metric_contract;
 mod prometheus_e2e;

@@ -1,5 +1,6 @@
 use super::AppState;
 use crate::ingest::pipeline::{Handled, Outcome, Rejection};
+use crate::ingest::wire::ParseError;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
@@ -10,13 +11,17 @@ pub async fn callback(req: HttpRequest, payload: web::Payload, state: web::Data<
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     let handled = if declared.is_some_and(|n| n > limit) {
-        state.exporter.reject_too_large(limit)
+        state.exporter.reject(Rejection::TooLarge { limit })
     } else {
-        match payload.to_bytes_limited(limit).await {
-            Err(_) => state.exporter.reject_too_large(limit),
-            // The client went away or sent a broken chunked body: nothing to count.
-            Ok(Err(e)) => return HttpResponse::BadRequest().json(json!({"code": 400, "error": e.to_string()})),
-            Ok(Ok(body)) => state.exporter.handle(&body),
+        // The headers had --read-timeout to arrive (the server's deadline);
+        // the body gets as long again, so a trickling sender is cut off.
+        let after = state.read_timeout;
+        match actix_web::rt::time::timeout(after, payload.to_bytes_limited(limit)).await {
+            Err(_) => state.exporter.reject(Rejection::Timeout { after }),
+            Ok(Err(_)) => state.exporter.reject(Rejection::TooLarge { limit }),
+            // A broken chunked body, or the sender went away mid-body.
+            Ok(Ok(Err(_))) => state.exporter.reject(Rejection::Malformed(ParseError::unreadable_body())),
+            Ok(Ok(Ok(body))) => state.exporter.handle(&body),
         }
     };
     respond(&req, &state, handled)
@@ -32,8 +37,10 @@ fn respond(req: &HttpRequest, state: &AppState, handled: Handled) -> HttpRespons
     // The TCP peer, never a forwarding header a sender can write.
     let peer = req.peer_addr().map(|a| a.ip());
     state.exporter.note_refused(peer, handled.event_type, rejection);
-    let peer = peer.map(|p| p.to_string()).unwrap_or_default();
-    log::warn!("rejected callback from {peer} (event_type {}, {}): {rejection}", handled.event_type, rejection.label());
+    state.rejection_log.warn(rejection.label(), || {
+        let peer = peer.map(|p| p.to_string()).unwrap_or_default();
+        format!("rejected callback from {peer} (event_type {}, {}): {rejection}", handled.event_type, rejection.label())
+    });
     rejection.error_response()
 }
 
@@ -44,11 +51,17 @@ impl ResponseError for Rejection {
             Rejection::Malformed(_) => StatusCode::BAD_REQUEST,
             Rejection::Unauthorized(_) | Rejection::Expired => StatusCode::UNAUTHORIZED,
             Rejection::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        HttpResponse::build(status).json(json!({"code": status.as_u16(), "error": self.to_string()}))
+        let mut res = HttpResponse::build(status);
+        if let Rejection::Timeout { .. } = self {
+            // The rest of the body may still trickle in: do not wait for it.
+            res.force_close();
+        }
+        res.json(json!({"code": status.as_u16(), "error": self.to_string()}))
     }
 }

@@ -5,11 +5,13 @@ mod metrics;
 mod status;
 
 use crate::exporter::Exporter;
+use crate::http::ratelog::RateLimitedLog;
 use crate::http::webconfig::{self, BasicAuth};
 use crate::status::Listener;
 use actix_web::middleware::from_fn;
 use actix_web::web;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What the routes share.
 pub struct AppState {
@@ -17,6 +19,9 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The addresses served, for the status page.
     pub listeners: Vec<Listener>,
+    /// How long a callback's body may take to arrive.
+    pub read_timeout: Duration,
+    pub rejection_log: RateLimitedLog,
 }
 
 /// Which routes one listener serves.
@@ -30,7 +35,11 @@ pub struct Routes {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig, routes: &Routes) {
-    cfg.route("/-/healthy", web::get().to(health::healthy)).route("/-/ready", web::get().to(health::ready));
+    // HEAD too: load balancers health-check with it (actix-web sends no body).
+    cfg.service(
+        web::resource("/-/healthy").route(web::get().to(health::healthy)).route(web::head().to(health::healthy)),
+    )
+    .service(web::resource("/-/ready").route(web::get().to(health::ready)).route(web::head().to(health::ready)));
     if routes.callback {
         cfg.service(web::resource("/callback").route(web::post().to(callback::callback)));
     }
@@ -39,9 +48,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, routes: &Routes) {
     }
     let guard = || from_fn(webconfig::require_basic_auth);
     if routes.metrics {
-        cfg.service(web::resource("/metrics").wrap(guard()).route(web::get().to(metrics::metrics)));
+        let resource = web::resource("/metrics").wrap(guard());
+        cfg.service(resource.route(web::get().to(metrics::metrics)).route(web::head().to(metrics::metrics)));
         // The status page names streams: only where /metrics is, and as guarded.
-        cfg.service(web::resource("/").wrap(guard()).route(web::get().to(status::page)));
-        cfg.service(web::resource("/api/v1/status").wrap(guard()).route(web::get().to(status::api)));
+        let page = web::resource("/").wrap(guard());
+        cfg.service(page.route(web::get().to(status::page)).route(web::head().to(status::page)));
+        let api = web::resource("/api/v1/status").wrap(guard());
+        cfg.service(api.route(web::get().to(status::api)).route(web::head().to(status::api)));
     }
 }

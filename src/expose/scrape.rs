@@ -1,0 +1,175 @@
+//! Scrapes of `/metrics`, coalesced. A scrape that arrives while a page is
+//! being rendered waits for the next render and shares it, and its gzip
+//! copy: at most one render runs at a time, so a storm of scrapes costs one
+//! or two pages of memory, not one per scraper. The latest page is kept
+//! until the next render starts, which lets it go before rendering anew.
+//!
+//! A page that took long to make ([`SLOW_RENDER`] or more, rendering and
+//! compressing) is also served to scrapes arriving within twice that time
+//! after it was rendered, so back-to-back scrapes spend at most a third of
+//! a CPU making pages and leave the rest to ingest; such a page is at most
+//! three times its making old.
+use super::families as f;
+use super::{Collector, Encoder, Value};
+use bytes::Bytes;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Pages this slow to make or slower are reusable for twice as long.
+pub const SLOW_RENDER: Duration = Duration::from_millis(1);
+
+/// One rendered page, plain and (made on first demand) gzipped.
+pub struct Page {
+    /// Which render made it, counting from 1.
+    render: u64,
+    /// When the render finished.
+    done: Instant,
+    /// Nanoseconds spent rendering and (once done) compressing it.
+    cost: AtomicU64,
+    plain: Bytes,
+    gzip: OnceLock<Bytes>,
+}
+
+impl Page {
+    /// A page slow to make, younger than twice its making.
+    fn fresh(&self) -> bool {
+        let cost = Duration::from_nanos(self.cost.load(Ordering::Relaxed));
+        cost >= SLOW_RENDER && self.done.elapsed() < 2 * cost
+    }
+
+    pub fn plain(&self) -> Bytes {
+        self.plain.clone()
+    }
+
+    /// The page gzipped at the fastest level (a tenth of the size for a
+    /// fifth of the render time); compressed once, however many ask.
+    pub fn gzip(&self) -> Bytes {
+        self.gzip
+            .get_or_init(|| {
+                let start = Instant::now();
+                let gzip = gzip(&self.plain);
+                self.cost.fetch_add(nanos(start.elapsed()), Ordering::Relaxed);
+                gzip
+            })
+            .clone()
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// `plain` gzipped at the fastest level.
+pub fn gzip(plain: &[u8]) -> Bytes {
+    let mut enc = GzEncoder::new(Vec::with_capacity(plain.len() / 8), Compression::fast());
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(plain);
+    Bytes::from(enc.finish().unwrap_or_default())
+}
+
+#[derive(Default)]
+pub struct Scrapes {
+    /// The latest page; locked during a render.
+    latest: Mutex<Option<Arc<Page>>>,
+    /// Renders started.
+    renders: AtomicU64,
+    served: AtomicU64,
+}
+
+impl Scrapes {
+    /// A page rendered after this call began: the one being rendered by
+    /// another scrape if it started after, else a new one from `render`.
+    pub fn page(&self, render: impl FnOnce() -> String) -> Arc<Page> {
+        self.served.fetch_add(1, Ordering::Relaxed);
+        let arrived = self.renders.load(Ordering::Acquire);
+        let mut latest = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(page) = latest.as_ref().filter(|p| p.render > arrived || p.fresh()) {
+            return page.clone();
+        }
+        // Freed now (unless still being sent), not after the new one exists.
+        *latest = None;
+        let n = self.renders.fetch_add(1, Ordering::AcqRel) + 1;
+        let start = Instant::now();
+        let plain = Bytes::from(render());
+        let done = Instant::now();
+        let cost = AtomicU64::new(nanos(done - start));
+        let page = Arc::new(Page { render: n, done, cost, plain, gzip: OnceLock::new() });
+        *latest = Some(page.clone());
+        page
+    }
+}
+
+impl Collector for Scrapes {
+    fn encode(&self, enc: &mut Encoder<'_>) {
+        enc.family(&f::SCRAPES);
+        enc.sample(&f::SCRAPES, "", &[], Value::Int(self.served.load(Ordering::Relaxed)));
+        enc.family(&f::SCRAPE_RENDERS);
+        enc.sample(&f::SCRAPE_RENDERS, "", &[], Value::Int(self.renders.load(Ordering::Relaxed)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn concurrent_scrapes_share_renders_and_one_gzip_copy() {
+        let scrapes = Scrapes::default();
+        let renders = AtomicU64::new(0);
+        let pages: Vec<Arc<Page>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| {
+                    s.spawn(|| {
+                        scrapes.page(|| {
+                            renders.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(50));
+                            "metric 1\n".repeat(1000)
+                        })
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let renders = renders.load(Ordering::SeqCst);
+        assert!((1..=2).contains(&renders), "16 concurrent scrapes took {renders} renders");
+        let first = pages[0].gzip();
+        for p in &pages {
+            if Arc::ptr_eq(p, &pages[0]) {
+                assert_eq!(p.gzip().as_ptr(), first.as_ptr(), "one compressed copy");
+            }
+        }
+        let mut plain = String::new();
+        flate2::read::GzDecoder::new(&first[..]).read_to_string(&mut plain).unwrap();
+        assert_eq!(plain.as_bytes(), &pages[0].plain()[..]);
+    }
+
+    #[test]
+    fn a_scrape_after_a_render_gets_a_new_page_and_the_old_one_is_let_go() {
+        let scrapes = Scrapes::default();
+        let a = Arc::downgrade(&scrapes.page(|| "a\n".into()));
+        let b = scrapes.page(|| {
+            assert!(a.upgrade().is_none(), "the previous page is freed before rendering anew");
+            "b\n".into()
+        });
+        assert_eq!(&b.plain()[..], b"b\n");
+    }
+
+    #[test]
+    fn a_slow_render_serves_scrapes_for_twice_as_long() {
+        let scrapes = Scrapes::default();
+        let slow = || {
+            std::thread::sleep(SLOW_RENDER * 200);
+            String::from("slow\n")
+        };
+        let first = scrapes.page(slow);
+        let again = scrapes.page(|| String::from("new\n"));
+        assert!(Arc::ptr_eq(&first, &again), "within its render time, the page is reused");
+        std::thread::sleep(SLOW_RENDER * 600);
+        assert_eq!(&scrapes.page(|| String::from("new\n")).plain()[..], b"new\n");
+    }
+}

@@ -1,0 +1,68 @@
+//! Limits that keep the listeners answering under hostile load: the
+//! open-files limit raised as far as the system allows, and per-listener
+//! connection caps that fit inside it, so connections held open on one
+//! listener cannot take the descriptors the other needs to answer.
+
+/// Descriptors kept for everything but client connections: the listeners,
+/// each worker's event loop, logs, files.
+const RESERVED_FDS: u64 = 64;
+
+/// Raises the soft open-files limit to the hard one (as Go programs do) and
+/// logs the limit in force; `None` if it cannot be read.
+pub fn raise_open_files_limit() -> Option<u64> {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            log::info!("open-files limit: {limit}");
+            Some(limit)
+        }
+        Err(e) => {
+            log::warn!("cannot read or raise the open-files limit: {e}");
+            None
+        }
+    }
+}
+
+/// Connections each of `listeners` may hold open: `wanted`, lowered so that
+/// together they leave 64 of `open_files` free.
+pub fn connections_per_listener(wanted: u32, open_files: Option<u64>, listeners: usize) -> usize {
+    let wanted = usize::try_from(wanted).unwrap_or(usize::MAX);
+    let Some(open_files) = open_files else { return wanted };
+    let fit = open_files.saturating_sub(RESERVED_FDS) / (listeners.max(1) as u64);
+    wanted.min(usize::try_from(fit).unwrap_or(usize::MAX)).max(1)
+}
+
+/// actix-web caps connections per worker thread, not per listener.
+pub fn connections_per_worker(per_listener: usize, workers: usize) -> usize {
+    (per_listener / workers.max(1)).max(1)
+}
+
+/// Worker threads per listener: `--workers`, else one per CPU (actix-web's own default).
+pub fn workers(configured: Option<u16>) -> usize {
+    configured.map_or_else(|| std::thread::available_parallelism().map_or(2, usize::from), usize::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_fit_in_the_open_files_limit() {
+        assert_eq!(connections_per_listener(4096, Some(256), 2), 96);
+        assert_eq!(connections_per_listener(4096, Some(256), 1), 192);
+        assert_eq!(connections_per_listener(50, Some(1 << 20), 2), 50);
+        assert_eq!(connections_per_listener(4096, None, 2), 4096);
+        assert_eq!(connections_per_listener(4096, Some(10), 2), 1, "never zero");
+        assert_eq!(connections_per_worker(96, 2), 48);
+        assert_eq!(connections_per_worker(1, 4), 1);
+    }
+
+    #[test]
+    fn the_soft_limit_is_raised_to_the_hard_one() {
+        let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+        let limit = raise_open_files_limit().unwrap();
+        let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+        assert_eq!(soft, limit);
+        // Some systems cap the soft limit below an unlimited hard one (macOS).
+        assert!(soft == hard || hard == rlimit::INFINITY, "soft {soft}, hard {hard}");
+    }
+}
