@@ -19,8 +19,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Pages this slow to make or slower are reusable for twice as long.
-pub const SLOW_RENDER: Duration = Duration::from_millis(1);
+/// Pages this slow to make or slower are reusable for twice as long: only
+/// large pages (some 25 000 streams and up), so a small exporter, and a test
+/// that posts and then scrapes, always sees what it was just sent.
+pub const SLOW_RENDER: Duration = Duration::from_millis(50);
 
 /// One rendered page, plain and (made on first demand) gzipped.
 pub struct Page {
@@ -163,13 +165,13 @@ mod tests {
     fn a_slow_render_serves_scrapes_for_twice_as_long() {
         let scrapes = Scrapes::default();
         let slow = || {
-            std::thread::sleep(SLOW_RENDER * 200);
+            std::thread::sleep(SLOW_RENDER * 2);
             String::from("slow\n")
         };
         let first = scrapes.page(slow);
         let again = scrapes.page(|| String::from("new\n"));
         assert!(Arc::ptr_eq(&first, &again), "within its render time, the page is reused");
-        std::thread::sleep(SLOW_RENDER * 600);
+        std::thread::sleep(SLOW_RENDER * 5);
         assert_eq!(&scrapes.page(|| String::from("new\n")).plain()[..], b"new\n");
     }
 }

@@ -14,7 +14,19 @@ pub fn prefix(value: &str, max: usize) -> Cow<'_, str> {
     if value.len() <= max {
         return Cow::Borrowed(value);
     }
-    Cow::Owned(format!("{}…", cap(value, max)))
+    let mut out = String::with_capacity(max + '…'.len_utf8());
+    push_capped(&mut out, value, max);
+    Cow::Owned(out)
+}
+
+/// Appends `value` cut to `max` bytes (on a character boundary), with an
+/// ellipsis if cut; allocates only if `out` must grow.
+pub fn push_capped(out: &mut String, value: &str, max: usize) {
+    let kept = cap(value, max);
+    out.push_str(kept);
+    if kept.len() < value.len() {
+        out.push('…');
+    }
 }
 
 /// `message` with every double-quoted part (as serde quotes values) cut to

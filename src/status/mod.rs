@@ -3,16 +3,15 @@
 //! lock (entries are recycled, so a full ring allocates nothing), and the
 //! [`Snapshot`] built from them and from the state on each request.
 pub(crate) mod html;
-pub(crate) mod short;
 
 use crate::catalog;
 use crate::expose::metrics::OUTCOMES;
 use crate::expose::text::parse_labels;
 use crate::ingest::pipeline::Rejection;
+use crate::ingest::quote::{push_capped, shorten, QUOTE_BYTES};
 use crate::state::persist::StateFileStatus;
 use crate::state::streams::{add_count, StreamId};
 use serde::Serialize;
-use short::{push_capped, short_quotes, SHORT_BYTES};
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -147,7 +146,7 @@ impl Status {
     /// header) and why, quoted values cut short.
     pub fn refused(&self, now_secs: u64, peer: Option<IpAddr>, event_type: &'static str, rejection: &Rejection) {
         let reason = rejection.to_string();
-        let reason = short_quotes(&reason);
+        let reason = shorten(&reason);
         self.refused.push(|r| {
             (r.at_secs, r.peer, r.event_type, r.outcome) = (now_secs, peer, event_type, rejection.label());
             r.reason.clear();
@@ -162,7 +161,7 @@ impl Status {
             r.at_secs = now_secs;
             for (field, value) in [(&mut r.domain, id.domain), (&mut r.app, id.app), (&mut r.stream, id.stream)] {
                 field.clear();
-                push_capped(field, value, SHORT_BYTES);
+                push_capped(field, value, QUOTE_BYTES);
             }
             r.errors.clear();
             for &(code, count) in errors {

@@ -1,22 +1,35 @@
 //! The real binary as a child process on a loopback port, for what only a
-//! process shows: restarts, signals, refusing to start.
+//! process shows: restarts, signals, refusing to start, the open-files
+//! limit, resident memory, log output.
 use crate::helpers::Metrics;
+use crate::raw_http::exchange;
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct Binary {
     child: Child,
-    /// `127.0.0.1:PORT`.
+    /// `127.0.0.1:PORT` for callbacks (and /metrics unless split).
     pub addr: String,
+    /// Where /metrics is served.
+    pub metrics_addr: String,
     log: Arc<Mutex<String>>,
 }
 
-fn spawn(flags: &[&str]) -> (Child, Arc<Mutex<String>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_css-push-exporter"))
+/// Starts the binary, under `ulimit -n` if `open_files` is given.
+fn spawn(flags: &[&str], open_files: Option<u32>) -> (Child, Arc<Mutex<String>>) {
+    let bin = env!("CARGO_BIN_EXE_css-push-exporter");
+    let mut command = match open_files {
+        Some(n) => {
+            let mut c = Command::new("sh");
+            c.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), bin]);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let mut child = command
         .args(["--listen-address", "127.0.0.1:0", "--log-level", "info"])
         .args(flags)
         .env_remove("CSS_PUSH_CALLBACK_KEY")
@@ -39,13 +52,19 @@ fn spawn(flags: &[&str]) -> (Child, Arc<Mutex<String>>) {
 impl Binary {
     /// Starts the binary with `flags` and waits (at most 20 s) until it listens.
     pub fn start(flags: &[&str]) -> Self {
-        let (mut child, log) = spawn(flags);
+        Self::start_limited(flags, None)
+    }
+
+    /// [`Self::start`] under an open-files limit (`ulimit -n`).
+    pub fn start_limited(flags: &[&str], open_files: Option<u32>) -> Self {
+        let (mut child, log) = spawn(flags, open_files);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let text = log.lock().unwrap().clone();
             if let Some(rest) = text.split("listening for callbacks on ").nth(1) {
-                let addr = rest.split(',').next().unwrap().to_owned();
-                return Self { child, addr, log };
+                let line = rest.lines().next().unwrap();
+                let (addr, metrics_addr) = line.split_once(", serving /metrics on ").expect(line);
+                return Self { child, addr: addr.to_owned(), metrics_addr: metrics_addr.to_owned(), log };
             }
             assert!(child.try_wait().unwrap().is_none(), "exited before listening: {text}");
             assert!(Instant::now() < deadline, "not listening after 20 s: {text}");
@@ -56,7 +75,7 @@ impl Binary {
     /// Runs the binary with `flags` until it exits by itself (at most 20 s):
     /// its status and log.
     pub fn run_to_exit(flags: &[&str]) -> (ExitStatus, String) {
-        let (mut child, log) = spawn(flags);
+        let (mut child, log) = spawn(flags, None);
         let status = wait(&mut child, Duration::from_secs(20)).expect("exits by itself");
         // The log thread may still be copying the last lines.
         std::thread::sleep(Duration::from_millis(50));
@@ -70,19 +89,24 @@ impl Binary {
 
     /// A request with `Connection: close`: the status and the body.
     pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
-        let mut conn = TcpStream::connect(&self.addr).expect("connects");
-        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(
-            conn,
+        let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
-        )
-        .unwrap();
-        let mut answer = String::new();
-        conn.read_to_string(&mut answer).unwrap();
-        let status = answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{answer}"));
-        let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-        (status, body)
+        );
+        let answer = exchange(&self.addr, request.as_bytes(), Duration::from_secs(10)).expect("answered");
+        (answer.status, String::from_utf8_lossy(&answer.body).into_owned())
+    }
+
+    /// A `/proc/PID/status` field in kB (`VmRSS`, `VmHWM`).
+    pub fn memory_kb(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with(field)).expect(field);
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// Resets `VmHWM` to the current RSS, so a peak can be measured from now.
+    pub fn reset_peak_memory(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5").unwrap();
     }
 
     pub fn post(&self, body: &Value) -> u16 {

@@ -1,7 +1,8 @@
 //! Hostile or unlucky load against the real binary: slow senders, scrape
 //! storms, series floods, echoes and log floods, odd times, broken bodies.
-use crate::child::{exchange, post, request, Answer, Exporter};
+use crate::binary::Binary;
 use crate::helpers::{now_ms, Metrics};
+use crate::raw_http::{exchange, post, request, Answer};
 use serde_json::{json, Value};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 const SECOND: Duration = Duration::from_secs(1);
 
-fn scrape(exporter: &Exporter) -> Metrics {
+fn scrape(exporter: &Binary) -> Metrics {
     let answer = request(&exporter.metrics_addr, "GET", "/metrics", "", Duration::from_secs(10));
     assert_eq!(answer.status, 200, "{}", answer.head);
     Metrics::parse(std::str::from_utf8(&answer.body).unwrap())
@@ -29,9 +30,9 @@ fn report(domain: &str, stream: &str, types: std::ops::RangeInclusive<u64>, data
 #[test]
 fn slow_senders_are_cut_at_the_deadline_while_metrics_keeps_answering() {
     let flags = ["--metrics-listen-address", "127.0.0.1:0", "--read-timeout", "2s"];
-    let exporter = Exporter::start(&flags, Some(256));
+    let exporter = Binary::start_limited(&flags, Some(256));
     assert!(exporter.log().contains("open-files limit: 256"), "{}", exporter.log());
-    let addr = exporter.callback_addr.clone();
+    let addr = exporter.addr.clone();
     let started = Instant::now();
     // More trickling senders than descriptors would allow: complete
     // headers, then a byte of body every half second.
@@ -85,12 +86,12 @@ fn slow_senders_are_cut_at_the_deadline_while_metrics_keeps_answering() {
 
 #[test]
 fn concurrent_scrapes_share_renders_and_add_less_than_two_pages() {
-    let exporter = Exporter::start(&[], None);
+    let exporter = Binary::start_limited(&[], None);
     let long = |c: char, i: usize| format!("{i:04}{}", c.to_string().repeat(124));
     for i in 0..400 {
         let mut body = report(&long('d', 0), &long('s', i), 1..=99, now_ms());
         body["path"] = long('a', 0).into();
-        assert_eq!(post_json(&exporter.callback_addr, &body).status, 200);
+        assert_eq!(post_json(&exporter.addr, &body).status, 200);
     }
     let page = scrape(&exporter);
     let page_kb = page.text.len() as u64 / 1024;
@@ -117,8 +118,8 @@ fn concurrent_scrapes_share_renders_and_add_less_than_two_pages() {
 
 #[test]
 fn gzip_decodes_to_the_same_page_and_head_answers_without_a_body() {
-    let exporter = Exporter::start(&[], None);
-    assert_eq!(post_json(&exporter.callback_addr, &report("d", "s", 1..=3, now_ms())).status, 200);
+    let exporter = Binary::start_limited(&[], None);
+    assert_eq!(post_json(&exporter.addr, &report("d", "s", 1..=3, now_ms())).status, 200);
     let addr = &exporter.metrics_addr;
     // Two scrapes at once share one render, so their pages are equal.
     let (plain, gzipped) = std::thread::scope(|s| {
@@ -147,12 +148,12 @@ fn gzip_decodes_to_the_same_page_and_head_answers_without_a_body() {
 
 #[test]
 fn a_series_flood_stays_within_max_series_with_exact_domain_totals() {
-    let exporter = Exporter::start(&["--max-series", "100000"], None);
+    let exporter = Binary::start_limited(&["--max-series", "100000"], None);
     let started = Instant::now();
     // 4 000 new streams with 99 error types each: over 400 000 series asked for.
     for i in 0..4000 {
         let domain = if i % 2 == 0 { "even.example.com" } else { "odd.example.com" };
-        assert_eq!(post_json(&exporter.callback_addr, &report(domain, &format!("s{i}"), 1..=99, now_ms())).status, 200);
+        assert_eq!(post_json(&exporter.addr, &report(domain, &format!("s{i}"), 1..=99, now_ms())).status, 200);
     }
     let m = scrape(&exporter);
     assert!(started.elapsed() < Duration::from_secs(20), "the flood took {:?}", started.elapsed());
@@ -169,10 +170,10 @@ fn a_series_flood_stays_within_max_series_with_exact_domain_totals() {
 
 #[test]
 fn a_megabyte_value_is_not_echoed_in_the_answer_or_the_log() {
-    let exporter = Exporter::start(&["--max-body-bytes", "2097152"], None);
+    let exporter = Binary::start_limited(&["--max-body-bytes", "2097152"], None);
     let value = "v".repeat(1 << 20);
     let body = json!({"event_type": 321, "stream_id": "s", "data_time": 1, "abnormal_event": value});
-    let answer = post_json(&exporter.callback_addr, &body);
+    let answer = post_json(&exporter.addr, &body);
     assert_eq!(answer.status, 400);
     assert!(answer.body.len() < 1024, "a {} byte answer", answer.body.len());
     let error: Value = serde_json::from_slice(&answer.body).unwrap();
@@ -185,11 +186,11 @@ fn a_megabyte_value_is_not_echoed_in_the_answer_or_the_log() {
 
 #[test]
 fn a_flood_of_unsigned_callbacks_is_counted_but_logged_once() {
-    let exporter = Exporter::start(&["--callback-key", "k"], None);
+    let exporter = Binary::start_limited(&["--callback-key", "k"], None);
     let body = report("d", "s", 1..=1, now_ms());
     let started = Instant::now();
     for _ in 0..3000 {
-        assert_eq!(post_json(&exporter.callback_addr, &body).status, 401);
+        assert_eq!(post_json(&exporter.addr, &body).status, 401);
     }
     let intervals = started.elapsed().as_secs() / 10 + 1;
     let m = scrape(&exporter);
@@ -202,9 +203,9 @@ fn a_flood_of_unsigned_callbacks_is_counted_but_logged_once() {
 
 #[test]
 fn future_data_time_is_recorded_at_the_receive_time_and_non_positive_is_refused() {
-    let exporter = Exporter::start(&[], None);
+    let exporter = Binary::start_limited(&[], None);
     let ten_days_ms = 10 * 86_400_000;
-    let answer = post_json(&exporter.callback_addr, &report("d", "future", 6..=6, now_ms() + ten_days_ms));
+    let answer = post_json(&exporter.addr, &report("d", "future", 6..=6, now_ms() + ten_days_ms));
     assert_eq!(answer.status, 200);
     let m = scrape(&exporter);
     let last = m.get("css_push_last_error_timestamp_seconds", &[("stream", "future")]).unwrap();
@@ -212,13 +213,13 @@ fn future_data_time_is_recorded_at_the_receive_time_and_non_positive_is_refused(
     assert!((now - 60.0..=now + 1.0).contains(&last), "last error at {last}, now {now}");
     assert_eq!(m.get("css_push_future_data_time_total", &[]), Some(1.0));
     // A little ahead (clocks differ) is believed.
-    post_json(&exporter.callback_addr, &report("d", "ahead", 6..=6, now_ms() + 60_000));
+    post_json(&exporter.addr, &report("d", "ahead", 6..=6, now_ms() + 60_000));
     let m = scrape(&exporter);
     assert!(m.get("css_push_last_error_timestamp_seconds", &[("stream", "ahead")]).unwrap() > now + 30.0);
     assert_eq!(m.get("css_push_future_data_time_total", &[]), Some(1.0));
 
     for bad in [-5, 0] {
-        let answer = post_json(&exporter.callback_addr, &report("d", "s", 6..=6, bad));
+        let answer = post_json(&exporter.addr, &report("d", "s", 6..=6, bad));
         assert_eq!(answer.status, 400, "data_time {bad}");
         let error: Value = serde_json::from_slice(&answer.body).unwrap();
         assert!(error["error"].as_str().unwrap().starts_with("data_time: must be positive"), "{error}");
@@ -227,8 +228,8 @@ fn future_data_time_is_recorded_at_the_receive_time_and_non_positive_is_refused(
 
 #[test]
 fn a_broken_chunked_body_is_counted_as_malformed() {
-    let exporter = Exporter::start(&[], None);
-    let addr = &exporter.callback_addr;
+    let exporter = Binary::start_limited(&[], None);
+    let addr = &exporter.addr;
     let req = format!(
         "POST /callback HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n"
     );

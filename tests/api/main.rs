@@ -2,7 +2,6 @@
 mod alerting_e2e;
 mod binary;
 mod callback;
-mod child;
 mod dashboards;
 mod helpers;
 mod hostile;
@@ -10,6 +9,7 @@ mod lifecycle;
 mod metric_contract;
 mod prometheus_e2e;
 mod properties;
+mod raw_http;
 mod security;
 mod shutdown;
 mod simulate;
