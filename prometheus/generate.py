@@ -258,13 +258,14 @@ ALERTS = [
         action="raise `--dedup-capacity` to callbacks per second × window (about 40 bytes each)"),
     dict(
         name="CSSPushStreamOverflow", severity="warning", scope="exporter", for_="5m",
-        why="Streams beyond the cap fold into __overflow__: per-stream alerts are blind to them.",
-        expr="sum by (job, instance) (increase(css_push_stream_overflow_total{$SEL}[10m])) > 0",
-        summary="{{ $labels.instance }}: stream cap reached, errors fold into __overflow__",
-        description="{{ $value | printf \"%.0f\" }} callbacks in 10 minutes were counted under stream=\"__overflow__\" (or domain/app \"__overflow__\") because --max-streams / --max-apps was reached. Per-stream alerts are blind for those streams.",
+        why="Streams beyond a cap fold into __overflow__ (or go untracked): per-stream alerts are blind to them.",
+        # Any of the caps: streams and (domain, app) pairs, series, live-stream tracking.
+        expr='sum by (job, instance) (increase({__name__=~"css_push_(stream|series|live_stream)_overflow_total",$SEL}[10m])) > 0',
+        summary="{{ $labels.instance }}: a cap is reached, errors fold into __overflow__",
+        description="{{ $value | printf \"%.0f\" }} callbacks in 10 minutes were counted under \"__overflow__\" (or, for push start/end, not tracked) because --max-streams, --max-apps, --max-series or --max-live-streams was reached. Per-stream alerts are blind for those streams.",
         panel=(OVERVIEW, "Streams tracked vs cap, per instance", ()),
-        when="callbacks were folded into `__overflow__` in 10 minutes, for 5 minutes",
-        action="raise `--max-streams`/`--max-apps` if Prometheus can take the series, or shorten `--stream-ttl`"),
+        when="callbacks were folded into `__overflow__` (or push start/end went untracked) in 10 minutes, for 5 minutes",
+        action="see which of `css_push_stream_overflow_total`, `css_push_series_overflow_total`, `css_push_live_stream_overflow_total` moves; raise that cap (`--max-streams`/`--max-apps`, `--max-series`, `--max-live-streams`) if memory and Prometheus can take it, or shorten `--stream-ttl`"),
     dict(
         name="CSSPushStateSnapshotsFailing", severity="warning", scope="exporter", for_="5m",
         why="Without a fresh snapshot a restart loses live-stream and de-duplication state.",
