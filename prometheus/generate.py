@@ -259,8 +259,14 @@ ALERTS = [
     dict(
         name="CSSPushStreamOverflow", severity="warning", scope="exporter", for_="5m",
         why="Streams beyond a cap fold into __overflow__ (or go untracked): per-stream alerts are blind to them.",
-        # Any of the caps: streams and (domain, app) pairs, series, live-stream tracking.
-        expr='sum by (job, instance) (increase({__name__=~"css_push_(stream|series|live_stream)_overflow_total",$SEL}[10m])) > 0',
+        # Any of the caps: streams and (domain, app) pairs, series, live-stream
+        # tracking (one at a time: increase() over a name regex would leave
+        # same-labelled series in Prometheus 2.x).
+        expr="""
+            sum by (job, instance) (increase(css_push_stream_overflow_total{$SEL}[10m])) > 0
+            or sum by (job, instance) (increase(css_push_series_overflow_total{$SEL}[10m])) > 0
+            or sum by (job, instance) (increase(css_push_live_stream_overflow_total{$SEL}[10m])) > 0
+        """,
         summary="{{ $labels.instance }}: a cap is reached, errors fold into __overflow__",
         description="{{ $value | printf \"%.0f\" }} callbacks in 10 minutes were counted under \"__overflow__\" (or, for push start/end, not tracked) because --max-streams, --max-apps, --max-series or --max-live-streams was reached. Per-stream alerts are blind for those streams.",
         panel=(OVERVIEW, "Streams tracked vs cap, per instance", ()),
