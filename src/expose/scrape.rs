@@ -107,10 +107,8 @@ impl Scrapes {
 
 impl Collector for Scrapes {
     fn encode(&self, enc: &mut Encoder<'_>) {
-        enc.family(&f::SCRAPES);
-        enc.sample(&f::SCRAPES, "", &[], Value::Int(self.served.load(Ordering::Relaxed)));
-        enc.family(&f::SCRAPE_RENDERS);
-        enc.sample(&f::SCRAPE_RENDERS, "", &[], Value::Int(self.renders.load(Ordering::Relaxed)));
+        enc.single(&f::SCRAPES, Value::Int(self.served.load(Ordering::Relaxed)));
+        enc.single(&f::SCRAPE_RENDERS, Value::Int(self.renders.load(Ordering::Relaxed)));
     }
 }
 

@@ -208,10 +208,8 @@ impl Inner {
 
 impl Collector for Dedup {
     fn encode(&self, enc: &mut Encoder<'_>) {
-        enc.family(&f::DEDUP_ENTRIES);
-        enc.sample(&f::DEDUP_ENTRIES, "", &[], Value::Int(self.len() as u64));
-        enc.family(&f::DEDUP_EVICTED);
-        enc.sample(&f::DEDUP_EVICTED, "", &[], Value::Int(self.evicted_early.load(Ordering::Relaxed)));
+        enc.single(&f::DEDUP_ENTRIES, Value::Int(self.len() as u64));
+        enc.single(&f::DEDUP_EVICTED, Value::Int(self.evicted_early.load(Ordering::Relaxed)));
     }
 }
 

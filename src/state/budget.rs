@@ -55,12 +55,9 @@ impl SeriesBudget {
 
 impl Collector for SeriesBudget {
     fn encode(&self, enc: &mut Encoder<'_>) {
-        enc.family(&f::SERIES);
-        enc.sample(&f::SERIES, "", &[], Value::Int(self.held()));
-        enc.family(&f::SERIES_LIMIT);
-        enc.sample(&f::SERIES_LIMIT, "", &[], Value::Int(self.limit));
-        enc.family(&f::SERIES_OVERFLOW);
-        enc.sample(&f::SERIES_OVERFLOW, "", &[], Value::Int(self.overflowed.load(Ordering::Relaxed)));
+        enc.single(&f::SERIES, Value::Int(self.held()));
+        enc.single(&f::SERIES_LIMIT, Value::Int(self.limit));
+        enc.single(&f::SERIES_OVERFLOW, Value::Int(self.overflowed.load(Ordering::Relaxed)));
     }
 }
 

@@ -390,14 +390,10 @@ impl Collector for StreamRegistry {
             }
         });
         let count = |n: usize| Value::Int(n as u64);
-        enc.family(&f::STREAMS);
-        enc.sample(&f::STREAMS, "", &[], count(self.tracked()));
-        enc.family(&f::STREAMS_LIMIT);
-        enc.sample(&f::STREAMS_LIMIT, "", &[], count(self.max_streams));
-        enc.family(&f::STREAMS_EXPIRED);
-        enc.sample(&f::STREAMS_EXPIRED, "", &[], Value::Int(self.expired.load(Ordering::Relaxed)));
-        enc.family(&f::STREAM_OVERFLOW);
-        enc.sample(&f::STREAM_OVERFLOW, "", &[], Value::Int(self.overflowed.load(Ordering::Relaxed)));
+        enc.single(&f::STREAMS, count(self.tracked()));
+        enc.single(&f::STREAMS_LIMIT, count(self.max_streams));
+        enc.single(&f::STREAMS_EXPIRED, Value::Int(self.expired.load(Ordering::Relaxed)));
+        enc.single(&f::STREAM_OVERFLOW, Value::Int(self.overflowed.load(Ordering::Relaxed)));
     }
 }
 
