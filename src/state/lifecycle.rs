@@ -5,6 +5,7 @@
 //!
 //! Sharded like the stream registry; a shard's lock is held for one update,
 //! or while a scrape or a snapshot reads that shard.
+use super::sharded::Sharded;
 use super::streams::{app_labels_len, stream_key, StreamId};
 use super::OVERFLOW;
 use crate::expose::families as f;
@@ -12,12 +13,10 @@ use crate::expose::text::push_labels;
 use crate::expose::{Collector, Encoder, Value};
 use hashbrown::hash_map::EntryRef;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
-
-const SHARDS: usize = 64;
 
 pub struct Lifecycles {
-    shards: Box<[Mutex<Shard>]>,
+    /// Keyed by the stream's label set, as in the stream registry.
+    shards: Sharded<Tracked>,
     max: usize,
     max_label_bytes: usize,
     tracked: AtomicUsize,
@@ -26,9 +25,6 @@ pub struct Lifecycles {
     /// `domain="__overflow__",app="__overflow__"`, where folded pairs count.
     overflow_labels: Box<str>,
 }
-
-/// Keyed by the stream's label set, as in the stream registry.
-type Shard = hashbrown::HashMap<Box<str>, Tracked>;
 
 struct Tracked {
     lifecycle: Lifecycle,
@@ -57,7 +53,7 @@ impl Lifecycles {
         let mut overflow_labels = String::new();
         push_labels(&mut overflow_labels, &[("domain", OVERFLOW), ("app", OVERFLOW)]);
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            shards: Sharded::default(),
             max,
             max_label_bytes,
             tracked: AtomicUsize::new(0),
@@ -109,7 +105,7 @@ impl Lifecycles {
         f: impl FnOnce(&mut Lifecycle),
     ) {
         let key = stream_key(id, self.max_label_bytes);
-        let mut shard = self.shard(&key);
+        let mut shard = self.shards.shard(&key);
         let tracked = match shard.entry_ref(key.as_str()) {
             EntryRef::Occupied(t) => t.into_mut(),
             EntryRef::Vacant(v) => {
@@ -129,20 +125,13 @@ impl Lifecycles {
         then(l.live);
     }
 
-    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, Shard> {
-        #[allow(clippy::cast_possible_truncation, reason = "any bits of the hash pick a shard")]
-        let i = xxhash_rust::xxh3::xxh3_64(key.as_bytes()) as usize % SHARDS;
-        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Forgets streams not seen since `now - ttl` (`now - live_ttl` for a
     /// live one); `removed_live` gets the key of each live one forgotten.
     pub fn expire(&self, now_secs: u64, ttl_secs: u64, live_ttl_secs: u64, mut removed_live: impl FnMut(&str)) {
         let cutoff = now_secs.saturating_sub(ttl_secs);
         let live_cutoff = now_secs.saturating_sub(live_ttl_secs);
         let mut removed = 0;
-        for shard in self.shards.iter() {
-            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+        for mut shard in self.shards.each() {
             shard.retain(|key, t| {
                 let l = &t.lifecycle;
                 let keep = l.last_seen > if l.live { live_cutoff } else { cutoff };
@@ -159,13 +148,13 @@ impl Lifecycles {
     }
 
     pub fn contains(&self, key: &str) -> bool {
-        self.shard(key).contains_key(key)
+        self.shards.shard(key).contains_key(key)
     }
 
     /// Calls `f` with every stream's key and lifecycle, a shard at a time.
     pub fn for_each(&self, mut f: impl FnMut(&str, &Lifecycle)) {
-        for shard in self.shards.iter() {
-            for (key, t) in shard.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for shard in self.shards.each() {
+            for (key, t) in shard.iter() {
                 f(key, &t.lifecycle);
             }
         }
@@ -173,7 +162,7 @@ impl Lifecycles {
 
     /// Puts back a stream from a snapshot; false past the bound.
     pub fn restore(&self, key: Box<str>, lifecycle: Lifecycle) -> bool {
-        let mut shard = self.shard(&key);
+        let mut shard = self.shards.shard(&key);
         if shard.contains_key(&key) || self.tracked.load(Ordering::Relaxed) >= self.max {
             return false;
         }
@@ -195,8 +184,8 @@ impl Lifecycles {
     /// streams all ended), as `css_push_streams_live` shows them.
     pub fn live_per_app(&self) -> hashbrown::HashMap<String, u64> {
         let mut live_per_app: hashbrown::HashMap<String, u64> = hashbrown::HashMap::new();
-        for shard in self.shards.iter() {
-            for (key, t) in shard.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for shard in self.shards.each() {
+            for (key, t) in shard.iter() {
                 let live = u64::from(t.lifecycle.live);
                 let app_labels = if t.lifecycle.folded { &self.overflow_labels } else { &key[..t.app_labels_len] };
                 match live_per_app.get_mut(app_labels) {

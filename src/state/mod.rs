@@ -7,6 +7,7 @@ pub(crate) mod budget;
 pub mod clock;
 pub(crate) mod lifecycle;
 pub mod persist;
+pub(crate) mod sharded;
 pub mod snapshot;
 pub(crate) mod streams;
 

@@ -5,18 +5,17 @@
 //! others; each shard's lock is held only for a map update or for rendering
 //! that shard's streams.
 use super::budget::SeriesBudget;
+use super::sharded::Sharded;
 use super::OVERFLOW;
 use crate::catalog::{self, Media};
 use crate::expose::families as f;
 use crate::expose::text::{cap, push_labels};
 use crate::expose::{Collector, Encoder, Value};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-
-const SHARDS: usize = 64;
+use std::sync::Arc;
 
 pub struct StreamRegistry {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Sharded<StreamState>,
     max_streams: usize,
     max_label_bytes: usize,
     /// Streams holding series, overflow buckets excluded.
@@ -27,8 +26,6 @@ pub struct StreamRegistry {
     overflowed: AtomicU64,
     budget: Arc<SeriesBudget>,
 }
-
-type Shard = hashbrown::HashMap<Box<str>, StreamState>;
 
 impl StreamState {
     fn new(now_secs: u64, overflow: bool) -> Self {
@@ -172,7 +169,7 @@ pub struct StreamId<'a> {
 impl StreamRegistry {
     pub fn new(max_streams: usize, max_label_bytes: usize, budget: Arc<SeriesBudget>) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            shards: Sharded::default(),
             max_streams,
             max_label_bytes,
             tracked: AtomicUsize::new(0),
@@ -223,7 +220,7 @@ impl StreamRegistry {
 
     /// Stops showing the stream's liveness (its lifecycle was forgotten).
     pub fn clear_live(&self, key: &str) {
-        if let Some(s) = self.shard(key).get_mut(key) {
+        if let Some(s) = self.shards.shard(key).get_mut(key) {
             s.live = None;
         }
     }
@@ -267,7 +264,7 @@ impl StreamRegistry {
     /// happen under one shard lock, so racing workers neither drop an update
     /// nor take a place twice.
     fn upsert(&self, key: String, now_secs: u64, change: &impl Change, overflow: bool) -> Result<(), Refused> {
-        let mut shard = self.shard(&key);
+        let mut shard = self.shards.shard(&key);
         if let Some(s) = shard.get_mut(key.as_str()) {
             self.take_series(change.new_series(s), overflow)?;
             s.last_seen = now_secs;
@@ -297,12 +294,6 @@ impl StreamRegistry {
         Ok(())
     }
 
-    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, Shard> {
-        #[allow(clippy::cast_possible_truncation, reason = "any bits of the hash pick a shard")]
-        let i = xxhash_rust::xxh3::xxh3_64(key.as_bytes()) as usize % SHARDS;
-        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Removes streams not seen since `now - ttl` (`now - live_ttl` for a
     /// stream that is pushing: a clean push sends no callbacks); returns how
     /// many real streams (overflow buckets not counted) were removed.
@@ -310,8 +301,7 @@ impl StreamRegistry {
         let cutoff = now_secs.saturating_sub(ttl_secs);
         let live_cutoff = now_secs.saturating_sub(live_ttl_secs);
         let mut removed = 0;
-        for shard in self.shards.iter() {
-            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+        for mut shard in self.shards.each() {
             shard.retain(|_, s| {
                 let keep = s.last_seen > if s.live == Some(true) { live_cutoff } else { cutoff };
                 if !keep && !s.overflow {
@@ -349,8 +339,7 @@ impl StreamRegistry {
 
     /// Calls `f` with every stream's label set and state, a shard at a time.
     fn for_each(&self, mut f: impl FnMut(&str, &StreamState)) {
-        for shard in self.shards.iter() {
-            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+        for shard in self.shards.each() {
             for (labels, s) in shard.iter() {
                 f(labels, s);
             }
