@@ -179,15 +179,8 @@ pub struct Config {
     pub state_file: Option<PathBuf>,
 
     /// How often the --state-file snapshot is written.
-    #[arg(long, env = "CSS_PUSH_STATE_INTERVAL", default_value = "1m", value_parser = positive_duration)]
+    #[arg(long, env = "CSS_PUSH_STATE_INTERVAL", default_value = "1m", value_parser = interval)]
     pub state_interval: Duration,
-}
-
-fn positive_duration(s: &str) -> Result<Duration, String> {
-    match duration(s)? {
-        d if d.is_zero() => Err("must be more than 0".into()),
-        d => Ok(d),
-    }
 }
 
 impl Config {
@@ -308,6 +301,8 @@ mod tests {
             ("--expiry-interval", "0s", false),
             ("--expiry-interval", "1ns", false),
             ("--expiry-interval", "10ms", true),
+            ("--state-interval", "1ms", false),
+            ("--state-interval", "10ms", true),
             ("--read-timeout", "0s", false),
             ("--read-timeout", "99ms", false),
             ("--read-timeout", "2s", true),
