@@ -170,10 +170,6 @@ impl DomainApps {
         self.pairs.read().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Calls `f` with every pair allowed its own labels and when it was last seen.
     pub fn for_each_pair(&self, mut f: impl FnMut(&str, &str, u64)) {
         for (Pair(domain, app), series) in self.pairs.read().unwrap_or_else(|e| e.into_inner()).iter() {

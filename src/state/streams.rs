@@ -179,10 +179,6 @@ impl StreamRegistry {
         }
     }
 
-    pub fn max_label_bytes(&self) -> usize {
-        self.max_label_bytes
-    }
-
     /// Streams holding series (the `__overflow__` buckets not included).
     pub fn tracked(&self) -> usize {
         self.tracked.load(Ordering::Relaxed)
