@@ -55,6 +55,37 @@ fn timeout(s: &str) -> Result<Duration, String> {
     duration_at_least(s, Duration::from_millis(100))
 }
 
+/// A callback key as typed into a Secret or an env file: surrounding
+/// whitespace (the newline `--from-file` and `echo` leave, the space after a
+/// comma) is not part of it. A key with whitespace inside is refused rather
+/// than silently failing every signature. A parser of its own because
+/// clap's usual error would print the value, and a key is a secret.
+#[derive(Clone)]
+struct CallbackKey;
+
+impl clap::builder::TypedValueParser for CallbackKey {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let refuse = |why: &str| {
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("--callback-key / CSS_PUSH_CALLBACK_KEY: {why}\n"))
+        };
+        let key = value.to_str().ok_or_else(|| refuse("a callback key must be UTF-8"))?.trim();
+        if key.is_empty() {
+            return Err(refuse("an empty callback key (check for a stray comma)"));
+        }
+        if key.chars().any(char::is_whitespace) {
+            return Err(refuse("a callback key must not contain whitespace"));
+        }
+        Ok(key.to_owned())
+    }
+}
+
 /// Longest `--max-label-length`: longer values make pages no one can read
 /// and series Prometheus itself may refuse.
 pub const MAX_LABEL_LENGTH: usize = 1024;
@@ -89,7 +120,7 @@ pub struct Config {
     /// Callback key from the CSS console. Repeat (or comma-separate in the
     /// environment) to accept several during key rotation. Unset: callbacks
     /// are not authenticated. Prefer the environment: flags show in `ps`.
-    #[arg(long = "callback-key", env = "CSS_PUSH_CALLBACK_KEY", value_delimiter = ',', hide_env_values = true)]
+    #[arg(long = "callback-key", env = "CSS_PUSH_CALLBACK_KEY", value_delimiter = ',', hide_env_values = true, value_parser = CallbackKey)]
     pub callback_keys: Vec<String>,
 
     /// How far in the past a signature's expiry `t` may be and still pass.
@@ -288,6 +319,15 @@ mod tests {
         assert_eq!(Config::from_flags(["--workers", "1"]).unwrap().workers, Some(1));
         assert!(Config::from_flags(["--workers", "0"]).is_err());
         assert!(Config::from_flags(["--state-interval", "0s"]).is_err());
+    }
+
+    #[test]
+    fn callback_keys_are_trimmed_and_whitespace_inside_refused() {
+        let c = Config::from_flags(["--callback-key", "a\n", "--callback-key", " b "]).unwrap();
+        assert_eq!(c.callback_keys, ["a", "b"]);
+        for bad in ["", " ", "a b", "a\tb"] {
+            assert!(Config::from_flags(["--callback-key", bad]).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

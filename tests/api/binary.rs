@@ -18,8 +18,9 @@ pub struct Binary {
     log: Arc<Mutex<String>>,
 }
 
-/// Starts the binary, under `ulimit -n` if `open_files` is given.
-fn spawn(flags: &[&str], open_files: Option<u32>) -> (Child, Arc<Mutex<String>>) {
+/// Starts the binary, under `ulimit -n` if `open_files` is given, with
+/// `env` added to a cleaned environment.
+fn spawn(flags: &[&str], open_files: Option<u32>, env: &[(&str, &str)]) -> (Child, Arc<Mutex<String>>) {
     let bin = env!("CARGO_BIN_EXE_css-push-exporter");
     let mut command = match open_files {
         Some(n) => {
@@ -34,6 +35,7 @@ fn spawn(flags: &[&str], open_files: Option<u32>) -> (Child, Arc<Mutex<String>>)
         .args(flags)
         .env_remove("CSS_PUSH_CALLBACK_KEY")
         .env_remove("CSS_PUSH_STATE_FILE")
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .expect("binary starts");
@@ -57,7 +59,16 @@ impl Binary {
 
     /// [`Self::start`] under an open-files limit (`ulimit -n`).
     pub fn start_limited(flags: &[&str], open_files: Option<u32>) -> Self {
-        let (mut child, log) = spawn(flags, open_files);
+        Self::start_in(flags, open_files, &[])
+    }
+
+    /// [`Self::start`] with environment variables set.
+    pub fn start_with_env(flags: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_in(flags, None, env)
+    }
+
+    fn start_in(flags: &[&str], open_files: Option<u32>, env: &[(&str, &str)]) -> Self {
+        let (mut child, log) = spawn(flags, open_files, env);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let text = log.lock().unwrap().clone();
@@ -75,7 +86,12 @@ impl Binary {
     /// Runs the binary with `flags` until it exits by itself (at most 20 s):
     /// its status and log.
     pub fn run_to_exit(flags: &[&str]) -> (ExitStatus, String) {
-        let (mut child, log) = spawn(flags, None);
+        Self::run_to_exit_with_env(flags, &[])
+    }
+
+    /// [`Self::run_to_exit`] with environment variables set.
+    pub fn run_to_exit_with_env(flags: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String) {
+        let (mut child, log) = spawn(flags, None, env);
         let status = wait(&mut child, Duration::from_secs(20)).expect("exits by itself");
         // The log thread may still be copying the last lines.
         std::thread::sleep(Duration::from_millis(50));

@@ -235,3 +235,26 @@ async fn bodies_over_the_limit_are_answered_413_however_they_are_sent() {
     assert_eq!(m.sum(E, &[]), 1.0, "nothing of the refused bodies was counted");
     app.stop().await;
 }
+
+/// A key as `kubectl create secret --from-file` or an env file leaves it
+/// (trailing newline, a space after the comma) still verifies CSS's
+/// signatures; a key with whitespace inside is refused at start.
+#[test]
+fn callback_keys_from_the_environment_are_trimmed() {
+    use crate::binary::Binary;
+    for keys in ["demo-key\n", " other-key , demo-key ", "demo-key\r\n,other-key"] {
+        let exporter = Binary::start_with_env(&[], &[("CSS_PUSH_CALLBACK_KEY", keys)]);
+        for i in 0..5 {
+            let body = signed_now(push_error("d", "a", &format!("s{i}"), now_ms(), late_video(1)), "demo-key");
+            assert_eq!(exporter.post(&body), 200, "{keys:?}: {}", exporter.log());
+        }
+        let m = exporter.metrics();
+        assert_eq!(outcome(&m, "accepted"), 5.0, "{keys:?}");
+    }
+    for keys in ["demo key", "a,,b", " "] {
+        let (status, log) = crate::binary::Binary::run_to_exit_with_env(&[], &[("CSS_PUSH_CALLBACK_KEY", keys)]);
+        assert!(!status.success(), "{keys:?} accepted");
+        assert!(log.contains("callback key"), "{keys:?}: {log}");
+        assert!(!log.contains("demo key"), "the key is printed: {log}");
+    }
+}
