@@ -2,7 +2,7 @@
 //! `cargo bench --bench hot_path`; figures in BENCHMARKS.md.
 use criterion::{criterion_group, BatchSize, Criterion};
 use css_push_exporter::clock::{Clock, SystemClock};
-use css_push_exporter::ingest::pipeline::Outcome;
+use css_push_exporter::ingest::outcome::Outcome;
 use css_push_exporter::ingest::{signature, wire};
 use css_push_exporter::Config;
 use css_push_exporter::Exporter;
@@ -83,15 +83,15 @@ fn bench(c: &mut Criterion) {
                 n += 1;
                 bodies.get(n)
             },
-            |body| assert_eq!(p.handle(&body).outcome, Outcome::Accepted),
+            |body| assert_eq!(p.handle(&body, None).outcome, Outcome::Accepted),
             BatchSize::SmallInput,
         )
     });
 
     let p = pipeline();
-    p.handle(&body);
+    p.handle(&body, None);
     c.bench_function("handle seed retry (duplicate)", |b| {
-        b.iter(|| assert_eq!(p.handle(&body).outcome, Outcome::Duplicate))
+        b.iter(|| assert_eq!(p.handle(&body, None).outcome, Outcome::Duplicate))
     });
 }
 
@@ -101,11 +101,11 @@ fn allocations_per_callback() {
     let template = Bodies::new();
     let bodies: Vec<_> = (1..=2000).map(|n| template.get(n)).collect();
     for body in &bodies[..1000] {
-        p.handle(body); // creates the 1000 streams and their series
+        p.handle(body, None); // creates the 1000 streams and their series
     }
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     for body in &bodies[1000..] {
-        p.handle(body);
+        p.handle(body, None);
     }
     let per = (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / 1000.0;
     println!("allocations per accepted seed callback (known stream): {per:.1}");

@@ -4,7 +4,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use css_push_exporter::clock::{Clock, ManualClock};
 use css_push_exporter::expose::scrape::gzip;
-use css_push_exporter::ingest::pipeline::Outcome;
+use css_push_exporter::ingest::outcome::Outcome;
 use css_push_exporter::Config;
 use css_push_exporter::Exporter;
 use serde_json::json;
@@ -26,7 +26,7 @@ fn loaded(streams: usize) -> Exporter {
                 {"type": 3, "count": 1},
             ],
         });
-        assert_eq!(p.handle(body.to_string().as_bytes()).outcome, Outcome::Accepted);
+        assert_eq!(p.handle(body.to_string().as_bytes(), None).outcome, Outcome::Accepted);
     }
     p
 }

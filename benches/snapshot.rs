@@ -5,7 +5,7 @@
 //! `cargo bench --bench snapshot`; figures in BENCHMARKS.md. Bounded: a fixed
 //! number of callbacks and rounds, a temporary directory, no network.
 use css_push_exporter::clock::{Clock, ManualClock};
-use css_push_exporter::ingest::pipeline::Outcome;
+use css_push_exporter::ingest::outcome::Outcome;
 use css_push_exporter::state::persist::write_atomic;
 use css_push_exporter::state::snapshot::Snapshot;
 use css_push_exporter::{Config, Exporter};
@@ -52,7 +52,7 @@ fn ingest(exporter: &Exporter, first: u64) -> Vec<Duration> {
     for n in first..first + INGEST {
         let body = push_error(n);
         let started = Instant::now();
-        let handled = exporter.handle(body.as_bytes());
+        let handled = exporter.handle(body.as_bytes(), None);
         took.push(started.elapsed());
         assert_eq!(handled.outcome, Outcome::Accepted);
     }
@@ -85,10 +85,10 @@ fn main() {
     let exporter = Exporter::new(&config, clock.clone());
     let filling = Instant::now();
     for i in 0..STREAMS {
-        assert_eq!(exporter.handle(push_start(i).as_bytes()).outcome, Outcome::Accepted);
+        assert_eq!(exporter.handle(push_start(i).as_bytes(), None).outcome, Outcome::Accepted);
     }
     for n in 0..REMEMBERED - STREAMS {
-        assert_eq!(exporter.handle(push_error(n).as_bytes()).outcome, Outcome::Accepted);
+        assert_eq!(exporter.handle(push_error(n).as_bytes(), None).outcome, Outcome::Accepted);
     }
     eprintln!("filled in {:.1} s", filling.elapsed().as_secs_f64());
 

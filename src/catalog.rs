@@ -76,6 +76,14 @@ impl Media {
         }
     }
 
+    /// The error code of its late frames (the inverse of [`Media::of_error`]).
+    pub fn error_code(self) -> u8 {
+        match self {
+            Media::Video => 6,
+            Media::Audio => 7,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Media::Video => "video",
@@ -84,25 +92,86 @@ impl Media {
     }
 }
 
-/// Event types we name in the `event_type` label; others become "other" so
-/// the label stays bounded whatever is posted.
-pub fn event_type_label(event_type: i64) -> &'static str {
-    match event_type {
-        0 => "0",
-        1 => "1",
-        100 => "100",
-        200 => "200",
-        314 => "314",
-        315 => "315",
-        317 => "317",
-        321 => "321",
-        328 => "328",
-        332 => "332",
-        341 => "341",
-        343 => "343",
-        344 => "344",
-        349 => "349",
-        _ => "other",
+/// Every `event_type` label value a callback can be counted under: the CSS
+/// event kinds we name, `other` for the rest (so the label stays bounded
+/// whatever is posted), and `unknown` for a body that could not be read.
+/// The one list: metrics, the status page and the tests derive from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    PushError,
+    PushStart,
+    PushEnd,
+    RecordingFile,
+    Screenshot,
+    Relay,
+    AudioAudit,
+    ImageAudit,
+    StreamMonitoring,
+    RecordingStatus,
+    AbnormalRecording,
+    QualityControl,
+    EvaluationThreshold,
+    SmartHighlight,
+    Other,
+    Unknown,
+}
+
+/// (kind, CSS code, label, what it is), in [`EventType::ALL`] order.
+const EVENT_TYPES: [(EventType, Option<i64>, &str, &str); 16] = [
+    (EventType::PushError, Some(321), "321", "push error"),
+    (EventType::PushStart, Some(1), "1", "push start"),
+    (EventType::PushEnd, Some(0), "0", "push end"),
+    (EventType::RecordingFile, Some(100), "100", "recording file"),
+    (EventType::Screenshot, Some(200), "200", "screenshot"),
+    (EventType::Relay, Some(314), "314", "relay"),
+    (EventType::AudioAudit, Some(315), "315", "audio audit"),
+    (EventType::ImageAudit, Some(317), "317", "image audit"),
+    (EventType::StreamMonitoring, Some(328), "328", "stream monitoring"),
+    (EventType::RecordingStatus, Some(332), "332", "recording status"),
+    (EventType::AbnormalRecording, Some(341), "341", "abnormal recording"),
+    (EventType::QualityControl, Some(343), "343", "quality control"),
+    (EventType::EvaluationThreshold, Some(344), "344", "evaluation threshold"),
+    (EventType::SmartHighlight, Some(349), "349", "smart highlight"),
+    (EventType::Other, None, "other", "other event type"),
+    (EventType::Unknown, None, "unknown", "unreadable body"),
+];
+
+impl EventType {
+    pub const ALL: [EventType; 16] = {
+        let mut all = [EventType::Unknown; 16];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = EVENT_TYPES[i].0;
+            i += 1;
+        }
+        all
+    };
+
+    /// The kind of a CSS `event_type` number.
+    pub fn of(code: i64) -> Self {
+        EVENT_TYPES.iter().find(|e| e.1 == Some(code)).map_or(EventType::Other, |e| e.0)
+    }
+
+    /// Its place in [`EventType::ALL`], for tables indexed by kind.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The `event_type` label value.
+    pub fn label(self) -> &'static str {
+        EVENT_TYPES[self.index()].2
+    }
+
+    /// What the event is, for people.
+    pub fn description(self) -> &'static str {
+        EVENT_TYPES[self.index()].3
+    }
+}
+
+/// Serialized as its label, as the status page's JSON shows it.
+impl serde::Serialize for EventType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.label())
     }
 }
 
@@ -150,6 +219,13 @@ mod tests {
     }
 
     #[test]
+    fn media_and_their_error_codes_agree() {
+        for media in Media::ALL {
+            assert_eq!(Media::of_error(u64::from(media.error_code())), Some(media));
+        }
+    }
+
+    #[test]
     fn every_documented_type_has_a_distinct_name() {
         let names: std::collections::HashSet<_> = (1..=16).map(error_name).collect();
         assert_eq!(names.len(), 16);
@@ -178,10 +254,15 @@ mod tests {
 
     #[test]
     fn event_type_labels_are_bounded() {
-        assert_eq!(event_type_label(321), "321");
-        assert_eq!(event_type_label(0), "0");
-        assert_eq!(event_type_label(999_999), "other");
-        assert_eq!(event_type_label(-1), "other");
+        assert_eq!(EventType::of(321).label(), "321");
+        assert_eq!(EventType::of(0).label(), "0");
+        assert_eq!(EventType::of(999_999), EventType::Other);
+        assert_eq!(EventType::of(-1).label(), "other");
+        for (i, kind) in EventType::ALL.into_iter().enumerate() {
+            assert_eq!(kind.index(), i, "{kind:?}: ALL is in declaration order");
+        }
+        let labels: std::collections::HashSet<_> = EventType::ALL.iter().map(|e| e.label()).collect();
+        assert_eq!(labels.len(), EventType::ALL.len());
         assert_eq!(errcode_label(0), "0");
         assert_eq!(errcode_label(99), "99");
         assert_eq!(errcode_label(100), "other");

@@ -1,18 +1,24 @@
-//! The exporter without its HTTP front: the ingest pipeline, the state it
-//! records into, and the exposition of both. Tests and benchmarks drive it
-//! directly; the `http` module serves it.
+//! The exporter without its HTTP front, and the composition root: the
+//! ingest pipeline, the state it records into, the observers of what it
+//! sees (callback tallies, exporter metrics, the status page, the log), and
+//! the exposition of it all. Tests and benchmarks drive it directly; the
+//! `http` module serves it.
 use crate::cli::Config;
-use crate::expose::metrics::ExporterMetrics;
 use crate::expose::scrape::{Page, Scrapes};
 use crate::expose::{Collector, Exposition};
 use crate::ingest::dedup::Dedup;
-use crate::ingest::pipeline::{Handled, Pipeline, Rejection};
+use crate::ingest::event::{Observer, Observers};
+use crate::ingest::outcome::{Handled, Rejection};
+use crate::ingest::pipeline::Pipeline;
 use crate::ingest::signature::Verifier;
+use crate::observe::callbacks::CallbackTallies;
+use crate::observe::log::EventLog;
+use crate::observe::metrics::ExporterMetrics;
 use crate::state::clock::Clock;
 use crate::state::persist::SnapshotStats;
 use crate::state::snapshot::{self, Restored, Snapshot};
 use crate::state::State;
-use crate::status::{self, Bound, Listener, Snapshot as StatusSnapshot, StateView, Status};
+use crate::status_page::{self, Bound, Listener, PageInputs, Recent, StatusPage};
 use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,7 +36,7 @@ pub struct Exporter {
     snapshot_stats: Option<Arc<SnapshotStats>>,
     /// Size of the last snapshot, so the next is allocated once at its size.
     last_snapshot_len: AtomicUsize,
-    status: Arc<Status>,
+    recent: Arc<Recent>,
 }
 
 impl Exporter {
@@ -50,22 +56,26 @@ impl Exporter {
     }
 
     fn with_dedup(config: &Config, clock: Arc<dyn Clock>, dedup: Dedup) -> Self {
-        let metrics = Arc::new(ExporterMetrics::new());
         let state = Arc::new(State::new(config));
         let dedup = Arc::new(dedup);
         let verifier = Verifier::new(&config.callback_keys, config.max_clock_skew.as_secs());
-        let status = Arc::new(Status::new(clock.now_secs()));
+        // What ingest observes goes to each consumer: a new one is one more entry.
+        let metrics = Arc::new(ExporterMetrics::new());
+        let tallies = Arc::new(CallbackTallies::new());
+        let recent = Arc::new(Recent::new(clock.now_secs(), tallies.clone()));
+        let observers: Vec<Arc<dyn Observer>> =
+            vec![tallies.clone(), metrics.clone(), recent.clone(), Arc::new(EventLog::new())];
         let pipeline = Pipeline {
-            metrics: metrics.clone(),
             state: state.clone(),
             dedup: dedup.clone(),
             verifier,
             clock: clock.clone(),
             max_label_bytes: config.max_label_length,
-            status: status.clone(),
+            observer: Arc::new(Observers(observers)),
         };
         let scrapes = Arc::new(Scrapes::default());
-        let mut collectors: Vec<Arc<dyn Collector>> = vec![metrics, scrapes.clone(), dedup.clone(), state.clone()];
+        let mut collectors: Vec<Arc<dyn Collector>> =
+            vec![metrics, tallies, scrapes.clone(), dedup.clone(), state.clone()];
         let snapshot_stats =
             config.state_file.as_deref().map(|path| Arc::new(SnapshotStats::new(path, config.state_interval)));
         if let Some(stats) = &snapshot_stats {
@@ -79,7 +89,7 @@ impl Exporter {
             clock,
             snapshot_stats,
             last_snapshot_len: AtomicUsize::new(0),
-            status,
+            recent,
             scrapes,
         }
     }
@@ -88,32 +98,27 @@ impl Exporter {
         self.pipeline.authenticates()
     }
 
-    /// Handles one callback body and counts its outcome.
-    pub fn handle(&self, body: &[u8]) -> Handled {
-        self.pipeline.handle(body)
+    /// Handles one callback body sent by `peer` (the TCP peer); its outcome
+    /// is counted, kept and logged by the observers.
+    pub fn handle(&self, body: &[u8], peer: Option<IpAddr>) -> Handled {
+        self.pipeline.handle(body, peer)
     }
 
-    /// Counts a body refused before it could be parsed.
-    pub fn reject(&self, rejection: Rejection) -> Handled {
-        self.pipeline.reject(rejection)
-    }
-
-    /// Remembers a refused callback for the status page, with the TCP peer
-    /// that sent it.
-    pub fn note_refused(&self, peer: Option<IpAddr>, event_type: &'static str, rejection: &Rejection) {
-        self.status.refused(self.clock.now_secs(), peer, event_type, rejection);
+    /// A body refused before it could be parsed, observed like any other.
+    pub fn reject(&self, rejection: Rejection, peer: Option<IpAddr>) -> Handled {
+        self.pipeline.reject(rejection, peer)
     }
 
     /// What the status page shows; `listeners` are the addresses served.
-    pub fn status(&self, listeners: Vec<Listener>) -> StatusSnapshot {
-        let view = StateView {
+    pub fn status_page(&self, listeners: Vec<Listener>) -> StatusPage {
+        let inputs = PageInputs {
             listeners,
             authenticated: self.authenticates(),
-            live_streams: status::live_streams(self.state.lifecycles.live_per_app()),
+            live_streams: status_page::live_streams(self.state.lifecycles.live_per_app()),
             bounds: self.bounds(),
             state_file: self.snapshot_stats.as_ref().map(|s| s.status()),
         };
-        self.status.snapshot(self.clock.now_secs(), view)
+        self.recent.page(self.clock.now_secs(), inputs)
     }
 
     /// How full each bounded structure is, one line per bound.

@@ -25,10 +25,12 @@ pub mod exporter;
 pub mod expose;
 pub mod http;
 pub mod ingest;
+pub mod observe;
 #[cfg(feature = "simulate")]
 pub mod simulate;
 pub mod state;
-pub mod status;
+pub mod status_page;
+pub mod text;
 
 pub use cli::Config;
 pub use exporter::Exporter;

@@ -2,7 +2,6 @@
 //! implements [`Collector`]; a scrape asks each in turn to encode its
 //! families. Names, types and help text come from one table, [`families`].
 pub mod families;
-pub(crate) mod metrics;
 pub mod scrape;
 pub mod text;
 

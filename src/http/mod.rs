@@ -2,7 +2,6 @@
 //! the limits that keep them answering, and the web configuration (TLS,
 //! basic auth) that guards `/metrics`.
 pub(crate) mod limits;
-pub(crate) mod ratelog;
 pub(crate) mod routes;
 pub mod startup;
 pub mod webconfig;

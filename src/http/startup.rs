@@ -3,12 +3,11 @@
 use crate::cli::Config;
 use crate::exporter::Exporter;
 use crate::http::limits;
-use crate::http::ratelog::{RateLimitedLog, LOG_INTERVAL};
 use crate::http::routes::{self, AppState, Routes};
 use crate::http::webconfig::{WebConfig, WebConfigError};
 use crate::state::clock::Clock;
 use crate::state::persist::{self, Persister, StateFileError};
-use crate::status::Listener;
+use crate::status_page::Listener;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use std::fmt;
@@ -92,7 +91,6 @@ impl Application {
             max_body_bytes: config.max_body_bytes,
             listeners,
             read_timeout: config.read_timeout,
-            rejection_log: RateLimitedLog::new(LOG_INTERVAL),
         });
         let connections = connections_per_worker(config);
         let mut servers = Vec::new();

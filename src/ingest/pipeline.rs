@@ -1,110 +1,33 @@
 //! What happens to one callback body: parse, verify, de-duplicate, record.
 //! Transport-free, so the HTTP route, the benchmarks and the property tests
 //! all drive the same code.
-use crate::catalog::{self, Media};
-use crate::expose::metrics::ExporterMetrics;
-use crate::expose::text::cap;
+use crate::catalog::{self, EventType, Media};
 use crate::ingest::dedup::{Dedup, EventKey, Seen};
+use crate::ingest::event::{CallbackSeen, Observer, ReportAccepted, Transition};
+use crate::ingest::outcome::{Handled, Outcome, Rejection};
 use crate::ingest::signature::{Verdict, Verifier};
 use crate::ingest::wire::{self, Head, ParseError, PushError, PushLifecycle};
 use crate::state::apps::AppSeries;
 use crate::state::clock::Clock;
 use crate::state::streams::{ErrorReport, StreamId};
 use crate::state::{State, OVERFLOW};
-use crate::status::Status;
-use std::fmt;
+use crate::text::cap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How far ahead of the receive time a `data_time` is still believed.
 pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(600);
 
-/// What became of a callback.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Accepted,
-    /// A retry of a callback already accepted: answered 200, counted once.
-    Duplicate,
-    /// An event kind this exporter does not record: answered 200.
-    Ignored,
-    Rejected(Rejection),
-}
-
-/// Why a callback was refused; the HTTP layer answers with its status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rejection {
-    Malformed(ParseError),
-    /// `sign` or `t` missing, or `sign` matches no key.
-    Unauthorized(&'static str),
-    /// Signed correctly, but `t` is in the past.
-    Expired,
-    /// The body is larger than `--max-body-bytes`.
-    TooLarge {
-        limit: usize,
-    },
-    /// The body did not arrive within `--read-timeout`.
-    Timeout {
-        after: Duration,
-    },
-}
-
-impl Outcome {
-    /// The `outcome` label value.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Outcome::Accepted => "accepted",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Ignored => "ignored",
-            Outcome::Rejected(r) => r.label(),
-        }
-    }
-}
-
-impl Rejection {
-    pub fn label(&self) -> &'static str {
-        match self {
-            Rejection::Malformed(_) => "malformed",
-            Rejection::Unauthorized(_) => "unauthorized",
-            Rejection::Expired => "expired",
-            Rejection::TooLarge { .. } => "too_large",
-            Rejection::Timeout { .. } => "timeout",
-        }
-    }
-}
-
-impl fmt::Display for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Rejection::Malformed(e) => e.fmt(f),
-            Rejection::Unauthorized(why) => write!(f, "unauthorized: {why}"),
-            Rejection::Expired => f.write_str("expired: t is in the past"),
-            Rejection::TooLarge { limit } => write!(f, "body larger than {limit} bytes"),
-            Rejection::Timeout { after } => {
-                write!(f, "body not received within {}", humantime::format_duration(*after))
-            }
-        }
-    }
-}
-
-impl std::error::Error for Rejection {}
-
-/// A callback's outcome and the `event_type` label it was counted under.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Handled {
-    pub event_type: &'static str,
-    pub outcome: Outcome,
-}
-
-/// The stages a callback passes, and what they record into; built by
-/// [`crate::exporter::Exporter`].
+/// The stages a callback passes, what they record into, and the observer
+/// told what happened.
 pub struct Pipeline {
-    pub(crate) metrics: Arc<ExporterMetrics>,
     pub(crate) state: Arc<State>,
     pub(crate) dedup: Arc<Dedup>,
     pub(crate) verifier: Verifier,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) max_label_bytes: usize,
-    pub(crate) status: Arc<Status>,
+    pub(crate) observer: Arc<dyn Observer>,
 }
 
 impl Pipeline {
@@ -112,43 +35,45 @@ impl Pipeline {
         self.verifier.enabled()
     }
 
-    /// Handles one callback body and counts its outcome.
-    pub fn handle(&self, body: &[u8]) -> Handled {
+    /// Handles one callback body sent by `peer`, and tells the observer.
+    pub fn handle(&self, body: &[u8], peer: Option<IpAddr>) -> Handled {
         let now = self.clock.now();
-        self.counted(self.process(body, now), now)
+        self.observed(self.process(body, now), peer, now)
     }
 
-    /// Counts a body refused before it could be parsed (too large, too
-    /// slow, unreadable).
-    pub fn reject(&self, rejection: Rejection) -> Handled {
-        let handled = Handled { event_type: "unknown", outcome: Outcome::Rejected(rejection) };
-        self.counted(handled, self.clock.now())
+    /// A body refused before it could be parsed (too large, too slow,
+    /// unreadable), told to the observer like any other.
+    pub fn reject(&self, rejection: Rejection, peer: Option<IpAddr>) -> Handled {
+        let handled = Handled { event_type: EventType::Unknown, outcome: Outcome::Rejected(rejection) };
+        self.observed(handled, peer, self.clock.now())
     }
 
-    fn counted(&self, handled: Handled, now: Duration) -> Handled {
-        self.metrics.count(handled.event_type, handled.outcome.label());
-        self.status.count(handled.event_type, handled.outcome.label(), now.as_secs());
+    fn observed(&self, handled: Handled, peer: Option<IpAddr>, now: Duration) -> Handled {
+        let seen =
+            CallbackSeen { event_type: handled.event_type, outcome: &handled.outcome, peer, at_secs: now.as_secs() };
+        self.observer.callback(&seen);
         handled
     }
 
     fn process(&self, body: &[u8], now: Duration) -> Handled {
         if let Some(p) = wire::push_error_in_one_pass(body) {
             let outcome = self.verified(p.t, p.sign.as_deref(), now, || self.push_error(&p, now));
-            return Handled { event_type: catalog::event_type_label(wire::EVENT_PUSH_ERROR), outcome };
+            return Handled { event_type: EventType::PushError, outcome };
         }
         let head: Head = match wire::parse(body) {
             Ok(h) => h,
-            Err(e) => return Handled { event_type: "unknown", outcome: malformed(e) },
+            Err(e) => return Handled { event_type: EventType::Unknown, outcome: malformed(e) },
         };
-        let outcome = self.verified(head.t, head.sign.as_deref(), now, || match head.event_type {
-            wire::EVENT_PUSH_ERROR => match wire::parse::<PushError>(body) {
+        let event_type = EventType::of(head.event_type);
+        let outcome = self.verified(head.t, head.sign.as_deref(), now, || match event_type {
+            EventType::PushError => match wire::parse::<PushError>(body) {
                 Ok(p) => self.push_error(&p, now),
                 Err(e) => malformed(e),
             },
-            wire::EVENT_PUSH_START | wire::EVENT_PUSH_END => self.lifecycle(head.event_type, body, now),
+            EventType::PushStart | EventType::PushEnd => self.lifecycle(head.event_type, body, now),
             _ => Outcome::Ignored,
         });
-        Handled { event_type: catalog::event_type_label(head.event_type), outcome }
+        Handled { event_type, outcome }
     }
 
     /// Runs `then` only for a callback whose signature passes.
@@ -192,7 +117,8 @@ impl Pipeline {
         let show = |live| {
             self.state.streams.set_live(stream, live, now_secs);
         };
-        if event_type == wire::EVENT_PUSH_START {
+        let start = event_type == wire::EVENT_PUSH_START;
+        if start {
             series.count_start();
             lifecycles.start(own, folded, session, now_secs, show);
         } else {
@@ -200,21 +126,23 @@ impl Pipeline {
             series.count_end(&catalog::errcode_label(e.errcode.unwrap_or(0)), duration);
             lifecycles.end(own, folded, session, now_secs, show);
         }
+        self.observer.transition(&Transition { stream, start, event_time: e.event_time, at_secs: now_secs });
         Outcome::Accepted
     }
 
     fn record(&self, p: &PushError, now: Duration) {
         let mut data_time_secs = p.data_time as f64 / 1000.0;
-        self.metrics.callback_delay.observe((now.as_secs_f64() - data_time_secs).max(0.0));
+        let delay_secs = now.as_secs_f64() - data_time_secs;
         // A sender's clock far ahead must not pin timestamp gauges in the
         // future, nor freeze the latest-report gauges until then.
-        if data_time_secs > (now + FUTURE_TOLERANCE).as_secs_f64() {
-            self.metrics.future_data_time.inc();
+        let future_data_time = data_time_secs > (now + FUTURE_TOLERANCE).as_secs_f64();
+        if future_data_time {
             data_time_secs = now.as_secs_f64();
         }
 
         let (id, series) = self.admit(StreamId { domain: &p.domain, app: &p.path, stream: &p.stream_id }, now);
         let mut errors = Vec::with_capacity(p.abnormal_event.len());
+        let mut unparsed_details = Vec::new();
         let mut frame_max = [None; 2];
         for ev in &p.abnormal_event {
             let code = catalog::error_code(ev.kind);
@@ -228,14 +156,21 @@ impl Pipeline {
                         let max: &mut Option<f64> = &mut frame_max[media as usize];
                         *max = Some(max.map_or(secs, |m| m.max(secs)));
                     }
-                    None => self.metrics.unparsed_detail(catalog::error_type_label(code)),
+                    None => unparsed_details.push(code),
                 }
             }
         }
         let report = ErrorReport { errors: &errors, frame_max, data_time_secs };
         self.state.streams.record_report(id, &report, now.as_secs());
-        let sent = StreamId { domain: &p.domain, app: &p.path, stream: &p.stream_id };
-        self.status.report(now.as_secs(), sent, &errors, frame_max);
+        self.observer.report(&ReportAccepted {
+            sent: StreamId { domain: &p.domain, app: &p.path, stream: &p.stream_id },
+            errors: &errors,
+            frame_max,
+            delay_secs,
+            future_data_time,
+            unparsed_details: &unparsed_details,
+            at_secs: now.as_secs(),
+        });
     }
 
     /// The stream's labels, capped, and its (domain, app)'s series; all

@@ -4,7 +4,7 @@
 //! (`event_type`, `t`, `sign`), so an event kind we do not handle is never
 //! rejected over a field we would have typed differently. Strings borrow from
 //! the body where JSON escapes allow.
-use super::quote;
+use crate::text::quote;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use std::borrow::Cow;

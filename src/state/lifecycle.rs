@@ -9,8 +9,8 @@ use super::sharded::Sharded;
 use super::streams::{app_labels_len, stream_key, StreamId};
 use super::OVERFLOW;
 use crate::expose::families as f;
-use crate::expose::text::push_labels;
 use crate::expose::{Collector, Encoder, Value};
+use crate::text::push_labels;
 use hashbrown::hash_map::EntryRef;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 

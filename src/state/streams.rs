@@ -9,8 +9,8 @@ use super::sharded::Sharded;
 use super::OVERFLOW;
 use crate::catalog::{self, Media};
 use crate::expose::families as f;
-use crate::expose::text::{cap, push_labels};
 use crate::expose::{Collector, Encoder, Value};
+use crate::text::{cap, push_labels};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! Starting the real server on a random loopback port, and reading /metrics.
 use css_push_exporter::clock::{Clock, ManualClock};
-use css_push_exporter::expose::text::parse_labels;
+use css_push_exporter::text::parse_labels;
 use css_push_exporter::{Application, Config};
 use serde_json::Value;
 use std::sync::Arc;

@@ -5,6 +5,7 @@ mod callback;
 mod dashboards;
 mod helpers;
 mod hostile;
+mod layering;
 mod lifecycle;
 mod metric_contract;
 mod prometheus_e2e;

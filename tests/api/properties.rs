@@ -3,7 +3,7 @@
 //! the accepted `count`s. In process, through the same pipeline the route uses.
 use crate::helpers::{Metrics, NOW_SECS, SEED};
 use css_push_exporter::clock::{Clock, ManualClock};
-use css_push_exporter::ingest::pipeline::{Outcome, Rejection};
+use css_push_exporter::ingest::outcome::{Outcome, Rejection};
 use css_push_exporter::Config;
 use css_push_exporter::Exporter;
 use proptest::prelude::*;
@@ -119,7 +119,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_are_answered_and_count_nothing(body in prop::collection::vec(any::<u8>(), 0..400)) {
         let p = pipeline(&[]);
-        let handled = p.handle(&body);
+        let handled = p.handle(&body, None);
         prop_assert!(matches!(handled.outcome, Outcome::Rejected(Rejection::Malformed(_))), "{:?}", handled);
         let m = Metrics::parse(&p.render());
         prop_assert_eq!(m.count("css_push_errors_total"), 0);
@@ -140,7 +140,7 @@ proptest! {
             body["abnormal_event"][0][in_event] = value;
         }
         let p = pipeline(&[]);
-        let handled = p.handle(body.to_string().as_bytes());
+        let handled = p.handle(body.to_string().as_bytes(), None);
         let m = Metrics::parse(&p.render());
         if handled.outcome != Outcome::Accepted {
             prop_assert_eq!(m.count("css_push_errors_total"), 0, "{:?}", handled);
@@ -157,7 +157,7 @@ proptest! {
         let mut seen = HashSet::new();
         let (mut total, mut late_details, mut accepted) = (0u64, 0usize, 0usize);
         for c in &callbacks {
-            let handled = p.handle(c.body().as_bytes());
+            let handled = p.handle(c.body().as_bytes(), None);
             if seen.insert(c.identity()) {
                 prop_assert_eq!(&handled.outcome, &Outcome::Accepted);
                 accepted += 1;

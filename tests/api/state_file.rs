@@ -314,7 +314,7 @@ mod restored_behaves_as_the_original {
             let original = Exporter::new(&config, clock.clone() as Arc<dyn Clock>);
             for step in &before {
                 match body(step) {
-                    Some(body) => { original.handle(body.as_bytes()); }
+                    Some(body) => { original.handle(body.as_bytes(), None); }
                     None => if let Step::Advance(secs) = step {
                         clock.advance(Duration::from_secs(*secs));
                         original.expire();
@@ -327,7 +327,7 @@ mod restored_behaves_as_the_original {
             for step in &after {
                 match body(step) {
                     Some(body) => {
-                        let (a, b) = (original.handle(body.as_bytes()), restored.handle(body.as_bytes()));
+                        let (a, b) = (original.handle(body.as_bytes(), None), restored.handle(body.as_bytes(), None));
                         prop_assert_eq!(a, b, "{}", body);
                     }
                     None => if let Step::Advance(secs) = step {

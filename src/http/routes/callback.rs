@@ -1,5 +1,5 @@
 use super::AppState;
-use crate::ingest::pipeline::{Handled, Outcome, Rejection};
+use crate::ingest::outcome::{Handled, Outcome, Rejection};
 use crate::ingest::wire::ParseError;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -7,41 +7,38 @@ use serde_json::json;
 
 /// `POST /callback`: any query string and any Content-Type.
 pub async fn callback(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    // The TCP peer, never a forwarding header a sender can write.
+    let peer = req.peer_addr().map(|a| a.ip());
+    let exporter = &state.exporter;
     let limit = state.max_body_bytes;
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     let handled = if declared.is_some_and(|n| n > limit) {
-        state.exporter.reject(Rejection::TooLarge { limit })
+        exporter.reject(Rejection::TooLarge { limit }, peer)
     } else {
         // The headers had --read-timeout to arrive (the server's deadline);
         // the body gets as long again, so a trickling sender is cut off.
         let after = state.read_timeout;
         match actix_web::rt::time::timeout(after, payload.to_bytes_limited(limit)).await {
-            Err(_) => state.exporter.reject(Rejection::Timeout { after }),
-            Ok(Err(_)) => state.exporter.reject(Rejection::TooLarge { limit }),
+            Err(_) => exporter.reject(Rejection::Timeout { after }, peer),
+            Ok(Err(_)) => exporter.reject(Rejection::TooLarge { limit }, peer),
             // A broken chunked body, or the sender went away mid-body.
-            Ok(Ok(Err(_))) => state.exporter.reject(Rejection::Malformed(ParseError::unreadable_body())),
-            Ok(Ok(Ok(body))) => state.exporter.handle(&body),
+            Ok(Ok(Err(_))) => exporter.reject(Rejection::Malformed(ParseError::unreadable_body()), peer),
+            Ok(Ok(Ok(body))) => exporter.handle(&body, peer),
         }
     };
-    respond(&req, &state, handled)
+    respond(&handled)
 }
 
-fn respond(req: &HttpRequest, state: &AppState, handled: Handled) -> HttpResponse {
-    let rejection = match &handled.outcome {
+/// The answer; what happened was already counted, kept and logged by the
+/// exporter's observers.
+fn respond(handled: &Handled) -> HttpResponse {
+    match &handled.outcome {
         Outcome::Accepted | Outcome::Duplicate | Outcome::Ignored => {
-            return HttpResponse::Ok().content_type("application/json").body(r#"{"code":0}"#);
+            HttpResponse::Ok().content_type("application/json").body(r#"{"code":0}"#)
         }
-        Outcome::Rejected(r) => r,
-    };
-    // The TCP peer, never a forwarding header a sender can write.
-    let peer = req.peer_addr().map(|a| a.ip());
-    state.exporter.note_refused(peer, handled.event_type, rejection);
-    state.rejection_log.warn(rejection.label(), || {
-        let peer = peer.map(|p| p.to_string()).unwrap_or_default();
-        format!("rejected callback from {peer} (event_type {}, {}): {rejection}", handled.event_type, rejection.label())
-    });
-    rejection.error_response()
+        Outcome::Rejected(r) => r.error_response(),
+    }
 }
 
 /// A refused callback answers with its status and `{"code", "error"}`.

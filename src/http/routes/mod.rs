@@ -5,9 +5,8 @@ mod metrics;
 mod status;
 
 use crate::exporter::Exporter;
-use crate::http::ratelog::RateLimitedLog;
 use crate::http::webconfig::{self, BasicAuth};
-use crate::status::Listener;
+use crate::status_page::Listener;
 use actix_web::middleware::from_fn;
 use actix_web::web;
 use std::sync::Arc;
@@ -21,7 +20,6 @@ pub struct AppState {
     pub listeners: Vec<Listener>,
     /// How long a callback's body may take to arrive.
     pub read_timeout: Duration,
-    pub rejection_log: RateLimitedLog,
 }
 
 /// Which routes one listener serves.

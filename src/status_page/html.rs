@@ -1,7 +1,8 @@
 //! The status page as one server-rendered HTML document: inline CSS, no
 //! JavaScript, refreshing itself. Every sender-controlled value (stream
 //! names, reasons) goes through [`escape`].
-use super::{Bound, Snapshot, REFUSED_KEPT, REPORTS_SHOWN, TOP_STREAMS};
+use super::{Bound, StatusPage, REFUSED_KEPT, REPORTS_SHOWN, TOP_STREAMS};
+use crate::ingest::outcome::OutcomeKind;
 use std::fmt::Write;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -38,8 +39,8 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.
 .mono{overflow-wrap:anywhere}
 .nowrap,th{white-space:nowrap}
 .badge{display:inline-block;border-radius:10px;padding:0 8px;font-size:12px;font-weight:600;color:#fff;background:var(--muted)}
-.badge.accepted{background:var(--ok)}.badge.duplicate{background:var(--info)}.badge.ignored{background:#868e96}
-.badge.malformed,.badge.too_large{background:var(--warn)}.badge.unauthorized,.badge.expired{background:var(--bad)}
+.badge.ok{background:var(--ok)}.badge.info{background:var(--info)}.badge.neutral{background:#868e96}
+.badge.warn{background:var(--warn)}.badge.bad{background:var(--bad)}
 .bar{height:10px;background:var(--line);border-radius:5px;overflow:hidden;min-width:120px;flex:1}
 .gauge{display:flex;align-items:center;gap:8px}.gauge span{width:48px;text-align:right;font-size:12px;color:var(--muted)}
 dl.legend{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:10px 0 0;font-size:12.5px;color:var(--muted)}dl.legend dt{font-weight:600}dl.legend dd{margin:0}
@@ -49,7 +50,7 @@ footer{color:var(--muted);font-size:12px;margin-top:8px}
 ";
 
 /// The whole page.
-pub fn render(s: &Snapshot) -> String {
+pub fn render(s: &StatusPage) -> String {
     let mut out = String::with_capacity(16 * 1024);
     let _ = write!(
         out,
@@ -84,7 +85,7 @@ pub fn render(s: &Snapshot) -> String {
     out
 }
 
-fn banners(out: &mut String, s: &Snapshot) {
+fn banners(out: &mut String, s: &StatusPage) {
     if !s.callbacks_authenticated {
         out.push_str(
             "<p class=\"banner warn\" id=\"unauthenticated\"><strong>Callbacks are not authenticated.</strong> \
@@ -101,7 +102,7 @@ fn banners(out: &mut String, s: &Snapshot) {
     }
 }
 
-fn listeners(out: &mut String, s: &Snapshot) {
+fn listeners(out: &mut String, s: &StatusPage) {
     out.push_str("<section><h2>Listeners</h2><table><tr><th>address</th><th>serves</th><th>protection</th></tr>");
     for l in &s.listeners {
         let protection = match (l.tls, l.basic_auth) {
@@ -169,7 +170,7 @@ fn bounds(out: &mut String, bounds: &[Bound]) {
     out.push_str("</table></section>");
 }
 
-fn callbacks(out: &mut String, s: &Snapshot) {
+fn callbacks(out: &mut String, s: &StatusPage) {
     out.push_str(
         "<section><h2>Callbacks<small>by event type and outcome, since start</small></h2>\
          <table><tr><th>event type</th><th>outcome</th><th class=\"num\">count</th><th>last seen</th></tr>",
@@ -179,7 +180,7 @@ fn callbacks(out: &mut String, s: &Snapshot) {
             out,
             "<tr><td><span class=\"mono\">{}</span> <span class=\"muted\">{}</span></td><td>{}</td>\
              <td class=\"num\">{}</td><td>{}</td></tr>",
-            c.event_type,
+            c.event_type.label(),
             c.event,
             badge(c.outcome),
             thousands(c.count),
@@ -190,7 +191,7 @@ fn callbacks(out: &mut String, s: &Snapshot) {
     out.push_str("</section>");
 }
 
-fn refused(out: &mut String, s: &Snapshot) {
+fn refused(out: &mut String, s: &StatusPage) {
     let _ = write!(
         out,
         "<section id=\"refused\"><h2>Refused callbacks<small>the last {REFUSED_KEPT}, newest first; the peer is \
@@ -204,19 +205,19 @@ fn refused(out: &mut String, s: &Snapshot) {
             "<tr><td class=\"nowrap\">{}</td><td class=\"mono\">{peer}</td><td class=\"mono\">{}</td><td>{}</td>\
              <td class=\"mono\">{}</td></tr>",
             when(r.time, r.seconds_ago),
-            r.event_type,
+            r.event_type.label(),
             badge(r.outcome),
             escape(&r.reason)
         );
     }
     end_table(out, s.refused.len(), "None refused.");
     if !s.refused.is_empty() {
-        out.push_str(REFUSAL_LEGEND);
+        refusal_legend(out);
     }
     out.push_str("</section>");
 }
 
-fn reports(out: &mut String, s: &Snapshot) {
+fn reports(out: &mut String, s: &StatusPage) {
     let _ = write!(
         out,
         "<section id=\"reports\"><h2>Accepted push error reports<small>the last {REPORTS_SHOWN}, newest first\
@@ -245,7 +246,7 @@ fn reports(out: &mut String, s: &Snapshot) {
     out.push_str("</section>");
 }
 
-fn top_streams(out: &mut String, s: &Snapshot) {
+fn top_streams(out: &mut String, s: &StatusPage) {
     let t = &s.top_streams;
     let _ = write!(
         out,
@@ -278,7 +279,7 @@ fn top_streams(out: &mut String, s: &Snapshot) {
     out.push_str("</section>");
 }
 
-fn live_streams(out: &mut String, s: &Snapshot) {
+fn live_streams(out: &mut String, s: &StatusPage) {
     out.push_str(
         "<section id=\"live\"><h2>Live streams<small>per (domain, app), from push start and end callbacks\
          </small></h2><table><tr><th>domain / app</th><th class=\"num\">live</th></tr>",
@@ -311,14 +312,15 @@ fn end_table(out: &mut String, rows: usize, when_empty: &str) {
     }
 }
 
-/// What to check for each kind of refusal, when setting up the callback.
-const REFUSAL_LEGEND: &str = "<dl class=\"legend\">\
-    <dt>unauthorized</dt><dd>the key in the CSS callback template differs from <code>--callback-key</code>, or \
-    something in between dropped <code>sign</code> or <code>t</code></dd>\
-    <dt>expired</dt><dd><code>t</code> is in the past: check this host's clock, or raise \
-    <code>--max-clock-skew</code></dd>\
-    <dt>malformed</dt><dd>not a CSS callback body (a proxy rewriting it, or someone else posting)</dd>\
-    <dt>too_large</dt><dd>the body is over <code>--max-body-bytes</code></dd></dl>";
+/// What to check for each kind of refusal, when setting up the callback:
+/// every refusal outcome, from the vocabulary.
+fn refusal_legend(out: &mut String) {
+    out.push_str("<dl class=\"legend\">");
+    for kind in OutcomeKind::ALL.into_iter().filter(|k| k.is_refusal()) {
+        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", kind.label(), escape(kind.meaning()));
+    }
+    out.push_str("</dl>");
+}
 
 /// `n` with thin spaces between thousands, as it is easier to read.
 fn thousands(n: u64) -> String {
@@ -337,9 +339,16 @@ fn path(domain: &str, app: &str, stream: &str) -> String {
     format!("{} / {} / <strong>{}</strong>", escape(domain), escape(app), escape(stream))
 }
 
-fn badge(outcome: &str) -> String {
-    let outcome = escape(outcome);
-    format!("<span class=\"badge {outcome}\">{outcome}</span>")
+fn badge(outcome: OutcomeKind) -> String {
+    // Exhaustive: a new outcome cannot go without its colour.
+    let tone = match outcome {
+        OutcomeKind::Accepted => "ok",
+        OutcomeKind::Duplicate => "info",
+        OutcomeKind::Ignored => "neutral",
+        OutcomeKind::Malformed | OutcomeKind::TooLarge | OutcomeKind::Timeout => "warn",
+        OutcomeKind::Unauthorized | OutcomeKind::Expired => "bad",
+    };
+    format!("<span class=\"badge {tone}\">{}</span>", outcome.label())
 }
 
 /// A time of day (UTC) and how long ago.
@@ -385,23 +394,34 @@ pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::event::{Observer, ReportAccepted};
+    use crate::observe::callbacks::CallbackTallies;
     use crate::state::streams::StreamId;
-    use crate::status::{StateView, Status};
+    use crate::status_page::{PageInputs, Recent};
+    use std::sync::Arc;
 
     #[test]
     fn sender_controlled_text_is_escaped() {
         assert_eq!(escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&#39;");
-        let s = Status::new(0);
+        let s = Recent::new(0, Arc::new(CallbackTallies::new()));
         let evil = "<script>alert(1)</script>";
-        s.report(0, StreamId { domain: evil, app: "a", stream: "s\"><img src=x>" }, &[(6, 1)], [Some(3.0), None]);
-        let view = StateView {
+        s.report(&ReportAccepted {
+            sent: StreamId { domain: evil, app: "a", stream: "s\"><img src=x>" },
+            errors: &[(6, 1)],
+            frame_max: [Some(3.0), None],
+            delay_secs: 0.0,
+            future_data_time: false,
+            unparsed_details: &[],
+            at_secs: 0,
+        });
+        let view = PageInputs {
             listeners: Vec::new(),
             authenticated: false,
             live_streams: Vec::new(),
             bounds: Vec::new(),
             state_file: None,
         };
-        let page = render(&s.snapshot(10, view));
+        let page = render(&s.page(10, view));
         assert!(!page.contains("<script") && !page.contains("<img"), "{page}");
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(page.contains("id=\"unauthenticated\""));

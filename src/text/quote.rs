@@ -1,7 +1,7 @@
 //! Short quotes of what a sender controls: error messages, answers and log
 //! lines show at most a prefix of any value, so a megabyte sent is never a
 //! megabyte echoed.
-use crate::expose::text::cap;
+use super::cap;
 use std::borrow::Cow;
 
 /// Most bytes of one quoted value shown.

@@ -1,25 +1,21 @@
-//! The exporter-level metrics that are not part of any state: callback
-//! outcomes, delivery delay, unreadable details, the build and the process.
-//! Held in the prometheus crate's registry, which also brings the standard
-//! `process_*` collector.
-use super::families::{self as f, Family};
-use super::{Collector, Encoder};
+//! The exporter-level metrics that are not part of any state, from accepted
+//! reports: delivery delay, unreadable details, future `data_time`; and the
+//! build and the process. Held in the prometheus crate's registry, which
+//! also brings the standard `process_*` collector.
+use crate::catalog::{self, Media};
+use crate::expose::families::{self as f, Family};
+use crate::expose::{Collector, Encoder};
+use crate::ingest::event::{Observer, ReportAccepted};
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// Delivery delay buckets, seconds: retries arrive minutes late.
 pub const DELAY_BUCKETS: [f64; 12] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0];
 
-/// Every outcome a callback can have; all are pre-created at zero for the
-/// push error event so rates and alerts work before the first reject.
-pub const OUTCOMES: [&str; 8] =
-    ["accepted", "duplicate", "ignored", "malformed", "unauthorized", "expired", "too_large", "timeout"];
-
 pub struct ExporterMetrics {
     registry: Registry,
-    callbacks: IntCounterVec,
-    pub callback_delay: Histogram,
+    callback_delay: Histogram,
     unparsed_details: IntCounterVec,
-    pub future_data_time: IntCounter,
+    future_data_time: IntCounter,
 }
 
 fn opts(family: &Family) -> Opts {
@@ -31,18 +27,18 @@ impl ExporterMetrics {
         // Names and label sets are constants: these cannot fail.
         let build_info = IntGaugeVec::new(opts(&f::BUILD_INFO), &["version"]).expect("valid metric");
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
-        let callbacks = IntCounterVec::new(opts(&f::CALLBACKS), &["event_type", "outcome"]).expect("valid metric");
-        for outcome in OUTCOMES {
-            callbacks.with_label_values(&["321", outcome]);
-        }
         let delay = HistogramOpts::new(f::CALLBACK_DELAY.name, f::CALLBACK_DELAY.help).buckets(DELAY_BUCKETS.to_vec());
         let callback_delay = Histogram::with_opts(delay).expect("valid metric");
         let unparsed_details = IntCounterVec::new(opts(&f::UNPARSED_DETAILS), &["error_type"]).expect("valid metric");
+        // Only frame-gap details are read: their types exist from the start,
+        // so panels read 0 rather than "No data".
+        for media in Media::ALL {
+            unparsed_details.with_label_values(&[catalog::error_type_label(media.error_code())]);
+        }
         let future_data_time = IntCounter::with_opts(opts(&f::FUTURE_DATA_TIME)).expect("valid metric");
         let registry = Registry::new();
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(build_info),
-            Box::new(callbacks.clone()),
             Box::new(callback_delay.clone()),
             Box::new(unparsed_details.clone()),
             Box::new(future_data_time.clone()),
@@ -52,16 +48,19 @@ impl ExporterMetrics {
         for c in collectors {
             registry.register(c).expect("metric names are unique");
         }
-        Self { registry, callbacks, callback_delay, unparsed_details, future_data_time }
+        Self { registry, callback_delay, unparsed_details, future_data_time }
     }
+}
 
-    /// Counts one callback under its event type and outcome labels.
-    pub fn count(&self, event_type: &str, outcome: &str) {
-        self.callbacks.with_label_values(&[event_type, outcome]).inc();
-    }
-
-    pub fn unparsed_detail(&self, error_type: &str) {
-        self.unparsed_details.with_label_values(&[error_type]).inc();
+impl Observer for ExporterMetrics {
+    fn report(&self, report: &ReportAccepted<'_>) {
+        self.callback_delay.observe(report.delay_secs.max(0.0));
+        if report.future_data_time {
+            self.future_data_time.inc();
+        }
+        for &code in report.unparsed_details {
+            self.unparsed_details.with_label_values(&[catalog::error_type_label(code)]).inc();
+        }
     }
 }
 

@@ -1,21 +1,22 @@
-//! What the status page shows: what reached the exporter lately, kept in
-//! fixed-size rings that the ingest path fills at the cost of one short
-//! lock (entries are recycled, so a full ring allocates nothing), and the
-//! [`Snapshot`] built from them and from the state on each request.
+//! What the status page shows: what reached the exporter lately, kept by
+//! [`Recent`] (an observer of ingest's events) in fixed-size rings filled
+//! at the cost of one short lock (entries are recycled, so a full ring
+//! allocates nothing), and the [`StatusPage`] built from them, the callback
+//! tallies and the exporter's state on each request.
 pub(crate) mod html;
 
-use crate::catalog;
-use crate::expose::metrics::OUTCOMES;
-use crate::expose::text::parse_labels;
-use crate::ingest::pipeline::Rejection;
-use crate::ingest::quote::{push_capped, shorten, QUOTE_BYTES};
+use crate::catalog::{self, EventType};
+use crate::ingest::event::{CallbackSeen, Observer, ReportAccepted};
+use crate::ingest::outcome::{Outcome, OutcomeKind};
+use crate::observe::callbacks::CallbackTallies;
 use crate::state::persist::StateFileStatus;
-use crate::state::streams::{add_count, StreamId};
+use crate::state::streams::add_count;
+use crate::text::parse_labels;
+use crate::text::quote::{push_capped, shorten, QUOTE_BYTES};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Refused callbacks kept, all shown.
 pub const REFUSED_KEPT: usize = 20;
@@ -30,28 +31,6 @@ pub const TOP_STREAMS: usize = 10;
 pub const TOP_WINDOW_SECS: u64 = 15 * 60;
 /// A refusal's reason is cut to a few lines, whatever it quotes.
 const MAX_REASON_BYTES: usize = 240;
-
-/// Every `event_type` label value a callback is counted under (as
-/// `catalog::event_type_label` and "unknown" for an unreadable body), and
-/// what it is.
-pub const EVENT_TYPES: [(&str, &str); 16] = [
-    ("321", "push error"),
-    ("1", "push start"),
-    ("0", "push end"),
-    ("100", "recording file"),
-    ("200", "screenshot"),
-    ("314", "relay"),
-    ("315", "audio audit"),
-    ("317", "image audit"),
-    ("328", "stream monitoring"),
-    ("332", "recording status"),
-    ("341", "abnormal recording"),
-    ("343", "quality control"),
-    ("344", "evaluation threshold"),
-    ("349", "smart highlight"),
-    ("other", "other event type"),
-    ("unknown", "unreadable body"),
-];
 
 /// A fixed number of the latest entries, oldest out first.
 struct Ring<T> {
@@ -79,13 +58,24 @@ impl<T: Default> Ring<T> {
     }
 }
 
-#[derive(Default)]
 struct Refusal {
     at_secs: u64,
     peer: Option<IpAddr>,
-    event_type: &'static str,
-    outcome: &'static str,
+    event_type: EventType,
+    outcome: OutcomeKind,
     reason: String,
+}
+
+impl Default for Refusal {
+    fn default() -> Self {
+        Self {
+            at_secs: 0,
+            peer: None,
+            event_type: EventType::Unknown,
+            outcome: OutcomeKind::Malformed,
+            reason: String::new(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -105,80 +95,27 @@ impl Report {
     }
 }
 
-/// How many callbacks of one event type had one outcome, and when the last.
-#[derive(Default)]
-struct Tally {
-    count: AtomicU64,
-    last_secs: AtomicU64,
-}
-
-/// The rings and tallies the ingest path fills.
-pub struct Status {
+/// The rings the ingest path fills, read with the callback tallies.
+pub struct Recent {
     started_secs: u64,
-    /// [`EVENT_TYPES`] × [`OUTCOMES`].
-    tallies: Box<[Tally]>,
+    tallies: Arc<CallbackTallies>,
     refused: Ring<Refusal>,
     reports: Ring<Report>,
 }
 
-impl Status {
-    pub fn new(now_secs: u64) -> Self {
-        Self {
-            started_secs: now_secs,
-            tallies: (0..EVENT_TYPES.len() * OUTCOMES.len()).map(|_| Tally::default()).collect(),
-            refused: Ring::new(REFUSED_KEPT),
-            reports: Ring::new(REPORTS_KEPT),
-        }
+impl Recent {
+    pub fn new(now_secs: u64, tallies: Arc<CallbackTallies>) -> Self {
+        Self { started_secs: now_secs, tallies, refused: Ring::new(REFUSED_KEPT), reports: Ring::new(REPORTS_KEPT) }
     }
 
-    /// Counts a callback under its `event_type` and `outcome` labels.
-    pub fn count(&self, event_type: &str, outcome: &str, now_secs: u64) {
-        let event = EVENT_TYPES.iter().position(|e| e.0 == event_type);
-        let outcome = OUTCOMES.iter().position(|&o| o == outcome);
-        if let (Some(e), Some(o)) = (event, outcome) {
-            let tally = &self.tallies[e * OUTCOMES.len() + o];
-            tally.count.fetch_add(1, Ordering::Relaxed);
-            tally.last_secs.store(now_secs, Ordering::Relaxed);
-        }
-    }
-
-    /// Remembers a refused callback: who sent it (the TCP peer, never a
-    /// header) and why, quoted values cut short.
-    pub fn refused(&self, now_secs: u64, peer: Option<IpAddr>, event_type: &'static str, rejection: &Rejection) {
-        let reason = rejection.to_string();
-        let reason = shorten(&reason);
-        self.refused.push(|r| {
-            (r.at_secs, r.peer, r.event_type, r.outcome) = (now_secs, peer, event_type, rejection.label());
-            r.reason.clear();
-            push_capped(&mut r.reason, &reason, MAX_REASON_BYTES);
-        });
-    }
-
-    /// Remembers an accepted push error report; names as sent, cut short.
-    pub fn report(&self, now_secs: u64, id: StreamId, errors: &[(u8, u64)], frame_max: [Option<f64>; 2]) {
-        let worst_gap_secs = frame_max.into_iter().flatten().reduce(f64::max);
-        self.reports.push(|r| {
-            r.at_secs = now_secs;
-            for (field, value) in [(&mut r.domain, id.domain), (&mut r.app, id.app), (&mut r.stream, id.stream)] {
-                field.clear();
-                push_capped(field, value, QUOTE_BYTES);
-            }
-            r.errors.clear();
-            for &(code, count) in errors {
-                add_count(&mut r.errors, code, count);
-            }
-            r.worst_gap_secs = worst_gap_secs;
-        });
-    }
-
-    /// Everything the page shows; `state` is what only the exporter knows.
-    pub fn snapshot(&self, now_secs: u64, state: StateView) -> Snapshot {
-        Snapshot {
+    /// Everything the page shows; `inputs` is what only the exporter knows.
+    pub fn page(&self, now_secs: u64, inputs: PageInputs) -> StatusPage {
+        StatusPage {
             version: env!("CARGO_PKG_VERSION"),
             now: now_secs,
             uptime_seconds: now_secs.saturating_sub(self.started_secs),
-            listeners: state.listeners,
-            callbacks_authenticated: state.authenticated,
+            listeners: inputs.listeners,
+            callbacks_authenticated: inputs.authenticated,
             callbacks: self.callbacks(now_secs),
             refused: self.refused.read(|items| {
                 items
@@ -198,26 +135,56 @@ impl Status {
                 .reports
                 .read(|items| items.iter().rev().take(REPORTS_SHOWN).map(|r| r.view(now_secs)).collect()),
             top_streams: self.reports.read(|items| top_streams(items, now_secs)),
-            live_streams: state.live_streams,
-            bounds: state.bounds,
-            state_file: state.state_file,
+            live_streams: inputs.live_streams,
+            bounds: inputs.bounds,
+            state_file: inputs.state_file,
         }
     }
 
     fn callbacks(&self, now_secs: u64) -> Vec<CallbackTally> {
-        let mut out = Vec::new();
-        for (e, &(event_type, event)) in EVENT_TYPES.iter().enumerate() {
-            for (o, &outcome) in OUTCOMES.iter().enumerate() {
-                let tally = &self.tallies[e * OUTCOMES.len() + o];
-                let count = tally.count.load(Ordering::Relaxed);
-                if count > 0 {
-                    let last_seen = tally.last_secs.load(Ordering::Relaxed);
-                    let seconds_ago = now_secs.saturating_sub(last_seen);
-                    out.push(CallbackTally { event_type, event, outcome, count, last_seen, seconds_ago });
-                }
+        let rows = self.tallies.rows().into_iter();
+        rows.map(|row| CallbackTally {
+            event_type: row.event_type,
+            event: row.event_type.description(),
+            outcome: row.outcome,
+            count: row.count,
+            last_seen: row.last_secs,
+            seconds_ago: now_secs.saturating_sub(row.last_secs),
+        })
+        .collect()
+    }
+}
+
+impl Observer for Recent {
+    /// Remembers a refused callback: who sent it (the TCP peer, never a
+    /// header) and why, quoted values cut short.
+    fn callback(&self, seen: &CallbackSeen<'_>) {
+        let Outcome::Rejected(rejection) = seen.outcome else { return };
+        let reason = rejection.to_string();
+        let reason = shorten(&reason);
+        self.refused.push(|r| {
+            (r.at_secs, r.peer, r.event_type, r.outcome) = (seen.at_secs, seen.peer, seen.event_type, rejection.kind());
+            r.reason.clear();
+            push_capped(&mut r.reason, &reason, MAX_REASON_BYTES);
+        });
+    }
+
+    /// Remembers an accepted push error report; names as sent, cut short.
+    fn report(&self, report: &ReportAccepted<'_>) {
+        let worst_gap_secs = report.frame_max.into_iter().flatten().reduce(f64::max);
+        let id = &report.sent;
+        self.reports.push(|r| {
+            r.at_secs = report.at_secs;
+            for (field, value) in [(&mut r.domain, id.domain), (&mut r.app, id.app), (&mut r.stream, id.stream)] {
+                field.clear();
+                push_capped(field, value, QUOTE_BYTES);
             }
-        }
-        out
+            r.errors.clear();
+            for &(code, count) in report.errors {
+                add_count(&mut r.errors, code, count);
+            }
+            r.worst_gap_secs = worst_gap_secs;
+        });
     }
 }
 
@@ -296,8 +263,8 @@ pub fn live_streams(per_app: hashbrown::HashMap<String, u64>) -> Vec<LiveStreams
     out
 }
 
-/// What the snapshot needs from outside the rings.
-pub struct StateView {
+/// What the page needs from outside the rings.
+pub struct PageInputs {
     pub listeners: Vec<Listener>,
     pub authenticated: bool,
     pub live_streams: Vec<LiveStreams>,
@@ -308,7 +275,7 @@ pub struct StateView {
 /// The status page's content; `GET /api/v1/status` serves it as JSON.
 /// Times are Unix seconds by the exporter's clock.
 #[derive(Debug, Serialize)]
-pub struct Snapshot {
+pub struct StatusPage {
     pub version: &'static str,
     pub now: u64,
     pub uptime_seconds: u64,
@@ -338,10 +305,10 @@ pub struct Listener {
 
 #[derive(Debug, Serialize)]
 pub struct CallbackTally {
-    pub event_type: &'static str,
+    pub event_type: EventType,
     /// What the event type is.
     pub event: &'static str,
-    pub outcome: &'static str,
+    pub outcome: OutcomeKind,
     pub count: u64,
     pub last_seen: u64,
     pub seconds_ago: u64,
@@ -353,8 +320,8 @@ pub struct RefusedCallback {
     pub seconds_ago: u64,
     /// The TCP peer: CSS's server, a proxy in front, or whoever else.
     pub peer: Option<IpAddr>,
-    pub event_type: &'static str,
-    pub outcome: &'static str,
+    pub event_type: EventType,
+    pub outcome: OutcomeKind,
     pub reason: String,
 }
 
@@ -425,15 +392,12 @@ impl Bound {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::pipeline::Outcome;
+    use crate::ingest::outcome::Rejection;
     use crate::ingest::wire::{ParseError, ParseErrorKind};
+    use crate::state::streams::StreamId;
 
-    fn id(stream: &str) -> StreamId<'_> {
-        StreamId { domain: "d", app: "live", stream }
-    }
-
-    fn view() -> StateView {
-        StateView {
+    fn inputs() -> PageInputs {
+        PageInputs {
             listeners: Vec::new(),
             authenticated: true,
             live_streams: Vec::new(),
@@ -442,51 +406,46 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_label_a_callback_is_counted_under_has_a_tally() {
-        for event_type in (-2..=1000).chain([i64::MIN, i64::MAX]) {
-            let label = catalog::event_type_label(event_type);
-            assert!(EVENT_TYPES.iter().any(|e| e.0 == label), "{label}");
-        }
-        let parse = ParseError { kind: ParseErrorKind::Syntax, path: None, reason: String::new() };
-        for outcome in [
-            Outcome::Accepted,
-            Outcome::Duplicate,
-            Outcome::Ignored,
-            Outcome::Rejected(Rejection::Malformed(parse)),
-            Outcome::Rejected(Rejection::Unauthorized("x")),
-            Outcome::Rejected(Rejection::Expired),
-            Outcome::Rejected(Rejection::TooLarge { limit: 1 }),
-        ] {
-            assert!(OUTCOMES.contains(&outcome.label()), "{outcome:?}");
-        }
+    fn recent(now_secs: u64) -> Recent {
+        Recent::new(now_secs, Arc::new(CallbackTallies::new()))
     }
 
-    #[test]
-    fn tallies_count_and_remember_the_last_time() {
-        let s = Status::new(100);
-        s.count("321", "accepted", 110);
-        s.count("321", "accepted", 120);
-        s.count("unknown", "malformed", 115);
-        let snap = s.snapshot(130, view());
-        assert_eq!(snap.uptime_seconds, 30);
-        let got: Vec<_> = snap.callbacks.iter().map(|c| (c.event_type, c.outcome, c.count, c.seconds_ago)).collect();
-        assert_eq!(got, [("321", "accepted", 2, 10), ("unknown", "malformed", 1, 15)]);
+    fn report(r: &Recent, at_secs: u64, sent: StreamId<'_>, errors: &[(u8, u64)], frame_max: [Option<f64>; 2]) {
+        let unparsed_details = &[];
+        let future_data_time = false;
+        r.report(&ReportAccepted {
+            sent,
+            errors,
+            frame_max,
+            delay_secs: 0.0,
+            future_data_time,
+            unparsed_details,
+            at_secs,
+        });
+    }
+
+    fn refuse(r: &Recent, at_secs: u64, rejection: Rejection) {
+        let outcome = Outcome::Rejected(rejection);
+        r.callback(&CallbackSeen { event_type: EventType::PushError, outcome: &outcome, peer: None, at_secs });
+    }
+
+    fn id(stream: &str) -> StreamId<'_> {
+        StreamId { domain: "d", app: "live", stream }
     }
 
     #[test]
     fn rings_keep_the_latest_entries_newest_first() {
-        let s = Status::new(0);
+        let s = recent(0);
         for i in 0..REPORTS_KEPT as u64 + 50 {
-            s.report(i, id(&format!("s{i}")), &[(6, 1), (7, 2), (6, 3)], [Some(1.5), Some(2.5)]);
-            s.refused(i, None, "321", &Rejection::Expired);
+            report(&s, i, id(&format!("s{i}")), &[(6, 1), (7, 2), (6, 3)], [Some(1.5), Some(2.5)]);
+            refuse(&s, i, Rejection::Expired);
         }
         assert_eq!(s.reports.read(VecDeque::len), REPORTS_KEPT);
-        let snap = s.snapshot(REPORTS_KEPT as u64 + 49, view());
-        assert_eq!(snap.refused.len(), REFUSED_KEPT);
-        assert_eq!(snap.refused[0].time, REPORTS_KEPT as u64 + 49);
-        assert_eq!(snap.reports.len(), REPORTS_SHOWN);
-        let newest = &snap.reports[0];
+        let page = s.page(REPORTS_KEPT as u64 + 49, inputs());
+        assert_eq!(page.refused.len(), REFUSED_KEPT);
+        assert_eq!(page.refused[0].time, REPORTS_KEPT as u64 + 49);
+        assert_eq!(page.reports.len(), REPORTS_SHOWN);
+        let newest = &page.reports[0];
         assert_eq!(newest.stream, format!("s{}", REPORTS_KEPT + 49));
         let errors: Vec<_> = newest.errors.iter().map(|e| (e.error_type, e.count)).collect();
         assert_eq!(errors, [("6", 4), ("7", 2)]);
@@ -495,12 +454,12 @@ mod tests {
 
     #[test]
     fn top_streams_count_the_window_only() {
-        let s = Status::new(0);
-        s.report(0, id("old-and-loud"), &[(6, 1000)], [None, None]);
+        let s = recent(0);
+        report(&s, 0, id("old-and-loud"), &[(6, 1000)], [None, None]);
         for (t, stream, n) in [(1000, "a", 5), (1001, "b", 7), (1002, "a", 5), (1003, "c", 1)] {
-            s.report(t, id(stream), &[(1, n)], [None, None]);
+            report(&s, t, id(stream), &[(1, n)], [None, None]);
         }
-        let top = s.snapshot(1000 + 60, view()).top_streams;
+        let top = s.page(1000 + 60, inputs()).top_streams;
         let got: Vec<_> = top.streams.iter().map(|t| (t.stream.as_str(), t.errors, t.reports)).collect();
         assert_eq!(got, [("a", 10, 2), ("b", 7, 1), ("c", 1, 1)]);
         assert_eq!((top.reports_considered, top.covers_seconds), (4, 60));
@@ -517,14 +476,14 @@ mod tests {
 
     #[test]
     fn names_and_reasons_are_cut_short() {
-        let s = Status::new(0);
+        let s = recent(0);
         let long = "x".repeat(1000);
-        s.report(0, StreamId { domain: &long, app: "a", stream: "s" }, &[], [None, None]);
+        report(&s, 0, StreamId { domain: &long, app: "a", stream: "s" }, &[], [None, None]);
         let quoted =
             ParseError { kind: ParseErrorKind::Invalid, path: Some("t".into()), reason: format!("bad \"{long}\"") };
-        s.refused(0, None, "321", &Rejection::Malformed(quoted));
-        let snap = s.snapshot(0, view());
-        assert_eq!(snap.reports[0].domain, format!("{}…", &long[..64]));
-        assert_eq!(snap.refused[0].reason, format!("t: bad \"{}…\"", &long[..64]));
+        refuse(&s, 0, Rejection::Malformed(quoted));
+        let page = s.page(0, inputs());
+        assert_eq!(page.reports[0].domain, format!("{}…", &long[..64]));
+        assert_eq!(page.refused[0].reason, format!("t: bad \"{}…\"", &long[..64]));
     }
 }
