@@ -1,5 +1,6 @@
 //! Command-line flags, each with a `CSS_PUSH_*` environment fallback, and
 //! how durations are written in them.
+use crate::logging::LogFormat;
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(
     name = "css-push-exporter",
-    version,
+    version = VERSION,
     about = "Prometheus exporter for Tencent Cloud CSS push error callbacks"
 )]
 #[command(args_conflicts_with_subcommands = true)]
@@ -18,6 +19,17 @@ pub struct Cli {
     #[command(flatten)]
     pub config: Config,
 }
+
+/// `--version`: the package version, the git revision it was built from and
+/// the compiler (as `css_push_exporter_build_info` labels them).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    env!("CSS_PUSH_REVISION"),
+    ", rustc ",
+    env!("CSS_PUSH_RUSTC_VERSION"),
+    ")"
+);
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -116,9 +128,14 @@ pub struct Config {
     #[arg(long, env = "CSS_PUSH_METRICS_LISTEN_ADDRESS")]
     pub metrics_listen_address: Option<String>,
 
-    /// Log filter: error, warn, info, debug, trace (env_logger syntax).
-    #[arg(long, env = "CSS_PUSH_LOG_LEVEL", default_value = "info")]
+    /// Log level: error, warn, info, debug, trace or off; or the long form,
+    /// comma-separated level and module=level directives. Unknown words are refused.
+    #[arg(long, env = "CSS_PUSH_LOG_LEVEL", default_value = "info", value_parser = crate::logging::parse_filter)]
     pub log_level: String,
+
+    /// Log line format: text, or json (one object per line with time, level, target, message).
+    #[arg(long, env = "CSS_PUSH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     /// Callback key from the CSS console. Repeat (or comma-separate in the
     /// environment) to accept several during key rotation. Unset: callbacks

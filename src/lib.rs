@@ -25,6 +25,7 @@ pub mod exporter;
 pub mod expose;
 pub mod http;
 pub mod ingest;
+pub mod logging;
 pub mod observe;
 #[cfg(feature = "simulate")]
 pub mod simulate;

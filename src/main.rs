@@ -9,7 +9,7 @@ use std::sync::Arc;
 #[actix_web::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::new().parse_filters(&cli.config.log_level).init();
+    css_push_exporter::logging::init(&cli.config.log_level, cli.config.log_format);
     #[cfg(feature = "simulate")]
     if let Some(css_push_exporter::cli::Command::Simulate(args)) = &cli.command {
         let report = css_push_exporter::simulate::run(args).await;
@@ -24,8 +24,12 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            log::error!("{e}");
-            eprintln!("css-push-exporter: {e}");
+            // Once: through the log when it shows errors, else on stderr.
+            if log::log_enabled!(log::Level::Error) {
+                log::error!("{e}");
+            } else {
+                eprintln!("css-push-exporter: {e}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -32,8 +32,11 @@ const fn family(name: &'static str, kind: Kind, help: &'static str) -> Family {
 use Kind::{Counter, Gauge, Histogram};
 
 // The exporter itself.
-pub const BUILD_INFO: Family =
-    family("css_push_exporter_build_info", Gauge, "Always 1; the version label says which build runs.");
+pub const BUILD_INFO: Family = family(
+    "css_push_exporter_build_info",
+    Gauge,
+    "Always 1; the version, git revision and rustc version of the build that runs.",
+);
 pub const CALLBACKS: Family =
     family("css_push_callbacks_total", Counter, "Callbacks received, by event type and outcome.");
 pub const CALLBACK_DELAY: Family = family(

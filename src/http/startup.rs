@@ -10,9 +10,10 @@ use crate::state::persist::{self, Persister, StateFileError};
 use crate::status_page::Listener;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
+use socket2::{Domain, Protocol, Socket, Type};
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 
 /// Why the exporter cannot start.
@@ -175,8 +176,41 @@ fn served(address: SocketAddr, metrics_address: SocketAddr, tls: bool, basic_aut
     ]
 }
 
+/// A listener with the system's accept backlog (`somaxconn`), not std's
+/// fixed 128: connections past `--max-connections` wait in that queue.
 fn bind(address: &str) -> Result<TcpListener, StartError> {
-    TcpListener::bind(address).map_err(|source| StartError::Listen { address: address.to_owned(), source })
+    let failed = |source| StartError::Listen { address: address.to_owned(), source };
+    let backlog = system_backlog();
+    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on");
+    for addr in address.to_socket_addrs().map_err(failed)? {
+        match listen(addr, backlog) {
+            Ok(listener) => {
+                log::info!("listening on {addr} with an accept backlog of {backlog}");
+                return Ok(listener);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(failed(last))
+}
+
+fn listen(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // As std does on Unix: a restart need not wait out TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    Ok(socket.into())
+}
+
+/// `net.core.somaxconn` (the kernel caps any larger backlog at it), or
+/// 4096, its default since Linux 5.4, where it cannot be read.
+fn system_backlog() -> i32 {
+    parse_somaxconn(std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok().as_deref())
+}
+
+fn parse_somaxconn(text: Option<&str>) -> i32 {
+    text.and_then(|t| t.trim().parse::<i32>().ok()).filter(|&n| n > 0).unwrap_or(4096)
 }
 
 /// The per-worker connection cap: raises the open-files limit and fits
@@ -222,4 +256,18 @@ fn spawn_expiry(exporter: Arc<Exporter>, every: std::time::Duration) {
             exporter.expire();
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backlog_is_the_kernels_or_a_modern_default() {
+        assert_eq!(parse_somaxconn(Some("4096\n")), 4096);
+        assert_eq!(parse_somaxconn(Some("65535")), 65535);
+        assert_eq!(parse_somaxconn(Some("0")), 4096);
+        assert_eq!(parse_somaxconn(Some("lots")), 4096);
+        assert_eq!(parse_somaxconn(None), 4096);
+    }
 }

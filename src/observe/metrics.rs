@@ -25,8 +25,10 @@ fn opts(family: &Family) -> Opts {
 impl ExporterMetrics {
     pub fn new() -> Self {
         // Names and label sets are constants: these cannot fail.
-        let build_info = IntGaugeVec::new(opts(&f::BUILD_INFO), &["version"]).expect("valid metric");
-        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let build_info =
+            IntGaugeVec::new(opts(&f::BUILD_INFO), &["version", "revision", "rustversion"]).expect("valid metric");
+        let build = [env!("CARGO_PKG_VERSION"), env!("CSS_PUSH_REVISION"), env!("CSS_PUSH_RUSTC_VERSION")];
+        build_info.with_label_values(&build).set(1);
         let delay = HistogramOpts::new(f::CALLBACK_DELAY.name, f::CALLBACK_DELAY.help).buckets(DELAY_BUCKETS.to_vec());
         let callback_delay = Histogram::with_opts(delay).expect("valid metric");
         let unparsed_details = IntCounterVec::new(opts(&f::UNPARSED_DETAILS), &["error_type"]).expect("valid metric");

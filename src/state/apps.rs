@@ -69,7 +69,9 @@ impl AppSeries {
             last_seen: AtomicU64::new(now_secs),
             frame_interval: [histogram(&FRAME_INTERVAL_BUCKETS), histogram(&FRAME_INTERVAL_BUCKETS)],
             starts: AtomicU64::new(0),
-            ends: Mutex::default(),
+            // A normal end (errcode 0) exists from the pair's birth, so
+            // push-end panels and rates read 0 rather than "No data".
+            ends: Mutex::new(BTreeMap::from([(catalog::errcode_label(0), 0)])),
             session_duration: histogram(&SESSION_BUCKETS),
         }
     }
@@ -274,6 +276,7 @@ mod tests {
             "css_push_frame_interval_seconds_count{domain=\"d\\\"x\",app=\"live\",media=\"video\"} 1\n",
             "css_push_stream_starts_total{domain=\"d\\\"x\",app=\"live\"} 1\n",
             "css_push_stream_ends_total{domain=\"d\\\"x\",app=\"live\",errcode=\"3\"} 1\n",
+            "css_push_stream_ends_total{domain=\"d\\\"x\",app=\"live\",errcode=\"0\"} 0\n",
             "css_push_session_duration_seconds_sum{domain=\"d\\\"x\",app=\"live\"} 60\n",
             "css_push_stream_starts_total{domain=\"__overflow__\",app=\"__overflow__\"} 1\n",
         ] {

@@ -18,6 +18,17 @@ pub struct Binary {
     log: Arc<Mutex<String>>,
 }
 
+/// A loopback port and the info log, unless `flags` set them.
+fn defaults(flags: &[&str]) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for (flag, value) in [("--listen-address", "127.0.0.1:0"), ("--log-level", "info")] {
+        if !flags.contains(&flag) {
+            out.extend([flag, value]);
+        }
+    }
+    out
+}
+
 /// Starts the binary, under `ulimit -n` if `open_files` is given, with
 /// `env` added to a cleaned environment.
 fn spawn(flags: &[&str], open_files: Option<u32>, env: &[(&str, &str)]) -> (Child, Arc<Mutex<String>>) {
@@ -31,7 +42,7 @@ fn spawn(flags: &[&str], open_files: Option<u32>, env: &[(&str, &str)]) -> (Chil
         None => Command::new(bin),
     };
     let mut child = command
-        .args(["--listen-address", "127.0.0.1:0", "--log-level", "info"])
+        .args(defaults(flags))
         .args(flags)
         .env_remove("CSS_PUSH_CALLBACK_KEY")
         .env_remove("CSS_PUSH_STATE_FILE")

@@ -8,6 +8,7 @@ mod hostile;
 mod layering;
 mod lifecycle;
 mod metric_contract;
+mod operator;
 mod prometheus_e2e;
 mod properties;
 mod raw_http;
