@@ -351,6 +351,7 @@ def texts(site):
 
 
 def render(site, for_site):
+    """The same files for the repository and for a site's copy."""
     return {pathlib.Path("grafana", "dashboards", name): text for name, text in texts(site).items()}
 
 

@@ -17,7 +17,7 @@ import textwrap
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools"))
 import outputs  # noqa: E402
 import shared  # noqa: E402
-from shared import OVERVIEW, STREAM, STREAM_ERRORS, REFUSED  # noqa: E402
+from shared import OVERVIEW, STREAM, STREAM_ERRORS  # noqa: E402
 
 
 def callbacks_stopped(event_filter):

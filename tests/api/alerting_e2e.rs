@@ -250,8 +250,8 @@ async fn a_calm_fleet_pages_nobody_and_a_domain_incident_pages_once() {
 }
 
 #[test]
-fn alerts_yml_is_what_generate_py_writes() {
+fn generated_files_are_what_generate_py_writes() {
     let Some(python) = tools::require("python3") else { return };
-    let generator = tools::repo().join("prometheus/generate.py");
+    let generator = tools::repo().join("tools/generate.py");
     tools::run_ok(&python, &[generator.to_str().unwrap(), "--check"]);
 }
