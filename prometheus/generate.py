@@ -415,7 +415,7 @@ def main():
         ap.error(str(e))
     rules = rules_yaml(site, args.speedup)
     if str(args.output) == "-":
-        sys.stdout.write(rules)
+        sys.stdout.buffer.write(rules.encode("utf-8"))
     else:
         outputs.write_or_check({args.output: rules}, check=False)
 
