@@ -33,6 +33,9 @@ KEPT_OUTCOMES = ("accepted", "duplicate", "ignored")
 REFUSED = 'outcome!~"' + "|".join(KEPT_OUTCOMES) + '"'
 
 
+KINDS = {str: "a string", int: "an integer", float: "a number"}
+
+
 class SiteError(Exception):
     """A site file that cannot be used; the message says why."""
 
@@ -51,7 +54,7 @@ def _merge(defaults, given, where):
         elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
             out[key] = float(value)
         elif type(value) is not type(default):
-            raise SiteError(f"{name} must be a {type(default).__name__}, got {value!r}")
+            raise SiteError(f"{name} must be {KINDS[type(default)]}, got {value!r}")
         else:
             out[key] = value
     return out

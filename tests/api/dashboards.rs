@@ -516,10 +516,17 @@ fn a_site_file_reaches_every_output_and_the_defaults_reproduce_the_repository() 
 
     // Mistakes are errors, not silent defaults.
     assert!(generate_fails(python, &["--chek"]).contains("unrecognized arguments: --chek"));
-    let typo = dir.path().join("typo.toml");
-    std::fs::write(&typo, "[thresholds]\nlive_shares = 0.3\n").unwrap();
-    assert!(generate_fails(python, &["--check", "--config", typo.to_str().unwrap()])
-        .contains("unknown setting thresholds.live_shares"));
+    for (text, error) in [
+        ("[thresholds]\nlive_shares = 0.3\n", "unknown setting thresholds.live_shares"),
+        ("[thresholds]\nlive_min = \"5\"\n", "thresholds.live_min must be an integer"),
+        ("[thresholds]\nlive_share = 20\n", "thresholds.live_share out of range"),
+        ("selector = \" \"\n", "selector must not be empty"),
+    ] {
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, text).unwrap();
+        let stderr = generate_fails(python, &["--check", "--config", bad.to_str().unwrap()]);
+        assert!(stderr.contains(error), "{text:?}: {stderr}");
+    }
 }
 
 type BTreeMapOf = std::collections::BTreeMap<String, Value>;
