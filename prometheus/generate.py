@@ -1,65 +1,23 @@
 #!/usr/bin/env python3
 """Writes prometheus/alerts.yml, and the alert table in prometheus/README.md and README.md,
-from the rules below. Edit this file, run `python3 prometheus/generate.py`,
-commit all three. `--check` fails if the committed files differ from what
-this writes (CI runs it). Python 3 standard library only.
+from the rules below and the site settings (tools/site.example.toml, or
+`--config`). Run `python3 tools/generate.py` (all generators) after editing
+this, commit the results; `--check` fails if a committed file differs (CI).
+Python 3.11 standard library only.
 
-A deployment whose exporter is scraped under another job, or whose runbook
-and Grafana live elsewhere, changes SETTINGS (or passes the flags) and
-writes its own copy: `generate.py --selector 'job="css"' --output my.yml`.
-`--speedup N` writes a test copy with every duration divided by N (the
-end-to-end alerting test); never deploy that."""
-import argparse
-import difflib
+`--speedup N --output FILE` writes a test copy with every duration divided
+by N (the end-to-end alerting test); never deploy that."""
 import json
-import os
+import pathlib
 import re
 import string
 import sys
 import textwrap
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-
-# >>> SETTINGS: how the rules find the exporter, where the links point. <<<
-SETTINGS = {
-    # Every rule selects the exporter's series with this; `absent()` of
-    # `up{<selector>}` fires when nothing matches. Under kube-prometheus-stack
-    # the job is the Service name, css-push-exporter.
-    "selector": 'job="css-push-exporter"',
-    # runbook_url = this + "#" + the alert name in lower case.
-    "runbook_url": "https://runbooks.example.internal/css-push-exporter/RUNBOOK.md",
-    # dashboard = this + /d/<uid>/<uid>?viewPanel=<id>&var-...
-    "grafana_url": "https://grafana.example.internal",
-}
-
-# >>> THRESHOLDS: every tunable number of the alerts, here and nowhere else. <<<
-# Shares are 0..1; "_min" counts keep tiny fleets quiet.
-THRESHOLDS = {
-    # CSSPushLiveStreamsWithErrors: share of a domain/app's live streams with
-    # errors in 5 minutes, and at least this many of them.
-    "live_share": 0.2,
-    "live_min": 5,
-    # CSSPushDomainErrorSurge: share of a domain's streams (live, or seen
-    # within --stream-ttl) with errors in 5 minutes, and at least this many.
-    "surge_share": 0.2,
-    "surge_min": 5,
-    # CSSPushStreamFramesLate: late frames of one stream in every 5 minutes.
-    "late_frames": 3,
-    # CSSPushCallbacksStopped, CSSPushLifecycleCallbacksStopped: callbacks
-    # accepted in the same hour on each of the 3 previous days ("steady").
-    "steady_callbacks": 20,
-    # CSSPushCallbacksRejected: share of all callbacks refused with one
-    # outcome in 15 minutes, and at least this many refused.
-    "rejected_share": 0.1,
-    "rejected_min": 10,
-    # CSSPushStateSnapshotsFailing: last good snapshot older than this many
-    # --state-interval.
-    "stale_intervals": 3,
-}
-
-OVERVIEW, STREAM = "css-push-overview", "css-push-stream"
-STREAM_ERRORS = "domain_app_stream_error:css_push_errors:increase5m"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools"))
+import outputs  # noqa: E402
+import shared  # noqa: E402
+from shared import OVERVIEW, STREAM, STREAM_ERRORS  # noqa: E402
 
 
 def callbacks_stopped(event_filter):
@@ -98,16 +56,16 @@ overview's "top streams" panel and the stream alerts.""",
               (time() - css_push_last_error_timestamp_seconds{$SEL} < $SECONDS(5m))
             )
         )"""),
-    ("domain_app:css_push_streams_with_errors:count5m",
+    (shared.APP_STREAMS_WITH_ERRORS,
      "Distinct real streams (overflow bucket excluded) with errors in 5 minutes.",
      f"""
         count by (domain, app) (
           sum by (domain, app, stream) ({STREAM_ERRORS}{{stream!="__overflow__"}}) > 0
         )"""),
-    ("domain_app:css_push_streams_live:sum",
+    (shared.APP_STREAMS_LIVE,
      "Streams pushing now, summed over all exporter instances.",
      "sum by (domain, app) (css_push_streams_live{$SEL})"),
-    ("domain_app:css_push_live_streams_with_errors:ratio5m",
+    (shared.APP_LIVE_ERROR_RATIO,
      """Share (0..1) of live streams that had errors in the last 5 minutes;
 0 for a domain/app with live streams and no errors, absent when
 nothing is live.""",
@@ -119,13 +77,13 @@ nothing is live.""",
                 (max by (domain, app, stream) (css_push_stream_live{{$SEL}}) == 1)
             )
           or
-            domain_app:css_push_streams_live:sum * 0
+            $APP_STREAMS_LIVE * 0
         )
-        / (domain_app:css_push_streams_live:sum > 0)"""),
-    ("domain:css_push_streams_with_errors:count5m",
+        / ($APP_STREAMS_LIVE > 0)"""),
+    (shared.DOMAIN_STREAMS_WITH_ERRORS,
      "Distinct streams of a domain (all apps) with errors in 5 minutes.",
-     "sum by (domain) (domain_app:css_push_streams_with_errors:count5m)"),
-    ("domain:css_push_streams:count",
+     "sum by (domain) ($APP_STREAMS_WITH_ERRORS)"),
+    (shared.DOMAIN_STREAMS,
      """A domain's fleet: the larger of its live-stream count and the distinct
 streams the exporter holds series for (pushing, or reported within
 --stream-ttl; the live count also covers streams past --max-streams).
@@ -148,9 +106,9 @@ ALERTS = [
         name="CSSPushLiveStreamsWithErrors", severity="critical", scope="domain", for_="5m",
         why="Many viewers at once: a large share of one app's live streams fails together.",
         expr="""
-            (domain_app:css_push_live_streams_with_errors:ratio5m > ${live_share})
+            ($APP_LIVE_ERROR_RATIO > ${live_share})
             and on (domain, app)
-            (domain_app:css_push_live_streams_with_errors:ratio5m * domain_app:css_push_streams_live:sum >= ${live_min})""",
+            ($APP_LIVE_ERROR_RATIO * $APP_STREAMS_LIVE >= ${live_min})""",
         summary="{{ $labels.domain }}/{{ $labels.app }}: {{ $value | humanizePercentage }} of live streams have push errors",
         description="{{ $value | humanizePercentage }} of the streams pushing to {{ $labels.domain }}/{{ $labels.app }} (at least ${live_min} streams) reported push errors in every 5-minute window for 5 minutes. Many viewers are affected: look for what the failing streams share (error type, region, encoder, CSS node).",
         panel=(OVERVIEW, "% of live streams with errors", ("domain", "app")),
@@ -160,9 +118,9 @@ ALERTS = [
         name="CSSPushDomainErrorSurge", severity="critical", scope="domain", for_="5m",
         why="A fleet-wide surge: a large share of a domain's streams (live or seen lately) fails at once.",
         expr="""
-            (domain:css_push_streams_with_errors:count5m / domain:css_push_streams:count > ${surge_share})
+            ($DOMAIN_STREAMS_WITH_ERRORS / $DOMAIN_STREAMS > ${surge_share})
             and on (domain)
-            (domain:css_push_streams_with_errors:count5m >= ${surge_min})""",
+            ($DOMAIN_STREAMS_WITH_ERRORS >= ${surge_min})""",
         summary="Domain {{ $labels.domain }}: {{ $value | humanizePercentage }} of its streams have push errors",
         description="{{ $value | humanizePercentage }} of the streams of {{ $labels.domain }} (at least ${surge_min} streams) reported push errors in the last 5 minutes, for 5 minutes. A shared cause (CSS, the ingest network, a common encoder setup) rather than one pusher.",
         panel=(OVERVIEW, "Push error rate by error type", ("domain",)),
@@ -236,17 +194,17 @@ ALERTS = [
         why="Refused callbacks are lost: CSS changed its format, the key differs, clocks drift, or someone else posts.",
         expr="""
             (
-                sum by (outcome) (increase(css_push_callbacks_total{$SEL,outcome=~"malformed|unauthorized|expired|too_large"}[15m]))
+                sum by (outcome) (increase(css_push_callbacks_total{$SEL,$REFUSED}[15m]))
               / on () group_left
                 sum(increase(css_push_callbacks_total{$SEL}[15m]))
             ) > ${rejected_share}
             and
-            sum by (outcome) (increase(css_push_callbacks_total{$SEL,outcome=~"malformed|unauthorized|expired|too_large"}[15m])) >= ${rejected_min}""",
+            sum by (outcome) (increase(css_push_callbacks_total{$SEL,$REFUSED}[15m])) >= ${rejected_min}""",
         summary="{{ $value | humanizePercentage }} of callbacks refused as {{ $labels.outcome }}",
-        description="{{ $value | humanizePercentage }} of all callbacks in the last 15 minutes were refused as {{ $labels.outcome }}. malformed: CSS changed its format, or someone else posts. unauthorized: the CSS console key and --callback-key differ (genuine errors are lost), or probing. expired: clock skew or replays. too_large: not CSS.",
+        description="{{ $value | humanizePercentage }} of all callbacks in the last 15 minutes were refused as {{ $labels.outcome }}. malformed: CSS changed its format, or someone else posts. unauthorized: the CSS console key and --callback-key differ (genuine errors are lost), or probing. expired: clock skew or replays. too_large: not CSS. timeout: bodies that stall (a slow or broken proxy, an overloaded exporter, or a slow client holding connections).",
         panel=(OVERVIEW, "Rejected callbacks by outcome", ()),
         when="more than ${rejected_share} of all callbacks, and at least ${rejected_min}, refused with one outcome in 15 minutes, for 5 minutes",
-        action="read the exporter's log for the refusal reasons; compare the CSS callback key with `--callback-key`; check the host clock; block foreign posters"),
+        action="read the exporter's log for the refusal reasons; compare the CSS callback key with `--callback-key`; check the host clock; for `timeout`, the proxy in front and the exporter's CPU; block foreign posters"),
     dict(
         name="CSSPushDedupEvicting", severity="warning", scope="exporter", for_="5m",
         why="Identities evicted inside the window: a CSS retry of them counts twice.",
@@ -311,25 +269,31 @@ def speed_up(text, speedup):
     return re.sub(r"\$SECONDS\((\d+[smhd])\)", lambda m: "$SECONDS(" + fast(m.group(1)) + ")", text)
 
 
-def fill_expr(expr, settings, speedup):
+# Shared names the rule expressions use as $NAME: the refusal
+# matcher, the recorded series.
+NAMES = {name: getattr(shared, name) for name in (
+    "REFUSED", "APP_STREAMS_WITH_ERRORS", "APP_STREAMS_LIVE", "APP_LIVE_ERROR_RATIO",
+    "DOMAIN_STREAMS_WITH_ERRORS", "DOMAIN_STREAMS")}
+
+
+def fill_expr(expr, site, speedup):
     expr = textwrap.dedent(expr).strip()
-    expr = string.Template(expr).substitute(SEL=settings["selector"], SECONDS="$SECONDS", **THRESHOLDS)
+    expr = string.Template(expr).substitute(SEL=site["selector"], SECONDS="$SECONDS", **NAMES, **site["thresholds"])
     if speedup != 1:
         expr = speed_up(expr, speedup)
     return re.sub(r"\$SECONDS\((\d+[smhd])\)", lambda m: str(seconds(m.group(1))), expr)
 
 
-def fill_text(text, settings):
+def fill_text(text, site):
     """Thresholds in prose: shares as percentages."""
-    shown = {k: (f"{v * 100:g} %" if k.endswith("_share") else f"{v:g}") for k, v in THRESHOLDS.items()}
-    return string.Template(text).safe_substitute(selector=settings["selector"], **shown)
+    return string.Template(text).safe_substitute(selector=site["selector"], **shared.shown(site["thresholds"]))
 
 
-def panels():
+def panel_ids(site):
+    """{(dashboard uid, panel title): panel id} of the dashboards the site gets."""
     out = {}
-    for uid in (OVERVIEW, STREAM):
-        with open(os.path.join(ROOT, "grafana", "dashboards", uid + ".json")) as f:
-            todo = list(json.load(f)["panels"])
+    for uid, dashboard in shared.generator("grafana").dashboards(site).items():
+        todo = list(dashboard["panels"])
         while todo:
             p = todo.pop()
             out[(uid, p["title"])] = p["id"]
@@ -337,13 +301,13 @@ def panels():
     return out
 
 
-def dashboard_link(panel, settings, ids):
+def dashboard_link(panel, site, ids):
     uid, title, variables = panel
-    url = f"{settings['grafana_url'].rstrip('/')}/d/{uid}/{uid}"
+    url = f"{site['grafana_url'].rstrip('/')}/d/{uid}/{uid}"
     query = []
     if title is not None:
         if (uid, title) not in ids:
-            sys.exit(f"generate.py: no panel {title!r} in grafana/dashboards/{uid}.json")
+            sys.exit(f"prometheus/generate.py: no panel {title!r} in the dashboard {uid}")
         query.append(f"viewPanel={ids[(uid, title)]}")
     query += [f"var-{v}={{{{ $labels.{v} | urlquery }}}}" for v in variables]
     return url + ("?" + "&".join(query) if query else "")
@@ -359,12 +323,13 @@ def comment(text, indent):
     return "\n".join(" " * indent + "# " + line for line in text.splitlines())
 
 
-def rules_yaml(settings, speedup=1):
-    ids = panels()
+def rules_yaml(site, speedup=1):
+    ids = panel_ids(site)
     out = [
-        "# GENERATED by prometheus/generate.py from its rules and SETTINGS; edit",
-        "# there, run `python3 prometheus/generate.py` and commit both.",
-        f"# Exporter selector: {settings['selector']}",
+        "# GENERATED by tools/generate.py from prometheus/generate.py and the site",
+        "# settings (tools/site.example.toml, or a site file given with --config);",
+        "# edit those, regenerate and commit.",
+        f"# Exporter selector: {site['selector']}",
         "# Check: promtool check rules prometheus/alerts.yml",
         "# Test:  promtool test rules prometheus/alerts_test.yml",
         "#",
@@ -379,10 +344,10 @@ def rules_yaml(settings, speedup=1):
         out.insert(0, f"# TEST COPY: every duration divided by {speedup:g}. Never deploy this.")
     out += ["groups:", "  - name: css-push-recording", "    rules:"]
     for name, why, expr in RECORDS:
-        out += [comment(why, 6), f"      - record: {name}", block("expr", fill_expr(expr, settings, speedup), 8)]
+        out += [comment(why, 6), f"      - record: {name}", block("expr", fill_expr(expr, site, speedup), 8)]
     out += ["", "  - name: css-push-alerts", "    rules:"]
     for a in ALERTS:
-        expr = fill_expr(a["expr"], settings, speedup)
+        expr = fill_expr(a["expr"], site, speedup)
         for_ = speed_up(f"for: {a['for_']}", speedup) if speedup != 1 else f"for: {a['for_']}"
         out += [
             comment(a["why"], 6),
@@ -393,10 +358,10 @@ def rules_yaml(settings, speedup=1):
             f"          severity: {a['severity']}",
             f"          scope: {a['scope']}",
             "        annotations:",
-            f"          summary: {json.dumps(fill_text(a['summary'], settings), ensure_ascii=False)}",
-            f"          description: {json.dumps(fill_text(a['description'], settings), ensure_ascii=False)}",
-            f"          runbook_url: {json.dumps(settings['runbook_url'] + '#' + a['name'].lower())}",
-            f"          dashboard: {json.dumps(dashboard_link(a['panel'], settings, ids))}",
+            f"          summary: {json.dumps(fill_text(a['summary'], site), ensure_ascii=False)}",
+            f"          description: {json.dumps(fill_text(a['description'], site), ensure_ascii=False)}",
+            f"          runbook_url: {json.dumps(site['runbook_url'] + '#' + a['name'].lower())}",
+            f"          dashboard: {json.dumps(dashboard_link(a['panel'], site, ids))}",
         ]
     return "\n".join(out) + "\n"
 
@@ -405,51 +370,54 @@ TABLE_BEGIN = "<!-- alert table: generated by generate.py, edit there -->"
 TABLE_END = "<!-- end of alert table -->"
 
 
-def readme_with_table(readme, settings, runbook="RUNBOOK.md"):
+def readme_with_table(readme, site, runbook):
     rows = ["| alert | severity | scope | fires when | what the on-call engineer does |", "| --- | --- | --- | --- | --- |"]
     for a in sorted(ALERTS, key=lambda a: SEVERITY_ORDER[a["severity"]]):
         rows.append(f"| [`{a['name']}`]({runbook}#{a['name'].lower()}) | {a['severity']} | {a['scope']} | "
-                    f"{fill_text(a['when'], settings)} | {fill_text(a['action'], settings)} |")
+                    f"{fill_text(a['when'], site)} | {fill_text(a['action'], site)} |")
     begin, end = readme.index(TABLE_BEGIN) + len(TABLE_BEGIN), readme.index(TABLE_END)
     return readme[:begin] + "\n" + "\n".join(rows) + "\n" + readme[end:]
 
 
+RULES = pathlib.Path("prometheus", "alerts.yml")
+# The alert table stands in this folder's README and in the project's,
+# each linking the runbook relative to itself.
+READMES = ((pathlib.Path("prometheus", "README.md"), "RUNBOOK.md"), (pathlib.Path("README.md"), "prometheus/RUNBOOK.md"))
+
+
+def render(site, for_site):
+    files = {RULES: rules_yaml(site)}
+    if not for_site:
+        for readme, runbook in READMES:
+            text = (shared.ROOT / readme).read_text(encoding="utf-8")
+            files[readme] = readme_with_table(text, site, runbook)
+    return files
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--selector", default=SETTINGS["selector"], help="label matchers selecting the exporter (default %(default)s)")
-    ap.add_argument("--runbook-url", default=SETTINGS["runbook_url"], help="RUNBOOK.md's URL (default %(default)s)")
-    ap.add_argument("--grafana-url", default=SETTINGS["grafana_url"], help="Grafana's base URL (default %(default)s)")
-    ap.add_argument("--output", help="write the rules here ('-': stdout) instead of prometheus/alerts.yml and the README table")
+    ap = outputs.parser(__doc__)
     ap.add_argument("--speedup", type=float, default=1, help="divide every duration by this (test copies only)")
-    ap.add_argument("--check", action="store_true", help="write nothing; fail if the committed files differ")
+    ap.add_argument("--output", type=pathlib.Path, metavar="FILE",
+                    help="write only the rules, here ('-': stdout), as a test copy with --speedup")
     args = ap.parse_args()
-    if not args.selector.strip():
-        ap.error("--selector must not be empty")
-    settings = {"selector": args.selector, "runbook_url": args.runbook_url, "grafana_url": args.grafana_url}
-    rules = rules_yaml(settings, args.speedup)
-    if args.output == "-":
-        sys.stdout.write(rules)
+    if args.output is None:
+        if args.speedup != 1:
+            ap.error("--speedup writes a test copy: give --output")
+        outputs.run(args, render)
         return
-    files = {args.output or os.path.join(HERE, "alerts.yml"): rules}
-    if not args.output:
-        # The table stands in this folder's README and in the project's.
-        for readme, runbook in ((os.path.join(HERE, "README.md"), "RUNBOOK.md"),
-                                (os.path.join(HERE, "..", "README.md"), "prometheus/RUNBOOK.md")):
-            with open(readme) as f:
-                files[readme] = readme_with_table(f.read(), settings, runbook)
-    stale = []
-    for path, text in files.items():
-        old = open(path).read() if os.path.exists(path) else ""
-        if old == text:
-            continue
-        if args.check:
-            stale.append(path)
-            sys.stderr.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True), path, "generated"))
-        else:
-            with open(path, "w") as f:
-                f.write(text)
-    if stale:
-        sys.exit("generate.py --check: out of date (run python3 prometheus/generate.py): " + ", ".join(stale))
+    if args.check or args.output_dir:
+        ap.error("--output writes one file: without --check or --output-dir")
+    if args.speedup <= 0:
+        ap.error("--speedup must be positive")
+    try:
+        site = shared.load_site(args.config)
+    except shared.SiteError as e:
+        ap.error(str(e))
+    rules = rules_yaml(site, args.speedup)
+    if str(args.output) == "-":
+        sys.stdout.buffer.write(rules.encode("utf-8"))
+    else:
+        outputs.write_or_check({args.output: rules}, check=False)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@
 //! 2. Incident: a busy `simulate` on the same domain, most streams failing
 //!    together. The domain-wide critical reaches the pager, and the domain's
 //!    per-stream warnings are inhibited.
+use crate::dashboards;
 use crate::helpers::*;
 use crate::tools::{self, ChildGuard, Prometheus};
 use actix_web::{web, App, HttpServer};
@@ -222,6 +223,26 @@ async fn a_calm_fleet_pages_nobody_and_a_domain_incident_pages_once() {
     };
     eprintln!("alerting e2e: paged {:?} into the incident", paged_at.duration_since(calm_started) - CALM);
 
+    // The dashboards mark it: the overview's "Firing alerts" annotation has
+    // the page; the stream board's has it too (no stream label), and of the
+    // per-stream alerts only its own stream's.
+    let annotation = |board: &str, vars: &[(&str, &str)]| {
+        let d = dashboards::load(board);
+        let (_, expr) = dashboards::annotation_expressions(&d).into_iter().find(|(n, _)| n == "Firing alerts").unwrap();
+        dashboards::substitute(&expr, vars)
+    };
+    let on_overview = prom.query(&annotation("css-push-overview.json", &[]), None).await.unwrap();
+    assert!(on_overview.iter().any(|a| a["metric"]["alertname"] == "CSSPushDomainErrorSurge"), "{on_overview:?}");
+    let on_stream = prom
+        .query(&annotation("css-push-stream.json", &[("domain", DOMAIN), ("stream", "room-00000")]), None)
+        .await
+        .unwrap();
+    assert!(on_stream.iter().any(|a| a["metric"]["alertname"] == "CSSPushDomainErrorSurge"), "{on_stream:?}");
+    for a in &on_stream {
+        let stream = &a["metric"]["stream"];
+        assert!(stream.is_null() || *stream == "room-00000", "another stream's alert on the stream board: {a}");
+    }
+
     // The domain's per-stream warnings are inhibited in Alertmanager, and
     // none reaches the ticket receiver once the page went out.
     actix_web::rt::time::sleep(Duration::from_secs(3)).await;
@@ -250,8 +271,8 @@ async fn a_calm_fleet_pages_nobody_and_a_domain_incident_pages_once() {
 }
 
 #[test]
-fn alerts_yml_is_what_generate_py_writes() {
+fn generated_files_are_what_generate_py_writes() {
     let Some(python) = tools::require("python3") else { return };
-    let generator = tools::repo().join("prometheus/generate.py");
+    let generator = tools::repo().join("tools/generate.py");
     tools::run_ok(&python, &[generator.to_str().unwrap(), "--check"]);
 }

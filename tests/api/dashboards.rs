@@ -1,5 +1,6 @@
 //! The Grafana dashboards (lint) and the Prometheus rules (promtool).
 use crate::tools;
+use css_push_exporter::expose::OUTCOMES;
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -36,14 +37,32 @@ pub fn expressions(dashboard: &Value) -> Vec<(String, String)> {
     out
 }
 
+/// (annotation name, expression) of every annotation query.
+pub fn annotation_expressions(dashboard: &Value) -> Vec<(String, String)> {
+    let list = dashboard["annotations"]["list"].as_array().expect("annotations");
+    list.iter().map(|a| (a["name"].as_str().unwrap().to_owned(), a["expr"].as_str().unwrap().to_owned())).collect()
+}
+
+/// The PromQL a query variable runs: `label_values(selector, label)` is a
+/// series lookup of `selector`; `query_result(expr)` an instant query.
+pub fn variable_expression(definition: &str) -> Option<String> {
+    if let Some(inner) = definition.strip_prefix("query_result(").and_then(|d| d.strip_suffix(')')) {
+        return Some(inner.to_owned());
+    }
+    let inner = definition.strip_prefix("label_values(")?.strip_suffix(')')?;
+    inner.rsplit_once(',').map(|(selector, _)| selector.to_owned())
+}
+
 /// Grafana's variable interpolation for a query sent to Prometheus:
 /// `vars` are (name, regex value) pairs; `$__rate_interval` and friends get
-/// what Grafana would give them with a 1 s scrape interval over a 1 h range.
+/// what Grafana would give them with a 1 s scrape interval over the last hour.
 pub fn substitute(expr: &str, vars: &[(&str, &str)]) -> String {
+    let from = (tools::unix_now() - 3600.0).floor();
     let mut all: Vec<(String, String)> = vec![
         ("__rate_interval".into(), "1m".into()),
         ("__interval".into(), "15s".into()),
         ("__range".into(), "1h".into()),
+        ("__from:date:seconds".into(), format!("{from}")),
     ];
     all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     // Longest names first, so $instance is not cut by a shorter name.
@@ -84,8 +103,12 @@ fn dashboards_are_consistent() {
         assert_eq!(uid, name.trim_end_matches(".json"), "{name}: the uid is the file name (stable links)");
         let vars: Vec<&str> =
             d["templating"]["list"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
-        assert_eq!(vars, ["datasource", "job", "instance", "domain", "app", "stream"], "{name}");
+        assert_eq!(vars, ["datasource", "job", "instance", "domain", "app", "stream_filter", "stream"], "{name}");
         assert_eq!(d["templating"]["list"][0]["type"], "datasource");
+        lint_variables(name, &d);
+        for (what, expr) in annotation_expressions(&d) {
+            lint_expr(&format!("{name}/annotation {what}"), &expr);
+        }
 
         let mut ids = HashSet::new();
         for p in panels(&d) {
@@ -100,12 +123,20 @@ fn dashboards_are_consistent() {
             assert!(p["description"].as_str().is_some_and(|s| s.len() > 10), "{ctx}: description");
             let unit = p["fieldConfig"]["defaults"]["unit"].as_str().unwrap_or("");
             assert!(!unit.is_empty(), "{ctx}: unit");
+            if p["type"] == "stat" {
+                lint_stat(&ctx, &p);
+            }
             let targets = p["targets"].as_array().unwrap_or_else(|| panic!("{ctx}: targets"));
             assert!(!targets.is_empty(), "{ctx}: no query");
             for t in targets {
                 assert_eq!(t["datasource"]["uid"], "${datasource}", "{ctx}: target datasource");
                 let expr = t["expr"].as_str().unwrap();
                 lint_expr(&ctx, expr);
+                if title.contains("(all ") {
+                    for var in ["$domain", "$app", "$stream"] {
+                        assert!(!expr.contains(var), "{ctx}: says all, yet filtered by {var}: {expr}");
+                    }
+                }
             }
         }
     }
@@ -133,11 +164,164 @@ fn lint_expr(ctx: &str, expr: &str) {
             "{ctx}: not filtered by $job/$instance: {expr}"
         );
     }
-    // Range selectors: $__rate_interval (or $__range for whole-range stats).
-    for (i, _) in expr.match_indices("}[") {
-        let rest = &expr[i + 2..];
-        assert!(rest.starts_with("$__rate_interval]") || rest.starts_with("$__range]"), "{ctx}: fixed range in {expr}");
+    lint_ranges(ctx, expr);
+}
+
+/// Ranges and subqueries: $__rate_interval (or $__range for whole-range
+/// stats), never a fixed duration.
+fn lint_ranges(ctx: &str, expr: &str) {
+    for (i, _) in expr.match_indices('[') {
+        let rest = &expr[i + 1..];
+        assert!(
+            ["$__rate_interval]", "$__range]", "$__range:]"].iter().any(|ok| rest.starts_with(ok)),
+            "{ctx}: fixed range in {expr}"
+        );
     }
+}
+
+/// Grafana's own variables the dashboards may use.
+const BUILTIN_VARIABLES: [&str; 7] =
+    ["__rate_interval", "__interval", "__range", "__from", "__url_time_range", "__data", "__all"];
+
+/// Every `$name`, `${name}`, `${name:format}` and `${name.field}` in `text`.
+fn variable_references(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, _) in text.match_indices('$') {
+        let rest = text[i + 1..].strip_prefix('{').unwrap_or(&text[i + 1..]);
+        let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        out.push(name);
+    }
+    out
+}
+
+/// Variables: every reference anywhere in the dashboard (queries,
+/// annotations, links, variable queries) names a defined variable or one of
+/// Grafana's; the stream drop-down is bounded, not every stream with a series.
+fn lint_variables(name: &str, d: &Value) {
+    let defined: HashSet<&str> =
+        d["templating"]["list"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    let text = d.to_string();
+    for var in variable_references(&text) {
+        assert!(
+            defined.contains(var.as_str()) || BUILTIN_VARIABLES.contains(&var.as_str()),
+            "{name}: unknown variable ${var}"
+        );
+    }
+    for v in d["templating"]["list"].as_array().unwrap() {
+        if let Some(q) = v["definition"].as_str() {
+            // (The job drop-down may name the site's selector: no lint_expr.)
+            let expr = variable_expression(q).unwrap_or_else(|| panic!("{name}: variable {}: {q}", v["name"]));
+            lint_ranges(&format!("{name}/variable {}", v["name"]), &expr);
+        }
+    }
+    let stream = d["templating"]["list"].as_array().unwrap().iter().find(|v| v["name"] == "stream").unwrap();
+    let q = stream["definition"].as_str().unwrap();
+    assert!(q.starts_with("query_result(topk("), "{name}: the stream drop-down must be bounded: {q}");
+    assert!(q.contains("$stream_filter"), "{name}: the stream drop-down ignores the filter: {q}");
+}
+
+/// A stat's colour is a status only by explicit thresholds (Grafana's
+/// implicit default turns red at 80, whatever the unit): a base step and
+/// ascending values; one step (no status) shows no colour.
+fn lint_stat(ctx: &str, p: &Value) {
+    let th = &p["fieldConfig"]["defaults"]["thresholds"];
+    assert_eq!(th["mode"], "absolute", "{ctx}: explicit thresholds");
+    let steps = th["steps"].as_array().unwrap_or_else(|| panic!("{ctx}: threshold steps"));
+    assert!(steps.first().is_some_and(|s| s["value"].is_null()), "{ctx}: thresholds need a base step");
+    let values: Vec<f64> = steps[1..].iter().map(|s| s["value"].as_f64().expect("step value")).collect();
+    assert!(values.windows(2).all(|w| w[0] < w[1]), "{ctx}: threshold steps not ascending");
+    if steps.len() == 1 {
+        assert_eq!(p["options"]["colorMode"], "none", "{ctx}: one threshold step, yet coloured");
+    }
+}
+
+/// Every `outcome` matcher of `expr`: (operator, value).
+fn outcome_matchers(expr: &str) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    for (i, _) in expr.match_indices("outcome") {
+        if expr[..i].chars().last().is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let rest = expr[i + "outcome".len()..].trim_start();
+        let Some(op) = ["!~", "=~", "!=", "="].into_iter().find(|op| rest.starts_with(op)) else { continue };
+        let rest = rest[op.len()..].trim_start();
+        let Some(value) = rest.strip_prefix('"').and_then(|r| r.split_once('"')).map(|(v, _)| v) else { continue };
+        out.push((op, value));
+    }
+    out
+}
+
+/// The outcome vocabulary against `expr`: every value named is an outcome
+/// the exporter has; refusals are "none of the kept outcomes" (`!~`), never
+/// a hand-listed set that misses the next refusal outcome. Returns the kept
+/// set a negative matcher names, if any.
+fn lint_outcomes(ctx: &str, expr: &str) -> Option<Vec<String>> {
+    let mut kept = None;
+    for (op, value) in outcome_matchers(expr) {
+        let values: Vec<&str> = value.split('|').collect();
+        for v in &values {
+            assert!(OUTCOMES.contains(v), "{ctx}: outcome {v:?} does not exist ({OUTCOMES:?}): {expr}");
+        }
+        match op {
+            "=~" => assert!(
+                values.len() == 1,
+                "{ctx}: a hand-listed outcome set {value:?}; select refusals with !~: {expr}"
+            ),
+            "!~" | "!=" => kept = Some(values.iter().map(|v| v.to_string()).collect()),
+            _ => {}
+        }
+    }
+    kept
+}
+
+#[test]
+fn outcome_matchers_use_the_exporters_vocabulary() {
+    let mut exprs: Vec<(String, String)> = Vec::new();
+    for name in DASHBOARDS {
+        let d = load(name);
+        exprs.extend(expressions(&d).into_iter().map(|(t, e)| (format!("{name}/{t}"), e)));
+        exprs.extend(annotation_expressions(&d).into_iter().map(|(t, e)| (format!("{name}/{t}"), e)));
+    }
+    exprs.extend(rules().into_iter().map(|(_, name, e)| (name, e)));
+    let mut kept_sets = HashSet::new();
+    let mut refusal_selectors = Vec::new();
+    for (ctx, expr) in &exprs {
+        if let Some(kept) = lint_outcomes(ctx, expr) {
+            kept_sets.insert(kept);
+            refusal_selectors.push(ctx.clone());
+        }
+    }
+    // One definition of what is kept, shared by the rule and both panels.
+    assert_eq!(kept_sets.len(), 1, "different kept-outcome sets: {kept_sets:?}");
+    for ctx in ["CSSPushCallbacksRejected", "Refused callbacks (share)", "Rejected callbacks by outcome"] {
+        assert!(refusal_selectors.iter().any(|c| c.contains(ctx)), "{ctx} selects no refusals: {refusal_selectors:?}");
+    }
+    let kept = kept_sets.into_iter().next().unwrap();
+    assert!(kept.len() < OUTCOMES.len(), "every outcome is kept: {kept:?}");
+}
+
+#[test]
+fn the_outcome_lint_catches_unknown_and_hand_listed_outcomes() {
+    let ok = r#"sum(rate(css_push_callbacks_total{job=~"$job",outcome!~"accepted|duplicate|ignored"}[1m]))"#;
+    assert_eq!(lint_outcomes("ok", ok), Some(vec!["accepted".into(), "duplicate".into(), "ignored".into()]));
+    assert_eq!(lint_outcomes("ok", r#"x{outcome="accepted"}"#), None);
+    for bad in [
+        r#"x{outcome=~"malformed|unauthorized|expired|too_large"}"#,
+        r#"x{outcome="rejected"}"#,
+        r#"x{outcome!~"accepted|dup"}"#,
+        r#"x{ outcome = "nope" }"#,
+    ] {
+        let caught = std::panic::catch_unwind(|| lint_outcomes("bad", bad)).is_err();
+        assert!(caught, "outcome lint let through {bad}");
+    }
+}
+
+#[test]
+fn the_variable_lint_finds_every_reference() {
+    assert_eq!(
+        variable_references(r#"{a=~"$job",b=~"${instance}"} > ${__from:date:seconds} ${__data.fields.stream}"#),
+        ["job", "instance", "__from", "__data"]
+    );
 }
 
 #[test]
@@ -182,8 +366,167 @@ fn the_lint_catches_hard_coded_labels_and_fixed_ranges() {
         r#"sum(rate(css_push_errors_total{job=~"$job",instance="10.0.0.1:9321"}[$__rate_interval]))"#,
         r#"sum(rate(css_push_errors_total{job=~"$job",instance=~"$instance"}[5m]))"#,
         r#"sum(css_push_streams)"#,
+        r#"min_over_time(css_push_streams{job=~"$job",instance=~"$instance"}[1h:])"#,
     ] {
         let caught = std::panic::catch_unwind(|| lint_expr("bad", bad)).is_err();
         assert!(caught, "lint let through {bad}");
     }
 }
+
+/// A team's own site file (tools/site.example.toml's keys, some changed).
+const SITE: &str = r#"
+selector = 'job="css-live",env="prod"'
+runbook_url = "https://wiki.acme.test/css/RUNBOOK.md"
+grafana_url = "https://grafana.acme.test/"
+[thresholds]
+live_share = 0.35
+rejected_share = 0.05
+failing_seconds = 90
+"#;
+
+/// Every YAML document of `text`.
+fn yaml_docs(text: &str) -> Vec<serde_norway::Value> {
+    serde_norway::Deserializer::from_str(text).map(|d| serde::Deserialize::deserialize(d).unwrap()).collect()
+}
+
+/// `tools/generate.py` (its stdout and stderr), expected to fail.
+fn generate_fails(python: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(python)
+        .arg(tools::repo().join("tools/generate.py"))
+        .args(args)
+        .current_dir(tools::repo())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "generate.py {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// With a site file and --output-dir, the selector, the URLs and the
+/// thresholds reach the rules, the dashboards and the kustomize component,
+/// which kubectl applies over the repository's base; the defaults write
+/// exactly the committed files.
+#[test]
+fn a_site_file_reaches_every_output_and_the_defaults_reproduce_the_repository() {
+    let Some(bins) = tools::require_all(&["python3", "promtool", "kubectl"]) else { return };
+    let (python, promtool, kubectl) = (&bins[0], &bins[1], &bins[2]);
+    let generate = tools::repo().join("tools/generate.py");
+    let generate = generate.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site.toml");
+    std::fs::write(&site, SITE).unwrap();
+    let out = dir.path().join("out");
+    tools::run_ok(python, &[generate, "--config", site.to_str().unwrap(), "--output-dir", out.to_str().unwrap()]);
+    let read = |rel: &str| std::fs::read_to_string(out.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+
+    // The rules: every raw series through the selector, links to the site.
+    let rules_text = read("prometheus/alerts.yml");
+    let rules = &yaml_docs(&rules_text)[0];
+    let selector = r#"job="css-live",env="prod""#;
+    let mut alerts = 0;
+    for group in rules["groups"].as_sequence().unwrap() {
+        for rule in group["rules"].as_sequence().unwrap() {
+            let expr = rule["expr"].as_str().unwrap();
+            for (i, _) in expr.match_indices('{') {
+                let name: String =
+                    expr[..i].chars().rev().take_while(|c| c.is_alphanumeric() || "_:".contains(*c)).collect();
+                if !name.contains(':') {
+                    assert!(expr[i..].split('}').next().unwrap().contains(selector), "selector missing: {expr}");
+                }
+            }
+            if let Some(a) = rule["annotations"].as_mapping() {
+                alerts += 1;
+                let get = |k: &str| a.get(k).and_then(|v| v.as_str()).unwrap();
+                assert!(get("runbook_url").starts_with("https://wiki.acme.test/css/RUNBOOK.md#csspush"), "{a:?}");
+                assert!(get("dashboard").starts_with("https://grafana.acme.test/d/css-push-"), "{a:?}");
+            }
+        }
+    }
+    assert!(alerts > 10);
+    assert!(rules_text.contains("ratio5m > 0.35") && rules_text.contains(") > 0.05"), "thresholds: {rules_text}");
+    tools::run_ok(promtool, &["check", "rules", out.join("prometheus/alerts.yml").to_str().unwrap()]);
+
+    // The dashboards: the selector in the job drop-down, the runbook
+    // linked, the thresholds drawn.
+    let mut dashboard_texts = BTreeMapOf::new();
+    for name in DASHBOARDS {
+        let text = read(&format!("grafana/dashboards/{name}"));
+        let d: Value = serde_json::from_str(&text).unwrap();
+        let job = &d["templating"]["list"].as_array().unwrap()[1];
+        assert!(job["definition"].as_str().unwrap().contains(selector), "{name}: {job}");
+        assert!(d["links"].as_array().unwrap().iter().any(|l| l["url"] == "https://wiki.acme.test/css/RUNBOOK.md"));
+        dashboard_texts.insert(name.to_owned(), Value::String(text));
+    }
+    let overview = &dashboard_texts["css-push-overview.json"];
+    let stream = &dashboard_texts["css-push-stream.json"];
+    assert!(
+        overview.as_str().unwrap().contains("\"value\": 0.35")
+            && overview.as_str().unwrap().contains("\"value\": 0.05")
+    );
+    assert!(stream.as_str().unwrap().contains("< bool 90") && stream.as_str().unwrap().contains("\"value\": 90"));
+    for text in dashboard_texts.values().map(|v| v.as_str().unwrap()).chain([rules_text.as_str()]) {
+        assert!(!text.contains("example.internal") && !text.contains(r#"job="css-push-exporter""#));
+    }
+
+    // The component replaces the base's objects with the site's.
+    let overlay = dir.path().join("overlay");
+    std::fs::create_dir(&overlay).unwrap();
+    let up = "../".repeat(overlay.components().count() - 1);
+    let base =
+        format!("{up}{}", tools::repo().join("deploy/kubernetes/base").display().to_string().trim_start_matches('/'));
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        format!("resources: [{base}]\ncomponents: [../out/kubernetes]\n"),
+    )
+    .unwrap();
+    let rendered = tools::run_ok(kubectl, &["kustomize", overlay.to_str().unwrap()]);
+    let objects = yaml_docs(&rendered);
+    let object = |kind: &str, name: &str| {
+        objects
+            .iter()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind}"))
+    };
+    assert_eq!(object("PrometheusRule", "css-push-exporter")["spec"], *rules, "the PrometheusRule is the site's");
+    let data: serde_json::Map<String, Value> =
+        serde_json::to_value(&object("ConfigMap", "css-push-exporter-dashboards")["data"])
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .clone();
+    assert_eq!(data.into_iter().collect::<BTreeMapOf>(), dashboard_texts, "the dashboards ConfigMap is the site's");
+
+    // The defaults, written elsewhere, are the committed files.
+    let defaults = dir.path().join("defaults");
+    tools::run_ok(
+        python,
+        &[generate, "--config", "tools/site.example.toml", "--output-dir", defaults.to_str().unwrap()],
+    );
+    let mut pairs = vec![
+        ("prometheus/alerts.yml".to_owned(), "prometheus/alerts.yml".to_owned()),
+        ("kubernetes/prometheusrule.yaml".into(), "deploy/kubernetes/base/prometheusrule.yaml".into()),
+        ("kubernetes/dashboards-configmap.yaml".into(), "deploy/kubernetes/base/dashboards-configmap.yaml".into()),
+    ];
+    pairs.extend(DASHBOARDS.map(|n| (format!("grafana/dashboards/{n}"), format!("grafana/dashboards/{n}"))));
+    for (written, committed) in pairs {
+        let a = std::fs::read_to_string(defaults.join(&written)).unwrap();
+        let b = std::fs::read_to_string(tools::repo().join(&committed)).unwrap();
+        assert!(a == b, "{committed} is not what the defaults write: run python3 tools/generate.py");
+    }
+    tools::run_ok(python, &[generate, "--check"]);
+
+    // Mistakes are errors, not silent defaults.
+    assert!(generate_fails(python, &["--chek"]).contains("unrecognized arguments: --chek"));
+    for (text, error) in [
+        ("[thresholds]\nlive_shares = 0.3\n", "unknown setting thresholds.live_shares"),
+        ("[thresholds]\nlive_min = \"5\"\n", "thresholds.live_min must be an integer"),
+        ("[thresholds]\nlive_share = 20\n", "thresholds.live_share out of range"),
+        ("selector = \" \"\n", "selector must not be empty"),
+    ] {
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, text).unwrap();
+        let stderr = generate_fails(python, &["--check", "--config", bad.to_str().unwrap()]);
+        assert!(stderr.contains(error), "{text:?}: {stderr}");
+    }
+}
+
+type BTreeMapOf = std::collections::BTreeMap<String, Value>;

@@ -105,25 +105,34 @@ async fn every_dashboard_query_and_rule_returns_data() {
     post_ok(&b, push_lifecycle(DOMAIN, APP, "ended-b", "seq-e", Some((90_000, 1)))).await;
 
     // Everything that must return data, with its Grafana variables filled in.
-    let all = [("job", ".*"), ("instance", ".*"), ("domain", ".*"), ("app", ".*"), ("stream", ".*")];
-    let one_stream = [("job", ".*"), ("instance", ".*"), ("domain", DOMAIN), ("app", APP), ("stream", "late-1")];
+    let all =
+        [("job", ".*"), ("instance", ".*"), ("domain", ".*"), ("app", ".*"), ("stream_filter", ".*"), ("stream", ".*")];
+    let one_stream = [
+        ("job", ".*"),
+        ("instance", ".*"),
+        ("domain", DOMAIN),
+        ("app", APP),
+        ("stream_filter", ".*"),
+        ("stream", "late-1"),
+    ];
     let mut queries: Vec<(String, String)> = Vec::new();
+    // Annotations must evaluate; they show events this test does not cause.
+    let mut annotations: Vec<(String, String)> = Vec::new();
     for name in DASHBOARDS {
         let d = dashboards::load(name);
         let vars: &[(&str, &str)] = if name.contains("stream") { &one_stream } else { &all };
         for (title, expr) in dashboards::expressions(&d) {
             queries.push((format!("{name}: {title}"), dashboards::substitute(&expr, vars)));
         }
+        for (title, expr) in dashboards::annotation_expressions(&d) {
+            annotations.push((format!("{name}: annotation {title}"), dashboards::substitute(&expr, vars)));
+        }
         for v in d["templating"]["list"].as_array().unwrap() {
             if let Some(q) = v["definition"].as_str() {
-                // label_values(selector, label) is /api/v1/series with that selector.
-                let selector = q.trim_start_matches("label_values(").rsplit_once(',').map(|(s, _)| s);
-                if let Some(selector) = selector {
-                    queries.push((
-                        format!("{name}: variable {}", v["name"]),
-                        format!("count({})", dashboards::substitute(selector, vars)),
-                    ));
-                }
+                let expr = dashboards::variable_expression(q).unwrap_or_else(|| panic!("variable {q}"));
+                // A label_values selector counts as data when any series matches.
+                let expr = if q.starts_with("label_values(") { format!("count({expr})") } else { expr };
+                queries.push((format!("{name}: variable {}", v["name"]), dashboards::substitute(&expr, vars)));
             }
         }
     }
@@ -154,8 +163,8 @@ async fn every_dashboard_query_and_rule_returns_data() {
         }
     }
     assert!(failures.is_empty(), "{} of {} queries failed:\n{}", failures.len(), queries.len(), failures.join("\n"));
-    for (name, expr) in &alerts {
-        prom.query(expr, None).await.unwrap_or_else(|e| panic!("alert {name}: {e} in {expr}"));
+    for (name, expr) in alerts.iter().chain(&annotations) {
+        prom.query(expr, None).await.unwrap_or_else(|e| panic!("{name}: {e} in {expr}"));
     }
 
     // Every rule evaluates cleanly.
@@ -173,7 +182,14 @@ async fn every_dashboard_query_and_rule_returns_data() {
     let with_instance = |expr: &str, instance: &str| {
         dashboards::substitute(
             expr,
-            &[("job", ".*"), ("instance", instance), ("domain", ".*"), ("app", ".*"), ("stream", ".*")],
+            &[
+                ("job", ".*"),
+                ("instance", instance),
+                ("domain", ".*"),
+                ("app", ".*"),
+                ("stream_filter", ".*"),
+                ("stream", ".*"),
+            ],
         )
     };
     let (ta, tb) = (target(&a), target(&b));
@@ -204,11 +220,26 @@ async fn every_dashboard_query_and_rule_returns_data() {
     };
     assert_eq!(prom.value(&value("Streams tracked (all instances) [A]"), Some(at)).await, 3.0 + 4.0);
     assert_eq!(prom.value(&value("Exporters up [A]"), Some(at)).await, 2.0);
+    assert_eq!(prom.value(&value("Exporters up [B]"), Some(at)).await, 1.0, "the dead target is down");
     let errors_a = prom.value(&format!("sum(rate(css_push_errors_total{{instance=\"{ta}\"}}[1m]))"), Some(at)).await;
     let errors_b = prom.value(&format!("sum(rate(css_push_errors_total{{instance=\"{tb}\"}}[1m]))"), Some(at)).await;
     assert!(errors_a > 0.0 && errors_b > 0.0, "both instances contribute: {errors_a} {errors_b}");
     // Live: late-1 on a, live-b1 on b (ended-b ended).
     assert_eq!(prom.value(&value("Live streams (total) [A]"), Some(at)).await, 2.0);
+
+    // Since when: late-1 reported in each of 3 rounds, 1.1 s apart.
+    let stream_board = dashboards::load("css-push-stream.json");
+    let on_stream_board = |title: &str| {
+        let expr = dashboards::expressions(&stream_board).into_iter().find(|(t, _)| t == title).unwrap().1;
+        dashboards::substitute(&expr, &one_stream)
+    };
+    let first = prom.value(&on_stream_board("First error in range [A]"), Some(at)).await;
+    let last = prom.value(&on_stream_board("Last error report [A]"), Some(at)).await;
+    assert!(last - first >= 1500.0 && last - first < 10_000.0, "first {first} ms, last {last} ms");
+    let span = by_labels(&prom, &with_instance(&exprs["Top streams by errors (5m), since when [D]"], ".*"), at).await;
+    let late_1 = span.iter().find(|(labels, _)| labels.contains("late-1")).map(|(_, v)| *v);
+    assert!(late_1.is_some_and(|v| (1.5..10.0).contains(&v)), "late-1 fails for {late_1:?} s: {span:?}");
+    assert_eq!(prom.value(&on_stream_board("Health [B]"), Some(at)).await, 1.0, "late-1 is failing");
 
     // Recording rules over both instances, exactly.
     // late-1: 2 late video frames in each of 3 reports; a new series counts whole.

@@ -1,0 +1,56 @@
+"""Writing the generated files, or checking that the committed ones match
+(CI): one command line and one write-or-check loop for every generator."""
+import argparse
+import difflib
+import pathlib
+import sys
+
+import shared
+
+
+def parser(description):
+    """The flags every generator takes; a mistyped one is an error."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", action="store_true",
+                    help="write nothing; fail (with a diff) when a file differs from what would be written")
+    ap.add_argument("--config", type=pathlib.Path, metavar="SITE.toml",
+                    help="site settings overriding tools/site.example.toml (selector, URLs, thresholds)")
+    ap.add_argument("--output-dir", type=pathlib.Path, metavar="DIR",
+                    help="write a site's copy here instead of into the repository "
+                         "(DIR/prometheus, DIR/grafana, DIR/kubernetes: a kustomize component)")
+    return ap
+
+
+def run(args, render):
+    """Renders with the site of `args` and writes or checks the result.
+    render(site, for_site) -> {path relative to the output root: text};
+    for_site is true with --output-dir (a site's copy, not the repository)."""
+    try:
+        site = shared.load_site(args.config)
+    except shared.SiteError as e:
+        sys.exit(f"{sys.argv[0]}: {e}")
+    root = args.output_dir or shared.ROOT
+    files = {root / rel: text for rel, text in render(site, args.output_dir is not None).items()}
+    write_or_check(files, args.check)
+
+
+def write_or_check(files, check):
+    """Writes every {path: text} that differs, as UTF-8 with \\n line ends;
+    with `check`, writes nothing and exits non-zero when any differs."""
+    stale = []
+    for path, text in files.items():
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
+        if old == text:
+            continue
+        if check:
+            stale.append(str(path))
+            sys.stderr.writelines(difflib.unified_diff(
+                old.splitlines(True), text.splitlines(True), f"{path} (as is)", f"{path} (generated)", n=1))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+            print(f"wrote {path}")
+    if stale:
+        sys.exit("out of date: " + ", ".join(stale)
+                 + "\nrun the same command without --check (python3 tools/generate.py for the repository) and commit")

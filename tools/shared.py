@@ -1,0 +1,107 @@
+"""Names and settings the generators share (prometheus/, grafana/,
+deploy/kubernetes/): the dashboards' uids, the recorded series, the
+callback outcomes that are not refusals, and the site settings (selector,
+URLs, thresholds) read from tools/site.example.toml and a team's own file."""
+import importlib.util
+import pathlib
+import sys
+import tomllib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DEFAULTS = ROOT / "tools" / "site.example.toml"
+
+# Dashboard uids: also their file names, and the targets of every link.
+OVERVIEW, STREAM = "css-push-overview", "css-push-stream"
+DASHBOARDS = (OVERVIEW, STREAM)
+
+# Every alert's name starts with this (the dashboards annotate them).
+ALERT_PREFIX = "CSSPush"
+
+# Recorded series (prometheus/generate.py writes them, the dashboards read
+# them). They sum over exporter instances: no job or instance label.
+STREAM_ERRORS = "domain_app_stream_error:css_push_errors:increase5m"
+APP_STREAMS_WITH_ERRORS = "domain_app:css_push_streams_with_errors:count5m"
+APP_STREAMS_LIVE = "domain_app:css_push_streams_live:sum"
+APP_LIVE_ERROR_RATIO = "domain_app:css_push_live_streams_with_errors:ratio5m"
+DOMAIN_STREAMS_WITH_ERRORS = "domain:css_push_streams_with_errors:count5m"
+DOMAIN_STREAMS = "domain:css_push_streams:count"
+
+# Outcomes of css_push_callbacks_total that keep a callback (answered 200).
+# Refusals are selected as "none of these", so an outcome added on the Rust
+# side is counted as refused everywhere without touching a rule or panel.
+KEPT_OUTCOMES = ("accepted", "duplicate", "ignored")
+REFUSED = 'outcome!~"' + "|".join(KEPT_OUTCOMES) + '"'
+
+
+KINDS = {str: "a string", int: "an integer", float: "a number"}
+
+
+class SiteError(Exception):
+    """A site file that cannot be used; the message says why."""
+
+
+def _merge(defaults, given, where):
+    out = dict(defaults)
+    for key, value in given.items():
+        name = f"{where}{key}"
+        if key not in defaults:
+            raise SiteError(f"unknown setting {name} (known: {', '.join(sorted(defaults))})")
+        default = defaults[key]
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise SiteError(f"{name} must be a table")
+            out[key] = _merge(default, value, name + ".")
+        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            out[key] = float(value)
+        elif type(value) is not type(default):
+            raise SiteError(f"{name} must be {KINDS[type(default)]}, got {value!r}")
+        else:
+            out[key] = value
+    return out
+
+
+def load_site(path=None):
+    """The repository's defaults, overridden by the site file at `path`."""
+    with open(DEFAULTS, "rb") as f:
+        site = tomllib.load(f)
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                given = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise SiteError(f"{path}: {e}") from e
+        site = _merge(site, given, "")
+    if not site["selector"].strip():
+        raise SiteError("selector must not be empty")
+    for key, value in site["thresholds"].items():
+        if value < 0 or (key.endswith("_share") and value > 1):
+            raise SiteError(f"thresholds.{key} out of range: {value}")
+    return site
+
+
+def shown(thresholds):
+    """Thresholds as prose shows them: shares as percentages."""
+    return {k: (f"{v * 100:g} %" if k.endswith("_share") else f"{v:g}") for k, v in thresholds.items()}
+
+
+# The generators, in the order their outputs are written. Each renders in
+# memory from the site settings (the rules' dashboard links read the
+# dashboards' panel ids, the Kubernetes objects embed both), so none reads
+# another's files and any subset can run alone.
+GENERATORS = {
+    "prometheus": ROOT / "prometheus" / "generate.py",
+    "grafana": ROOT / "grafana" / "generate.py",
+    "kubernetes": ROOT / "deploy" / "kubernetes" / "generate.py",
+}
+
+
+def generator(name):
+    """The module of GENERATORS[name] (each is a script named generate.py,
+    so they are loaded by path)."""
+    module_name = f"{name}_generate"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, GENERATORS[name])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
