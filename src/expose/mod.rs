@@ -6,8 +6,6 @@ pub mod scrape;
 pub mod text;
 
 pub use families::{Family, Kind};
-/// Every `outcome` label value of `css_push_callbacks_total` (tests lint PromQL against it).
-pub use metrics::OUTCOMES;
 pub use text::{Encoder, Value, CONTENT_TYPE};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
