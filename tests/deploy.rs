@@ -50,25 +50,32 @@ fn dockerfile_passes_hadolint() {
     assert_eq!(out.trim(), "", "hadolint findings");
 }
 
+/// The `cargo` commands of the Dockerfile's `RUN` instructions, with the
+/// index of their instruction.
+fn dockerfile_cargo_commands(lines: &[String]) -> Vec<(usize, &str)> {
+    lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| Some((i, l.strip_prefix("RUN ")?)))
+        .flat_map(|(i, run)| run.split("&&").map(move |cmd| (i, cmd.trim())))
+        .filter(|(_, cmd)| cmd.starts_with("cargo "))
+        .collect()
+}
+
 #[test]
 fn the_image_builds_with_the_command_ci_runs_and_runs_unprivileged() {
     let lines = dockerfile();
-    let builds: Vec<&str> = lines
-        .iter()
-        .filter_map(|l| l.strip_prefix("RUN "))
-        .flat_map(|run| run.split("&&").map(str::trim))
-        .filter(|cmd| cmd.starts_with("cargo "))
-        .collect();
-    assert_eq!(builds, ["cargo build --release --locked"]);
+    let builds = dockerfile_cargo_commands(&lines);
+    assert!(!builds.is_empty(), "no cargo build in the Dockerfile");
+    let build = "cargo build --release --locked";
+    assert!(builds.iter().all(|(_, cmd)| *cmd == build), "every build is `{build}`: {builds:?}");
     let ci = read(".ci/run");
-    assert!(
-        ci.lines().any(|l| l.trim() == builds[0]),
-        ".ci/run must run `{}` so CI proves the image's build",
-        builds[0]
-    );
+    assert!(ci.lines().any(|l| l.trim() == build), ".ci/run must run `{build}` so CI proves the image's build");
 
     let has = |line: &str| lines.iter().any(|l| l == line);
-    assert!(has("EXPOSE 9321"));
+    // Split listeners by default, as the README advises; both ports declared.
+    assert!(has("EXPOSE 9321 9322"));
+    assert!(has("ENV CSS_PUSH_METRICS_LISTEN_ADDRESS=0.0.0.0:9322"));
     assert!(has(&format!("ENV CSS_PUSH_STATE_FILE={STATE_FILE}")));
     assert!(has(&format!("VOLUME [\"{STATE_DIR}\"]")));
     assert!(has("ENTRYPOINT [\"/usr/local/bin/css-push-exporter\"]"));
@@ -79,6 +86,85 @@ fn the_image_builds_with_the_command_ci_runs_and_runs_unprivileged() {
     assert!(lines
         .iter()
         .any(|l| l.starts_with(&format!("COPY --from=build --chown={user} ")) && l.ends_with(STATE_DIR)));
+}
+
+#[test]
+fn the_image_compiles_its_dependencies_in_a_layer_of_their_own() {
+    let lines = dockerfile();
+    let at = |line: &str| lines.iter().position(|l| l == line).unwrap_or_else(|| panic!("no `{line}`"));
+    let builds = dockerfile_cargo_commands(&lines);
+    let [(deps, _), (app, _)] = builds[..] else { panic!("two builds, dependencies then sources: {builds:?}") };
+    let manifest = at("COPY Cargo.toml Cargo.lock ./");
+    let sources = at("COPY src src");
+    assert!(manifest < deps && deps < sources && sources < app, "manifest, dependency build, sources, build");
+    // Only the manifest and what cargo needs to read it reach the
+    // dependency layer: a source change must not invalidate it.
+    let before_deps: Vec<&String> = lines[..deps].iter().filter(|l| l.starts_with("COPY ")).collect();
+    assert_eq!(before_deps, ["COPY Cargo.toml Cargo.lock ./", "COPY benches benches"]);
+    assert!(lines[deps].contains("rm -r src"), "the placeholder sources are removed: {}", lines[deps]);
+    // COPY keeps the sources' older modification times: without a touch,
+    // cargo would take the placeholder build for an up-to-date one.
+    assert!(lines[app].starts_with("RUN touch src/main.rs src/lib.rs && cargo build"), "{}", lines[app]);
+}
+
+/// The `key="value"` pairs of the Dockerfile's `LABEL` instructions.
+fn dockerfile_labels(lines: &[String]) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    for line in lines.iter().filter_map(|l| l.strip_prefix("LABEL ")) {
+        let mut rest = line.trim();
+        while let Some((key, value)) = rest.split_once("=\"") {
+            let (value, tail) = value.split_once('"').expect("a closing quote");
+            labels.insert(key.trim().to_owned(), value.to_owned());
+            rest = tail;
+        }
+        assert_eq!(rest.trim(), "", "write LABEL values quoted: {line}");
+    }
+    labels
+}
+
+#[test]
+fn the_image_carries_oci_labels_from_the_manifest_and_the_build() {
+    let lines = dockerfile();
+    let labels = dockerfile_labels(&lines);
+    let label = |k: &str| labels.get(&format!("org.opencontainers.image.{k}")).map(String::as_str);
+    assert_eq!(label("title"), Some(env!("CARGO_PKG_NAME")));
+    assert_eq!(label("description"), Some(env!("CARGO_PKG_DESCRIPTION")));
+    assert_eq!(label("licenses"), Some(env!("CARGO_PKG_LICENSE")));
+    // Version, commit and repository come from build arguments, the version
+    // defaulting to the crate's.
+    assert_eq!(label("version"), Some("${VERSION}"));
+    assert_eq!(label("revision"), Some("${REVISION}"));
+    assert_eq!(label("source"), Some("${SOURCE}"));
+    let has = |line: &str| lines.iter().any(|l| l == line);
+    assert!(has(&format!("ARG VERSION={}", env!("CARGO_PKG_VERSION"))), "ARG VERSION defaults to Cargo.toml's");
+    assert!(has("ARG REVISION=unknown") && has("ARG SOURCE=\"\""));
+}
+
+#[test]
+fn the_build_context_holds_exactly_what_the_dockerfile_copies() {
+    // .dockerignore excludes everything, then lets in what the build stage
+    // copies: a path it misses would only show in a `docker build`.
+    let ignore: Vec<String> = read(".dockerignore")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(ignore.first().map(String::as_str), Some("*"), "an allow-list");
+    let mut allowed: Vec<&str> =
+        ignore[1..].iter().map(|l| l.strip_prefix('!').expect("only `!path` after `*`")).collect();
+    let mut copied: Vec<&str> = Vec::new();
+    let lines = dockerfile();
+    for copy in lines.iter().filter_map(|l| l.strip_prefix("COPY ")).filter(|c| !c.starts_with("--from=")) {
+        let words: Vec<&str> = copy.split_whitespace().collect();
+        copied.extend(&words[..words.len() - 1]);
+    }
+    allowed.sort_unstable();
+    copied.sort_unstable();
+    assert_eq!(copied, allowed);
+    for path in copied {
+        assert!(repo().join(path).exists(), "{path} is copied but does not exist");
+    }
 }
 
 // ------------------------------------------------------------------ systemd
@@ -132,15 +218,24 @@ fn systemd_unit_keeps_state_and_key_where_the_readme_says() {
 
 // --------------------------------------------------------------- kubernetes
 
-/// `kubectl kustomize dir`: the rendered objects, by "Kind/name".
+/// `kubectl kustomize dir` (relative to the repository): the rendered
+/// objects, by "Kind/name".
 fn render(dir: &str) -> BTreeMap<String, Value> {
+    kustomize(&repo().join(dir))
+}
+
+/// `kubectl kustomize dir`; empty when kubectl is missing and skipping is
+/// allowed (require() said so).
+fn kustomize(dir: &Path) -> BTreeMap<String, Value> {
     let Some(kubectl) = require("kubectl") else { return BTreeMap::new() };
     let out = Command::new(&kubectl)
-        .args(["kustomize", dir])
+        .arg("kustomize")
+        .arg(dir)
         .current_dir(repo())
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", kubectl.display()));
+    let dir = dir.display();
     assert!(out.status.success(), "kubectl kustomize {dir}: {}", String::from_utf8_lossy(&out.stderr));
     let docs = yaml_docs(&String::from_utf8(out.stdout).unwrap());
     let objects: BTreeMap<String, Value> = docs
@@ -149,6 +244,19 @@ fn render(dir: &str) -> BTreeMap<String, Value> {
         .collect();
     assert!(!objects.is_empty(), "kubectl kustomize {dir} rendered nothing");
     objects
+}
+
+/// A user's overlay of deploy/kubernetes, as `kustomization` (a
+/// kustomization.yaml in which `{k8s}` stands for deploy/kubernetes) in a
+/// temp dir, rendered. kustomize wants paths relative to the overlay.
+fn render_overlay(kustomization: &str) -> BTreeMap<String, Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let here = dir.path().canonicalize().unwrap();
+    let k8s = repo().canonicalize().unwrap().join("deploy/kubernetes");
+    let up = "../".repeat(here.components().count() - 1);
+    let k8s = format!("{up}{}", k8s.strip_prefix("/").unwrap().display());
+    std::fs::write(here.join("kustomization.yaml"), kustomization.replace("{k8s}", &k8s)).unwrap();
+    kustomize(&here)
 }
 
 fn object<'a>(objects: &'a BTreeMap<String, Value>, key: &str) -> &'a Value {
@@ -199,9 +307,18 @@ fn kubernetes_base_renders_one_unprivileged_replica_with_its_state_and_key() {
     assert_eq!(containers.len(), 1);
     let c = &containers[0];
     assert_eq!(c["image"], format!("css-push-exporter:{}", env!("CARGO_PKG_VERSION")));
-    assert_eq!(c["ports"], json!([{"name": "http", "containerPort": 9321, "protocol": "TCP"}]));
-    assert_eq!(c["readinessProbe"]["httpGet"], json!({"path": "/-/ready", "port": "http"}));
-    assert_eq!(c["livenessProbe"]["httpGet"], json!({"path": "/-/healthy", "port": "http"}));
+    // Callbacks on one listener; /metrics, the status page and the probes on
+    // the other, so a callback flood cannot fail the liveness probe.
+    assert_eq!(
+        c["ports"],
+        json!([
+            {"name": "callback", "containerPort": 9321, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": 9322, "protocol": "TCP"},
+        ])
+    );
+    assert_eq!(c["args"], json!(["--listen-address=0.0.0.0:9321", "--metrics-listen-address=0.0.0.0:9322"]));
+    assert_eq!(c["readinessProbe"]["httpGet"], json!({"path": "/-/ready", "port": "metrics"}));
+    assert_eq!(c["livenessProbe"]["httpGet"], json!({"path": "/-/healthy", "port": "metrics"}));
 
     // Unprivileged, on a read-only root, RuntimeDefault seccomp.
     let psc = &pod["securityContext"];
@@ -244,8 +361,18 @@ fn kubernetes_base_renders_one_unprivileged_replica_with_its_state_and_key() {
     assert_eq!(pvc["spec"]["accessModes"], json!(["ReadWriteOnce"]));
 }
 
+/// The job Prometheus gives the targets of ServiceMonitor `name`: the value
+/// of its `jobLabel` on Service `name`. The alert rules must select it.
+fn scrape_job(objects: &BTreeMap<String, Value>, name: &str) -> String {
+    let monitor = object(objects, &format!("ServiceMonitor/{name}"));
+    let label = monitor["spec"]["jobLabel"].as_str().expect("a jobLabel: the Service's name must not name the job");
+    let service = object(objects, &format!("Service/{name}"));
+    let job = service["metadata"]["labels"][label].as_str();
+    job.unwrap_or_else(|| panic!("the Service has no {label} label for the job")).to_owned()
+}
+
 #[test]
-fn kubernetes_service_monitor_scrapes_the_named_port_of_the_service() {
+fn kubernetes_service_monitor_scrapes_only_the_metrics_port_under_the_rules_job() {
     let objects = render("deploy/kubernetes");
     if objects.is_empty() {
         return;
@@ -255,15 +382,121 @@ fn kubernetes_service_monitor_scrapes_the_named_port_of_the_service() {
     assert!(selects(&service["spec"]["selector"], pod_labels), "the Service selects the pod");
     assert_eq!(
         service["spec"]["ports"],
-        json!([{"name": "http", "port": 9321, "targetPort": "http", "protocol": "TCP"}])
+        json!([
+            {"name": "callback", "port": 9321, "targetPort": "callback", "protocol": "TCP"},
+            {"name": "metrics", "port": 9322, "targetPort": "metrics", "protocol": "TCP"},
+        ])
     );
 
     let monitor = object(&objects, "ServiceMonitor/css-push-exporter");
     assert!(selects(&monitor["spec"]["selector"]["matchLabels"], &service["metadata"]["labels"]));
     let endpoints = monitor["spec"]["endpoints"].as_array().unwrap();
     assert_eq!(endpoints.len(), 1);
-    assert_eq!(endpoints[0]["port"], "http");
+    assert_eq!(endpoints[0]["port"], "metrics");
     assert_eq!(endpoints[0]["path"], "/metrics");
+
+    let job = scrape_job(&objects, "css-push-exporter");
+    assert_eq!(job, "css-push-exporter");
+    let selector = format!("job=\"{job}\"");
+    assert!(read("prometheus/alerts.yml").contains(&selector), "the rules do not select {selector}");
+}
+
+#[test]
+fn kubernetes_job_survives_a_name_prefix() {
+    let objects = render_overlay("resources:\n  - {k8s}/base\nnamePrefix: acme-\n");
+    if objects.is_empty() {
+        return;
+    }
+    // Named after the Service, the job would be acme-css-push-exporter and
+    // every rule but CSSPushExporterAbsent silent.
+    assert_eq!(scrape_job(&objects, "acme-css-push-exporter"), "css-push-exporter");
+    let monitor = object(&objects, "ServiceMonitor/acme-css-push-exporter");
+    let service = object(&objects, "Service/acme-css-push-exporter");
+    assert!(selects(&monitor["spec"]["selector"]["matchLabels"], &service["metadata"]["labels"]));
+    assert_eq!(monitor["spec"]["jobLabel"], "app.kubernetes.io/name");
+}
+
+/// One HTTP/1.1 request to a loopback port; the status code.
+fn http_status(port: u16, method: &str, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let body = if method == "POST" { "{}" } else { "" };
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response.split_whitespace().nth(1).unwrap_or_else(|| panic!("no answer to {method} {path}"));
+    status.parse().unwrap()
+}
+
+#[test]
+fn kubernetes_pod_arguments_serve_what_the_probes_monitor_and_ingress_expect() {
+    let objects = render("deploy/kubernetes/overlays/ingress");
+    if objects.is_empty() {
+        return;
+    }
+    // The container's arguments, its addresses moved to free loopback ports:
+    // the port each container port name now stands for.
+    let c = &object(&objects, "Deployment/css-push-exporter")["spec"]["template"]["spec"]["containers"][0];
+    let mut ports = BTreeMap::new();
+    let mut args = Vec::new();
+    for arg in c["args"].as_array().expect("args").iter().map(|a| a.as_str().unwrap()) {
+        let Some((flag, address)) = arg.split_once("=0.0.0.0:") else {
+            args.push(arg.to_owned());
+            continue;
+        };
+        let port: u64 = address.parse().unwrap();
+        let named = c["ports"].as_array().unwrap().iter().find(|p| p["containerPort"] == port);
+        let name = named.unwrap_or_else(|| panic!("{arg}: no container port {port}"))["name"].as_str().unwrap();
+        let local = tools::free_port();
+        ports.insert(name.to_owned(), local);
+        args.push(format!("{flag}=127.0.0.1:{local}"));
+    }
+    let mut exporter = tools::ChildGuard::spawn(
+        "css-push-exporter",
+        Path::new(env!("CARGO_BIN_EXE_css-push-exporter")),
+        &args,
+        tempfile::tempdir().unwrap(),
+    );
+    let port = |name: &Value| *ports.get(name.as_str().unwrap()).unwrap_or_else(|| panic!("no listener for {name}"));
+
+    // Up within 10 s: the readiness probe answers.
+    let ready = &c["readinessProbe"]["httpGet"];
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port(&ready["port"]))).is_err() {
+        exporter.assert_running();
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "not listening within 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for probe in [ready, &c["livenessProbe"]["httpGet"]] {
+        assert_eq!(http_status(port(&probe["port"]), "GET", probe["path"].as_str().unwrap()), 200, "{probe}");
+    }
+    // The ServiceMonitor's port (through the Service) serves /metrics.
+    let service = object(&objects, "Service/css-push-exporter");
+    let target = |service_port: &Value| {
+        let p = service["spec"]["ports"].as_array().unwrap().iter().find(|p| p["name"] == *service_port);
+        p.unwrap_or_else(|| panic!("the Service has no port {service_port}"))["targetPort"].clone()
+    };
+    let endpoint = &object(&objects, "ServiceMonitor/css-push-exporter")["spec"]["endpoints"][0];
+    let metrics = port(&target(&endpoint["port"]));
+    assert_eq!(http_status(metrics, "GET", endpoint["path"].as_str().unwrap()), 200);
+    assert_eq!(http_status(metrics, "POST", "/callback"), 404, "callbacks on the metrics port");
+    // The Ingress's port takes callbacks and serves neither /metrics nor the
+    // status page (it names streams).
+    let ingress = object(&objects, "Ingress/css-push-exporter");
+    let callback =
+        port(&target(&ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"]["name"]));
+    assert_ne!(callback, metrics);
+    let status = http_status(callback, "POST", "/callback");
+    assert!([400, 401].contains(&status), "an empty callback is refused, not missing: {status}");
+    for path in ["/metrics", "/", "/api/v1/status"] {
+        assert_eq!(http_status(callback, "GET", path), 404, "{path} on the callback port");
+    }
+    exporter.assert_running();
 }
 
 #[test]
@@ -318,9 +551,87 @@ fn kubernetes_ingress_overlay_exposes_only_the_callback_over_tls() {
         for path in rule["http"]["paths"].as_array().unwrap() {
             assert_eq!(path["path"], "/callback");
             assert_eq!(path["pathType"], "Exact");
-            assert_eq!(path["backend"]["service"], json!({"name": "css-push-exporter", "port": {"name": "http"}}));
+            assert_eq!(path["backend"]["service"], json!({"name": "css-push-exporter", "port": {"name": "callback"}}));
         }
     }
+}
+
+/// The label kube-prometheus-stack selects ServiceMonitors and
+/// PrometheusRules by, as components/release-label sets it.
+const RELEASE: (&str, &str) = ("release", "kube-prometheus-stack");
+
+/// Asserts that `overlay` is `base` plus the objects `added`, with the
+/// release label on the ServiceMonitor and the PrometheusRule and nothing
+/// else changed: no other object, and no selector, carries it.
+fn assert_base_with_release_label(base: &BTreeMap<String, Value>, overlay: &BTreeMap<String, Value>, added: &[&str]) {
+    let extra: Vec<&str> = overlay.keys().map(String::as_str).filter(|k| !base.contains_key(*k)).collect();
+    assert_eq!(extra, added);
+    for (key, was) in base {
+        let mut now = overlay.get(key).unwrap_or_else(|| panic!("the overlay drops {key}")).clone();
+        if ["ServiceMonitor/css-push-exporter", "PrometheusRule/css-push-exporter"].contains(&key.as_str()) {
+            let labels = now["metadata"]["labels"].as_object_mut().unwrap();
+            assert_eq!(labels.remove(RELEASE.0), Some(json!(RELEASE.1)), "{key} lacks the release label");
+        }
+        assert!(now == *was, "the overlay changes {key} beyond the release label:\n{now:#}\nwas\n{was:#}");
+    }
+    for key in added {
+        assert!(overlay[*key]["metadata"]["labels"].get(RELEASE.0).is_none(), "{key} has the release label");
+    }
+}
+
+#[test]
+fn kubernetes_release_label_marks_only_the_monitor_and_the_rules() {
+    let objects = render_overlay("resources:\n  - {k8s}/base\ncomponents:\n  - {k8s}/components/release-label\n");
+    if objects.is_empty() {
+        return;
+    }
+    assert_base_with_release_label(&render("deploy/kubernetes"), &objects, &[]);
+}
+
+#[test]
+fn kubernetes_example_overlay_is_the_ingress_with_release_label_and_network_policy() {
+    let objects = render("deploy/kubernetes/overlays/example");
+    if objects.is_empty() {
+        return;
+    }
+    let ingress = render("deploy/kubernetes/overlays/ingress");
+    assert_base_with_release_label(&ingress, &objects, &["NetworkPolicy/css-push-exporter"]);
+}
+
+/// Labels selecting a namespace by name, as Kubernetes labels every one.
+fn namespace(name: &str) -> Value {
+    json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}})
+}
+
+#[test]
+fn kubernetes_network_policy_lets_only_the_ingress_controller_and_prometheus_in() {
+    let objects = render("deploy/kubernetes/overlays/example");
+    if objects.is_empty() {
+        return;
+    }
+    let policy = &object(&objects, "NetworkPolicy/css-push-exporter")["spec"];
+    let pod = &object(&objects, "Deployment/css-push-exporter")["spec"]["template"];
+    assert!(selects(&policy["podSelector"]["matchLabels"], &pod["metadata"]["labels"]), "the policy selects the pod");
+    // Egress listed without rules: the exporter opens no connections.
+    assert_eq!(policy["policyTypes"], json!(["Ingress", "Egress"]));
+    assert!(policy.get("egress").is_none());
+
+    let mut prometheus = namespace("monitoring");
+    prometheus["podSelector"] = json!({"matchLabels": {"app.kubernetes.io/name": "prometheus"}});
+    assert_eq!(
+        policy["ingress"],
+        json!([
+            {"from": [namespace("ingress-nginx")], "ports": [{"port": "callback", "protocol": "TCP"}]},
+            {"from": [prometheus], "ports": [{"port": "metrics", "protocol": "TCP"}]},
+        ])
+    );
+    // Those names are the container's ports, and "callback" is where the
+    // Ingress sends CSS.
+    let names: Vec<&Value> =
+        pod["spec"]["containers"][0]["ports"].as_array().unwrap().iter().map(|p| &p["name"]).collect();
+    assert_eq!(names, [&json!("callback"), &json!("metrics")]);
+    let backend = &object(&objects, "Ingress/css-push-exporter")["spec"]["rules"][0]["http"]["paths"][0]["backend"];
+    assert_eq!(backend["service"]["port"]["name"], "callback");
 }
 
 #[test]
