@@ -22,6 +22,11 @@ RUN mkdir src \
 # Then the real sources. COPY keeps their (older) modification times, so the
 # crate roots are touched or cargo would take the placeholder build as fresh.
 COPY src src
+COPY build.rs ./
+# The commit for --version and css_push_exporter_build_info: build.rs reads
+# it here, where there is no .git to ask.
+ARG REVISION=unknown
+ENV CSS_PUSH_REVISION=${REVISION}
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked \
     && install -D -m 0755 target/release/css-push-exporter /out/css-push-exporter \
