@@ -73,7 +73,10 @@ impl clap::builder::TypedValueParser for CallbackKey {
         value: &std::ffi::OsStr,
     ) -> Result<String, clap::Error> {
         let refuse = |why: &str| {
-            clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("--callback-key / CSS_PUSH_CALLBACK_KEY: {why}\n"))
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("--callback-key / CSS_PUSH_CALLBACK_KEY: {why}\n"),
+            )
         };
         let key = value.to_str().ok_or_else(|| refuse("a callback key must be UTF-8"))?.trim();
         if key.is_empty() {

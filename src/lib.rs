@@ -4,7 +4,7 @@
 //!
 //! 1. [`http`] receives `POST /callback` (routes, listeners, web config);
 //! 2. [`ingest`] parses the body ([`ingest::wire`]), verifies its signature
-//!    ([`ingest::signature`]), drops CSS's retries (`ingest::dedup`) and
+//!    ([`ingest::signature`]), drops CSS's retries (`state::dedup`) and
 //!    records what is left ([`ingest::pipeline`]), naming codes through
 //!    `catalog`;
 //! 3. [`state`] holds what was recorded: streams, their push lifecycles,
@@ -29,6 +29,7 @@ pub mod ingest;
 pub mod simulate;
 pub mod state;
 pub mod status;
+pub(crate) mod sync;
 
 pub use cli::Config;
 pub use exporter::Exporter;

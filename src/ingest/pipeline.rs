@@ -4,11 +4,11 @@
 use crate::catalog::{self, Media};
 use crate::expose::metrics::ExporterMetrics;
 use crate::expose::text::cap;
-use crate::ingest::dedup::{Dedup, EventKey, Seen};
 use crate::ingest::signature::{Verdict, Verifier};
 use crate::ingest::wire::{self, Head, ParseError, PushError, PushLifecycle};
 use crate::state::apps::AppSeries;
 use crate::state::clock::Clock;
+use crate::state::dedup::{Dedup, EventKey, Seen};
 use crate::state::streams::{ErrorReport, StreamId};
 use crate::state::{State, OVERFLOW};
 use crate::status::Status;
@@ -16,8 +16,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How far ahead of the receive time a `data_time` is still believed.
-pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(600);
+pub use crate::state::FUTURE_TOLERANCE;
 
 /// What became of a callback.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! run the real binary; the rest the server in process.
 use crate::binary::Binary;
 use crate::helpers::*;
-use css_push_exporter::state::snapshot::Snapshot;
+use css_push_exporter::state::snapshot::StateSnapshot;
 use serde_json::{json, Value};
 use std::fs;
 use std::path::Path;
@@ -137,7 +137,7 @@ fn a_corrupt_file_is_kept_aside_byte_for_byte_and_the_exporter_starts_empty() {
     assert_eq!(fs::read(&aside[0]).unwrap(), garbage);
     assert!(app.terminate().0.success());
     let written = fs::read(&path).unwrap();
-    assert!(Snapshot::decode(&written).is_ok(), "a good file replaced it at shutdown");
+    assert!(StateSnapshot::decode(&written).is_ok(), "a good file replaced it at shutdown");
 
     // Truncated (a copy cut short): moved aside too, the first one untouched.
     fs::write(&path, &written[..written.len() / 2]).unwrap();
@@ -208,7 +208,7 @@ async fn a_failed_periodic_write_keeps_the_previous_file_and_the_next_one_retrie
     let m = app.wait_for(|m| ok(m) > ok_before).await;
     let written = fs::read(&path).unwrap();
     assert_ne!(written, kept);
-    assert!(Snapshot::decode(&written).is_ok());
+    assert!(StateSnapshot::decode(&written).is_ok());
     assert!(m.get("css_push_state_snapshot_bytes", &[]).unwrap() > 0.0);
     assert!(m.get("css_push_state_snapshot_duration_seconds", &[]).unwrap() > 0.0);
     app.stop().await;
@@ -219,7 +219,8 @@ async fn a_failed_periodic_write_keeps_the_previous_file_and_the_next_one_retrie
 mod restored_behaves_as_the_original {
     use super::NOW_SECS;
     use css_push_exporter::clock::{Clock, ManualClock};
-    use css_push_exporter::state::snapshot::Snapshot;
+    use css_push_exporter::state::persist::Loaded;
+    use css_push_exporter::state::snapshot::StateSnapshot;
     use css_push_exporter::{Config, Exporter};
     use proptest::prelude::*;
     use serde_json::json;
@@ -321,8 +322,9 @@ mod restored_behaves_as_the_original {
                     },
                 }
             }
-            let snapshot = Snapshot::decode(&original.snapshot()).unwrap();
-            let (restored, _) = Exporter::restored(&config, clock.clone() as Arc<dyn Clock>, snapshot);
+            let snapshot = StateSnapshot::decode(&original.snapshot().bytes).unwrap();
+            let loaded = Loaded { snapshot, journal: Vec::new(), moved_aside: 0 };
+            let (restored, _) = Exporter::restored(&config, clock.clone() as Arc<dyn Clock>, loaded);
             prop_assert_eq!(kept(&restored), kept(&original));
             for step in &after {
                 match body(step) {
