@@ -119,6 +119,10 @@ impl StateFile {
     /// deleted, and the exporter starts empty. Refused if another process
     /// holds the file or nothing can be written beside it.
     pub fn open(config: &Config, path: &Path, now_secs: u64) -> Result<(Self, Loaded), StateFileError> {
+        if fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+            let source = io::Error::new(io::ErrorKind::IsADirectory, "a directory");
+            return Err(StateFileError::Unwritable { path: path.to_owned(), source });
+        }
         let lock = take_lock(path)?;
         ignore_file_size_signal();
         remove_stale_temps(path);
@@ -127,10 +131,6 @@ impl StateFile {
         let (probe, temp) = create_temp(path).map_err(unwritable)?;
         drop(probe);
         fs::remove_file(temp).map_err(unwritable)?;
-        if fs::metadata(path).is_ok_and(|m| m.is_dir()) {
-            let source = io::Error::new(io::ErrorKind::IsADirectory, "a directory");
-            return Err(StateFileError::Unwritable { path: path.to_owned(), source });
-        }
         let mut moved_aside = 0;
         let snapshot = match read_limited(path, snapshot::max_len(config), now_secs, &mut moved_aside)? {
             Some(bytes) => match StateSnapshot::decode(&bytes) {
@@ -607,5 +607,101 @@ impl Worker {
         write_atomic(&path, &bytes)?;
         self.journal = Some(OpenOptions::new().append(true).custom_flags(libc::O_NOFOLLOW).open(&path)?);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::journal::Transition;
+
+    fn config() -> Config {
+        Config::from_flags(["--max-streams", "10", "--max-live-streams", "10", "--dedup-capacity", "10"]).unwrap()
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn one_owner_per_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let (owner, loaded) = StateFile::open(&config(), &path, 1000).unwrap();
+        assert_eq!((loaded.journal.len(), loaded.moved_aside), (0, 0));
+        match StateFile::open(&config(), &path, 1000) {
+            Err(StateFileError::InUse { holder, .. }) => assert_eq!(holder, Some(std::process::id())),
+            other => panic!("{:?}", other.err()),
+        }
+        drop(owner);
+        assert!(StateFile::open(&config(), &path, 1000).is_ok(), "free once the owner is gone");
+    }
+
+    #[test]
+    fn what_is_not_a_small_regular_file_is_moved_aside_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        let (_, loaded) = StateFile::open(&config(), &path, 1000).unwrap();
+        assert_eq!(loaded.moved_aside, 1);
+        assert!(fs::symlink_metadata(dir.path().join("state.corrupt-1000")).unwrap().is_symlink());
+        fs::File::create(&path).unwrap().set_len(snapshot::max_len(&config()) + 1).unwrap();
+        let (_, loaded) = StateFile::open(&config(), &path, 1000).unwrap();
+        assert_eq!(loaded.moved_aside, 1);
+        assert!(dir.path().join("state.corrupt-1000.1").exists());
+    }
+
+    #[test]
+    fn writes_never_follow_a_planted_link_and_leave_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("state.tmp")).unwrap();
+        let (_owner, _) = StateFile::open(&config(), &path, 1000).unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(names(dir.path()), ["state", "state.lock", "victim"], "the planted link was stale: removed");
+    }
+
+    #[test]
+    fn the_persister_writes_through_its_closure_and_folds_the_journal_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let config = Config::from_flags(["--state-file", path.to_str().unwrap()]).unwrap();
+        let (file, _) = StateFile::open(&config, &path, 1000).unwrap();
+        let state = Arc::new(crate::state::State::new(&config));
+        let dedup = Arc::new(crate::state::dedup::Dedup::new(900, 10));
+        let stats = Arc::new(SnapshotStats::new(&path, Duration::from_secs(3600)));
+        let clock: Arc<dyn Clock> = Arc::new(crate::state::clock::ManualClock::new(Duration::from_secs(1000)));
+        let (s, d) = (state.clone(), dedup.clone());
+        let persister = Persister::spawn(
+            file,
+            Duration::from_secs(3600),
+            (stats.clone(), clock),
+            state.take_journal(),
+            move || snapshot::encode(&s, &d, 1000, 0),
+        )
+        .unwrap();
+        let id = crate::state::streams::StreamId { domain: "d", app: "a", stream: "s" };
+        state.lifecycles.start(id, false, 1, 1000, |_| {});
+        // Within the flush interval (and a margin) it is in the journal.
+        let journal = journal_path(&path);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let read = || journal::decode(&fs::read(&journal).unwrap()).unwrap().0;
+        while read().is_empty() {
+            assert!(Instant::now() < deadline, "not journalled");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let journalled: Vec<Transition> = read();
+        assert_eq!((journalled.len(), journalled[0].start), (1, true));
+        persister.finish().unwrap();
+        assert!(read().is_empty(), "the last snapshot holds it");
+        assert_eq!(stats.status().writes_ok, 1);
+        let snapshot = StateSnapshot::decode(&fs::read(&path).unwrap()).unwrap();
+        assert!(!snapshot.after_cut(&journalled[0]));
     }
 }
