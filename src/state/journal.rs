@@ -27,9 +27,15 @@ pub const PENDING: usize = 65_536;
 /// Transitions the journal holds before a snapshot is taken early, so the
 /// file and the replay at start stay small whatever `--state-interval` is.
 pub const MAX_RECORDS: usize = 200_000;
-/// Longest record: a key of three label values of `MAX_LABEL_LENGTH` bytes,
-/// each byte escaped to two, with its names and quotes; the fixed fields.
-pub const MAX_RECORD_LEN: usize = 4 + 8 + 1 + 8 + 8 + 4 + (32 + 6 * crate::cli::MAX_LABEL_LENGTH) + 8;
+/// Longest record any release writes: label values of `MAX_LABEL_LENGTH` bytes.
+const MAX_RECORD_LEN: usize = max_record_len(crate::cli::MAX_LABEL_LENGTH);
+
+/// Longest record with label values of at most `max_label_bytes` bytes: the
+/// fixed fields and a key of three values, each byte escaped to two, with
+/// their names, quotes and commas.
+pub const fn max_record_len(max_label_bytes: usize) -> usize {
+    4 + 8 + 1 + 8 + 8 + 4 + (27 + 6 * max_label_bytes) + 8
+}
 
 // Kind bits.
 const START: u8 = 1;

@@ -144,7 +144,8 @@ impl StateFile {
             None => None,
         };
         let journal_path = journal_path(path);
-        let journal_limit = (journal::MAX_RECORDS * journal_record_max(config) + 12) as u64;
+        let journal_limit =
+            (journal::header().len() + journal::MAX_RECORDS * journal::max_record_len(config.max_label_length)) as u64;
         let mut journal = match read_limited(&journal_path, journal_limit, now_secs, &mut moved_aside)? {
             Some(bytes) => match journal::decode(&bytes) {
                 Ok((records, torn)) => {
@@ -182,11 +183,6 @@ impl StateFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
-
-/// The longest journal record under today's `--max-label-length`.
-fn journal_record_max(config: &Config) -> usize {
-    4 + 8 + 1 + 8 + 8 + 4 + (31 + 6 * config.max_label_length) + 8
 }
 
 /// Locks `PATH.lock` for this process, with its PID in it for whoever
@@ -504,8 +500,7 @@ impl Persister {
             loop {
                 let wait = JOURNAL_FLUSH.min(next_snapshot.saturating_duration_since(Instant::now()));
                 let stopped = crate::sync::lock(&signal.stopped);
-                let (stopped, _) =
-                    signal.wake.wait_timeout_while(stopped, wait, |s| !*s).unwrap_or_else(|e| e.into_inner());
+                let stopped = crate::sync::wait_while(&signal.wake, stopped, wait, |s| !*s);
                 if *stopped {
                     return worker;
                 }
