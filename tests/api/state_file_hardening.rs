@@ -4,6 +4,7 @@
 //! the real binary.
 use crate::binary::Binary;
 use crate::helpers::*;
+use css_push_exporter::state::journal;
 use css_push_exporter::state::snapshot::StateSnapshot;
 use serde_json::Value;
 use std::fs;
@@ -185,8 +186,14 @@ fn starts_and_ends_after_the_last_snapshot_survive_sigkill() {
     for body in [start("a", "qa"), start("b", "qb"), end("b", "qb"), start("c", "qc")] {
         assert_eq!(first.post(&body), 200);
     }
-    // The journal reaches the disk within a second (documented).
-    std::thread::sleep(Duration::from_millis(1500));
+    // The journal reaches the disk within a second (documented; 10 s
+    // allowed here, for a loaded machine).
+    let journal = dir.path().join("state.journal");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while journal::decode(&fs::read(&journal).unwrap()).unwrap().0.len() < 4 {
+        assert!(Instant::now() < deadline, "not journalled within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     first.kill();
 
     let second = Binary::start(&strs(&flags));
@@ -210,15 +217,19 @@ fn a_file_size_limit_fails_the_write_instead_of_killing_the_exporter() {
     let path = dir.path().join("state");
     // 8 blocks: 4 KiB (dash) or 8 KiB (bash), far below 400 streams' snapshot.
     let app = Binary::start_under_ulimit(&strs(&flags(&path, &["--state-interval", "100ms"])), "-f 8");
-    app.wait_for(|m| m.get("css_push_state_snapshots_total", &[("result", "ok")]).unwrap_or(0.0) >= 1.0);
-    let small = fs::read(&path).unwrap();
+    let result = |m: &Metrics, r| m.get("css_push_state_snapshots_total", &[("result", r)]).unwrap_or(0.0);
+    app.wait_for(|m| result(m, "ok") >= 1.0);
     for i in 0..400 {
         assert_eq!(app.post(&start(&format!("a-stream-with-a-longish-name-{i:04}"), "q")), 200);
     }
-    let m = app.wait_for(|m| m.get("css_push_state_snapshots_total", &[("result", "error")]).unwrap_or(0.0) >= 2.0);
+    let m = app.wait_for(|m| result(m, "error") >= 1.0);
+    let (kept, ok, errors) = (fs::read(&path).unwrap(), result(&m, "ok"), result(&m, "error"));
+    let m = app.wait_for(|m| result(m, "error") >= errors + 2.0);
     assert_eq!(m.get("css_push_streams_live", &[("app", "live")]), Some(400.0), "still serving");
+    assert_eq!(result(&m, "ok"), ok, "every write since fails");
     assert!(app.log().contains("File too large"), "{}", app.log());
-    assert_eq!(fs::read(&path).unwrap(), small, "the previous file is intact");
+    assert_eq!(fs::read(&path).unwrap(), kept, "the previous file is intact");
+    assert!(StateFileBytes(kept).decodes());
     assert!(named(dir.path(), "state.tmp").is_empty(), "no half-written copy left");
 }
 
