@@ -6,8 +6,8 @@
 //! number of callbacks and rounds, a temporary directory, no network.
 use css_push_exporter::clock::{Clock, ManualClock};
 use css_push_exporter::ingest::outcome::Outcome;
-use css_push_exporter::state::persist::write_atomic;
-use css_push_exporter::state::snapshot::Snapshot;
+use css_push_exporter::state::persist::{write_atomic, Loaded};
+use css_push_exporter::state::snapshot::StateSnapshot;
 use css_push_exporter::{Config, Exporter};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -101,7 +101,9 @@ fn main() {
         captures.push(started.elapsed().as_secs_f64());
         drop(bytes);
         let started = Instant::now();
-        size = exporter.write_snapshot(|bytes| write_atomic(&path, bytes)).expect("written");
+        let bytes = exporter.snapshot().bytes;
+        write_atomic(&path, &bytes).expect("written");
+        size = bytes.len();
         writes.push(started.elapsed().as_secs_f64());
     }
 
@@ -110,7 +112,8 @@ fn main() {
     for _ in 0..ROUNDS {
         let started = Instant::now();
         let bytes = std::fs::read(&path).unwrap();
-        let (restored, r) = Exporter::restored(&config, clock.clone(), Snapshot::decode(&bytes).unwrap());
+        let loaded = Loaded { snapshot: StateSnapshot::decode(&bytes).unwrap(), journal: Vec::new(), moved_aside: 0 };
+        let (restored, r) = Exporter::restored(&config, clock.clone(), loaded);
         loads.push(started.elapsed().as_secs_f64());
         assert_eq!((r.streams as u64, r.live as u64), (STREAMS, STREAMS));
         remembered = r.dedup_entries;
@@ -138,7 +141,7 @@ fn main() {
             let writer = scope.spawn(|| {
                 let mut n = 0;
                 while writing.load(Ordering::Relaxed) {
-                    exporter.write_snapshot(|bytes| write_atomic(&path, bytes)).expect("written");
+                    write_atomic(&path, &exporter.snapshot().bytes).expect("written");
                     n += 1;
                 }
                 n

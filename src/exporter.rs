@@ -6,7 +6,6 @@
 use crate::cli::Config;
 use crate::expose::scrape::{Page, Scrapes};
 use crate::expose::{Collector, Exposition};
-use crate::ingest::dedup::Dedup;
 use crate::ingest::event::{Observer, Observers};
 use crate::ingest::outcome::{Handled, Rejection};
 use crate::ingest::pipeline::Pipeline;
@@ -15,15 +14,15 @@ use crate::observe::callbacks::CallbackTallies;
 use crate::observe::log::EventLog;
 use crate::observe::metrics::ExporterMetrics;
 use crate::state::clock::Clock;
-use crate::state::persist::SnapshotStats;
-use crate::state::snapshot::{self, Restored, Snapshot};
+use crate::state::dedup::Dedup;
+use crate::state::journal::Pending;
+use crate::state::persist::{Loaded, SnapshotStats};
+use crate::state::snapshot::{self, Encoded, Restored};
 use crate::state::State;
 use crate::status_page::{self, Bound, Listener, PageInputs, Recent, StatusPage};
-use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 pub struct Exporter {
     pipeline: Pipeline,
@@ -44,13 +43,15 @@ impl Exporter {
         Self::with_dedup(config, clock, Dedup::new(config.dedup_window.as_secs(), config.dedup_capacity))
     }
 
-    /// The exporter with the state `snapshot` held, less what has expired since.
-    pub fn restored(config: &Config, clock: Arc<dyn Clock>, snapshot: Snapshot) -> (Self, Restored) {
+    /// The exporter with the state the state file and its journal held,
+    /// less what has expired since.
+    pub fn restored(config: &Config, clock: Arc<dyn Clock>, loaded: Loaded) -> (Self, Restored) {
+        let Loaded { snapshot, journal, moved_aside } = loaded;
         let dedup = Dedup::with_seed(config.dedup_window.as_secs(), config.dedup_capacity, snapshot.dedup_seed());
         let exporter = Self::with_dedup(config, clock, dedup);
-        let restored = snapshot.restore(&exporter.state, &exporter.dedup, exporter.clock.now_secs());
+        let restored = snapshot.restore(&exporter.state, &exporter.dedup, exporter.clock.now_secs(), &journal);
         if let Some(stats) = &exporter.snapshot_stats {
-            stats.restored(restored.streams);
+            stats.restored(restored.streams, moved_aside);
         }
         (exporter, restored)
     }
@@ -151,30 +152,23 @@ impl Exporter {
     }
 
     /// The state a restart should find again, as the bytes of a state file.
-    pub fn snapshot(&self) -> Vec<u8> {
+    pub fn snapshot(&self) -> Encoded {
         let last = self.last_snapshot_len.load(Ordering::Relaxed);
-        let bytes = snapshot::encode(&self.state, &self.dedup, self.clock.now_secs(), 4096 + last + last / 8);
-        self.last_snapshot_len.store(bytes.len(), Ordering::Relaxed);
-        bytes
+        let encoded = snapshot::encode(&self.state, &self.dedup, self.clock.now_secs(), 4096 + last + last / 8);
+        self.last_snapshot_len.store(encoded.bytes.len(), Ordering::Relaxed);
+        encoded
     }
 
-    /// Takes a snapshot and hands it to `write`, counting the result in
-    /// the `css_push_state_*` metrics; returns the bytes written.
-    pub fn write_snapshot(&self, write: impl FnOnce(&[u8]) -> io::Result<()>) -> io::Result<usize> {
-        let started = Instant::now();
-        let bytes = self.snapshot();
-        let result = write(&bytes);
-        if let Some(stats) = &self.snapshot_stats {
-            match &result {
-                Ok(()) => stats.written(bytes.len(), started.elapsed(), self.clock.now()),
-                Err(_) => stats.failed(),
-            }
-        }
-        result.map(|()| bytes.len())
+    /// With `--state-file`: its metrics, to count writes in, and the clock
+    /// they are timed by.
+    pub fn snapshot_stats(&self) -> Option<(Arc<SnapshotStats>, Arc<dyn Clock>)> {
+        self.snapshot_stats.clone().map(|stats| (stats, self.clock.clone()))
     }
 
-    pub fn snapshot_stats(&self) -> Option<&SnapshotStats> {
-        self.snapshot_stats.as_deref()
+    /// With `--state-file`: the journalled starts and ends, for the one
+    /// thread that writes them (`None` once taken).
+    pub fn take_journal(&self) -> Option<Pending> {
+        self.state.take_journal()
     }
 
     /// The whole `/metrics` page, rendered now.

@@ -4,20 +4,24 @@
 //!
 //! 1. [`http`] receives `POST /callback` (routes, listeners, web config);
 //! 2. [`ingest`] parses the body ([`ingest::wire`]), verifies its signature
-//!    ([`ingest::signature`]), drops CSS's retries (`ingest::dedup`) and
+//!    ([`ingest::signature`]), drops CSS's retries (`state::dedup`) and
 //!    records what is left ([`ingest::pipeline`]), naming codes through
-//!    `catalog`;
+//!    `catalog`; it tells one observer what happened as typed events
+//!    ([`ingest::event`]);
 //! 3. [`state`] holds what was recorded: streams, their push lifecycles,
 //!    (domain, app) pairs, the clock that ages them, and the state file
 //!    that carries them over restarts;
 //! 4. [`expose`] renders it all for `GET /metrics`: every part that holds
 //!    metrics implements [`expose::Collector`], with names from one table.
 //!
-//! [`status`] keeps the latest callbacks, refused and accepted, in
-//! fixed-size rings for the status page (`GET /`).
+//! The observers of those events: [`observe`] (the callback tallies, the
+//! exporter-level metrics, the log) and [`status_page`], which keeps the
+//! latest callbacks, refused and accepted, for the status page (`GET /`).
 //!
-//! [`exporter::Exporter`] ties ingest, state and exposition together without
-//! HTTP; [`Application`] serves it. [`cli`] owns the flags.
+//! [`exporter::Exporter`] is the composition root: it ties ingest, state,
+//! the observers and exposition together without HTTP; [`Application`]
+//! serves it. [`cli`] owns the flags; [`text`] and `catalog` are the leaves
+//! every stage shares.
 #![forbid(unsafe_code)]
 pub(crate) mod catalog;
 pub mod cli;
@@ -31,6 +35,7 @@ pub mod observe;
 pub mod simulate;
 pub mod state;
 pub mod status_page;
+pub(crate) mod sync;
 pub mod text;
 
 pub use cli::Config;

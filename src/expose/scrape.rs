@@ -88,7 +88,7 @@ impl Scrapes {
     pub fn page(&self, render: impl FnOnce() -> String) -> Arc<Page> {
         self.served.fetch_add(1, Ordering::Relaxed);
         let arrived = self.renders.load(Ordering::Acquire);
-        let mut latest = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        let mut latest = crate::sync::lock(&self.latest);
         if let Some(page) = latest.as_ref().filter(|p| p.render > arrived || p.fresh()) {
             return page.clone();
         }

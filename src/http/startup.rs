@@ -6,7 +6,7 @@ use crate::http::limits;
 use crate::http::routes::{self, AppState, Routes};
 use crate::http::webconfig::{WebConfig, WebConfigError};
 use crate::state::clock::Clock;
-use crate::state::persist::{self, Persister, StateFileError};
+use crate::state::persist::{Loaded, Persister, StateFile, StateFileError};
 use crate::status_page::Listener;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
@@ -68,10 +68,14 @@ impl Application {
         let web_config =
             config.web_config_file.as_deref().map(WebConfig::load).transpose().map_err(StartError::WebConfig)?;
         // The state is loaded before the listeners open: ready means loaded.
-        let exporter = Arc::new(match &config.state_file {
-            Some(path) => persist::open(config, path, clock).map_err(StartError::State)?,
-            None => Exporter::new(config, clock),
-        });
+        let (exporter, state_file) = match &config.state_file {
+            Some(path) => {
+                let (file, loaded) = StateFile::open(config, path, clock.now_secs()).map_err(StartError::State)?;
+                let exporter = restored(config, clock, file.path(), loaded);
+                (Arc::new(exporter), Some(file))
+            }
+            None => (Arc::new(Exporter::new(config, clock)), None),
+        };
         if !exporter.authenticates() {
             log::warn!("no --callback-key set: callbacks are accepted without checking their signature");
         }
@@ -108,11 +112,16 @@ impl Application {
             }
         }
         spawn_expiry(exporter.clone(), config.expiry_interval);
-        let persister = match &config.state_file {
-            Some(path) => Some(
-                Persister::spawn(path.clone(), config.state_interval, exporter.clone()).map_err(StartError::Serve)?,
-            ),
-            None => None,
+        let persister = match (state_file, exporter.snapshot_stats()) {
+            (Some(file), Some(stats)) => {
+                let snapshotted = exporter.clone();
+                let spawned =
+                    Persister::spawn(file, config.state_interval, stats, exporter.take_journal(), move || {
+                        snapshotted.snapshot()
+                    });
+                Some(spawned.map_err(StartError::Serve)?)
+            }
+            _ => None,
         };
         log::info!("listening for callbacks on {address}, serving /metrics on {metrics_address}");
         let handles = servers.iter().map(Server::handle).collect();
@@ -161,6 +170,36 @@ impl Application {
         }
         served
     }
+}
+
+/// The exporter with what the state file held, as the log tells.
+fn restored(config: &Config, clock: Arc<dyn Clock>, path: &std::path::Path, loaded: Loaded) -> Exporter {
+    let age = clock.now_secs().saturating_sub(loaded.snapshot.written_at());
+    let (exporter, r) = Exporter::restored(config, clock, loaded);
+    log::info!(
+        "restored {} streams ({} live) and {} remembered callbacks from {}, written {age} s ago; \
+         {} journalled starts and ends replayed",
+        r.streams,
+        r.live,
+        r.dedup_entries,
+        path.display(),
+        r.replayed
+    );
+    if r.over_bounds > 0 {
+        log::warn!(
+            "{} entries of {} did not fit --max-apps, --max-live-streams, --max-streams or --max-series and were dropped",
+            r.over_bounds,
+            path.display()
+        );
+    }
+    if r.invalid > 0 {
+        log::warn!(
+            "{} entries of {} could not have been written by an exporter and were dropped",
+            r.invalid,
+            path.display()
+        );
+    }
+    exporter
 }
 
 /// What each address serves, as the status page lists it.

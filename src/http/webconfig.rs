@@ -179,13 +179,13 @@ impl BasicAuth {
         let Some((user, password)) = authorization.and_then(parse_basic) else { return false };
         let Some(hash) = self.users.get(&user).cloned() else { return false };
         let key = Self::cache_key(&user, &password);
-        if self.verified.lock().unwrap_or_else(|e| e.into_inner()).contains(&key) {
+        if crate::sync::lock(&self.verified).contains(&key) {
             return true;
         }
         // bcrypt is deliberately slow: keep it off the worker thread.
         let ok = web::block(move || bcrypt::verify(password, &hash).unwrap_or(false)).await.unwrap_or(false);
         if ok {
-            let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            let mut cache = crate::sync::lock(&self.verified);
             if cache.len() >= VERIFIED_CACHE {
                 cache.clear();
             }

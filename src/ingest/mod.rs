@@ -1,6 +1,5 @@
 //! From a callback body to recorded state: parse ([`wire`]), verify
-//! ([`signature`]), de-duplicate (`dedup`), record ([`pipeline`]).
-pub(crate) mod dedup;
+//! ([`signature`]), de-duplicate (`state::dedup`), record ([`pipeline`]).
 pub mod event;
 pub mod outcome;
 pub mod pipeline;

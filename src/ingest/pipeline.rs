@@ -2,13 +2,13 @@
 //! Transport-free, so the HTTP route, the benchmarks and the property tests
 //! all drive the same code.
 use crate::catalog::{self, EventType, Media};
-use crate::ingest::dedup::{Dedup, EventKey, Seen};
 use crate::ingest::event::{CallbackSeen, Observer, ReportAccepted, Transition};
 use crate::ingest::outcome::{Handled, Outcome, Rejection};
 use crate::ingest::signature::{Verdict, Verifier};
 use crate::ingest::wire::{self, Head, ParseError, PushError, PushLifecycle};
 use crate::state::apps::AppSeries;
 use crate::state::clock::Clock;
+use crate::state::dedup::{Dedup, EventKey, Seen};
 use crate::state::streams::{ErrorReport, StreamId};
 use crate::state::{State, OVERFLOW};
 use crate::text::cap;
@@ -16,8 +16,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How far ahead of the receive time a `data_time` is still believed.
-pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(600);
+pub use crate::state::FUTURE_TOLERANCE;
 
 /// The stages a callback passes, what they record into, and the observer
 /// told what happened.

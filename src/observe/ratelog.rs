@@ -24,7 +24,7 @@ impl RateLimitedLog {
     pub fn warn(&self, kind: &'static str, line: impl FnOnce() -> String) {
         let now = Instant::now();
         let left_out = {
-            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            let mut slots = crate::sync::lock(&self.slots);
             let (next, left_out) = slots.entry(kind).or_insert((now, 0));
             if now < *next {
                 *left_out += 1;

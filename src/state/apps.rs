@@ -85,7 +85,7 @@ impl AppSeries {
     }
 
     pub fn count_end(&self, errcode: &str, duration_secs: Option<f64>) {
-        let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ends = crate::sync::lock(&self.ends);
         *ends.entry(errcode.to_owned()).or_default() += 1;
         if let Some(secs) = duration_secs {
             self.session_duration.observe(secs);
@@ -124,7 +124,7 @@ impl DomainApps {
     /// `--max-apps` or `--max-series` (count under [`Self::overflow`] then).
     pub fn admit(&self, domain: &str, app: &str, now_secs: u64) -> Option<Arc<AppSeries>> {
         let key = PairRef(domain, app);
-        if let Some(series) = self.pairs.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(series) = crate::sync::read(&self.pairs).get(&key) {
             // Written once a second at most, so the workers do not fight
             // over the cache line on every callback.
             if series.last_seen.load(Ordering::Relaxed) != now_secs {
@@ -132,7 +132,7 @@ impl DomainApps {
             }
             return Some(series.clone());
         }
-        let mut pairs = self.pairs.write().unwrap_or_else(|e| e.into_inner());
+        let mut pairs = crate::sync::write(&self.pairs);
         if let Some(series) = pairs.get(&key) {
             series.last_seen.store(now_secs, Ordering::Relaxed);
             return Some(series.clone());
@@ -156,7 +156,7 @@ impl DomainApps {
     /// Forgets pairs, and their series, without a callback since `cutoff`;
     /// returns how many.
     pub fn expire(&self, cutoff_secs: u64) -> usize {
-        let mut pairs = self.pairs.write().unwrap_or_else(|e| e.into_inner());
+        let mut pairs = crate::sync::write(&self.pairs);
         let before = pairs.len();
         pairs.retain(|_, series| {
             let keep = series.last_seen.load(Ordering::Relaxed) > cutoff_secs;
@@ -169,19 +169,29 @@ impl DomainApps {
     }
 
     pub fn len(&self) -> usize {
-        self.pairs.read().unwrap_or_else(|e| e.into_inner()).len()
+        crate::sync::read(&self.pairs).len()
     }
 
     /// Calls `f` with every pair allowed its own labels and when it was last seen.
     pub fn for_each_pair(&self, mut f: impl FnMut(&str, &str, u64)) {
-        for (Pair(domain, app), series) in self.pairs.read().unwrap_or_else(|e| e.into_inner()).iter() {
+        for (Pair(domain, app), series) in crate::sync::read(&self.pairs).iter() {
             f(domain, app, series.last_seen.load(Ordering::Relaxed));
         }
     }
 
-    /// Puts back a pair from a snapshot, with empty series; false past the cap.
+    /// Puts back a pair from a snapshot, with empty series, or keeps the
+    /// later of two last-seen times if it is back already; false past the cap.
     pub fn restore(&self, domain: &str, app: &str, last_seen_secs: u64) -> bool {
+        if let Some(series) = crate::sync::read(&self.pairs).get(&PairRef(domain, app)) {
+            series.last_seen.fetch_max(last_seen_secs, Ordering::Relaxed);
+            return true;
+        }
         self.admit(domain, app, last_seen_secs).is_some()
+    }
+
+    /// Whether the pair has labels of its own.
+    pub fn contains(&self, domain: &str, app: &str) -> bool {
+        crate::sync::read(&self.pairs).contains_key(&PairRef(domain, app))
     }
 
     pub fn max_apps(&self) -> usize {
@@ -190,7 +200,7 @@ impl DomainApps {
 
     /// Calls `f` with every pair's series, the overflow pair last.
     fn for_each(&self, mut f: impl FnMut(&AppSeries)) {
-        for series in self.pairs.read().unwrap_or_else(|e| e.into_inner()).values() {
+        for series in crate::sync::read(&self.pairs).values() {
             f(series);
         }
         f(&self.overflow);
@@ -215,7 +225,7 @@ impl Collector for DomainApps {
         });
         enc.family(&f::STREAM_ENDS);
         self.for_each(|s| {
-            for (errcode, n) in s.ends.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            for (errcode, n) in crate::sync::lock(&s.ends).iter() {
                 enc.sample(&f::STREAM_ENDS, &s.labels, &[("errcode", errcode)], Value::Int(*n));
             }
         });

@@ -5,7 +5,8 @@
 //!
 //! Sharded like the stream registry; a shard's lock is held for one update,
 //! or while a scrape or a snapshot reads that shard.
-use super::sharded::Sharded;
+use super::journal::{Sink, Transition};
+use super::sharded::{Shard, Sharded};
 use super::streams::{app_labels_len, stream_key, StreamId};
 use super::OVERFLOW;
 use crate::expose::families as f;
@@ -16,7 +17,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 pub struct Lifecycles {
     /// Keyed by the stream's label set, as in the stream registry.
-    shards: Sharded<Tracked>,
+    shards: Sharded<Shard<Tracked>>,
     max: usize,
     max_label_bytes: usize,
     tracked: AtomicUsize,
@@ -24,10 +25,12 @@ pub struct Lifecycles {
     overflowed: AtomicU64,
     /// `domain="__overflow__",app="__overflow__"`, where folded pairs count.
     overflow_labels: Box<str>,
+    /// With `--state-file`: where each start and end goes, numbered.
+    journal: Option<Sink>,
 }
 
-struct Tracked {
-    lifecycle: Lifecycle,
+pub(super) struct Tracked {
+    pub(super) lifecycle: Lifecycle,
     /// Length of the `domain="..",app=".."` part of the key.
     app_labels_len: usize,
 }
@@ -49,7 +52,7 @@ pub struct Lifecycle {
 }
 
 impl Lifecycles {
-    pub fn new(max: usize, max_label_bytes: usize) -> Self {
+    pub fn new(max: usize, max_label_bytes: usize, journal: Option<Sink>) -> Self {
         let mut overflow_labels = String::new();
         push_labels(&mut overflow_labels, &[("domain", OVERFLOW), ("app", OVERFLOW)]);
         Self {
@@ -59,7 +62,16 @@ impl Lifecycles {
             tracked: AtomicUsize::new(0),
             overflowed: AtomicU64::new(0),
             overflow_labels: overflow_labels.into(),
+            journal,
         }
+    }
+
+    pub(super) fn journal(&self) -> Option<&Sink> {
+        self.journal.as_ref()
+    }
+
+    pub(super) fn shards(&self) -> &Sharded<Shard<Tracked>> {
+        &self.shards
     }
 
     /// Streams whose lifecycle is remembered.
@@ -77,33 +89,25 @@ impl Lifecycles {
     /// the stream's liveness under the shard's lock, so the per-stream
     /// series follows in the same order; it is not called past the bound.
     pub fn start(&self, id: StreamId, folded: bool, session: u64, now_secs: u64, then: impl FnOnce(bool)) {
-        self.update(id, folded, now_secs, then, |l| {
-            if l.ended_session != Some(session) {
-                l.live = true;
-                l.session = session;
-            }
-        });
+        let change = Change { start: true, folded, session, at: now_secs };
+        self.update(id, change, self.journal.as_ref(), then);
     }
 
     /// A push session ended. The end of an older session, arriving after a
     /// newer one started, leaves the stream live.
     pub fn end(&self, id: StreamId, folded: bool, session: u64, now_secs: u64, then: impl FnOnce(bool)) {
-        self.update(id, folded, now_secs, then, |l| {
-            if !l.live || l.session == session {
-                l.live = false;
-            }
-            l.ended_session = Some(session);
-        });
+        let change = Change { start: false, folded, session, at: now_secs };
+        self.update(id, change, self.journal.as_ref(), then);
     }
 
-    fn update(
-        &self,
-        id: StreamId,
-        folded: bool,
-        now_secs: u64,
-        then: impl FnOnce(bool),
-        f: impl FnOnce(&mut Lifecycle),
-    ) {
+    /// Applies a journalled transition again at start, to the stream `id`
+    /// (its key read back and checked), without journalling it twice.
+    pub fn replay(&self, id: StreamId, t: &Transition, folded: bool, then: impl FnOnce(bool)) {
+        self.update(id, Change { start: t.start, folded, session: t.session, at: t.at }, None, then);
+    }
+
+    fn update(&self, id: StreamId, c: Change, journal: Option<&Sink>, then: impl FnOnce(bool)) {
+        let (folded, now_secs) = (c.folded, c.at);
         let key = stream_key(id, self.max_label_bytes);
         let mut shard = self.shards.shard(&key);
         let tracked = match shard.entry_ref(key.as_str()) {
@@ -121,7 +125,20 @@ impl Lifecycles {
         let l = &mut tracked.lifecycle;
         l.last_seen = now_secs;
         l.folded = folded;
-        f(l);
+        if c.start {
+            if l.ended_session != Some(c.session) {
+                l.live = true;
+                l.session = c.session;
+            }
+        } else {
+            if !l.live || l.session == c.session {
+                l.live = false;
+            }
+            l.ended_session = Some(c.session);
+        }
+        if let Some(journal) = journal {
+            journal.send(c.start, folded, c.session, now_secs, &key);
+        }
         then(l.live);
     }
 
@@ -147,8 +164,9 @@ impl Lifecycles {
         self.tracked.fetch_sub(removed, Ordering::Relaxed);
     }
 
-    pub fn contains(&self, key: &str) -> bool {
-        self.shards.shard(key).contains_key(key)
+    /// The lifecycle of the stream keyed `key`.
+    pub fn get(&self, key: &str) -> Option<Lifecycle> {
+        self.shards.shard(key).get(key).map(|t| t.lifecycle)
     }
 
     /// Calls `f` with every stream's key and lifecycle, a shard at a time.
@@ -160,17 +178,29 @@ impl Lifecycles {
         }
     }
 
-    /// Puts back a stream from a snapshot; false past the bound.
-    pub fn restore(&self, key: Box<str>, lifecycle: Lifecycle) -> bool {
+    /// Puts back a stream from a snapshot, its key built again from `id`
+    /// under today's `--max-label-length`; false past the bound or if the
+    /// key is taken already.
+    pub fn restore(&self, id: StreamId, lifecycle: Lifecycle) -> bool {
+        let key = stream_key(id, self.max_label_bytes);
         let mut shard = self.shards.shard(&key);
-        if shard.contains_key(&key) || self.tracked.load(Ordering::Relaxed) >= self.max {
+        if shard.contains_key(key.as_str()) || self.tracked.load(Ordering::Relaxed) >= self.max {
             return false;
         }
         self.tracked.fetch_add(1, Ordering::Relaxed);
         let tracked = Tracked::new(&key, lifecycle);
-        shard.insert(key, tracked);
+        shard.insert(key.into_boxed_str(), tracked);
         true
     }
+}
+
+/// A start or an end, as [`Lifecycles::update`] applies it.
+#[derive(Clone, Copy)]
+struct Change {
+    start: bool,
+    folded: bool,
+    session: u64,
+    at: u64,
 }
 
 impl Tracked {
@@ -228,7 +258,7 @@ mod tests {
 
     #[test]
     fn sessions_count_each_stream_once() {
-        let l = Lifecycles::new(10, 64);
+        let l = Lifecycles::new(10, 64, None);
         let tricky = StreamId { domain: "d", app: "x\",stream=\"", stream: "s" };
         let mut shown = Vec::new();
         l.start(id("a"), false, 1, 0, |live| shown.push(live));
@@ -251,7 +281,7 @@ mod tests {
 
     #[test]
     fn the_bound_is_counted_and_folded_pairs_count_under_overflow() {
-        let l = Lifecycles::new(2, 64);
+        let l = Lifecycles::new(2, 64, None);
         l.start(id("a"), false, 1, 0, |_| {});
         l.start(StreamId { domain: "e", app: "f", stream: "x" }, true, 1, 0, |_| {});
         l.start(id("c"), false, 1, 0, |_| panic!("past the bound nothing is shown"));
@@ -264,7 +294,7 @@ mod tests {
 
     #[test]
     fn live_streams_expire_on_their_own_ttl() {
-        let l = Lifecycles::new(10, 64);
+        let l = Lifecycles::new(10, 64, None);
         l.start(id("a"), false, 1, 1000, |_| {});
         l.end(id("b"), false, 1, 1000, |_| {});
         let mut removed = Vec::new();

@@ -1,22 +1,31 @@
-//! The `--state-file`: checked and loaded once at start (before the
-//! listeners open, so `/-/ready` answers only once it is loaded), then
-//! written atomically every `--state-interval` on a thread of its own and
-//! once more after the servers stopped; with metrics about both.
-use super::snapshot::Snapshot;
+//! The `--state-file` on disk: owned by one process (an advisory lock on
+//! `PATH.lock`, held for the process's life), checked and loaded once at
+//! start (before the listeners open, so `/-/ready` answers only once it is
+//! loaded), then written atomically every `--state-interval` on a thread of
+//! its own and once more after the servers stopped, with the lifecycle
+//! journal (`PATH.journal`) appended every second in between; with metrics
+//! about both. It knows files and bytes, not the exporter: what to write
+//! comes from a closure, what was read goes back as data.
+use super::clock::Clock;
+use super::journal::{self, Pending, Transition};
+use super::snapshot::{self, Encoded, FormatError, StateSnapshot};
 use crate::cli::Config;
-use crate::exporter::Exporter;
 use crate::expose::families as f;
 use crate::expose::{Collector, Encoder, Value};
-use crate::state::clock::Clock;
 use std::ffi::OsString;
 use std::fmt;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How often journalled starts and ends reach the disk: what a crash can
+/// lose of them.
+pub const JOURNAL_FLUSH: Duration = Duration::from_secs(1);
 
 /// Why the exporter refuses to start with its `--state-file`.
 #[derive(Debug)]
@@ -25,8 +34,10 @@ pub enum StateFileError {
     Unwritable { path: PathBuf, source: io::Error },
     /// It exists but cannot be read.
     Unreadable { path: PathBuf, source: io::Error },
-    /// It is corrupt and could not be moved aside.
+    /// It is unusable and could not be moved aside.
     MoveAside { path: PathBuf, source: io::Error },
+    /// Another process holds its lock.
+    InUse { path: PathBuf, lock: PathBuf, holder: Option<u32> },
 }
 
 impl fmt::Display for StateFileError {
@@ -37,7 +48,14 @@ impl fmt::Display for StateFileError {
             }
             Self::Unreadable { path, source } => write!(f, "--state-file {}: cannot read it: {source}", path.display()),
             Self::MoveAside { path, source } => {
-                write!(f, "--state-file {}: corrupt, and cannot be moved aside: {source}", path.display())
+                write!(f, "--state-file {}: unusable, and cannot be moved aside: {source}", path.display())
+            }
+            Self::InUse { path, lock, holder } => {
+                write!(f, "--state-file {}: cannot use it: another exporter ", path.display())?;
+                if let Some(pid) = holder {
+                    write!(f, "(pid {pid}) ")?;
+                }
+                write!(f, "holds its lock {}; one exporter per state file", lock.display())
             }
         }
     }
@@ -49,61 +67,241 @@ impl std::error::Error for StateFileError {
             Self::Unwritable { source, .. } | Self::Unreadable { source, .. } | Self::MoveAside { source, .. } => {
                 Some(source)
             }
+            Self::InUse { .. } => None,
         }
     }
 }
 
-/// The exporter with what `path` holds. A missing file starts empty; a
-/// corrupt one (truncated, garbage, a newer format) is moved aside to
-/// `PATH.corrupt-<unix seconds>`, never deleted, and the exporter starts empty.
-pub fn open(config: &Config, path: &Path, clock: Arc<dyn Clock>) -> Result<Exporter, StateFileError> {
-    let unwritable = |source| StateFileError::Unwritable { path: path.to_owned(), source };
-    // The first periodic write must not be where an unwritable path shows.
-    File::create(temp_path(path)).map_err(unwritable)?;
-    fs::remove_file(temp_path(path)).map_err(unwritable)?;
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            log::info!("no state file at {} yet: starting empty", path.display());
-            return Ok(Exporter::new(config, clock));
-        }
-        Err(source) => return Err(StateFileError::Unreadable { path: path.to_owned(), source }),
-    };
-    match Snapshot::decode(&bytes) {
-        Ok(snapshot) => {
-            let age = clock.now_secs().saturating_sub(snapshot.written_at());
-            let (exporter, r) = Exporter::restored(config, clock, snapshot);
-            log::info!(
-                "restored {} streams ({} live) and {} remembered callbacks from {}, written {age} s ago",
-                r.streams,
-                r.live,
-                r.dedup_entries,
-                path.display()
-            );
-            if r.over_bounds > 0 {
-                log::warn!(
-                    "{} entries of {} did not fit --max-apps, --max-live-streams or --max-streams and were dropped",
-                    r.over_bounds,
-                    path.display()
-                );
+/// The state file, owned by this process while this lives.
+pub struct StateFile {
+    path: PathBuf,
+    /// Locked; dropped (unlocked) with the process at the latest.
+    _lock: File,
+    /// Journalled transitions the loaded snapshot does not hold: they stay
+    /// in the journal until a snapshot does.
+    kept: Vec<Transition>,
+}
+
+/// What the state file and its journal gave back at start.
+pub struct Loaded {
+    /// Empty if there was no usable file.
+    pub snapshot: StateSnapshot,
+    /// The journalled transitions after the snapshot's cut, to replay.
+    pub journal: Vec<Transition>,
+    /// Files found unusable and moved aside.
+    pub moved_aside: u64,
+}
+
+/// Why a file was not read but moved aside.
+enum Unusable {
+    NotRegular,
+    TooLarge { len: u64, limit: u64 },
+    Format(FormatError),
+}
+
+impl fmt::Display for Unusable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotRegular => f.write_str("not a regular file"),
+            Self::TooLarge { len, limit } => {
+                write!(f, "{len} bytes, larger than any file the bounds allow ({limit} bytes)")
             }
-            Ok(exporter)
-        }
-        Err(e) => {
-            let aside = move_aside(path, clock.now_secs())
-                .map_err(|source| StateFileError::MoveAside { path: path.to_owned(), source })?;
-            log::error!(
-                "state file {} is unusable ({e}): moved it to {}; starting with no live streams and no callback memory",
-                path.display(),
-                aside.display()
-            );
-            let exporter = Exporter::new(config, clock);
-            if let Some(stats) = exporter.snapshot_stats() {
-                stats.corrupt.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(exporter)
+            Self::Format(e) => e.fmt(f),
         }
     }
+}
+
+impl StateFile {
+    /// Takes `path` for this process and loads it and its journal. A
+    /// missing file starts empty; an unusable one (not a regular file,
+    /// larger than [`snapshot::max_len`], truncated, garbage, a newer
+    /// format) is moved aside to `PATH.corrupt-<unix seconds>`, never
+    /// deleted, and the exporter starts empty. Refused if another process
+    /// holds the file or nothing can be written beside it.
+    pub fn open(config: &Config, path: &Path, now_secs: u64) -> Result<(Self, Loaded), StateFileError> {
+        if fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+            let source = io::Error::new(io::ErrorKind::IsADirectory, "a directory");
+            return Err(StateFileError::Unwritable { path: path.to_owned(), source });
+        }
+        let lock = take_lock(path)?;
+        ignore_file_size_signal();
+        remove_stale_temps(path);
+        let unwritable = |source| StateFileError::Unwritable { path: path.to_owned(), source };
+        // The first periodic write must not be where an unwritable path shows.
+        let (probe, temp) = create_temp(path).map_err(unwritable)?;
+        drop(probe);
+        fs::remove_file(temp).map_err(unwritable)?;
+        let mut moved_aside = 0;
+        let snapshot = match read_limited(path, snapshot::max_len(config), now_secs, &mut moved_aside)? {
+            Some(bytes) => match StateSnapshot::decode(&bytes) {
+                Ok(snapshot) => Some(snapshot),
+                Err(e) => {
+                    set_aside(path, &Unusable::Format(e), now_secs)?;
+                    moved_aside += 1;
+                    None
+                }
+            },
+            None => None,
+        };
+        let journal_path = journal_path(path);
+        let journal_limit =
+            (journal::header().len() + journal::MAX_RECORDS * journal::max_record_len(config.max_label_length)) as u64;
+        let mut journal = match read_limited(&journal_path, journal_limit, now_secs, &mut moved_aside)? {
+            Some(bytes) => match journal::decode(&bytes) {
+                Ok((records, torn)) => {
+                    if torn > 0 {
+                        log::warn!(
+                            "{}: the last {torn} bytes are a record cut short or damaged; the {} before it are replayed",
+                            journal_path.display(),
+                            records.len()
+                        );
+                    }
+                    records
+                }
+                Err(e) => {
+                    set_aside(&journal_path, &Unusable::Format(e), now_secs)?;
+                    moved_aside += 1;
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
+        let snapshot = match snapshot {
+            Some(s) => s,
+            None => {
+                if !journal.is_empty() {
+                    log::warn!("no usable state file: replaying its journal alone ({} starts and ends)", journal.len());
+                }
+                StateSnapshot::empty()
+            }
+        };
+        journal.retain(|t| snapshot.after_cut(t));
+        let file = Self { path: path.to_owned(), _lock: lock, kept: journal.clone() };
+        Ok((file, Loaded { snapshot, journal, moved_aside }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Locks `PATH.lock` for this process, with its PID in it for whoever
+/// finds it locked.
+fn take_lock(path: &Path) -> Result<File, StateFileError> {
+    let lock_path = with_suffix(path, ".lock");
+    let unwritable = |source| StateFileError::Unwritable { path: path.to_owned(), source };
+    let mut lock = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(unwritable)?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = lock.read_to_string(&mut text);
+            let holder = text.trim().parse().ok();
+            return Err(StateFileError::InUse { path: path.to_owned(), lock: lock_path, holder });
+        }
+        Err(fs::TryLockError::Error(source)) => return Err(unwritable(source)),
+    }
+    lock.set_len(0).map_err(unwritable)?;
+    writeln!(lock, "{}", std::process::id()).map_err(unwritable)?;
+    Ok(lock)
+}
+
+/// A write past the file-size limit (`RLIMIT_FSIZE`) then fails with
+/// `EFBIG`, as a full disk does, instead of killing the process with
+/// `SIGXFSZ`: a handler that only sets a flag no one reads.
+fn ignore_file_size_signal() {
+    static CAUGHT: AtomicBool = AtomicBool::new(false);
+    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGXFSZ, &CAUGHT) {
+        log::warn!("cannot catch SIGXFSZ ({e}): a write past the file-size limit will end the process");
+    }
+}
+
+/// Removes temporary files a killed writer left beside the state file and
+/// its journal (ours are unique per writer, so any found at start is stale).
+fn remove_stale_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (parent(path).read_dir().ok(), path.file_name()) else { return };
+    let prefixes = [with_suffix(Path::new(name), ".tmp"), with_suffix(Path::new(name), ".journal.tmp")];
+    for entry in dir.flatten() {
+        let file_name = entry.file_name();
+        let stale = prefixes.iter().any(|p| file_name.as_encoded_bytes().starts_with(p.as_os_str().as_encoded_bytes()));
+        if stale && entry.file_type().is_ok_and(|t| !t.is_dir()) {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => log::info!("removed {}, left by an earlier writer", entry.path().display()),
+                Err(e) => log::warn!("cannot remove {}: {e}", entry.path().display()),
+            }
+        }
+    }
+}
+
+/// The bytes of `path` if it is a regular file of at most `limit` bytes;
+/// `None` if it is missing, or was not and has been moved aside (counted in
+/// `moved_aside`). Never blocks on a FIFO nor reads past `limit`.
+fn read_limited(
+    path: &Path,
+    limit: u64,
+    now_secs: u64,
+    moved_aside: &mut u64,
+) -> Result<Option<Vec<u8>>, StateFileError> {
+    let unreadable = |source| StateFileError::Unreadable { path: path.to_owned(), source };
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            log::info!("no {} yet: starting without it", path.display());
+            return Ok(None);
+        }
+        Err(source) => return Err(unreadable(source)),
+    };
+    let unusable = if !meta.is_file() {
+        Some(Unusable::NotRegular)
+    } else if meta.len() > limit {
+        Some(Unusable::TooLarge { len: meta.len(), limit })
+    } else {
+        None
+    };
+    if let Some(why) = unusable {
+        set_aside(path, &why, now_secs)?;
+        *moved_aside += 1;
+        return Ok(None);
+    }
+    // Swapped for a FIFO or a link since: opening neither blocks nor follows.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(unreadable)?;
+    if !file.metadata().map_err(unreadable)?.is_file() {
+        set_aside(path, &Unusable::NotRegular, now_secs)?;
+        *moved_aside += 1;
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(unreadable)?;
+    if bytes.len() as u64 > limit {
+        set_aside(path, &Unusable::TooLarge { len: bytes.len() as u64, limit }, now_secs)?;
+        *moved_aside += 1;
+        return Ok(None);
+    }
+    Ok(Some(bytes))
+}
+
+/// Moves an unusable file aside, saying why.
+fn set_aside(path: &Path, why: &Unusable, now_secs: u64) -> Result<(), StateFileError> {
+    let aside =
+        move_aside(path, now_secs).map_err(|source| StateFileError::MoveAside { path: path.to_owned(), source })?;
+    log::error!(
+        "{} is unusable ({why}): moved it to {}; starting without what it held",
+        path.display(),
+        aside.display()
+    );
+    Ok(())
 }
 
 /// `PATH` + `suffix`.
@@ -113,9 +311,21 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     name.into()
 }
 
-/// Where a snapshot is written before it is renamed over the file.
-fn temp_path(path: &Path) -> PathBuf {
-    with_suffix(path, ".tmp")
+fn journal_path(path: &Path) -> PathBuf {
+    with_suffix(path, ".journal")
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// A new temporary file beside `path`, unique to this writer
+/// (`PATH.tmp.<pid>.<random>`), created exclusively: a file or link
+/// planted at that name is never followed or truncated.
+fn create_temp(path: &Path) -> io::Result<(File, PathBuf)> {
+    let temp = with_suffix(path, &format!(".tmp.{}.{:016x}", std::process::id(), rand::random::<u64>()));
+    let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
+    Ok((file, temp))
 }
 
 /// Renames the file to `PATH.corrupt-<now>`, or `.corrupt-<now>.N` if
@@ -134,17 +344,15 @@ fn move_aside(path: &Path, now_secs: u64) -> io::Result<PathBuf> {
 }
 
 /// Replaces the file with `bytes` so that a crash at any point leaves the
-/// old file or the new one: a temporary file in the same directory,
-/// fsynced, renamed over it, and the directory fsynced.
+/// old file or the new one: a temporary file of its own in the same
+/// directory, fsynced, renamed over it, and the directory fsynced.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let temp = temp_path(path);
+    let (mut file, temp) = create_temp(path)?;
     let result = (|| {
-        let mut file = File::create(&temp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&temp, path)?;
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        File::open(dir)?.sync_all()
+        File::open(parent(path))?.sync_all()
     })();
     if result.is_err() {
         // A full disk must not stay full of a half-written copy.
@@ -207,8 +415,9 @@ impl SnapshotStats {
         self.errors.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn restored(&self, streams: usize) {
+    pub fn restored(&self, streams: usize, moved_aside: u64) {
         self.restored_streams.store(streams as u64, Ordering::Relaxed);
+        self.corrupt.fetch_add(moved_aside, Ordering::Relaxed);
     }
 
     pub fn status(&self) -> StateFileStatus {
@@ -243,34 +452,66 @@ impl Collector for SnapshotStats {
     }
 }
 
-/// Writes the state file every interval on its own thread, off the request path.
+/// Writes the state file every interval, and the journal every
+/// [`JOURNAL_FLUSH`], on its own thread, off the request path.
 pub struct Persister {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<Worker>>,
 }
 
 struct Shared {
-    path: PathBuf,
-    interval: Duration,
-    exporter: Arc<Exporter>,
     stopped: Mutex<bool>,
     wake: Condvar,
 }
 
+/// What the thread owns, handed back to [`Persister::finish`].
+struct Worker {
+    file: StateFile,
+    interval: Duration,
+    stats: Arc<SnapshotStats>,
+    clock: Arc<dyn Clock>,
+    snapshot: Box<dyn Fn() -> Encoded + Send>,
+    transitions: Option<Pending>,
+    /// Appending to `PATH.journal`; `None` until it is written afresh
+    /// after a failed append (a torn record would hide what follows it).
+    journal: Option<File>,
+    /// Transitions the lifecycle store dropped, as last logged.
+    dropped_seen: u64,
+}
+
 impl Persister {
-    pub fn spawn(path: PathBuf, interval: Duration, exporter: Arc<Exporter>) -> io::Result<Self> {
-        let shared = Arc::new(Shared { path, interval, exporter, stopped: Mutex::new(false), wake: Condvar::new() });
-        let worker = shared.clone();
-        let thread = std::thread::Builder::new().name("state-file".into()).spawn(move || loop {
-            let stopped = worker.stopped.lock().unwrap_or_else(|e| e.into_inner());
-            let (stopped, _) =
-                worker.wake.wait_timeout_while(stopped, worker.interval, |s| !*s).unwrap_or_else(|e| e.into_inner());
-            if *stopped {
-                return;
+    /// Starts the thread: `snapshot` encodes the state (called on the
+    /// thread), `transitions` are the journalled starts and ends; writes
+    /// are counted in `stats` at `clock`'s time.
+    pub fn spawn(
+        file: StateFile,
+        interval: Duration,
+        (stats, clock): (Arc<SnapshotStats>, Arc<dyn Clock>),
+        transitions: Option<Pending>,
+        snapshot: impl Fn() -> Encoded + Send + 'static,
+    ) -> io::Result<Self> {
+        let snapshot = Box::new(snapshot);
+        let mut worker = Worker { file, interval, stats, clock, snapshot, transitions, journal: None, dropped_seen: 0 };
+        worker.rewrite_journal()?;
+        let shared = Arc::new(Shared { stopped: Mutex::new(false), wake: Condvar::new() });
+        let signal = shared.clone();
+        let thread = std::thread::Builder::new().name("state-file".into()).spawn(move || {
+            let mut next_snapshot = Instant::now() + worker.interval;
+            loop {
+                let wait = JOURNAL_FLUSH.min(next_snapshot.saturating_duration_since(Instant::now()));
+                let stopped = crate::sync::lock(&signal.stopped);
+                let stopped = crate::sync::wait_while(&signal.wake, stopped, wait, |s| !*s);
+                if *stopped {
+                    return worker;
+                }
+                drop(stopped);
+                worker.flush();
+                if Instant::now() >= next_snapshot || worker.file.kept.len() >= journal::MAX_RECORDS {
+                    // A failure is logged and counted; the next interval tries again.
+                    let _ = worker.write();
+                    next_snapshot = Instant::now() + worker.interval;
+                }
             }
-            drop(stopped);
-            // A failure is logged and counted; the next interval tries again.
-            let _ = worker.write();
         })?;
         Ok(Self { shared, thread: Some(thread) })
     }
@@ -278,18 +519,17 @@ impl Persister {
     /// Stops the periodic writes and writes the state once more: call once
     /// the servers have stopped, so every accepted callback is in it.
     pub fn finish(mut self) -> io::Result<()> {
-        self.stop();
-        let bytes = self.shared.write()?;
-        log::info!("state written to {} ({bytes} bytes)", self.shared.path.display());
+        let Some(mut worker) = self.stop() else { return Err(io::Error::other("the state-file thread panicked")) };
+        worker.flush();
+        let bytes = worker.write()?;
+        log::info!("state written to {} ({bytes} bytes)", worker.file.path.display());
         Ok(())
     }
 
-    fn stop(&mut self) {
-        *self.shared.stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    fn stop(&mut self) -> Option<Worker> {
+        *crate::sync::lock(&self.shared.stopped) = true;
         self.shared.wake.notify_all();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.thread.take().and_then(|t| t.join().ok())
     }
 }
 
@@ -299,16 +539,164 @@ impl Drop for Persister {
     }
 }
 
-impl Shared {
-    fn write(&self) -> io::Result<usize> {
-        let result = self.exporter.write_snapshot(|bytes| write_atomic(&self.path, bytes));
-        if let Err(e) = &result {
-            log::error!(
-                "cannot write the state file {}: {e}; the previous one is kept, next try in {}",
-                self.path.display(),
-                humantime::format_duration(self.interval)
+impl Worker {
+    /// Appends what was journalled since the last flush, fsynced.
+    fn flush(&mut self) {
+        let Some(pending) = &self.transitions else { return };
+        let fresh = pending.drain(journal::PENDING);
+        let dropped = pending.dropped();
+        if dropped > self.dropped_seen {
+            log::warn!(
+                "{} starts and ends were not journalled (the journal fell behind); the next snapshot holds them",
+                dropped - self.dropped_seen
             );
+            self.dropped_seen = dropped;
         }
-        result
+        if fresh.is_empty() {
+            return;
+        }
+        let mut bytes = Vec::with_capacity(fresh.len() * 96);
+        for t in &fresh {
+            journal::encode(&mut bytes, t);
+        }
+        self.file.kept.extend(fresh);
+        if let Some(file) = &mut self.journal {
+            if let Err(e) = file.write_all(&bytes).and_then(|()| file.sync_data()) {
+                log::error!(
+                    "cannot append to {}: {e}; starts and ends wait for the next snapshot",
+                    journal_path(&self.file.path).display()
+                );
+                self.journal = None;
+            }
+        }
+    }
+
+    /// Writes a snapshot, counted in the metrics, then the journal afresh
+    /// with only what the snapshot does not hold; returns the bytes written.
+    fn write(&mut self) -> io::Result<usize> {
+        let started = Instant::now();
+        let encoded = (self.snapshot)();
+        if let Err(e) = write_atomic(&self.file.path, &encoded.bytes) {
+            log::error!("cannot write the state file {}: {e}", self.file.path.display());
+            self.stats.failed();
+            return Err(e);
+        }
+        self.stats.written(encoded.bytes.len(), started.elapsed(), self.clock.now());
+        // Those sent before the cut are in the snapshot; the rest wait.
+        self.flush();
+        self.file.kept.retain(|t| encoded.after_cut(t));
+        if let Err(e) = self.rewrite_journal() {
+            log::error!("cannot write {}: {e}", journal_path(&self.file.path).display());
+        }
+        Ok(encoded.bytes.len())
+    }
+
+    /// Replaces the journal with the transitions kept, and appends from there.
+    fn rewrite_journal(&mut self) -> io::Result<()> {
+        self.journal = None;
+        let path = journal_path(&self.file.path);
+        let mut bytes = journal::header();
+        for t in &self.file.kept {
+            journal::encode(&mut bytes, t);
+        }
+        write_atomic(&path, &bytes)?;
+        self.journal = Some(OpenOptions::new().append(true).custom_flags(libc::O_NOFOLLOW).open(&path)?);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::journal::Transition;
+
+    fn config() -> Config {
+        Config::from_flags(["--max-streams", "10", "--max-live-streams", "10", "--dedup-capacity", "10"]).unwrap()
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn one_owner_per_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let (owner, loaded) = StateFile::open(&config(), &path, 1000).unwrap();
+        assert_eq!((loaded.journal.len(), loaded.moved_aside), (0, 0));
+        match StateFile::open(&config(), &path, 1000) {
+            Err(StateFileError::InUse { holder, .. }) => assert_eq!(holder, Some(std::process::id())),
+            other => panic!("{:?}", other.err()),
+        }
+        drop(owner);
+        assert!(StateFile::open(&config(), &path, 1000).is_ok(), "free once the owner is gone");
+    }
+
+    #[test]
+    fn what_is_not_a_small_regular_file_is_moved_aside_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        let (_, loaded) = StateFile::open(&config(), &path, 1000).unwrap();
+        assert_eq!(loaded.moved_aside, 1);
+        assert!(fs::symlink_metadata(dir.path().join("state.corrupt-1000")).unwrap().is_symlink());
+        fs::File::create(&path).unwrap().set_len(snapshot::max_len(&config()) + 1).unwrap();
+        let (_, loaded) = StateFile::open(&config(), &path, 1000).unwrap();
+        assert_eq!(loaded.moved_aside, 1);
+        assert!(dir.path().join("state.corrupt-1000.1").exists());
+    }
+
+    #[test]
+    fn writes_never_follow_a_planted_link_and_leave_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("state.tmp")).unwrap();
+        let (_owner, _) = StateFile::open(&config(), &path, 1000).unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(names(dir.path()), ["state", "state.lock", "victim"], "the planted link was stale: removed");
+    }
+
+    #[test]
+    fn the_persister_writes_through_its_closure_and_folds_the_journal_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let config = Config::from_flags(["--state-file", path.to_str().unwrap()]).unwrap();
+        let (file, _) = StateFile::open(&config, &path, 1000).unwrap();
+        let state = Arc::new(crate::state::State::new(&config));
+        let dedup = Arc::new(crate::state::dedup::Dedup::new(900, 10));
+        let stats = Arc::new(SnapshotStats::new(&path, Duration::from_secs(3600)));
+        let clock: Arc<dyn Clock> = Arc::new(crate::state::clock::ManualClock::new(Duration::from_secs(1000)));
+        let (s, d) = (state.clone(), dedup.clone());
+        let persister = Persister::spawn(
+            file,
+            Duration::from_secs(3600),
+            (stats.clone(), clock),
+            state.take_journal(),
+            move || snapshot::encode(&s, &d, 1000, 0),
+        )
+        .unwrap();
+        let id = crate::state::streams::StreamId { domain: "d", app: "a", stream: "s" };
+        state.lifecycles.start(id, false, 1, 1000, |_| {});
+        // Within the flush interval (and a margin) it is in the journal.
+        let journal = journal_path(&path);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let read = || journal::decode(&fs::read(&journal).unwrap()).unwrap().0;
+        while read().is_empty() {
+            assert!(Instant::now() < deadline, "not journalled");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let journalled: Vec<Transition> = read();
+        assert_eq!((journalled.len(), journalled[0].start), (1, true));
+        persister.finish().unwrap();
+        assert!(read().is_empty(), "the last snapshot holds it");
+        assert_eq!(stats.status().writes_ok, 1);
+        let snapshot = StateSnapshot::decode(&fs::read(&path).unwrap()).unwrap();
+        assert!(!snapshot.after_cut(&journalled[0]));
     }
 }

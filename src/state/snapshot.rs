@@ -1,8 +1,9 @@
 //! The state file's format: what survives a restart, and how it is laid out.
 //!
 //! Integers are little-endian. The file is the magic `CSSPUSHS`, the format
-//! version (u32), when it was written (u64, Unix seconds), four sections in
-//! this order, each a tag byte, its payload length (u64) and the payload:
+//! version (u32), when it was written (u64, Unix seconds), five sections in
+//! this order (version 1: the first four), each a tag byte, its payload
+//! length (u64) and the payload:
 //!
 //! 1. de-duplication memory: the identity seed (u64), then (identity u64,
 //!    expires at u64) pairs;
@@ -12,31 +13,44 @@
 //!    last seen u64) records;
 //! 4. per-stream gauges: (key, flags u8, last seen u64, then the f64s the
 //!    flags say are present) records;
+//! 5. the lifecycle journal's cut: per lifecycle shard (64), the number of
+//!    the first journalled transition this file does not hold (u64);
 //!
 //! where a string is a u32 length and UTF-8 bytes, and a key is the
 //! stream's label set as a string; last comes the xxh3-64 of everything
 //! before it. Timestamps are Unix seconds. Counters and histograms are not kept:
 //! a counter restored from a file older than the last scrape would go
 //! backwards, which Prometheus takes for a reset.
+//!
+//! The file is data, not code: a checksum finds damage, not intent. What is
+//! restored goes through the same caps as a callback: keys are read back
+//! into their label values and built again under today's
+//! `--max-label-length`, every bound is applied again under today's flags,
+//! times are clamped to now, and gauge values must be finite.
+use super::dedup::Dedup;
+use super::journal::{Sink, Transition};
 use super::lifecycle::Lifecycle;
-use super::streams::StreamGauges;
-use super::State;
-use crate::ingest::dedup::Dedup;
+use super::sharded::{stream_shard, STREAM_SHARDS};
+use super::streams::{stream_key, StreamGauges, StreamId};
+use super::{State, FUTURE_TOLERANCE, OVERFLOW};
+use crate::cli::Config;
+use crate::text::{cap, parse_labels, push_labels};
 use std::fmt;
 
 const MAGIC: &[u8; 8] = b"CSSPUSHS";
 /// The format written; a later release reads this one and its own.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 const DEDUP: u8 = 1;
 const APPS: u8 = 2;
 const LIFECYCLES: u8 = 3;
 const STREAMS: u8 = 4;
+const CUTS: u8 = 5;
 
 // Stream flags.
 const LIVE_KNOWN: u8 = 1;
 const LIVE: u8 = 2;
-const OVERFLOW: u8 = 4;
+const OVERFLOW_BUCKET: u8 = 4;
 const LATEST_REPORT: u8 = 8;
 const VIDEO_MAX: u8 = 16;
 const AUDIO_MAX: u8 = 32;
@@ -71,14 +85,37 @@ impl fmt::Display for FormatError {
 
 impl std::error::Error for FormatError {}
 
-/// The state of one exporter as the bytes of a state file. Copies one shard
-/// at a time, so ingest into the others goes on. The de-duplication memory
-/// is copied first: a callback accepted meanwhile is then in the lifecycles
-/// but not remembered, and its retry after a restart changes nothing again
-/// (starts and ends are idempotent), rather than the other way round.
-/// `capacity` (the last snapshot's size, say) spares growing the buffer,
-/// and copying it all, while a shard is locked.
-pub fn encode(state: &State, dedup: &Dedup, now_secs: u64, capacity: usize) -> Vec<u8> {
+/// A snapshot's bytes and, per lifecycle shard, the first journalled
+/// transition they do not hold.
+pub struct Encoded {
+    pub bytes: Vec<u8>,
+    pub cuts: Vec<u64>,
+}
+
+impl Encoded {
+    /// Whether the transition is not in the snapshot (to be kept in, or
+    /// replayed from, the journal).
+    pub fn after_cut(&self, t: &Transition) -> bool {
+        after_cut(Some(&self.cuts), t)
+    }
+}
+
+fn after_cut(cuts: Option<&[u64]>, t: &Transition) -> bool {
+    cuts.is_none_or(|cuts| t.seq >= cuts[stream_shard(&t.key)])
+}
+
+/// The state of one exporter as the bytes of a state file, copied one
+/// shard at a time, so ingest into the others goes on. A stream's lifecycle
+/// and its gauges are copied under one cut: the lifecycle shard stays
+/// locked while the registry's shard of the same number is copied (ingest
+/// changes a gauge of liveness only under its lifecycle's lock), so a
+/// restored stream is never live in one and not in the other. The
+/// de-duplication memory is copied first: a callback accepted meanwhile is
+/// then in the lifecycles but not remembered, and its retry after a restart
+/// changes nothing again (starts and ends are idempotent), rather than the
+/// other way round. `capacity` (the last snapshot's size, say) spares
+/// growing the buffer, and copying it all, while a shard is locked.
+pub fn encode(state: &State, dedup: &Dedup, now_secs: u64, capacity: usize) -> Encoded {
     let mut out = Vec::with_capacity(capacity);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -97,36 +134,53 @@ pub fn encode(state: &State, dedup: &Dedup, now_secs: u64, capacity: usize) -> V
             out.extend_from_slice(&last_seen.to_le_bytes());
         });
     });
+    let mut streams = Vec::with_capacity(capacity / 4);
+    let mut cuts = vec![0; STREAM_SHARDS];
     section(&mut out, LIFECYCLES, |out| {
-        state.lifecycles.for_each(|key, l| {
-            push_str(out, key);
-            let flags = flag(l.live, LC_LIVE) | flag(l.ended_session.is_some(), LC_ENDED) | flag(l.folded, LC_FOLDED);
-            out.push(flags);
-            for n in [l.session, l.ended_session.unwrap_or(0), l.last_seen] {
-                out.extend_from_slice(&n.to_le_bytes());
+        for (i, (lifecycles, gauges)) in state.lifecycles.shards().each_with(state.streams.shards()).enumerate() {
+            cuts[i] = state.lifecycles.journal().map_or(0, Sink::next_seq);
+            for (key, t) in lifecycles.iter() {
+                push_lifecycle(out, key, &t.lifecycle);
             }
-        });
+            for (key, s) in gauges.iter() {
+                push_gauges(&mut streams, key, &s.gauges());
+            }
+        }
     });
-    section(&mut out, STREAMS, |out| {
-        state.streams.for_each_gauges(|key, g| {
-            push_str(out, key);
-            let [video, audio] = g.frame_max;
-            let flags = flag(g.live.is_some(), LIVE_KNOWN)
-                | flag(g.live == Some(true), LIVE)
-                | flag(g.overflow, OVERFLOW)
-                | flag(g.latest_report.is_some(), LATEST_REPORT)
-                | flag(video.is_some(), VIDEO_MAX)
-                | flag(audio.is_some(), AUDIO_MAX);
-            out.push(flags);
-            out.extend_from_slice(&g.last_seen.to_le_bytes());
-            for v in [g.latest_report, video, audio].into_iter().flatten() {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-        });
+    section(&mut out, STREAMS, |out| out.extend_from_slice(&streams));
+    section(&mut out, CUTS, |out| {
+        for cut in &cuts {
+            out.extend_from_slice(&cut.to_le_bytes());
+        }
     });
     let checksum = xxhash_rust::xxh3::xxh3_64(&out);
     out.extend_from_slice(&checksum.to_le_bytes());
-    out
+    Encoded { bytes: out, cuts }
+}
+
+fn push_lifecycle(out: &mut Vec<u8>, key: &str, l: &Lifecycle) {
+    push_str(out, key);
+    let flags = flag(l.live, LC_LIVE) | flag(l.ended_session.is_some(), LC_ENDED) | flag(l.folded, LC_FOLDED);
+    out.push(flags);
+    for n in [l.session, l.ended_session.unwrap_or(0), l.last_seen] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+}
+
+fn push_gauges(out: &mut Vec<u8>, key: &str, g: &StreamGauges) {
+    push_str(out, key);
+    let [video, audio] = g.frame_max;
+    let flags = flag(g.live.is_some(), LIVE_KNOWN)
+        | flag(g.live == Some(true), LIVE)
+        | flag(g.overflow, OVERFLOW_BUCKET)
+        | flag(g.latest_report.is_some(), LATEST_REPORT)
+        | flag(video.is_some(), VIDEO_MAX)
+        | flag(audio.is_some(), AUDIO_MAX);
+    out.push(flags);
+    out.extend_from_slice(&g.last_seen.to_le_bytes());
+    for v in [g.latest_report, video, audio].into_iter().flatten() {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
 }
 
 fn flag(set: bool, bit: u8) -> u8 {
@@ -147,15 +201,35 @@ fn section(out: &mut Vec<u8>, tag: u8, f: impl FnOnce(&mut Vec<u8>)) {
     out[at..at + 8].copy_from_slice(&len.to_le_bytes());
 }
 
-fn push_str(out: &mut Vec<u8>, s: &str) {
+pub(super) fn push_str(out: &mut Vec<u8>, s: &str) {
     #[allow(clippy::cast_possible_truncation, reason = "at most three label values of at most 1024 bytes each")]
     out.extend_from_slice(&(s.len() as u32).to_le_bytes());
     out.extend_from_slice(s.as_bytes());
 }
 
+/// The largest state file the flags can produce: every bound full, every
+/// label value `--max-label-length` bytes long and every byte of it
+/// escaped. A larger file is not read: it cannot be one of ours.
+pub fn max_len(c: &Config) -> u64 {
+    let label = c.max_label_length as u64;
+    // `domain="",app="",stream=""` and each value escaped to twice its length.
+    let key = 4 + 27 + 6 * label;
+    let pair = 2 * (4 + 2 * label) + 8;
+    let lifecycle = key + 1 + 3 * 8;
+    let gauges = key + 1 + 4 * 8;
+    let buckets = c.max_apps as u64 + 1;
+    let dedup = c.dedup_capacity as u64 * 16 + 8;
+    let fixed = 8 + 4 + 8 + 5 * 9 + STREAM_SHARDS as u64 * 8 + 8;
+    fixed
+        + dedup
+        + c.max_apps as u64 * pair
+        + c.max_live_streams as u64 * lifecycle
+        + (c.max_streams as u64 + buckets) * gauges
+}
+
 /// A state file's content, checked and decoded, before it is restored.
 #[derive(Debug)]
-pub struct Snapshot {
+pub struct StateSnapshot {
     written_at: u64,
     dedup_seed: u64,
     /// (identity, expires at).
@@ -164,21 +238,29 @@ pub struct Snapshot {
     apps: Vec<(Box<str>, Box<str>, u64)>,
     lifecycles: Vec<(Box<str>, Lifecycle)>,
     streams: Vec<(Box<str>, StreamGauges)>,
+    /// Per lifecycle shard; `None` in a version 1 file (no journal then).
+    cuts: Option<Vec<u64>>,
 }
 
 /// What a snapshot gave back, expired entries left out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Restored {
     /// Distinct streams with a lifecycle or per-stream gauges.
     pub streams: usize,
     pub live: usize,
     pub dedup_entries: usize,
     /// Pairs, lifecycles and streams past today's `--max-apps`,
-    /// `--max-live-streams` or `--max-streams` (smaller than when written).
+    /// `--max-live-streams`, `--max-streams` or `--max-series`.
     pub over_bounds: usize,
+    /// Records that could not have been written by an exporter: a key that
+    /// is not exactly `domain="..",app="..",stream=".."`, a gauge value that
+    /// is not a finite non-negative number. Dropped.
+    pub invalid: usize,
+    /// Journalled starts and ends applied after the snapshot.
+    pub replayed: usize,
 }
 
-impl Snapshot {
+impl StateSnapshot {
     /// Checks the whole file (magic, version, checksum, every record)
     /// before anything is restored from it.
     pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
@@ -186,9 +268,10 @@ impl Snapshot {
             return Err(if MAGIC.starts_with(bytes) { FormatError::Truncated } else { FormatError::NotAStateFile });
         }
         let mut r = Reader(&bytes[MAGIC.len()..]);
-        match r.u32()? {
+        let version = r.u32()?;
+        match version {
             0 => return Err(FormatError::Malformed("version")),
-            VERSION => {}
+            1 | VERSION => {}
             v => return Err(FormatError::NewerVersion(v)),
         }
         let body_len = bytes.len().checked_sub(8).filter(|&n| n >= MAGIC.len() + 12).ok_or(FormatError::Truncated)?;
@@ -234,13 +317,30 @@ impl Snapshot {
             let latest_report = f64_if(LATEST_REPORT)?;
             let frame_max = [f64_if(VIDEO_MAX)?, f64_if(AUDIO_MAX)?];
             let live = (flags & LIVE_KNOWN != 0).then_some(flags & LIVE != 0);
-            let g = StreamGauges { frame_max, latest_report, live, last_seen, overflow: flags & OVERFLOW != 0 };
-            streams.push((key, g));
+            let overflow = flags & OVERFLOW_BUCKET != 0;
+            streams.push((key, StreamGauges { frame_max, latest_report, live, last_seen, overflow }));
         }
+        let cuts = if version == 1 {
+            None
+        } else {
+            let mut part = r.section(CUTS)?;
+            let cuts = (0..STREAM_SHARDS).map(|_| part.u64()).collect::<Result<Vec<_>, _>>()?;
+            if !part.0.is_empty() {
+                return Err(FormatError::Malformed("journal cut"));
+            }
+            Some(cuts)
+        };
         if !r.0.is_empty() {
             return Err(FormatError::Malformed("trailing sections"));
         }
-        Ok(Self { written_at, dedup_seed, dedup, apps, lifecycles, streams })
+        Ok(Self { written_at, dedup_seed, dedup, apps, lifecycles, streams, cuts })
+    }
+
+    /// What an exporter that has seen nothing would write: a fresh seed, no
+    /// cut (every journalled transition is after it).
+    pub fn empty() -> Self {
+        let (dedup, apps, lifecycles, streams) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        Self { written_at: 0, dedup_seed: rand::random(), dedup, apps, lifecycles, streams, cuts: None }
     }
 
     /// Unix seconds when it was written.
@@ -253,26 +353,58 @@ impl Snapshot {
         self.dedup_seed
     }
 
+    /// Whether the journalled transition is not in this snapshot.
+    pub fn after_cut(&self, t: &Transition) -> bool {
+        after_cut(self.cuts.as_deref(), t)
+    }
+
     /// Puts it all back into a fresh state and a memory built with
-    /// [`Self::dedup_seed`]; what has expired by `now` is dropped.
-    pub fn restore(self, state: &State, dedup: &Dedup, now_secs: u64) -> Restored {
+    /// [`Self::dedup_seed`], as if each record had arrived in a callback,
+    /// then replays the journalled transitions after the cut, in order;
+    /// what has expired by `now` is dropped.
+    pub fn restore(self, state: &State, dedup: &Dedup, now_secs: u64, journal: &[Transition]) -> Restored {
         debug_assert_eq!(dedup.seed(), self.dedup_seed, "identities keyed with another seed never match");
+        let mut r = Restored::default();
         let mut entries = self.dedup;
         entries.retain(|&(_, expires)| expires > now_secs);
         // Oldest first, as the memory keeps them.
         entries.sort_by_key(|&(_, expires)| expires);
         for &(id, expires) in &entries {
-            dedup.restore(id, expires);
+            dedup.restore(id, expires, now_secs);
         }
-        let mut over_bounds = 0;
+        let max = state.max_label_bytes;
         for (domain, app, last_seen) in &self.apps {
-            over_bounds += usize::from(!state.apps.restore(domain, app, *last_seen));
+            r.over_bounds +=
+                usize::from(!state.apps.restore(cap(domain, max), cap(app, max), (*last_seen).min(now_secs)));
         }
-        for (key, l) in self.lifecycles {
-            over_bounds += usize::from(!state.lifecycles.restore(key, l));
+        for (key, mut l) in self.lifecycles {
+            let Some(parts) = key_parts(&key) else {
+                r.invalid += 1;
+                continue;
+            };
+            l.last_seen = l.last_seen.min(now_secs);
+            l.folded = folded(state, parts.id(), l.folded, l.last_seen);
+            r.over_bounds += usize::from(!state.lifecycles.restore(parts.id(), l));
         }
         for (key, g) in self.streams {
-            over_bounds += usize::from(!state.streams.restore(key, g));
+            match (key_parts(&key), gauges(g, now_secs)) {
+                (Some(parts), Some(g)) => r.over_bounds += usize::from(!restore_stream(state, parts.id(), g)),
+                _ => r.invalid += 1,
+            }
+        }
+        let mut next_seq = self.cuts.as_deref().and_then(|c| c.iter().max().copied()).unwrap_or(0);
+        let mut replay: Vec<&Transition> = journal.iter().filter(|t| after_cut(self.cuts.as_deref(), t)).collect();
+        replay.sort_by_key(|t| t.seq);
+        for t in replay {
+            next_seq = next_seq.max(t.seq + 1);
+            match key_parts(&t.key) {
+                Some(parts) => replay_one(state, parts.id(), t, now_secs),
+                None => r.invalid += 1,
+            }
+            r.replayed += 1;
+        }
+        if let Some(journal) = state.lifecycles.journal() {
+            journal.continue_after(next_seq);
         }
         state.expire(now_secs);
         let mut own = Vec::new();
@@ -281,18 +413,98 @@ impl Snapshot {
                 own.push(Box::<str>::from(key));
             }
         });
-        let mut live = 0;
-        state.lifecycles.for_each(|_, l| live += usize::from(l.live));
-        let series_only = own.iter().filter(|key| !state.lifecycles.contains(key)).count();
-        Restored { streams: state.lifecycles.tracked() + series_only, live, dedup_entries: dedup.len(), over_bounds }
+        state.lifecycles.for_each(|_, l| r.live += usize::from(l.live));
+        let series_only = own.iter().filter(|key| state.lifecycles.get(key).is_none()).count();
+        r.streams = state.lifecycles.tracked() + series_only;
+        r.dedup_entries = dedup.len();
+        r
     }
 }
 
+/// The label values a key was built from.
+struct KeyParts([String; 3]);
+
+impl KeyParts {
+    fn id(&self) -> StreamId<'_> {
+        let [domain, app, stream] = &self.0;
+        StreamId { domain, app, stream }
+    }
+}
+
+/// The (domain, app, stream) of `key` if it is exactly the label set an
+/// exporter builds from them (escaped as it escapes), else `None`: a key is
+/// never shown as it was read, only built again from these.
+fn key_parts(key: &str) -> Option<KeyParts> {
+    let labels: [(String, String); 3] = parse_labels(key).try_into().ok()?;
+    let [(d, domain), (a, app), (s, stream)] = labels;
+    if [d.as_str(), a.as_str(), s.as_str()] != ["domain", "app", "stream"] {
+        return None;
+    }
+    let mut again = String::with_capacity(key.len());
+    push_labels(&mut again, &[("domain", &domain), ("app", &app), ("stream", &stream)]);
+    (again == key).then_some(KeyParts([domain, app, stream]))
+}
+
+/// Whether a stream's lifecycle counts under `__overflow__`: if it did when
+/// written, or if its (domain, app) pair has no labels of its own now
+/// (admitted again if today's `--max-apps` allows).
+fn folded(state: &State, id: StreamId, was: bool, last_seen: u64) -> bool {
+    let max = state.max_label_bytes;
+    was || !state.apps.restore(cap(id.domain, max), cap(id.app, max), last_seen)
+}
+
+/// The gauges as a callback could have set them, or `None`: times clamped
+/// to now (a report time as far ahead as ingest allows), values finite.
+fn gauges(mut g: StreamGauges, now_secs: u64) -> Option<StreamGauges> {
+    let sane = |v: &Option<f64>| v.is_none_or(|v| v.is_finite() && v >= 0.0);
+    if !sane(&g.latest_report) || !g.frame_max.iter().all(sane) {
+        return None;
+    }
+    #[allow(clippy::cast_precision_loss, reason = "Unix seconds fit an f64's mantissa")]
+    let latest = (now_secs + FUTURE_TOLERANCE.as_secs()) as f64;
+    g.latest_report = g.latest_report.map(|t| t.min(latest));
+    g.last_seen = g.last_seen.min(now_secs);
+    Some(g)
+}
+
+/// Puts back a stream's gauges if its (domain, app) pair is back (a stream
+/// of a pair without labels of its own has no series of its own); its
+/// liveness is its restored lifecycle's, not what the record says.
+fn restore_stream(state: &State, id: StreamId, mut g: StreamGauges) -> bool {
+    let max = state.max_label_bytes;
+    let (domain, app) = (cap(id.domain, max), cap(id.app, max));
+    let pair_back =
+        (domain == OVERFLOW && app == OVERFLOW && id.stream == OVERFLOW) || state.apps.contains(domain, app);
+    if !pair_back {
+        return false;
+    }
+    let id = StreamId { domain, app, stream: id.stream };
+    if g.live.is_some() {
+        let lifecycle = state.lifecycles.get(&stream_key(id, max));
+        g.live = lifecycle.filter(|l| !l.folded).map(|l| l.live);
+    }
+    state.streams.restore(id, g)
+}
+
+/// Applies one journalled start or end as the pipeline did, its pair
+/// admitted again and its time clamped to now.
+fn replay_one(state: &State, id: StreamId, t: &Transition, now_secs: u64) {
+    let t = Transition { at: t.at.min(now_secs), ..t.clone() };
+    let folded = folded(state, id, t.folded, t.at);
+    let max = state.max_label_bytes;
+    let shown = StreamId { domain: cap(id.domain, max), app: cap(id.app, max), stream: id.stream };
+    state.lifecycles.replay(id, &t, folded, |live| {
+        if !folded {
+            state.streams.set_live(shown, live, t.at);
+        }
+    });
+}
+
 /// The bytes not read yet.
-struct Reader<'a>(&'a [u8]);
+pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], FormatError> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], FormatError> {
         if self.0.len() < n {
             return Err(FormatError::Truncated);
         }
@@ -301,19 +513,19 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn u8(&mut self) -> Result<u8, FormatError> {
+    pub(super) fn u8(&mut self) -> Result<u8, FormatError> {
         Ok(self.take(1)?[0])
     }
 
-    fn u32(&mut self) -> Result<u32, FormatError> {
+    pub(super) fn u32(&mut self) -> Result<u32, FormatError> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
     }
 
-    fn u64(&mut self) -> Result<u64, FormatError> {
+    pub(super) fn u64(&mut self) -> Result<u64, FormatError> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
     }
 
-    fn str(&mut self) -> Result<Box<str>, FormatError> {
+    pub(super) fn str(&mut self) -> Result<Box<str>, FormatError> {
         let len = usize::try_from(self.u32()?).map_err(|_| FormatError::Malformed("string length"))?;
         std::str::from_utf8(self.take(len)?).map(Into::into).map_err(|_| FormatError::Malformed("string"))
     }
@@ -354,22 +566,22 @@ mod tests {
     #[test]
     fn a_snapshot_decodes_to_what_was_encoded() {
         let (state, dedup) = filled();
-        let bytes = encode(&state, &dedup, 1001, 0);
-        let snapshot = Snapshot::decode(&bytes).unwrap();
+        let bytes = encode(&state, &dedup, 1001, 0).bytes;
+        let snapshot = StateSnapshot::decode(&bytes).unwrap();
         assert_eq!((snapshot.written_at(), snapshot.dedup_seed()), (1001, dedup.seed()));
         let fresh = State::new(&Config::from_flags(["--max-streams", "2"]).unwrap());
         let memory = Dedup::with_seed(900, 100, snapshot.dedup_seed());
-        let restored = snapshot.restore(&fresh, &memory, 1001);
-        assert_eq!(restored, Restored { streams: 3, live: 1, dedup_entries: 1, over_bounds: 0 });
+        let restored = snapshot.restore(&fresh, &memory, 1001, &[]);
+        assert_eq!(restored, Restored { streams: 3, live: 1, dedup_entries: 1, ..Restored::default() });
         // Maps iterate in their own orders: compare the records, sorted.
         let sorted = |bytes: &[u8]| {
-            let mut s = Snapshot::decode(bytes).unwrap();
+            let mut s = StateSnapshot::decode(bytes).unwrap();
             s.lifecycles.sort_by(|a, b| a.0.cmp(&b.0));
             s.streams.sort_by(|a, b| a.0.cmp(&b.0));
             s.apps.sort();
             (s.dedup_seed, s.dedup, s.apps, s.lifecycles, s.streams)
         };
-        let again = sorted(&encode(&fresh, &memory, 1001, 0));
+        let again = sorted(&encode(&fresh, &memory, 1001, 0).bytes);
         assert_eq!(again, sorted(&bytes));
         assert_eq!(again.2, [("d".into(), "a".into(), 1000)]);
         assert_eq!((again.3.len(), again.4.len()), (2, 3), "two lifecycles; two streams and the overflow bucket");
@@ -378,38 +590,146 @@ mod tests {
     #[test]
     fn what_expired_meanwhile_is_not_restored() {
         let (state, dedup) = filled();
-        let snapshot = Snapshot::decode(&encode(&state, &dedup, 1001, 0)).unwrap();
+        let snapshot = StateSnapshot::decode(&encode(&state, &dedup, 1001, 0).bytes).unwrap();
         let fresh = State::new(&Config::from_flags(["--max-streams", "2"]).unwrap());
         let memory = Dedup::with_seed(900, 100, snapshot.dedup_seed());
         // An hour later: only the live stream is left, and nothing to de-duplicate.
-        let restored = snapshot.restore(&fresh, &memory, 1000 + 3600);
-        assert_eq!(restored, Restored { streams: 1, live: 1, dedup_entries: 0, over_bounds: 0 });
+        let restored = snapshot.restore(&fresh, &memory, 1000 + 3600, &[]);
+        assert_eq!(restored, Restored { streams: 1, live: 1, ..Restored::default() });
     }
 
     #[test]
     fn what_no_longer_fits_the_bounds_is_counted() {
         let (state, dedup) = filled();
-        let snapshot = Snapshot::decode(&encode(&state, &dedup, 1001, 0)).unwrap();
+        let snapshot = StateSnapshot::decode(&encode(&state, &dedup, 1001, 0).bytes).unwrap();
         let config = Config::from_flags(["--max-streams", "1", "--max-live-streams", "1"]).unwrap();
         let smaller = State::new(&config);
         let memory = Dedup::with_seed(900, 100, snapshot.dedup_seed());
-        assert_eq!(snapshot.restore(&smaller, &memory, 1001).over_bounds, 2, "a lifecycle and a stream");
+        assert_eq!(snapshot.restore(&smaller, &memory, 1001, &[]).over_bounds, 2, "a lifecycle and a stream");
     }
 
     #[test]
     fn damage_of_every_kind_is_refused() {
         let (state, dedup) = filled();
-        let bytes = encode(&state, &dedup, 1001, 0);
+        let bytes = encode(&state, &dedup, 1001, 0).bytes;
         for cut in [0, 3, 8, 12, 20, bytes.len() / 2, bytes.len() - 1] {
-            assert!(Snapshot::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(StateSnapshot::decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }
-        assert_eq!(Snapshot::decode(b"CSSP").unwrap_err(), FormatError::Truncated);
-        assert_eq!(Snapshot::decode(b"{\"streams\":[]}").unwrap_err(), FormatError::NotAStateFile);
+        assert_eq!(StateSnapshot::decode(b"CSSP").unwrap_err(), FormatError::Truncated);
+        assert_eq!(StateSnapshot::decode(b"{\"streams\":[]}").unwrap_err(), FormatError::NotAStateFile);
         let mut flipped = bytes.clone();
         flipped[40] ^= 1;
-        assert_eq!(Snapshot::decode(&flipped).unwrap_err(), FormatError::ChecksumMismatch);
+        assert_eq!(StateSnapshot::decode(&flipped).unwrap_err(), FormatError::ChecksumMismatch);
         let mut newer = bytes.clone();
-        newer[8..12].copy_from_slice(&2u32.to_le_bytes());
-        assert_eq!(Snapshot::decode(&newer).unwrap_err(), FormatError::NewerVersion(2));
+        newer[8..12].copy_from_slice(&3u32.to_le_bytes());
+        assert_eq!(StateSnapshot::decode(&newer).unwrap_err(), FormatError::NewerVersion(3));
+    }
+
+    /// A file whose checksum matches but whose records were written by
+    /// hand: `records` replace the lifecycles and streams sections.
+    fn crafted(lifecycles: &[(&str, Lifecycle)], streams: &[(&str, StreamGauges)]) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&1000u64.to_le_bytes());
+        section(&mut out, DEDUP, |out| out.extend_from_slice(&7u64.to_le_bytes()));
+        section(&mut out, APPS, |out| {
+            push_str(out, "d");
+            push_str(out, "a");
+            out.extend_from_slice(&1000u64.to_le_bytes());
+        });
+        section(&mut out, LIFECYCLES, |out| lifecycles.iter().for_each(|(k, l)| push_lifecycle(out, k, l)));
+        section(&mut out, STREAMS, |out| streams.iter().for_each(|(k, g)| push_gauges(out, k, g)));
+        section(&mut out, CUTS, |out| out.extend_from_slice(&[0; STREAM_SHARDS * 8]));
+        let checksum = xxhash_rust::xxh3::xxh3_64(&out);
+        out.extend_from_slice(&checksum.to_le_bytes());
+        out
+    }
+
+    fn rendered(state: &State) -> String {
+        let mut page = String::new();
+        crate::expose::Collector::encode(state, &mut crate::expose::Encoder::new(&mut page));
+        page
+    }
+
+    #[test]
+    fn a_crafted_file_is_restored_as_callbacks_would_have_made_it() {
+        let live = Lifecycle { live: true, session: 1, ended_session: None, last_seen: u64::MAX, folded: false };
+        let g = StreamGauges {
+            frame_max: [None; 2],
+            latest_report: None,
+            live: Some(true),
+            last_seen: 1000,
+            overflow: false,
+        };
+        let long = format!("domain=\"d\",app=\"a\",stream=\"{}\"", "x".repeat(5000));
+        let bytes = crafted(
+            &[
+                ("domain=\"d\",app=\"a\",stream=\"s\"} 1\ninjected_total 42\n#", live),
+                ("not a label set", live),
+                (&long, live),
+            ],
+            &[
+                ("domain=\"d\",app=\"a\",stream=\"s\"} 1\ninjected_total 42\n#", g),
+                (&long, StreamGauges { latest_report: Some(f64::NAN), ..g }),
+                (&long, StreamGauges { live: Some(false), ..g }),
+                // Flagged overflow to escape --max-streams: not believed.
+                ("domain=\"d\",app=\"a\",stream=\"t\"", StreamGauges { overflow: true, ..g }),
+                ("domain=\"d\",app=\"a\",stream=\"u\"", StreamGauges { overflow: true, ..g }),
+            ],
+        );
+        let config = Config::from_flags(["--max-streams", "2", "--max-label-length", "8"]).unwrap();
+        let state = State::new(&config);
+        let r = StateSnapshot::decode(&bytes).unwrap().restore(&state, &Dedup::with_seed(900, 10, 7), 2000, &[]);
+        assert_eq!((r.invalid, r.over_bounds), (4, 1), "{r:?}");
+        let page = rendered(&state);
+        assert!(!page.contains("injected_total"), "{page}");
+        // The long name is capped to today's --max-label-length; the
+        // lifecycle says live, so the gauge does too.
+        assert!(page.contains("css_push_stream_live{domain=\"d\",app=\"a\",stream=\"xxxxxxxx\"} 1\n"), "{page}");
+        assert!(page.contains("css_push_streams 2\n"), "t is a stream of its own, u past the cap: {page}");
+        assert!(!page.contains("stream=\"t\"} 1"), "no lifecycle, no liveness: {page}");
+        // last_seen u64::MAX was clamped to now: it expires on its TTL.
+        state.expire(2000 + 8 * 86400);
+        assert_eq!(state.lifecycles.tracked(), 0);
+    }
+
+    #[test]
+    fn a_lower_max_label_length_still_ends_a_restored_stream() {
+        let config = Config::from_flags(["--max-label-length", "64"]).unwrap();
+        let (state, dedup) = (State::new(&config), Dedup::new(900, 10));
+        let id = StreamId { domain: "d", app: "a", stream: "a-rather-long-stream-name" };
+        state.apps.admit("d", "a", 1000);
+        state.lifecycles.start(id, false, 7, 1000, |live| {
+            state.streams.set_live(id, live, 1000);
+        });
+        let snapshot = StateSnapshot::decode(&encode(&state, &dedup, 1000, 0).bytes).unwrap();
+        let shorter = State::new(&Config::from_flags(["--max-label-length", "8"]).unwrap());
+        snapshot.restore(&shorter, &Dedup::with_seed(900, 10, dedup.seed()), 1000, &[]);
+        shorter.lifecycles.end(id, false, 7, 1001, |live| {
+            shorter.streams.set_live(StreamId { stream: id.stream, ..id }, live, 1001);
+        });
+        assert!(rendered(&shorter).contains("css_push_streams_live{domain=\"d\",app=\"a\"} 0\n"));
+    }
+
+    #[test]
+    fn journalled_transitions_after_the_cut_are_replayed_once() {
+        let config = Config::from_flags(["--state-file", "/unused"]).unwrap();
+        let (state, dedup) = (State::new(&config), Dedup::new(900, 10));
+        let pending = state.take_journal().unwrap();
+        let id = |stream| StreamId { domain: "d", app: "a", stream };
+        state.apps.admit("d", "a", 1000);
+        state.lifecycles.start(id("before"), false, 1, 1000, |_| {});
+        let encoded = encode(&state, &dedup, 1000, 0);
+        state.lifecycles.start(id("after"), false, 2, 1001, |_| {});
+        state.lifecycles.end(id("before"), false, 1, 1002, |_| {});
+        let journal = pending.drain(10);
+        assert_eq!(journal.len(), 3);
+        assert_eq!(journal.iter().filter(|t| encoded.after_cut(t)).count(), 2);
+        let fresh = State::new(&config);
+        let snapshot = StateSnapshot::decode(&encoded.bytes).unwrap();
+        let r = snapshot.restore(&fresh, &Dedup::with_seed(900, 10, dedup.seed()), 1002, &journal);
+        assert_eq!((r.replayed, r.live), (2, 1), "{r:?}");
+        assert_eq!(fresh.lifecycles.get("domain=\"d\",app=\"a\",stream=\"before\"").map(|l| l.live), Some(false));
+        assert_eq!(fresh.lifecycles.journal().unwrap().next_seq(), 3, "numbers go on after the journal's");
     }
 }

@@ -5,7 +5,7 @@
 //! others; each shard's lock is held only for a map update or for rendering
 //! that shard's streams.
 use super::budget::SeriesBudget;
-use super::sharded::Sharded;
+use super::sharded::{Shard, Sharded};
 use super::OVERFLOW;
 use crate::catalog::{self, Media};
 use crate::expose::families as f;
@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub struct StreamRegistry {
-    shards: Sharded<StreamState>,
+    shards: Sharded<Shard<StreamState>>,
     max_streams: usize,
     max_label_bytes: usize,
     /// Streams holding series, overflow buckets excluded.
@@ -35,6 +35,12 @@ impl StreamState {
     /// Series counted against the budget for it.
     fn series(&self) -> usize {
         STREAM_GAUGES + self.errors.len()
+    }
+
+    /// What a snapshot keeps of it.
+    pub(super) fn gauges(&self) -> StreamGauges {
+        let StreamState { frame_max, latest_report, live, last_seen, overflow, .. } = *self;
+        StreamGauges { frame_max, latest_report, live, last_seen, overflow }
     }
 }
 
@@ -97,7 +103,7 @@ enum Refused {
 }
 
 #[derive(Debug, Default)]
-struct StreamState {
+pub(super) struct StreamState {
     /// (error code, count), sorted by code; a stream sees few types.
     errors: Vec<(u8, u64)>,
     frame_max: [Option<f64>; 2],
@@ -315,17 +321,25 @@ impl StreamRegistry {
     /// Calls `f` with every stream's key and what a snapshot keeps of it, a
     /// shard at a time.
     pub fn for_each_gauges(&self, mut f: impl FnMut(&str, StreamGauges)) {
-        self.for_each(|key, s| {
-            let StreamState { frame_max, latest_report, live, last_seen, overflow, .. } = *s;
-            f(key, StreamGauges { frame_max, latest_report, live, last_seen, overflow });
-        });
+        self.for_each(|key, s| f(key, s.gauges()));
     }
 
-    /// Puts back a stream from a snapshot, without counters; false past the cap.
-    pub fn restore(&self, key: Box<str>, g: StreamGauges) -> bool {
-        let StreamGauges { frame_max, latest_report, live, last_seen, overflow } = g;
+    pub(super) fn shards(&self) -> &Sharded<Shard<StreamState>> {
+        &self.shards
+    }
+
+    /// Puts back a stream from a snapshot, without counters, under today's
+    /// caps: its key is built again from `id`, and it is an overflow bucket
+    /// if and only if its name is [`OVERFLOW`] (`g.overflow` is not
+    /// believed). False past a cap, or if the key is taken already.
+    pub fn restore(&self, id: StreamId, g: StreamGauges) -> bool {
+        let StreamGauges { frame_max, latest_report, live, last_seen, .. } = g;
+        let key = stream_key(id, self.max_label_bytes);
+        if self.shards.shard(&key).contains_key(key.as_str()) {
+            return false;
+        }
         let set = move |s: &mut StreamState| (s.frame_max, s.latest_report, s.live) = (frame_max, latest_report, live);
-        let restored = self.upsert(key.into(), last_seen, &change(|_| 0, set), overflow);
+        let restored = self.upsert(key, last_seen, &change(|_| 0, set), id.stream == OVERFLOW);
         restored.is_ok()
     }
 
@@ -550,7 +564,8 @@ mod tests {
         r.for_each_gauges(|k, g| saved.push((Box::<str>::from(k), g)));
         let back = registry(1, 64);
         for (k, g) in saved.clone() {
-            assert!(back.restore(k, g));
+            let stream = if g.overflow { OVERFLOW } else { "a" };
+            assert!(back.restore(StreamId { stream, ..id(&k) }, g));
         }
         let mut again = Vec::new();
         back.for_each_gauges(|k, g| again.push((Box::<str>::from(k), g)));
@@ -560,7 +575,8 @@ mod tests {
         assert_eq!(back.tracked(), 1, "the overflow bucket is not a stream");
         assert!(!rendered(&back).contains("css_push_errors_total{"));
         let own = again.iter().find(|(_, g)| !g.overflow).unwrap().1;
-        assert!(!back.restore("domain=\"d\",app=\"live\",stream=\"c\"".into(), own), "the cap holds");
+        assert!(!back.restore(id("c"), own), "the cap holds");
+        assert!(!back.restore(id("a"), own), "a stream is restored once");
     }
 
     #[test]

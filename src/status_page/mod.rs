@@ -46,7 +46,7 @@ impl<T: Default> Ring<T> {
     /// Appends an entry written by `fill`; once full, into the oldest
     /// entry's memory, so strings keep their buffers.
     fn push(&self, fill: impl FnOnce(&mut T)) {
-        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        let mut items = crate::sync::lock(&self.items);
         let mut entry = if items.len() >= self.capacity { items.pop_front().unwrap_or_default() } else { T::default() };
         fill(&mut entry);
         items.push_back(entry);
@@ -54,7 +54,7 @@ impl<T: Default> Ring<T> {
 
     /// `f` of the entries, oldest first.
     fn read<R>(&self, f: impl FnOnce(&VecDeque<T>) -> R) -> R {
-        f(&self.items.lock().unwrap_or_else(|e| e.into_inner()))
+        f(&crate::sync::lock(&self.items))
     }
 }
 

@@ -29,14 +29,14 @@ fn defaults(flags: &[&str]) -> Vec<&'static str> {
     out
 }
 
-/// Starts the binary, under `ulimit -n` if `open_files` is given, with
+/// Starts the binary, under `ulimit ULIMIT` if given (`-n 64`), with
 /// `env` added to a cleaned environment.
-fn spawn(flags: &[&str], open_files: Option<u32>, env: &[(&str, &str)]) -> (Child, Arc<Mutex<String>>) {
+fn spawn(flags: &[&str], ulimit: Option<&str>, env: &[(&str, &str)]) -> (Child, Arc<Mutex<String>>) {
     let bin = env!("CARGO_BIN_EXE_css-push-exporter");
-    let mut command = match open_files {
-        Some(n) => {
+    let mut command = match ulimit {
+        Some(limit) => {
             let mut c = Command::new("sh");
-            c.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), bin]);
+            c.args(["-c", &format!("ulimit {limit} && exec \"$0\" \"$@\""), bin]);
             c
         }
         None => Command::new(bin),
@@ -70,7 +70,12 @@ impl Binary {
 
     /// [`Self::start`] under an open-files limit (`ulimit -n`).
     pub fn start_limited(flags: &[&str], open_files: Option<u32>) -> Self {
-        Self::start_in(flags, open_files, &[])
+        Self::start_in(flags, open_files.map(|n| format!("-n {n}")).as_deref(), &[])
+    }
+
+    /// [`Self::start`] under `ulimit ULIMIT` (`-f 8`: the file-size limit).
+    pub fn start_under_ulimit(flags: &[&str], ulimit: &str) -> Self {
+        Self::start_in(flags, Some(ulimit), &[])
     }
 
     /// [`Self::start`] with environment variables set.
@@ -78,8 +83,8 @@ impl Binary {
         Self::start_in(flags, None, env)
     }
 
-    fn start_in(flags: &[&str], open_files: Option<u32>, env: &[(&str, &str)]) -> Self {
-        let (mut child, log) = spawn(flags, open_files, env);
+    fn start_in(flags: &[&str], ulimit: Option<&str>, env: &[(&str, &str)]) -> Self {
+        let (mut child, log) = spawn(flags, ulimit, env);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let text = log.lock().unwrap().clone();
@@ -166,6 +171,10 @@ impl Binary {
         let status = wait(&mut self.child, Duration::from_secs(15)).expect("exits within 15 s of SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
         (status, self.log())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no chance to write anything more.

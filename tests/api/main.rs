@@ -16,6 +16,7 @@ mod security;
 mod shutdown;
 mod simulate;
 mod state_file;
+mod state_file_hardening;
 mod status;
 mod tools;
 mod web_config;

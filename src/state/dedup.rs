@@ -7,12 +7,13 @@
 //! it means the effective window is shorter than configured. Large sets are
 //! split into shards by identity, each with its share of the capacity, so
 //! the HTTP workers do not queue on one lock.
+use super::sharded::Sharded;
 use crate::expose::families as f;
 use crate::expose::{Collector, Encoder, Value};
 use std::collections::VecDeque;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::MutexGuard;
 
 /// The identity is already a keyed hash: use it as is.
 #[derive(Default)]
@@ -37,7 +38,7 @@ pub struct Dedup {
     /// Capacity of each shard.
     capacity: usize,
     seed: u64,
-    shards: Box<[Mutex<Inner>]>,
+    shards: Sharded<Inner>,
     /// Identities dropped before their window ended.
     evicted_early: AtomicU64,
 }
@@ -95,7 +96,7 @@ impl Dedup {
             window_secs,
             capacity: capacity.max(1).div_ceil(shards),
             seed,
-            shards: (0..shards).map(|_| Mutex::default()).collect(),
+            shards: Sharded::new(shards),
             evicted_early: AtomicU64::new(0),
         }
     }
@@ -129,27 +130,27 @@ impl Dedup {
         Seen::First { evicted_early }
     }
 
-    /// Puts back an identity from a snapshot; give them oldest first.
-    pub fn restore(&self, id: u64, expires_secs: u64) {
+    /// Puts back an identity from a snapshot, remembered at most a window
+    /// from `now`; give them oldest first.
+    pub fn restore(&self, id: u64, expires_secs: u64, now_secs: u64) {
         let mut inner = self.shard(id);
         if !inner.seen.contains(&id) {
-            self.insert(&mut inner, id, expires_secs);
+            self.insert(&mut inner, id, expires_secs.min(now_secs.saturating_add(self.window_secs)));
         }
     }
 
     /// Calls `f` with every identity and its expiry (Unix seconds), a shard at a time.
     pub fn for_each(&self, mut f: impl FnMut(u64, u64)) {
-        for shard in self.shards.iter() {
-            for &(id, expires) in &shard.lock().unwrap_or_else(|e| e.into_inner()).order {
+        for shard in self.shards.each() {
+            for &(id, expires) in &shard.order {
                 f(id, expires);
             }
         }
     }
 
-    fn shard(&self, id: u64) -> std::sync::MutexGuard<'_, Inner> {
+    fn shard(&self, id: u64) -> MutexGuard<'_, Inner> {
         // The high bits pick the shard; the set hashes by the low ones.
-        let shard = &self.shards[usize::try_from(id >> 60).unwrap_or(0) % self.shards.len()];
-        shard.lock().unwrap_or_else(|e| e.into_inner())
+        self.shards.at(id >> 60)
     }
 
     /// Adds `id`, dropping the oldest entry if the shard is full; true if it did.
@@ -181,7 +182,7 @@ impl Dedup {
 
     /// The sum of `f` over the shards.
     fn each_shard(&self, mut f: impl FnMut(&mut Inner) -> usize) -> usize {
-        self.shards.iter().map(|s| f(&mut s.lock().unwrap_or_else(|e| e.into_inner()))).sum()
+        self.shards.each().map(|mut s| f(&mut s)).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -190,7 +191,7 @@ impl Dedup {
 
     /// Most entries held, over all shards.
     pub fn capacity(&self) -> usize {
-        self.capacity * self.shards.len()
+        self.capacity * self.shards.count()
     }
 }
 
@@ -246,7 +247,7 @@ mod tests {
     #[test]
     fn a_large_set_is_sharded_within_its_capacity() {
         let d = Dedup::new(900, 10_000);
-        assert_eq!(d.shards.len(), SHARDS);
+        assert_eq!(d.shards.count(), SHARDS);
         let ids: Vec<u64> = (0..20_000).map(|i| d.identity(&key("d", "a", i))).collect();
         let evicted =
             ids.iter().filter(|&&id| d.check_and_insert(id, 1) == Seen::First { evicted_early: true }).count();
@@ -270,7 +271,7 @@ mod tests {
         let id = d.identity(&key("d", "a", 1));
         d.check_and_insert(id, 1000);
         let back = Dedup::with_seed(900, 10, d.seed());
-        d.for_each(|id, expires| back.restore(id, expires));
+        d.for_each(|id, expires| back.restore(id, expires, 1000));
         let retried = back.identity(&key("d", "a", 1));
         assert_eq!(back.check_and_insert(retried, 1899), Seen::Again);
         assert_eq!(back.check_and_insert(retried, 1900), Seen::First { evicted_early: false });

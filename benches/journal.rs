@@ -1,0 +1,73 @@
+//! What the lifecycle journal costs ingest: push starts and ends handled in
+//! process with `--state-file` (each numbered and handed to the journal's
+//! channel, drained by a thread as the persister's is) and without.
+//! `cargo bench --bench journal`; figures in BENCHMARKS.md. Bounded: a
+//! fixed number of callbacks and rounds, no disk, no network.
+use css_push_exporter::clock::{Clock, ManualClock};
+use css_push_exporter::ingest::outcome::Outcome;
+use css_push_exporter::{Config, Exporter};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const NOW_SECS: u64 = 1_764_000_000;
+const STREAMS: u64 = 10_000;
+/// Callbacks per round: a start and an end per session.
+const CALLBACKS: u64 = 200_000;
+const ROUNDS: usize = 7;
+
+/// Callback `n`: session `n / 2` of stream `n / 2 % STREAMS`, started or ended.
+fn lifecycle(n: u64) -> String {
+    let session = n / 2;
+    format!(
+        r#"{{"event_type":{},"appid":1250000000,"app":"d.example.com","appname":"live","stream_id":"room-{:05}","sequence":"{session}","event_time":{NOW_SECS},"errcode":0}}"#,
+        1 - n % 2,
+        session % STREAMS
+    )
+}
+
+/// Nanoseconds per callback, the median of the rounds.
+fn per_callback(flags: &[&str], bodies: &[String]) -> f64 {
+    let mut rounds = Vec::new();
+    for _ in 0..ROUNDS {
+        let config = Config::from_flags(flags.iter().copied()).unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Duration::from_secs(NOW_SECS)));
+        let exporter = Exporter::new(&config, clock);
+        let pending = exporter.take_journal();
+        let running = AtomicBool::new(true);
+        let took = std::thread::scope(|scope| {
+            if let Some(pending) = pending {
+                let running = &running;
+                scope.spawn(move || {
+                    let mut drained = 0;
+                    while running.load(Ordering::Relaxed) {
+                        drained += pending.drain(usize::MAX).len();
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    drained + pending.drain(usize::MAX).len()
+                });
+            }
+            let started = Instant::now();
+            for body in bodies {
+                assert_eq!(exporter.handle(body.as_bytes(), None).outcome, Outcome::Accepted);
+            }
+            let took = started.elapsed();
+            running.store(false, Ordering::Relaxed);
+            took
+        });
+        rounds.push(took.as_secs_f64() * 1e9 / bodies.len() as f64);
+    }
+    rounds.sort_by(f64::total_cmp);
+    rounds[rounds.len() / 2]
+}
+
+fn main() {
+    let bodies: Vec<String> = (0..CALLBACKS).map(lifecycle).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    let without = per_callback(&[], &bodies);
+    let with = per_callback(&["--state-file", path.to_str().unwrap()], &bodies);
+    println!("push start/end, no --state-file:   {without:.0} ns per callback");
+    println!("push start/end, journalled:         {with:.0} ns per callback");
+    println!("journal cost:                       {:+.0} ns per callback", with - without);
+}
