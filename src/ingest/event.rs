@@ -12,7 +12,8 @@ use std::sync::Arc;
 pub struct CallbackSeen<'a> {
     pub event_type: EventType,
     pub outcome: &'a Outcome,
-    /// The TCP peer, when the callback came over the network.
+    /// The sender, when the callback came over the network: the TCP peer,
+    /// or behind a `--trusted-proxy` the client it forwarded for.
     pub peer: Option<IpAddr>,
     pub at_secs: u64,
 }
