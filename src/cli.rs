@@ -300,9 +300,16 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub streams: u32,
 
-    /// Push error callbacks per second; 0 posts as fast as the target answers.
+    /// Push error callbacks per second at most; 0 posts as fast as the
+    /// target answers. Each stream still reports at most once per
+    /// --report-interval, so the rate reached is at most streams / interval.
     #[arg(long, default_value_t = 50.0, value_parser = rate)]
     pub rate: f64,
+
+    /// Each stream reports at most once per this long, as CSS does (its
+    /// report_interval, 5 s). Shorter only to compress time in tests.
+    #[arg(long, default_value = "5s", value_parser = interval)]
+    pub report_interval: Duration,
 
     /// Stop after this long.
     #[arg(long, default_value = "60s", value_parser = duration)]
