@@ -301,8 +301,8 @@ fn apps(out: &mut String, s: &StatusPage) {
     let streams: u64 = s.apps.iter().map(|a| a.streams_with_errors).sum();
     let _ = write!(
         out,
-        "<section id=\"apps\"><h2>Streams with errors<small>in the last {} min, per (domain, app); live streams from \
-         push start and end callbacks</small></h2>",
+        "<section id=\"apps\"><h2>Incident summary<small>streams with errors in the last {} min, per (domain, \
+         app); live streams from push start and end callbacks</small></h2>",
         RECENT_SECS / 60
     );
     if troubled > 0 {
