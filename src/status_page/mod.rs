@@ -2,9 +2,9 @@
 //! [`Recent`] (an observer of ingest's events) at the cost of one short
 //! lock per event: refusals grouped by sender and reason ([`refusals`]),
 //! each stream's errors over the last 15 minutes ([`window`]), and the
-//! latest reports in a fixed-size ring (entries are recycled, so a full
-//! ring allocates nothing). The [`StatusPage`] is built from them, the
-//! callback tallies and the exporter's state on each request.
+//! latest reports in a fixed-size ring (entries are recycled). The
+//! [`StatusPage`] is built from them, the callback tallies and the
+//! exporter's state on each request.
 pub(crate) mod html;
 pub mod refusals;
 pub mod window;
@@ -138,7 +138,7 @@ impl Observer for Recent {
     fn report(&self, report: &ReportAccepted<'_>) {
         let worst_gap_secs = report.frame_max.into_iter().flatten().reduce(f64::max);
         let id = &report.sent;
-        let total = report.errors.iter().fold(0u64, |n, e| n.saturating_add(e.1));
+        let total = total(report.errors);
         let cut = |value: &str| {
             let mut out = String::new();
             push_capped(&mut out, value, QUOTE_BYTES);
@@ -178,10 +178,15 @@ impl Report {
                     count,
                 })
                 .collect(),
-            total_errors: self.errors.iter().fold(0u64, |n, e| n.saturating_add(e.1)),
+            total_errors: total(&self.errors),
             worst_frame_gap_seconds: self.worst_gap_secs,
         }
     }
+}
+
+/// The errors of (error code, count) pairs.
+fn total(errors: &[(u8, u64)]) -> u64 {
+    errors.iter().fold(0u64, |n, e| n.saturating_add(e.1))
 }
 
 /// The streams with the most errors in the window.
