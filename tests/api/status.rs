@@ -337,6 +337,10 @@ async fn a_real_browser_renders_the_page() {
     assert!(dom.contains("abnormal_event[0].count: must not be negative, got -2"), "no refused reason:\n{dom}");
     assert!(dom.contains("room-&lt;b&gt;1001&lt;/b&gt;"), "the stream name, as text:\n{dom}");
     assert!(!dom.contains("<b>1001</b>"), "a stream name became markup");
+    // The incident summary and the top streams lead the page.
+    let summary = dom.find("1 of 1 live streams").expect("the incident summary");
+    let top = dom.find("id=\"top\"").expect("the top streams");
+    assert!(summary < top && top < dom.find("id=\"refused\"").unwrap(), "{dom}");
 
     // A screenshot for a reviewer, kept beside the test binaries.
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
