@@ -2,6 +2,7 @@
 //! how durations are written in them.
 use crate::logging::LogFormat;
 use clap::Parser;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -232,6 +233,59 @@ pub struct Config {
     /// How often the --state-file snapshot is written.
     #[arg(long, env = "CSS_PUSH_STATE_INTERVAL", default_value = "1m", value_parser = interval)]
     pub state_interval: Duration,
+
+    /// Proxies (addresses or CIDR ranges; repeat, or comma-separate in the
+    /// environment) whose X-Forwarded-For names the sender shown on the
+    /// status page and in the log. Display only: never authentication.
+    #[arg(long = "trusted-proxy", env = "CSS_PUSH_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// An address range such as `10.0.0.0/8` or `fd00::/8`; a bare address is
+/// a range of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        // An IPv4 client seen through an IPv6 socket is still that client.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                same_prefix(net.to_bits().into(), ip.to_bits().into(), 32, self.prefix)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => same_prefix(net.to_bits(), ip.to_bits(), 128, self.prefix),
+            _ => false,
+        }
+    }
+}
+
+/// Whether the top `prefix` of `bits` bits are equal.
+fn same_prefix(a: u128, b: u128, bits: u32, prefix: u8) -> bool {
+    let host_bits = bits - u32::from(prefix);
+    host_bits >= bits || (a >> host_bits) == (b >> host_bits)
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (address, prefix) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
+        let network: IpAddr = address.parse().map_err(|_| format!("{address:?} is not an IP address"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p.parse::<u8>().ok().filter(|&p| p <= max).ok_or_else(|| format!("prefix length 0 to {max}"))?,
+        };
+        Ok(Self { network, prefix })
+    }
 }
 
 impl Config {
@@ -263,9 +317,16 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub streams: u32,
 
-    /// Push error callbacks per second; 0 posts as fast as the target answers.
+    /// Push error callbacks per second at most; 0 posts as fast as the
+    /// target answers. Each stream still reports at most once per
+    /// --report-interval, so the rate reached is at most streams / interval.
     #[arg(long, default_value_t = 50.0, value_parser = rate)]
     pub rate: f64,
+
+    /// Each stream reports at most once per this long, as CSS does (its
+    /// report_interval, 5 s). Shorter only to compress time in tests.
+    #[arg(long, default_value = "5s", value_parser = interval)]
+    pub report_interval: Duration,
 
     /// Stop after this long.
     #[arg(long, default_value = "60s", value_parser = duration)]
@@ -328,6 +389,24 @@ mod tests {
         assert_eq!(c.max_streams, 50_000);
         assert_eq!(c.max_body_bytes, 1 << 20);
         assert_eq!((c.state_file, c.state_interval, c.max_live_streams), (None, Duration::from_secs(60), 200_000));
+    }
+
+    #[test]
+    fn trusted_proxies_are_ranges() {
+        let c =
+            Config::from_flags(["--trusted-proxy", "10.0.0.0/8, 192.0.2.7", "--trusted-proxy", "fd00::/8"]).unwrap();
+        let inside = |ip: &str| c.trusted_proxies.iter().any(|r| r.contains(ip.parse().unwrap()));
+        for ip in ["10.1.2.3", "192.0.2.7", "fd12::1", "::ffff:10.9.9.9"] {
+            assert!(inside(ip), "{ip}");
+        }
+        for ip in ["11.0.0.1", "192.0.2.8", "fe80::1", "::1"] {
+            assert!(!inside(ip), "{ip}");
+        }
+        assert!("0.0.0.0/0".parse::<Cidr>().unwrap().contains("203.0.113.1".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "fd00::/129", "10.0.0/8", "proxy", "10.0.0.0/", "10.0.0.0/-1"] {
+            assert!(Config::from_flags(["--trusted-proxy", bad]).is_err(), "{bad} accepted");
+        }
+        assert!(Config::from_flags::<_, &str>([]).unwrap().trusted_proxies.is_empty());
     }
 
     #[test]

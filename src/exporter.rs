@@ -99,8 +99,8 @@ impl Exporter {
         self.pipeline.authenticates()
     }
 
-    /// Handles one callback body sent by `peer` (the TCP peer); its outcome
-    /// is counted, kept and logged by the observers.
+    /// Handles one callback body sent by `peer` (as the HTTP layer names the
+    /// sender); its outcome is counted, kept and logged by the observers.
     pub fn handle(&self, body: &[u8], peer: Option<IpAddr>) -> Handled {
         self.pipeline.handle(body, peer)
     }

@@ -13,7 +13,10 @@ async fn main() -> ExitCode {
     #[cfg(feature = "simulate")]
     if let Some(css_push_exporter::cli::Command::Simulate(args)) = &cli.command {
         let report = css_push_exporter::simulate::run(args).await;
-        println!("{}", report.summary(args));
+        if let Err(e) = report.print_summary(args) {
+            eprintln!("css-push-exporter simulate: {e}");
+            return ExitCode::FAILURE;
+        }
         // A demo that reached nothing should not look like success.
         return if report.refused + report.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     }

@@ -1,5 +1,7 @@
 //! `css-push-exporter simulate`: posts realistic CSS callbacks to an
 //! exporter, as a demo (watch the dashboards fill) and as a load generator.
+//! Like CSS, each stream reports at most once per report interval, so the
+//! rate a demo reaches (and alert thresholds tuned on it) is one CSS could.
 use crate::cli::{Profile, SimulateArgs};
 use crate::ingest::signature;
 use crate::state::clock::{Clock, SystemClock};
@@ -9,6 +11,7 @@ use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
+use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 /// Error types and how often CSS reports them, roughly: late frames and
@@ -32,10 +35,14 @@ const ERROR_MIX: [(u64, u32); 16] = [
     (14, 2),
 ];
 
+/// Draws per slot looking for a stream that may report again.
+const DRAWS: usize = 8;
+
 struct Stream {
     app: String,
     name: String,
     sequence: String,
+    /// Of its last report; 0 before the first.
     last_data_time: i64,
 }
 
@@ -58,6 +65,11 @@ pub struct Generator {
     streams: Vec<Stream>,
     key: Option<String>,
     profile: Profile,
+    interval_ms: i64,
+    /// Push error callbacks made.
+    issued: u64,
+    /// Slots in which no drawn stream was due.
+    not_due: u64,
 }
 
 /// One body to post, and for a push error the errors it reports (the sum
@@ -65,6 +77,13 @@ pub struct Generator {
 pub struct Job {
     pub body: String,
     pub errors: Option<u64>,
+}
+
+/// A push error to post, or none yet: the streams drawn reported within
+/// the report interval; the soonest of them may report at `due_ms`.
+pub enum Draw {
+    Post(Job),
+    NotDue { due_ms: i64 },
 }
 
 impl Generator {
@@ -79,20 +98,48 @@ impl Generator {
             })
             .collect();
         let mix = WeightedIndex::new(ERROR_MIX.iter().map(|e| e.1)).expect("weights are positive");
-        Self { rng, mix, domain: args.domain.clone(), streams, key: args.callback_key.clone(), profile: args.profile }
+        Self {
+            rng,
+            mix,
+            domain: args.domain.clone(),
+            streams,
+            key: args.callback_key.clone(),
+            profile: args.profile,
+            interval_ms: i64::try_from(args.report_interval.as_millis()).unwrap_or(i64::MAX),
+            issued: 0,
+            not_due: 0,
+        }
     }
 
-    /// A push error callback for one stream, picked as the profile says.
-    pub fn push_error(&mut self, now_ms: i64) -> Job {
+    /// A push error callback for one stream, drawn as the profile says
+    /// among those that have not reported within the report interval.
+    pub fn push_error(&mut self, now_ms: i64) -> Draw {
         let n = self.streams.len();
         let troubled = (n / 200).max(1);
-        // (stream, a one-off glitch: one error of a uniformly drawn type)
-        let (i, glitch) = match self.profile {
-            Profile::Busy => (usize::try_from(whole(self.rng.random::<f64>().powi(3) * n as f64)).unwrap_or(n), false),
-            Profile::Calm if n > troubled && self.rng.random_bool(0.05) => (self.rng.random_range(troubled..n), true),
-            Profile::Calm => (self.rng.random_range(0..troubled), false),
+        // A one-off glitch: one error of a uniformly drawn type.
+        let glitch = self.profile == Profile::Calm && n > troubled && self.rng.random_bool(0.05);
+        let mut due_ms = i64::MAX;
+        let mut drawn = None;
+        for _ in 0..DRAWS {
+            let i = match (self.profile, glitch) {
+                (Profile::Busy, _) => usize::try_from(whole(self.rng.random::<f64>().powi(3) * n as f64)).unwrap_or(n),
+                (Profile::Calm, true) => self.rng.random_range(troubled..n),
+                (Profile::Calm, false) => self.rng.random_range(0..troubled),
+            };
+            let i = i.min(n - 1);
+            let last = self.streams[i].last_data_time;
+            let due = if last == 0 { now_ms } else { last.saturating_add(self.interval_ms) };
+            if due <= now_ms {
+                drawn = Some(i);
+                break;
+            }
+            due_ms = due_ms.min(due);
+        }
+        let Some(i) = drawn else {
+            self.not_due += 1;
+            return Draw::NotDue { due_ms };
         };
-        let i = i.min(n - 1);
+        self.issued += 1;
         // data_time identifies the report; two reports of a stream never share it.
         let data_time = now_ms.max(self.streams[i].last_data_time + 1);
         self.streams[i].last_data_time = data_time;
@@ -114,10 +161,10 @@ impl Generator {
         let body = json!({
             "event_type": 321, "appid": 1250000000, "domain": self.domain, "path": s.app,
             "stream_id": s.name, "sequence": s.sequence, "data_time": data_time,
-            "report_interval": 5000, "timeout": 5000, "interface": "general_callback",
+            "report_interval": self.interval_ms, "timeout": 5000, "interface": "general_callback",
             "abnormal_event": events, "stream_param": "txSecret=simulated&txTime=0", "user_ip": "192.0.2.1",
         });
-        Job { body: self.finish(body), errors: Some(errors) }
+        Draw::Post(Job { body: self.finish(body), errors: Some(errors) })
     }
 
     /// Push start (`end` false) or end of stream `i`.
@@ -142,6 +189,10 @@ impl Generator {
 
     pub fn streams(&self) -> usize {
         self.streams.len()
+    }
+
+    pub fn issued(&self) -> u64 {
+        self.issued
     }
 
     /// Late-frame entries carry the gap CSS measured; others a plain text.
@@ -185,6 +236,9 @@ pub struct RunReport {
     pub lifecycle: u64,
     /// Answered with another status.
     pub refused: u64,
+    /// Slots in which every stream drawn had reported within the report
+    /// interval, so nothing was posted.
+    pub not_due: u64,
     /// No answer (connection refused, timeout).
     pub failed: u64,
     /// Sum of the `count`s of push errors answered 200.
@@ -203,12 +257,23 @@ impl RunReport {
         Duration::from_micros(self.latencies_us.get(i).copied().unwrap_or(0))
     }
 
+    /// Prints the summary; a reader that went away (`simulate | head`) is
+    /// not an error, as a pipeline's reader may stop whenever it likes.
+    pub fn print_summary(&self, args: &SimulateArgs) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        match writeln!(out, "{}", self.summary(args)).and_then(|()| out.flush()) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            result => result,
+        }
+    }
+
     pub fn summary(&self, args: &SimulateArgs) -> String {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         let ms = |q| self.latency(q).as_secs_f64() * 1000.0;
         format!(
             "posted to {}: {} push error callbacks ({} errors) from {} streams, {} push start/end\n\
              achieved {:.1} push error callbacks/s over {:.1} s; {} refused, {} failed\n\
+             {} slots had no stream due (each reports at most once per {})\n\
              latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             args.target,
             self.push_errors,
@@ -219,6 +284,8 @@ impl RunReport {
             secs,
             self.refused,
             self.failed,
+            self.not_due,
+            humantime::format_duration(args.report_interval),
             ms(0.5),
             ms(0.9),
             ms(0.99),
@@ -237,7 +304,8 @@ pub async fn run(args: &SimulateArgs) -> RunReport {
     // Push start (`end` false) or end for every stream, as fast as answered.
     let lifecycle = |end: bool, elapsed: Duration| {
         poster.pump(None, None, move |i| {
-            usize::try_from(i).ok().filter(|&i| i < streams).map(|i| generator.borrow_mut().lifecycle(i, end, elapsed))
+            let i = usize::try_from(i).ok().filter(|&i| i < streams);
+            i.map_or(Next::Done, |i| Next::Post(generator.borrow_mut().lifecycle(i, end, elapsed)))
         })
     };
     let started = Instant::now();
@@ -248,18 +316,37 @@ pub async fn run(args: &SimulateArgs) -> RunReport {
     let deadline = errors_started + args.duration;
     let pace = (args.rate > 0.0).then_some(args.rate);
     poster
-        .pump(pace, Some(deadline), |i| {
-            let more = Instant::now() < deadline && args.count.is_none_or(|n| i < n);
-            more.then(|| generator.borrow_mut().push_error(unix_millis()))
+        .pump(pace, Some(deadline), |_| {
+            let mut generator = generator.borrow_mut();
+            if Instant::now() >= deadline || args.count.is_some_and(|n| generator.issued() >= n) {
+                return Next::Done;
+            }
+            let now_ms = unix_millis();
+            match generator.push_error(now_ms) {
+                Draw::Post(job) => Next::Post(job),
+                Draw::NotDue { due_ms } => {
+                    let wait = u64::try_from(due_ms.saturating_sub(now_ms)).unwrap_or(0);
+                    Next::Wait(Instant::now() + Duration::from_millis(wait))
+                }
+            }
         })
         .await;
     report.borrow_mut().elapsed = errors_started.elapsed();
+    report.borrow_mut().not_due = generator.borrow().not_due;
     if args.lifecycle {
         lifecycle(true, started.elapsed()).await;
     }
     let mut report = report.into_inner();
     report.latencies_us.sort_unstable();
     report
+}
+
+/// What a worker does next.
+enum Next {
+    Post(Job),
+    /// Nothing to post before this.
+    Wait(Instant),
+    Done,
 }
 
 struct Poster<'a> {
@@ -270,11 +357,12 @@ struct Poster<'a> {
 }
 
 impl Poster<'_> {
-    /// Posts `next(0)`, `next(1)`, ... until it gives `None`, from
-    /// `concurrency` workers; with `pace`, job k waits for k / pace seconds
-    /// after the start, so the rate holds whatever the latency, and jobs
-    /// whose time is past `deadline` are not waited for.
-    async fn pump(&self, pace: Option<f64>, deadline: Option<Instant>, next: impl Fn(u64) -> Option<Job>) {
+    /// Posts what `next(0)`, `next(1)`, ... give until one is `Done`, from
+    /// `concurrency` workers; with `pace`, slot k waits for k / pace seconds
+    /// after the start, so the rate holds whatever the latency, and slots
+    /// whose time is past `deadline` are not waited for. A `Wait` lets a
+    /// paced slot pass unused; unpaced, the worker sleeps until then.
+    async fn pump(&self, pace: Option<f64>, deadline: Option<Instant>, next: impl Fn(u64) -> Next) {
         let counter = Cell::new(0u64);
         let start = Instant::now();
         let worker = || async {
@@ -288,8 +376,15 @@ impl Poster<'_> {
                     }
                     actix_web::rt::time::sleep_until(slot.into()).await;
                 }
-                let Some(job) = next(k) else { break };
-                self.post(job).await;
+                match next(k) {
+                    Next::Post(job) => self.post(job).await,
+                    Next::Wait(until) if pace.is_none() => {
+                        let until = deadline.map_or(until, |d| d.min(until));
+                        actix_web::rt::time::sleep_until(until.into()).await;
+                    }
+                    Next::Wait(_) => {}
+                    Next::Done => break,
+                }
             }
         };
         futures_util::future::join_all((0..self.concurrency).map(|_| worker())).await;

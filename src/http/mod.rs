@@ -2,6 +2,7 @@
 //! the limits that keep them answering, and the web configuration (TLS,
 //! basic auth) that guards `/metrics`.
 pub(crate) mod limits;
+pub(crate) mod peer;
 pub(crate) mod routes;
 pub mod startup;
 pub mod webconfig;

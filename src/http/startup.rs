@@ -96,6 +96,7 @@ impl Application {
             max_body_bytes: config.max_body_bytes,
             listeners,
             read_timeout: config.read_timeout,
+            trusted_proxies: config.trusted_proxies.clone(),
         });
         let connections = connections_per_worker(config);
         let mut servers = Vec::new();

@@ -12,7 +12,8 @@ use std::sync::Arc;
 pub struct CallbackSeen<'a> {
     pub event_type: EventType,
     pub outcome: &'a Outcome,
-    /// The TCP peer, when the callback came over the network.
+    /// The sender, when the callback came over the network: the TCP peer,
+    /// or behind a `--trusted-proxy` the client it forwarded for.
     pub peer: Option<IpAddr>,
     pub at_secs: u64,
 }
@@ -23,7 +24,7 @@ pub struct ReportAccepted<'a> {
     pub sent: StreamId<'a>,
     /// (error code, count) per `abnormal_event` item, in the order sent.
     pub errors: &'a [(u8, u64)],
-    /// The largest frame gap per [`crate::catalog::Media`], seconds.
+    /// The largest frame gap per medium (video, audio), seconds.
     pub frame_max: [Option<f64>; 2],
     /// Receive time minus `data_time`, seconds (negative when ahead).
     pub delay_secs: f64,

@@ -1,15 +1,17 @@
 //! The status page as one server-rendered HTML document: inline CSS, no
 //! JavaScript, refreshing itself. Every sender-controlled value (stream
 //! names, reasons) goes through [`escape`].
-use super::{Bound, StatusPage, REFUSED_KEPT, REPORTS_SHOWN, TOP_STREAMS};
+use super::refusals::GROUPS_KEPT;
+use super::window::{MAX_TRACKED, RECENT_SECS};
+use super::{Bound, StatusPage, REPORTS_SHOWN, TOP_STREAMS};
 use crate::ingest::outcome::OutcomeKind;
 use std::fmt::Write;
 use std::time::{Duration, UNIX_EPOCH};
 
 /// Seconds between the page's own refreshes.
 pub const REFRESH_SECS: u32 = 5;
-/// (domain, app) pairs listed with their live streams, most live first.
-const LIVE_SHOWN: usize = 50;
+/// (domain, app) pairs listed in the summary, the most troubled first.
+const APPS_SHOWN: usize = 50;
 
 const STYLE: &str = "
 :root{--ink:#1f2933;--muted:#616e7c;--line:#e4e7eb;--bg:#f5f7fa;--ok:#2f9e44;--warn:#e8590c;--bad:#c92a2a;--info:#1c7ed6}
@@ -65,17 +67,18 @@ pub fn render(s: &StatusPage) -> String {
         humantime::format_duration(Duration::from_secs(s.uptime_seconds)),
     );
     banners(&mut out, s);
+    // What an incident needs first: who is affected, and the worst streams.
+    out.push_str("<div class=\"grid\">");
+    apps(&mut out, s);
+    top_streams(&mut out, s);
+    out.push_str("</div>");
+    refused(&mut out, s);
+    callbacks(&mut out, s);
+    reports(&mut out, s);
     out.push_str("<div class=\"grid\">");
     listeners(&mut out, s);
     bounds(&mut out, &s.bounds);
     out.push_str("</div>");
-    callbacks(&mut out, s);
-    refused(&mut out, s);
-    out.push_str("<div class=\"grid\">");
-    top_streams(&mut out, s);
-    live_streams(&mut out, s);
-    out.push_str("</div>");
-    reports(&mut out, s);
     let _ = writeln!(
         out,
         "<footer>Refreshes every {REFRESH_SECS} s. Times are UTC by the exporter's clock ({}).</footer>\
@@ -194,23 +197,33 @@ fn callbacks(out: &mut String, s: &StatusPage) {
 fn refused(out: &mut String, s: &StatusPage) {
     let _ = write!(
         out,
-        "<section id=\"refused\"><h2>Refused callbacks<small>the last {REFUSED_KEPT}, newest first; the peer is \
-         the TCP sender (a proxy, if one is in front)</small></h2><table><tr><th>time</th><th>peer</th>\
-         <th>event type</th><th>outcome</th><th>reason</th></tr>",
+        "<section id=\"refused\"><h2>Refused callbacks<small>by peer, outcome and reason (at most {GROUPS_KEPT}), \
+         latest first; the peer is the TCP sender, or with <code>--trusted-proxy</code> the client a trusted \
+         proxy forwarded for</small></h2><table><tr><th>last seen</th><th>peer</th><th>event type</th><th>outcome</th>\
+         <th class=\"num\">count</th><th>reason</th></tr>",
     );
     for r in &s.refused {
         let peer = r.peer.map(|p| p.to_string()).unwrap_or_else(|| "?".to_owned());
         let _ = write!(
             out,
             "<tr><td class=\"nowrap\">{}</td><td class=\"mono\">{peer}</td><td class=\"mono\">{}</td><td>{}</td>\
-             <td class=\"mono\">{}</td></tr>",
-            when(r.time, r.seconds_ago),
+             <td class=\"num\" title=\"since {}\">{}</td><td class=\"mono\">{}</td></tr>",
+            when(r.last_seen, r.seconds_ago),
             r.event_type.label(),
             badge(r.outcome),
+            time(r.first_seen),
+            thousands(r.count),
             escape(&r.reason)
         );
     }
     end_table(out, s.refused.len(), "None refused.");
+    if s.refused_groups_evicted > 0 {
+        let _ = write!(
+            out,
+            "<p class=\"muted\">{} older groups were replaced by newer ones.</p>",
+            thousands(s.refused_groups_evicted)
+        );
+    }
     if !s.refused.is_empty() {
         refusal_legend(out);
     }
@@ -250,56 +263,94 @@ fn top_streams(out: &mut String, s: &StatusPage) {
     let t = &s.top_streams;
     let _ = write!(
         out,
-        "<section id=\"top\"><h2>Streams with the most errors<small>top {TOP_STREAMS} over the last {} min",
+        "<section id=\"top\"><h2>Streams with the most errors<small>top {TOP_STREAMS} of {} over the last {} min\
+         </small></h2><table><tr><th>domain / app / stream</th><th class=\"num\">errors</th>\
+         <th class=\"num\">reports</th><th>last report</th></tr>",
+        thousands(t.streams_with_errors as u64),
         t.window_seconds / 60
-    );
-    if t.reports_considered == t.reports_kept {
-        // The ring is full: it may reach back less than the window.
-        let _ = write!(
-            out,
-            " or the last {} reports ({}), whichever is shorter",
-            t.reports_kept,
-            humantime::format_duration(Duration::from_secs(t.covers_seconds))
-        );
-    }
-    out.push_str(
-        "</small></h2><table><tr><th>domain / app / stream</th><th class=\"num\">errors</th>\
-         <th class=\"num\">reports</th></tr>",
     );
     for st in &t.streams {
         let _ = write!(
             out,
-            "<tr><td class=\"mono\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td class=\"mono\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"nowrap\" title=\"first in the window: {}\">{}</td></tr>",
             path(&st.domain, &st.app, &st.stream),
             thousands(st.errors),
-            thousands(st.reports)
+            thousands(st.reports),
+            time(st.first_seen),
+            ago(st.seconds_ago)
         );
     }
     end_table(out, t.streams.len(), "No errors reported in the window.");
+    if t.dropped_reports > 0 {
+        let _ = write!(
+            out,
+            "<p class=\"banner warn\" id=\"dropped\">{} reports ({} errors) of further streams in the window are \
+             not counted here: at most {MAX_TRACKED} streams are tracked. <code>css_push_errors_total</code> \
+             counts them all.</p>",
+            thousands(t.dropped_reports),
+            thousands(t.dropped_errors)
+        );
+    }
     out.push_str("</section>");
 }
 
-fn live_streams(out: &mut String, s: &StatusPage) {
-    out.push_str(
-        "<section id=\"live\"><h2>Live streams<small>per (domain, app), from push start and end callbacks\
-         </small></h2><table><tr><th>domain / app</th><th class=\"num\">live</th></tr>",
+/// The incident summary: per (domain, app), how many streams had errors.
+fn apps(out: &mut String, s: &StatusPage) {
+    let troubled = s.apps.iter().filter(|a| a.streams_with_errors > 0).count();
+    let streams: u64 = s.apps.iter().map(|a| a.streams_with_errors).sum();
+    let _ = write!(
+        out,
+        "<section id=\"apps\"><h2>Incident summary<small>streams with errors in the last {} min, per (domain, \
+         app); live streams from push start and end callbacks</small></h2>",
+        RECENT_SECS / 60
     );
-    for l in s.live_streams.iter().take(LIVE_SHOWN) {
+    if troubled > 0 {
         let _ = write!(
             out,
-            "<tr><td class=\"mono\">{} / {}</td><td class=\"num\">{}</td></tr>",
-            escape(&l.domain),
-            escape(&l.app),
-            thousands(l.live)
+            "<p id=\"summary\"><strong>{} streams in {troubled} (domain, app) pairs had errors in the last {} \
+             minutes.</strong></p>",
+            thousands(streams),
+            RECENT_SECS / 60
+        );
+    }
+    out.push_str("<table><tr><th>domain / app</th><th>had errors</th><th>share of live</th></tr>");
+    for a in s.apps.iter().take(APPS_SHOWN) {
+        let share = if a.live > 0 {
+            #[allow(clippy::cast_precision_loss, reason = "a percentage for a bar")]
+            let percent = (a.streams_with_errors as f64 * 100.0 / a.live as f64).min(100.0);
+            let level = if percent >= 50.0 { "full" } else { "high" };
+            format!(
+                "<div class=\"gauge\"><div class=\"bar\"><div class=\"{level}\" style=\"width:{:.1}%\"></div></div>\
+                 <span>{percent:.0}%</span></div>",
+                if a.streams_with_errors > 0 { percent.max(1.0) } else { 0.0 }
+            )
+        } else {
+            String::new()
+        };
+        let what = match (a.streams_with_errors, a.live) {
+            (n, 0) => format!("{} streams; none seen live", thousands(n)),
+            (n, live) => format!("{} of {} live streams", thousands(n), thousands(live)),
+        };
+        let _ = write!(
+            out,
+            "<tr><td class=\"mono\">{} / {}</td><td>{what}</td><td>{share}</td></tr>",
+            escape(&a.domain),
+            escape(&a.app),
         );
     }
     end_table(
         out,
-        s.live_streams.len(),
-        "No push start or end seen (the template needs the push and interruption callback URLs too).",
+        s.apps.len(),
+        "No live stream and no error seen (live streams need the push and interruption callback URLs too).",
     );
-    if let Some(more) = s.live_streams.len().checked_sub(LIVE_SHOWN).filter(|&n| n > 0) {
+    if let Some(more) = s.apps.len().checked_sub(APPS_SHOWN).filter(|&n| n > 0) {
         let _ = write!(out, "<p class=\"muted\">and {more} more pairs: see <code>css_push_streams_live</code>.</p>");
+    }
+    if s.top_streams.dropped_reports > 0 {
+        out.push_str(
+            "<p class=\"muted\">These are at least the counts: some streams were past the tracking limit.</p>",
+        );
     }
     out.push_str("</section>");
 }

@@ -1,9 +1,13 @@
 //! What the status page shows: what reached the exporter lately, kept by
-//! [`Recent`] (an observer of ingest's events) in fixed-size rings filled
-//! at the cost of one short lock (entries are recycled, so a full ring
-//! allocates nothing), and the [`StatusPage`] built from them, the callback
-//! tallies and the exporter's state on each request.
+//! [`Recent`] (an observer of ingest's events) at the cost of one short
+//! lock per event: refusals grouped by sender and reason ([`refusals`]),
+//! each stream's errors over the last 15 minutes ([`window`]), and the
+//! latest reports in a fixed-size ring (entries are recycled). The
+//! [`StatusPage`] is built from them, the callback tallies and the
+//! exporter's state on each request.
 pub(crate) mod html;
+pub mod refusals;
+pub mod window;
 
 use crate::catalog::{self, EventType};
 use crate::ingest::event::{CallbackSeen, Observer, ReportAccepted};
@@ -13,22 +17,17 @@ use crate::state::persist::StateFileStatus;
 use crate::state::streams::add_count;
 use crate::text::parse_labels;
 use crate::text::quote::{push_capped, shorten, QUOTE_BYTES};
+use refusals::{Refusals, RefusedCallback};
 use serde::Serialize;
 use std::collections::VecDeque;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use window::{StreamKey, StreamWindows, WindowView};
 
-/// Refused callbacks kept, all shown.
-pub const REFUSED_KEPT: usize = 20;
 /// Accepted push error reports shown, newest first.
 pub const REPORTS_SHOWN: usize = 20;
-/// Accepted push error reports kept to find the streams with the most
-/// errors: at most this many entries of three short names and at most one
-/// count per error type each (a few hundred bytes typically).
-pub const REPORTS_KEPT: usize = 4096;
-/// Streams listed by errors, and the window they are counted over.
+/// Streams listed by errors over [`window::WINDOW_SECS`].
 pub const TOP_STREAMS: usize = 10;
-pub const TOP_WINDOW_SECS: u64 = 15 * 60;
 /// A refusal's reason is cut to a few lines, whatever it quotes.
 const MAX_REASON_BYTES: usize = 240;
 
@@ -58,26 +57,6 @@ impl<T: Default> Ring<T> {
     }
 }
 
-struct Refusal {
-    at_secs: u64,
-    peer: Option<IpAddr>,
-    event_type: EventType,
-    outcome: OutcomeKind,
-    reason: String,
-}
-
-impl Default for Refusal {
-    fn default() -> Self {
-        Self {
-            at_secs: 0,
-            peer: None,
-            event_type: EventType::Unknown,
-            outcome: OutcomeKind::Malformed,
-            reason: String::new(),
-        }
-    }
-}
-
 #[derive(Default)]
 struct Report {
     at_secs: u64,
@@ -89,27 +68,30 @@ struct Report {
     worst_gap_secs: Option<f64>,
 }
 
-impl Report {
-    fn total(&self) -> u64 {
-        self.errors.iter().fold(0u64, |n, e| n.saturating_add(e.1))
-    }
-}
-
-/// The rings the ingest path fills, read with the callback tallies.
+/// What the ingest path fills, read with the callback tallies.
 pub struct Recent {
     started_secs: u64,
     tallies: Arc<CallbackTallies>,
-    refused: Ring<Refusal>,
+    refused: Refusals,
     reports: Ring<Report>,
+    windows: StreamWindows,
 }
 
 impl Recent {
     pub fn new(now_secs: u64, tallies: Arc<CallbackTallies>) -> Self {
-        Self { started_secs: now_secs, tallies, refused: Ring::new(REFUSED_KEPT), reports: Ring::new(REPORTS_KEPT) }
+        Self {
+            started_secs: now_secs,
+            tallies,
+            refused: Refusals::default(),
+            reports: Ring::new(REPORTS_SHOWN),
+            windows: StreamWindows::default(),
+        }
     }
 
     /// Everything the page shows; `inputs` is what only the exporter knows.
     pub fn page(&self, now_secs: u64, inputs: PageInputs) -> StatusPage {
+        let (refused, refused_groups_evicted) = self.refused.view(now_secs);
+        let window = self.windows.view(now_secs);
         StatusPage {
             version: env!("CARGO_PKG_VERSION"),
             now: now_secs,
@@ -117,25 +99,11 @@ impl Recent {
             listeners: inputs.listeners,
             callbacks_authenticated: inputs.authenticated,
             callbacks: self.callbacks(now_secs),
-            refused: self.refused.read(|items| {
-                items
-                    .iter()
-                    .rev()
-                    .map(|r| RefusedCallback {
-                        time: r.at_secs,
-                        seconds_ago: now_secs.saturating_sub(r.at_secs),
-                        peer: r.peer,
-                        event_type: r.event_type,
-                        outcome: r.outcome,
-                        reason: r.reason.clone(),
-                    })
-                    .collect()
-            }),
-            reports: self
-                .reports
-                .read(|items| items.iter().rev().take(REPORTS_SHOWN).map(|r| r.view(now_secs)).collect()),
-            top_streams: self.reports.read(|items| top_streams(items, now_secs)),
-            live_streams: inputs.live_streams,
+            apps: apps(inputs.live_streams, &window),
+            refused,
+            refused_groups_evicted,
+            reports: self.reports.read(|items| items.iter().rev().map(|r| r.view(now_secs)).collect()),
+            top_streams: top_streams(window, now_secs),
             bounds: inputs.bounds,
             state_file: inputs.state_file,
         }
@@ -156,28 +124,32 @@ impl Recent {
 }
 
 impl Observer for Recent {
-    /// Remembers a refused callback: who sent it (the TCP peer, never a
-    /// header) and why, quoted values cut short.
+    /// Counts a refused callback into its group: who sent it (as the HTTP
+    /// layer names the peer) and why, quoted values cut short.
     fn callback(&self, seen: &CallbackSeen<'_>) {
         let Outcome::Rejected(rejection) = seen.outcome else { return };
-        let reason = rejection.to_string();
-        let reason = shorten(&reason);
-        self.refused.push(|r| {
-            (r.at_secs, r.peer, r.event_type, r.outcome) = (seen.at_secs, seen.peer, seen.event_type, rejection.kind());
-            r.reason.clear();
-            push_capped(&mut r.reason, &reason, MAX_REASON_BYTES);
-        });
+        let mut reason = String::new();
+        push_capped(&mut reason, &shorten(&rejection.to_string()), MAX_REASON_BYTES);
+        self.refused.record(seen.at_secs, seen.peer, seen.event_type, rejection.kind(), &reason);
     }
 
-    /// Remembers an accepted push error report; names as sent, cut short.
+    /// Remembers an accepted push error report and counts it into its
+    /// stream's window; names as sent, cut short.
     fn report(&self, report: &ReportAccepted<'_>) {
         let worst_gap_secs = report.frame_max.into_iter().flatten().reduce(f64::max);
         let id = &report.sent;
+        let total = total(report.errors);
+        let cut = |value: &str| {
+            let mut out = String::new();
+            push_capped(&mut out, value, QUOTE_BYTES);
+            out
+        };
+        let key = StreamKey { domain: cut(id.domain), app: cut(id.app), stream: cut(id.stream) };
         self.reports.push(|r| {
             r.at_secs = report.at_secs;
-            for (field, value) in [(&mut r.domain, id.domain), (&mut r.app, id.app), (&mut r.stream, id.stream)] {
+            for (field, value) in [(&mut r.domain, &key.domain), (&mut r.app, &key.app), (&mut r.stream, &key.stream)] {
                 field.clear();
-                push_capped(field, value, QUOTE_BYTES);
+                field.push_str(value);
             }
             r.errors.clear();
             for &(code, count) in report.errors {
@@ -185,6 +157,7 @@ impl Observer for Recent {
             }
             r.worst_gap_secs = worst_gap_secs;
         });
+        self.windows.record(key, report.at_secs, total);
     }
 }
 
@@ -205,47 +178,75 @@ impl Report {
                     count,
                 })
                 .collect(),
-            total_errors: self.total(),
+            total_errors: total(&self.errors),
             worst_frame_gap_seconds: self.worst_gap_secs,
         }
     }
 }
 
-/// The streams with the most errors in the reports of the last
-/// [`TOP_WINDOW_SECS`] still in the ring.
-fn top_streams(items: &VecDeque<Report>, now_secs: u64) -> TopStreams {
-    let since = now_secs.saturating_sub(TOP_WINDOW_SECS);
-    let mut per_stream: hashbrown::HashMap<(&str, &str, &str), (u64, u64)> = hashbrown::HashMap::new();
-    let mut considered = 0;
-    let mut oldest = now_secs;
-    for r in items.iter().filter(|r| r.at_secs >= since) {
-        considered += 1;
-        oldest = oldest.min(r.at_secs);
-        let entry = per_stream.entry((&r.domain, &r.app, &r.stream)).or_default();
-        entry.0 = entry.0.saturating_add(r.total());
-        entry.1 += 1;
-    }
-    let mut streams: Vec<StreamErrors> = per_stream
+/// The errors of (error code, count) pairs.
+fn total(errors: &[(u8, u64)]) -> u64 {
+    errors.iter().fold(0u64, |n, e| n.saturating_add(e.1))
+}
+
+/// The streams with the most errors in the window.
+fn top_streams(window: WindowView, now_secs: u64) -> TopStreams {
+    let tracked = window.streams.len();
+    let mut streams: Vec<StreamErrors> = window
+        .streams
         .into_iter()
-        .map(|((domain, app, stream), (errors, reports))| StreamErrors {
-            domain: domain.to_owned(),
-            app: app.to_owned(),
-            stream: stream.to_owned(),
-            errors,
-            reports,
+        .filter(|s| s.totals.errors > 0)
+        .map(|s| StreamErrors {
+            first_seen: s.totals.first_secs.unwrap_or(s.last_secs),
+            last_seen: s.last_secs,
+            seconds_ago: now_secs.saturating_sub(s.last_secs),
+            domain: s.key.domain,
+            app: s.key.app,
+            stream: s.key.stream,
+            errors: s.totals.errors,
+            reports: s.totals.reports,
         })
         .collect();
     streams.sort_by(|a, b| {
         b.errors.cmp(&a.errors).then_with(|| (&a.domain, &a.app, &a.stream).cmp(&(&b.domain, &b.app, &b.stream)))
     });
+    let streams_with_errors = streams.len();
     streams.truncate(TOP_STREAMS);
     TopStreams {
-        window_seconds: TOP_WINDOW_SECS,
-        covers_seconds: if considered == 0 { 0 } else { now_secs - oldest },
-        reports_considered: considered,
-        reports_kept: REPORTS_KEPT,
+        window_seconds: window::WINDOW_SECS,
+        streams_tracked: tracked,
+        streams_tracked_limit: window::MAX_TRACKED,
+        streams_with_errors,
+        dropped_reports: window.dropped.reports,
+        dropped_errors: window.dropped.errors,
         streams,
     }
+}
+
+/// Per (domain, app): its live streams and those with recent errors, the
+/// pairs with the most streams in trouble first.
+fn apps(live: Vec<LiveStreams>, window: &WindowView) -> Vec<AppSummary> {
+    let mut recent = window.recent_errors.clone();
+    let mut out: Vec<AppSummary> = live
+        .into_iter()
+        .map(|l| {
+            let streams_with_errors = recent.remove(&(l.domain.clone(), l.app.clone())).unwrap_or(0);
+            AppSummary { domain: l.domain, app: l.app, live: l.live, streams_with_errors }
+        })
+        .collect();
+    // Pairs with errors and no push start seen (or none live).
+    out.extend(recent.into_iter().map(|((domain, app), n)| AppSummary {
+        domain,
+        app,
+        live: 0,
+        streams_with_errors: n,
+    }));
+    out.sort_by(|a, b| {
+        (b.streams_with_errors, b.live)
+            .cmp(&(a.streams_with_errors, a.live))
+            .then_with(|| (&a.domain, &a.app).cmp(&(&b.domain, &b.app)))
+    });
+    out
 }
 
 /// Live streams per (domain, app) from `domain="..",app=".."` label sets,
@@ -283,12 +284,18 @@ pub struct StatusPage {
     pub callbacks_authenticated: bool,
     /// Per event type and outcome seen since start.
     pub callbacks: Vec<CallbackTally>,
-    /// The latest refused callbacks, newest first.
+    /// Per (domain, app): live streams, and how many streams had errors
+    /// in the last 5 minutes; the most troubled first.
+    pub apps: Vec<AppSummary>,
+    /// Refused callbacks grouped by (peer, outcome, reason), the most
+    /// recently seen first.
     pub refused: Vec<RefusedCallback>,
+    /// Groups replaced by newer ones since start (at most
+    /// [`refusals::GROUPS_KEPT`] are kept).
+    pub refused_groups_evicted: u64,
     /// The latest accepted push error reports, newest first.
     pub reports: Vec<ReportView>,
     pub top_streams: TopStreams,
-    pub live_streams: Vec<LiveStreams>,
     pub bounds: Vec<Bound>,
     /// With `--state-file` only.
     pub state_file: Option<StateFileStatus>,
@@ -315,17 +322,6 @@ pub struct CallbackTally {
 }
 
 #[derive(Debug, Serialize)]
-pub struct RefusedCallback {
-    pub time: u64,
-    pub seconds_ago: u64,
-    /// The TCP peer: CSS's server, a proxy in front, or whoever else.
-    pub peer: Option<IpAddr>,
-    pub event_type: EventType,
-    pub outcome: OutcomeKind,
-    pub reason: String,
-}
-
-#[derive(Debug, Serialize)]
 pub struct ReportView {
     pub time: u64,
     pub seconds_ago: u64,
@@ -345,14 +341,19 @@ pub struct ErrorCount {
     pub count: u64,
 }
 
+/// The streams with the most errors over the window.
 #[derive(Debug, Serialize)]
 pub struct TopStreams {
     pub window_seconds: u64,
-    /// How far back the reports counted go: less than the window when the
-    /// ring holds fewer minutes than that.
-    pub covers_seconds: u64,
-    pub reports_considered: usize,
-    pub reports_kept: usize,
+    /// Streams with reports in the window, tracked one by one.
+    pub streams_tracked: usize,
+    pub streams_tracked_limit: usize,
+    /// Tracked streams with errors in the window (at most [`TOP_STREAMS`]
+    /// are listed).
+    pub streams_with_errors: usize,
+    /// Reports in the window of streams past the limit, not counted above.
+    pub dropped_reports: u64,
+    pub dropped_errors: u64,
     pub streams: Vec<StreamErrors>,
 }
 
@@ -363,10 +364,25 @@ pub struct StreamErrors {
     pub stream: String,
     pub errors: u64,
     pub reports: u64,
+    /// The first and the last report in the window.
+    pub first_seen: u64,
+    pub last_seen: u64,
+    pub seconds_ago: u64,
+}
+
+/// One (domain, app): "N of M live streams had errors in the last 5 minutes".
+#[derive(Debug, Serialize)]
+pub struct AppSummary {
+    pub domain: String,
+    pub app: String,
+    /// Push started and not ended (0 without push start callbacks).
+    pub live: u64,
+    /// Streams with errors reported in the last 5 minutes.
+    pub streams_with_errors: u64,
 }
 
 /// Live streams (push started, not ended) of one (domain, app).
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct LiveStreams {
     pub domain: String,
     pub app: String,
@@ -434,35 +450,56 @@ mod tests {
     }
 
     #[test]
-    fn rings_keep_the_latest_entries_newest_first() {
+    fn the_ring_keeps_the_latest_reports_newest_first() {
         let s = recent(0);
-        for i in 0..REPORTS_KEPT as u64 + 50 {
+        for i in 0..100u64 {
             report(&s, i, id(&format!("s{i}")), &[(6, 1), (7, 2), (6, 3)], [Some(1.5), Some(2.5)]);
-            refuse(&s, i, Rejection::Expired);
         }
-        assert_eq!(s.reports.read(VecDeque::len), REPORTS_KEPT);
-        let page = s.page(REPORTS_KEPT as u64 + 49, inputs());
-        assert_eq!(page.refused.len(), REFUSED_KEPT);
-        assert_eq!(page.refused[0].time, REPORTS_KEPT as u64 + 49);
+        assert_eq!(s.reports.read(VecDeque::len), REPORTS_SHOWN);
+        let page = s.page(99, inputs());
         assert_eq!(page.reports.len(), REPORTS_SHOWN);
         let newest = &page.reports[0];
-        assert_eq!(newest.stream, format!("s{}", REPORTS_KEPT + 49));
+        assert_eq!(newest.stream, "s99");
         let errors: Vec<_> = newest.errors.iter().map(|e| (e.error_type, e.count)).collect();
         assert_eq!(errors, [("6", 4), ("7", 2)]);
         assert_eq!((newest.total_errors, newest.worst_frame_gap_seconds), (6, Some(2.5)));
     }
 
     #[test]
+    fn refusals_are_grouped() {
+        let s = recent(0);
+        for i in 0..1000 {
+            refuse(&s, i, Rejection::Expired);
+        }
+        let page = s.page(1000, inputs());
+        assert_eq!(page.refused.len(), 1);
+        assert_eq!((page.refused[0].count, page.refused[0].first_seen, page.refused[0].last_seen), (1000, 0, 999));
+    }
+
+    #[test]
     fn top_streams_count_the_window_only() {
         let s = recent(0);
         report(&s, 0, id("old-and-loud"), &[(6, 1000)], [None, None]);
-        for (t, stream, n) in [(1000, "a", 5), (1001, "b", 7), (1002, "a", 5), (1003, "c", 1)] {
+        for (t, stream, n) in [(1000, "a", 5), (1001, "b", 7), (1002, "a", 5), (1003, "c", 1), (1004, "d", 0)] {
             report(&s, t, id(stream), &[(1, n)], [None, None]);
         }
         let top = s.page(1000 + 60, inputs()).top_streams;
-        let got: Vec<_> = top.streams.iter().map(|t| (t.stream.as_str(), t.errors, t.reports)).collect();
-        assert_eq!(got, [("a", 10, 2), ("b", 7, 1), ("c", 1, 1)]);
-        assert_eq!((top.reports_considered, top.covers_seconds), (4, 60));
+        let got: Vec<_> = top.streams.iter().map(|t| (t.stream.as_str(), t.errors, t.reports, t.first_seen)).collect();
+        assert_eq!(got, [("a", 10, 2, 1000), ("b", 7, 1, 1001), ("c", 1, 1, 1003)]);
+        assert_eq!((top.streams_tracked, top.streams_with_errors, top.dropped_reports), (4, 3, 0));
+    }
+
+    #[test]
+    fn apps_say_how_many_streams_had_errors_lately() {
+        let s = recent(0);
+        for stream in ["a", "b"] {
+            report(&s, 100, id(stream), &[(6, 1)], [None, None]);
+        }
+        report(&s, 100, StreamId { domain: "d", app: "no-lifecycle", stream: "x" }, &[(6, 1)], [None, None]);
+        let live = |app: &str, live| LiveStreams { domain: "d".into(), app: app.into(), live };
+        let page = s.page(120, PageInputs { live_streams: vec![live("quiet", 9), live("live", 40)], ..inputs() });
+        let got: Vec<_> = page.apps.iter().map(|a| (a.app.as_str(), a.streams_with_errors, a.live)).collect();
+        assert_eq!(got, [("live", 2, 40), ("no-lifecycle", 1, 0), ("quiet", 0, 9)]);
     }
 
     #[test]

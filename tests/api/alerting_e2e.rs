@@ -105,8 +105,10 @@ async fn start_alertmanager(binary: &Path, hook: &str) -> (ChildGuard, String) {
 
 /// `css-push-exporter simulate` as a child process.
 fn simulate(target: &str, flags: &[&str]) -> ChildGuard {
+    // CSS's report interval (5 s) at the rules' speed-up.
     let mut args: Vec<String> = ["simulate", "--target", target, "--domain", DOMAIN, "--streams", "200", "--apps", "2"]
         .iter()
+        .chain(&["--report-interval", "333ms"])
         .map(|s| s.to_string())
         .collect();
     args.extend(flags.iter().map(|s| s.to_string()));

@@ -32,6 +32,9 @@ async fn what_simulate_reports_sending_is_what_the_exporter_counts() {
         "0",
         "--concurrency",
         "4",
+        // 15 reports per stream, each a CSS report interval apart: compressed.
+        "--report-interval",
+        "10ms",
         "--callback-key",
         "demo-key",
         "--lifecycle",
@@ -78,6 +81,76 @@ async fn rate_and_duration_bound_the_run() {
     app.stop().await;
 }
 
+#[actix_web::test]
+async fn each_stream_reports_at_most_once_per_report_interval() {
+    let app = spawn_app(&[]).await;
+    let target = format!("{}/callback", app.base);
+    // 4 streams, one report each per second, for 2.5 s: 3 reports each at
+    // most, however fast --rate 0 would go.
+    let a = args(&[
+        "--target",
+        &target,
+        "--streams",
+        "4",
+        "--rate",
+        "0",
+        "--duration",
+        "2500ms",
+        "--report-interval",
+        "1s",
+    ]);
+    let report = simulate::run(&a).await;
+    assert!((4..=12).contains(&report.push_errors), "{}", report.summary(&a));
+    assert!(report.not_due > 0, "the streams had to wait: {}", report.summary(&a));
+    assert!(report.summary(&a).contains("no stream due (each reports at most once per 1s)"));
+    // As the exporter saw it.
+    let res = app.client.get(format!("{}/api/v1/status", app.metrics_base)).send().await;
+    let status: serde_json::Value = res.unwrap().json().limit(1 << 20).await.unwrap();
+    let per_stream: Vec<u64> =
+        status["top_streams"]["streams"].as_array().unwrap().iter().map(|s| s["reports"].as_u64().unwrap()).collect();
+    assert_eq!(per_stream.iter().sum::<u64>(), report.push_errors);
+    assert!(per_stream.iter().all(|&n| n <= 3), "{per_stream:?}");
+    // At the default 5 s: at most one report per stream in a second.
+    let a = args(&["--target", &target, "--streams", "4", "--rate", "0", "--duration", "1s"]);
+    assert!((1..=4).contains(&simulate::run(&a).await.push_errors));
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_reader_that_goes_away_does_not_make_simulate_panic() {
+    let app = spawn_app(&[]).await;
+    let target = format!("{}/callback", app.base);
+    let outcome = actix_web::web::block(move || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_css-push-exporter"))
+            .args(["simulate", "--target", &target, "--count", "3", "--rate", "0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("binary runs");
+        // `simulate | head -c0`: the reader is gone before the summary.
+        drop(child.stdout.take());
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("simulate did not finish within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&outcome.stderr);
+    assert!(outcome.status.success(), "{}: {stderr}", outcome.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        app.metrics().await.get("css_push_callbacks_total", &[("event_type", "321"), ("outcome", "accepted")]),
+        Some(3.0)
+    );
+    app.stop().await;
+}
+
 #[test]
 fn nonsense_flags_are_refused() {
     for flags in [
@@ -86,6 +159,7 @@ fn nonsense_flags_are_refused() {
         &["--streams", "0"],
         &["--concurrency", "0"],
         &["--duration", "soon"],
+        &["--report-interval", "0s"],
     ] {
         let parsed = Cli::try_parse_from(["css-push-exporter", "simulate"].iter().chain(flags));
         assert!(parsed.is_err(), "{flags:?} accepted");

@@ -77,7 +77,8 @@ async fn each_callback_is_listed_with_its_outcome_and_reason_and_no_secret() {
     let unauthorized = refused(&s, "unauthorized");
     assert_eq!(unauthorized["reason"], "unauthorized: sign does not match");
     assert_eq!((&unauthorized["peer"], &unauthorized["event_type"]), (&json!("127.0.0.1"), &json!("321")));
-    assert_eq!(unauthorized["time"], NOW_SECS);
+    assert_eq!((&unauthorized["first_seen"], &unauthorized["last_seen"]), (&json!(NOW_SECS), &json!(NOW_SECS)));
+    assert_eq!((&unauthorized["count"], &unauthorized["seconds_ago"]), (&json!(1), &json!(7)));
     let reason = refused(&s, "malformed")["reason"].as_str().unwrap();
     assert!(reason.starts_with("abnormal_event: invalid type: string \"xxxx"), "{reason}");
     assert!(reason.contains(&format!("{}…\"", "x".repeat(64))) && reason.len() < 200, "{reason}");
@@ -93,7 +94,8 @@ async fn each_callback_is_listed_with_its_outcome_and_reason_and_no_secret() {
     );
     assert_eq!(
         s["top_streams"]["streams"],
-        json!([{"domain": "push.example.com", "app": "live", "stream": "room-1001", "errors": 3, "reports": 1}])
+        json!([{"domain": "push.example.com", "app": "live", "stream": "room-1001", "errors": 3, "reports": 1,
+                "first_seen": NOW_SECS, "last_seen": NOW_SECS, "seconds_ago": 7}])
     );
     assert_eq!(s["callbacks_authenticated"], true);
     let bounds: Vec<_> = s["bounds"]
@@ -121,15 +123,16 @@ async fn each_callback_is_listed_with_its_outcome_and_reason_and_no_secret() {
 }
 
 #[actix_web::test]
-async fn rings_stay_bounded_under_ten_thousand_callbacks() {
+async fn what_is_kept_stays_bounded_under_ten_thousand_callbacks() {
     let app = spawn_app(&["--callback-key", KEY]).await;
     let total = 10_000;
-    // Half accepted over 500 streams, half refused; eight in flight.
+    // Half accepted, each from its own stream (more than are tracked), half
+    // refused; eight in flight.
     let bodies: Vec<String> = (0..total)
         .map(|i: i64| {
             let key = if i % 2 == 0 { KEY } else { "wrong" };
             let body =
-                push_error("d.example.com", "live", &format!("s{}", i % 500), 1_764_000_000_000 + i, late_video(1500));
+                push_error("d.example.com", "live", &format!("s{}", i / 2), 1_764_000_000_000 + i, late_video(1500));
             signed(body, key, 600).to_string()
         })
         .collect();
@@ -142,12 +145,127 @@ async fn rings_stay_bounded_under_ten_thousand_callbacks() {
     let s = status(&app).await;
     let counted: u64 = s["callbacks"].as_array().unwrap().iter().map(|c| c["count"].as_u64().unwrap()).sum();
     assert_eq!(counted, 10_000);
-    assert_eq!(s["refused"].as_array().unwrap().len(), 20);
+    // One sender, one reason: one row, whatever the flood.
+    let refused = s["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!((&refused[0]["count"], &refused[0]["peer"]), (&json!(5000), &json!("127.0.0.1")));
     assert_eq!(s["reports"].as_array().unwrap().len(), 20);
+    // 5000 streams: 4096 tracked, the reports of the others counted as dropped.
     let top = &s["top_streams"];
-    assert_eq!(top["reports_considered"], top["reports_kept"], "the ring is full, not past full: {top}");
-    assert!(top["reports_kept"].as_u64().unwrap() < 5_000);
+    assert_eq!(
+        [&top["streams_tracked"], &top["streams_tracked_limit"], &top["streams_with_errors"]],
+        [&json!(4096), &json!(4096), &json!(4096)]
+    );
+    assert_eq!((&top["dropped_reports"], &top["dropped_errors"]), (&json!(904), &json!(904 * 3)));
     assert_eq!(top["streams"].as_array().unwrap().len(), 10);
+    assert_eq!(s["apps"], json!([{"domain": "d.example.com", "app": "live", "live": 0, "streams_with_errors": 4096}]));
+    let page = get(&app, "/", None).await.1;
+    assert!(page.contains("id=\"dropped\"") && page.contains("904 reports"), "the page says what was dropped");
+    app.stop().await;
+}
+
+/// POSTs `body` to /callback with `X-Forwarded-For: forwarded`.
+async fn post_forwarded(app: &TestApp, body: &Value, forwarded: &str) -> u16 {
+    let req = app.client.post(format!("{}/callback", app.base)).insert_header(("x-forwarded-for", forwarded));
+    req.send_body(body.to_string()).await.expect("request sent").status().as_u16()
+}
+
+fn refused_rows(s: &Value) -> Vec<(String, String, u64)> {
+    let rows = s["refused"].as_array().unwrap().iter();
+    rows.map(|r| {
+        (
+            r["peer"].as_str().unwrap().to_owned(),
+            r["outcome"].as_str().unwrap().to_owned(),
+            r["count"].as_u64().unwrap(),
+        )
+    })
+    .collect()
+}
+
+#[actix_web::test]
+async fn refusals_are_grouped_by_the_sender_a_trusted_proxy_names() {
+    let report = |n: i64| push_error("d.example.com", "live", "room-1", 1_764_000_000_000 + n, late_video(1500));
+    // Behind a trusted proxy (the test's loopback peer), X-Forwarded-For
+    // names the sender, read from the right past trusted hops.
+    let app = spawn_app(&["--callback-key", KEY, "--trusted-proxy", "127.0.0.0/8,10.0.0.0/8"]).await;
+    for n in 0..30 {
+        assert_eq!(
+            post_forwarded(&app, &signed(report(n), "guess", 600), "1.2.3.4, 198.51.100.23, 10.1.2.3").await,
+            401
+        );
+    }
+    app.clock.advance(Duration::from_secs(2));
+    assert_eq!(post_forwarded(&app, &signed(report(100), "guess", 600), "192.0.2.44").await, 401);
+    let mut expired = signed(report(101), KEY, 600);
+    expired["t"] = (NOW_SECS - 3600).into();
+    expired["sign"] = css_push_exporter::ingest::signature::sign(KEY, (NOW_SECS - 3600).cast_signed()).into();
+    assert_eq!(post_forwarded(&app, &expired, "192.0.2.44").await, 401);
+    // The header never changes authentication: a good signature still
+    // passes, whoever the header names.
+    assert_eq!(post_forwarded(&app, &signed(report(102), KEY, 600), "192.0.2.44").await, 200);
+    let s = status(&app).await;
+    assert_eq!(
+        refused_rows(&s),
+        [
+            ("192.0.2.44".into(), "expired".into(), 1),
+            ("192.0.2.44".into(), "unauthorized".into(), 1),
+            ("198.51.100.23".into(), "unauthorized".into(), 30)
+        ]
+    );
+    let flood = &s["refused"][2];
+    assert_eq!(
+        (&flood["first_seen"], &flood["last_seen"], &flood["seconds_ago"]),
+        (&json!(NOW_SECS), &json!(NOW_SECS), &json!(2))
+    );
+    let page = get(&app, "/", None).await.1;
+    assert!(!page.contains("1.2.3.4"), "an address the sender wrote itself is not believed");
+    app.stop().await;
+
+    // Without --trusted-proxy the header is ignored: the peer is the TCP peer.
+    let app = spawn_app(&["--callback-key", KEY]).await;
+    assert_eq!(post_forwarded(&app, &signed(report(0), "guess", 600), "198.51.100.23").await, 401);
+    assert_eq!(refused_rows(&status(&app).await), [("127.0.0.1".into(), "unauthorized".into(), 1)]);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn top_streams_cover_fifteen_minutes_and_apps_count_streams_with_recent_errors() {
+    let app = spawn_app(&[]).await;
+    let report =
+        |stream: &str, n: i64| push_error("d.example.com", "live", stream, 1_764_000_000_000 + n, late_video(1500));
+    for stream in ["a", "b", "c", "d"] {
+        assert_eq!(app.post(push_lifecycle("d.example.com", "live", stream, "seq", None).to_string()).await.0, 200);
+    }
+    // A loud stream 14 minutes ago, two quieter ones now.
+    for n in 0..20 {
+        assert_eq!(app.post(report("a", n).to_string()).await.0, 200);
+    }
+    app.clock.advance(Duration::from_secs(14 * 60));
+    assert_eq!(app.post(report("b", 100).to_string()).await.0, 200);
+    assert_eq!(app.post(report("c", 101).to_string()).await.0, 200);
+    let s = status(&app).await;
+    let top: Vec<_> = s["top_streams"]["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["stream"].as_str().unwrap(), t["errors"].as_u64().unwrap(), t["reports"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(top, [("a", 60, 20), ("b", 3, 1), ("c", 3, 1)], "all 15 minutes count, however few reports");
+    assert_eq!(s["top_streams"]["window_seconds"], 900);
+    assert_eq!(s["apps"], json!([{"domain": "d.example.com", "app": "live", "live": 4, "streams_with_errors": 2}]));
+    let page = get(&app, "/", None).await.1;
+    assert!(page.contains("2 of 4 live streams"), "{page}");
+
+    // Two minutes on, the loud stream's minute has left the window.
+    app.clock.advance(Duration::from_secs(2 * 60));
+    let s = status(&app).await;
+    let top: Vec<_> = s["top_streams"]["streams"].as_array().unwrap().iter().map(|t| t["stream"].clone()).collect();
+    assert_eq!(top, [json!("b"), json!("c")]);
+    assert_eq!(s["apps"][0]["streams_with_errors"], 2);
+    // Over five minutes after their errors, the streams count as recovered.
+    app.clock.advance(Duration::from_secs(4 * 60));
+    let s = status(&app).await;
+    assert_eq!(s["apps"], json!([{"domain": "d.example.com", "app": "live", "live": 4, "streams_with_errors": 0}]));
     app.stop().await;
 }
 
@@ -219,6 +337,10 @@ async fn a_real_browser_renders_the_page() {
     assert!(dom.contains("abnormal_event[0].count: must not be negative, got -2"), "no refused reason:\n{dom}");
     assert!(dom.contains("room-&lt;b&gt;1001&lt;/b&gt;"), "the stream name, as text:\n{dom}");
     assert!(!dom.contains("<b>1001</b>"), "a stream name became markup");
+    // The incident summary and the top streams lead the page.
+    let summary = dom.find("1 of 1 live streams").expect("the incident summary");
+    let top = dom.find("id=\"top\"").expect("the top streams");
+    assert!(summary < top && top < dom.find("id=\"refused\"").unwrap(), "{dom}");
 
     // A screenshot for a reviewer, kept beside the test binaries.
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");

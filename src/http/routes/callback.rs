@@ -1,4 +1,5 @@
 use super::AppState;
+use crate::http::peer;
 use crate::ingest::outcome::{Handled, Outcome, Rejection};
 use crate::ingest::wire::ParseError;
 use actix_web::http::{header, StatusCode};
@@ -7,8 +8,9 @@ use serde_json::json;
 
 /// `POST /callback`: any query string and any Content-Type.
 pub async fn callback(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
-    // The TCP peer, never a forwarding header a sender can write.
-    let peer = req.peer_addr().map(|a| a.ip());
+    // Who sent it, for display: the TCP peer, or behind a trusted proxy
+    // the client it forwarded for. Authentication never looks at it.
+    let peer = peer::client(req.peer_addr().map(|a| a.ip()), req.headers(), &state.trusted_proxies);
     let exporter = &state.exporter;
     let limit = state.max_body_bytes;
     let declared =

@@ -4,6 +4,7 @@ mod health;
 mod metrics;
 mod status;
 
+use crate::cli::Cidr;
 use crate::exporter::Exporter;
 use crate::http::webconfig::{self, BasicAuth};
 use crate::status_page::Listener;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub listeners: Vec<Listener>,
     /// How long a callback's body may take to arrive.
     pub read_timeout: Duration,
+    /// `--trusted-proxy`: whose X-Forwarded-For names the sender shown.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 /// Which routes one listener serves.
