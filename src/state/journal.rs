@@ -13,7 +13,7 @@
 //! a u32 payload length, the payload (number u64, kind u8, session u64,
 //! time u64, the stream's key as a u32 length and UTF-8 bytes) and the
 //! xxh3-64 of the payload. A record cut short by a crash ends the file.
-use super::snapshot::{push_str, FormatError, Reader};
+use super::codec::{push_str, FormatError, Reader};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;

@@ -9,6 +9,7 @@
 pub(crate) mod apps;
 pub(crate) mod budget;
 pub mod clock;
+pub mod codec;
 pub mod dedup;
 pub mod journal;
 pub(crate) mod lifecycle;

@@ -7,8 +7,9 @@
 //! about both. It knows files and bytes, not the exporter: what to write
 //! comes from a closure, what was read goes back as data.
 use super::clock::Clock;
+use super::codec::FormatError;
 use super::journal::{self, Pending, Transition};
-use super::snapshot::{self, Encoded, FormatError, StateSnapshot};
+use super::snapshot::{self, Encoded, StateSnapshot};
 use crate::cli::Config;
 use crate::expose::families as f;
 use crate::expose::{Collector, Encoder, Value};
