@@ -1,6 +1,6 @@
 //! Hostile or unlucky input against the real binary: echoes and log floods,
 //! odd times, broken bodies, gzip and HEAD (slow senders, scrape storms and
-//! series floods, which take time: `tests/e2e/slow.rs`).
+//! series floods, which take time: `tests/slow.rs`).
 use crate::binary::Binary;
 use crate::helpers::{now_ms, report};
 use crate::raw_http::{exchange, post_json, request};

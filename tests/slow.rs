@@ -1,20 +1,31 @@
 //! Timing and soak tests against the real binary: what takes many seconds
 //! or asserts wall-clock speed or resident memory, so it could fail on a
 //! loaded machine for reasons that are not bugs. `#[ignore]`d: `.ci/run`
-//! runs them (`--include-ignored`), or
-//! `cargo test --test e2e slow:: -- --ignored`.
-use crate::binary::Binary;
-use crate::helpers::{now_ms, report};
-use crate::raw_http::{post_json, request};
+//! runs them (`--include-ignored`), or `cargo test --test slow -- --ignored`.
+//! Their own target, one test at a time, so they measure the exporter and
+//! not each other or the tool tests.
+mod common;
+use common::binary::Binary;
+use common::helpers::{now_ms, report};
+use common::raw_http::{post_json, request};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 const SECOND: Duration = Duration::from_secs(1);
 
+/// Held for the whole of each test: they run one at a time.
+fn alone() -> MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    // A failed test poisons the lock; the next still runs alone.
+    ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[test]
 #[ignore = "slow: 200 trickling senders for about 10 s, with scrape times asserted"]
 fn slow_senders_are_cut_at_the_deadline_while_metrics_keeps_answering() {
+    let _alone = alone();
     let flags = ["--metrics-listen-address", "127.0.0.1:0", "--read-timeout", "2s"];
     let exporter = Binary::start_limited(&flags, Some(256));
     assert!(exporter.log().contains("open-files limit: 256"), "{}", exporter.log());
@@ -73,6 +84,7 @@ fn slow_senders_are_cut_at_the_deadline_while_metrics_keeps_answering() {
 #[test]
 #[ignore = "slow: resident memory of 32 concurrent scrapes of a 15 MB page"]
 fn concurrent_scrapes_share_renders_and_add_less_than_two_pages() {
+    let _alone = alone();
     let exporter = Binary::start_limited(&[], None);
     let long = |c: char, i: usize| format!("{i:04}{}", c.to_string().repeat(124));
     for i in 0..400 {
@@ -106,6 +118,7 @@ fn concurrent_scrapes_share_renders_and_add_less_than_two_pages() {
 #[test]
 #[ignore = "slow: 4000 callbacks of 99 error types each, with their time asserted"]
 fn a_series_flood_stays_within_max_series_with_exact_domain_totals() {
+    let _alone = alone();
     let exporter = Binary::start_limited(&["--max-series", "100000"], None);
     let started = Instant::now();
     // 4 000 new streams with 99 error types each: over 400 000 series asked for.
