@@ -118,7 +118,6 @@ impl TestApp {
         (res.status().as_u16(), json)
     }
 
-    /// The /metrics page, parsed.
     /// The /metrics page, parsed: rendered after the last one this test
     /// saw (see [`NewRender`]).
     pub async fn metrics(&self) -> Metrics {
