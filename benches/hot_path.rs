@@ -1,9 +1,10 @@
 //! The per-callback cost in process: parse, verify, de-duplicate, record.
 //! `cargo bench --bench hot_path`; figures in BENCHMARKS.md.
 use criterion::{criterion_group, BatchSize, Criterion};
+use css_push_exporter::callback_body;
 use css_push_exporter::clock::{Clock, SystemClock};
 use css_push_exporter::ingest::outcome::Outcome;
-use css_push_exporter::ingest::{signature, wire};
+use css_push_exporter::ingest::wire;
 use css_push_exporter::Config;
 use css_push_exporter::Exporter;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -45,9 +46,7 @@ impl Bodies {
         let mut v: serde_json::Value = serde_json::from_str(SEED).unwrap();
         v["stream_id"] = "stream-000".into();
         v["data_time"] = 1_764_000_000_000i64.into();
-        let t = SystemClock.now_secs().cast_signed() + 3600;
-        v["t"] = t.into();
-        v["sign"] = signature::sign(KEY, t).into();
+        callback_body::sign_json(&mut v, KEY, SystemClock.now_secs().cast_signed() + 3600);
         let template = v.to_string().into_bytes();
         let find = |needle: &str| template.windows(needle.len()).position(|w| w == needle.as_bytes()).unwrap();
         let time_at = find("1764000000000");

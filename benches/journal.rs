@@ -3,6 +3,7 @@
 //! channel, drained by a thread as the persister's is) and without.
 //! `cargo bench --bench journal`; figures in BENCHMARKS.md. Bounded: a
 //! fixed number of callbacks and rounds, no disk, no network.
+use css_push_exporter::callback_body::Lifecycle;
 use css_push_exporter::clock::{Clock, ManualClock};
 use css_push_exporter::ingest::outcome::Outcome;
 use css_push_exporter::{Config, Exporter};
@@ -19,11 +20,9 @@ const ROUNDS: usize = 7;
 /// Callback `n`: session `n / 2` of stream `n / 2 % STREAMS`, started or ended.
 fn lifecycle(n: u64) -> String {
     let session = n / 2;
-    format!(
-        r#"{{"event_type":{},"appid":1250000000,"app":"d.example.com","appname":"live","stream_id":"room-{:05}","sequence":"{session}","event_time":{NOW_SECS},"errcode":0}}"#,
-        1 - n % 2,
-        session % STREAMS
-    )
+    let stream = format!("room-{:05}", session % STREAMS);
+    let start = Lifecycle::start("d.example.com", "live", &stream, &session.to_string(), NOW_SECS);
+    if n % 2 == 0 { start } else { start.end(60_000, 0, "ok") }.body()
 }
 
 /// Nanoseconds per callback, the median of the rounds.

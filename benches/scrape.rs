@@ -2,6 +2,7 @@
 //! error types and both frame-gap gauges, plain and gzipped.
 //! `cargo bench --bench scrape`.
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use css_push_exporter::callback_body::{event, frame_gap_detail, PushError};
 use css_push_exporter::clock::{Clock, ManualClock};
 use css_push_exporter::expose::scrape::gzip;
 use css_push_exporter::ingest::outcome::Outcome;
@@ -15,18 +16,15 @@ fn loaded(streams: usize) -> Exporter {
     let config = Config::from_flags(["--max-streams", "200000", "--max-series", "2000000"]).unwrap();
     let clock = Arc::new(ManualClock::new(Duration::from_secs(1_764_000_000)));
     let p = Exporter::new(&config, clock as Arc<dyn Clock>);
-    let late = |media: &str, ms: usize| json!({"desc": format!("{media} frame arrive interval too long, interval={ms}(msec)")});
-    for i in 0..streams {
-        let body = json!({
-            "event_type": 321, "domain": format!("d{}.example.com", i % 4), "path": format!("live{}", i % 8),
-            "stream_id": format!("room-{i:06}"), "data_time": 1_764_000_000_000u64 + i as u64,
-            "abnormal_event": [
-                {"type": 6, "count": 3, "detail": [late("video", 1000 + i % 5000)]},
-                {"type": 7, "count": 2, "detail": [late("audio", 1200 + i % 3000)]},
-                {"type": 3, "count": 1},
-            ],
-        });
-        assert_eq!(p.handle(body.to_string().as_bytes(), None).outcome, Outcome::Accepted);
+    for i in 0..streams as u64 {
+        let (domain, app, stream) =
+            (format!("d{}.example.com", i % 4), format!("live{}", i % 8), format!("room-{i:06}"));
+        let body = PushError::new(&domain, &app, &stream, 1_764_000_000_000 + i.cast_signed()).events(json!([
+            event(6, 3, vec![frame_gap_detail("video", 1000 + i % 5000, None)]),
+            event(7, 2, vec![frame_gap_detail("audio", 1200 + i % 3000, None)]),
+            event(3, 1, vec![]),
+        ]));
+        assert_eq!(p.handle(body.body().as_bytes(), None).outcome, Outcome::Accepted);
     }
     p
 }

@@ -8,6 +8,8 @@
 //! `cargo bench --bench scrape_load -- worst-case` instead measures the
 //! peak RSS at the default caps: every stream, series and dedup entry the
 //! defaults allow, 128-byte labels, then 32 concurrent scrapes.
+use css_push_exporter::callback_body::{event, frame_gap_detail, Lifecycle, PushError};
+use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -108,17 +110,17 @@ impl Conn {
     }
 }
 
-fn callback(stream: usize, data_time_ms: u64) -> Vec<u8> {
-    let late =
-        |media: &str, ms: usize| format!(r#"{{"desc":"{media} frame arrive interval too long, interval={ms}(msec)"}}"#);
-    format!(
-        r#"{{"event_type":321,"domain":"d{}.example.com","path":"live{}","stream_id":"room-{stream:06}","data_time":{data_time_ms},"abnormal_event":[{{"type":6,"count":3,"detail":[{}]}},{{"type":7,"count":2,"detail":[{}]}},{{"type":3,"count":1}}]}}"#,
-        stream % 4,
-        stream % 8,
-        late("video", 1000 + stream % 5000),
-        late("audio", 1200 + stream % 3000),
-    )
-    .into_bytes()
+fn callback(stream: u64, data_time_ms: u64) -> Vec<u8> {
+    let (domain, app, name) =
+        (format!("d{}.example.com", stream % 4), format!("live{}", stream % 8), format!("room-{stream:06}"));
+    PushError::new(&domain, &app, &name, data_time_ms.cast_signed())
+        .events(json!([
+            event(6, 3, vec![frame_gap_detail("video", 1000 + stream % 5000, None)]),
+            event(7, 2, vec![frame_gap_detail("audio", 1200 + stream % 3000, None)]),
+            event(3, 1, vec![]),
+        ]))
+        .body()
+        .into_bytes()
 }
 
 /// Posts `body(i)` for i = 0, 1, ... from [`CLIENTS`] keep-alive
@@ -146,7 +148,7 @@ fn post_until(addr: &str, body: impl Fn(u64) -> Vec<u8> + Sync, stop: impl Fn(u6
 
 /// Callbacks spread over `streams`, the i-th with `data_time` `first_time + i`.
 fn ingest(addr: &str, streams: usize, first_time: u64, stop: impl Fn(u64) -> bool + Sync) -> u64 {
-    post_until(addr, |i| callback(usize::try_from(i).unwrap() % streams, first_time + i), stop)
+    post_until(addr, |i| callback(i % streams as u64, first_time + i), stop)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -199,43 +201,27 @@ fn worst_case() {
     let t = Instant::now();
     // 50 000 streams (--max-streams) over 1000 pairs (--max-apps), each
     // with every error type: the series budget fills, the rest overflows.
-    let gap = r#"{"desc":"frame arrive interval too long, interval=3046(msec)"}"#;
-    let types: String = (0..=99).map(|t| format!(r#"{{"type":{t},"count":1,"detail":[{gap}]}},"#)).collect();
-    let full = |i: u64| {
-        format!(
-            r#"{{"event_type":321,"domain":"{}","path":"{}","stream_id":"{}","data_time":{},"abnormal_event":[{}]}}"#,
-            label("d", i % 1000),
-            label("a", i % 1000),
-            label("s", i),
-            1_764_000_000_000 + i,
-            types.trim_end_matches(','),
-        )
-        .into_bytes()
+    let gap = frame_gap_detail("video", 3046, None);
+    let types: Vec<Value> = (0..=99).map(|t| event(t, 1, vec![gap.clone()])).collect();
+    let report = |domain: u64, stream: u64, data_time: u64, events: &[Value]| {
+        PushError::new(&label("d", domain), &label("a", domain), &label("s", stream), data_time.cast_signed())
+            .events(Value::Array(events.to_vec()))
+            .body()
+            .into_bytes()
     };
+    let full = |i: u64| report(i % 1000, i, 1_764_000_000_000 + i, &types);
     post_until(&exporter.addr, full, |i| i >= 50_000);
     // Then fill the dedup memory (--dedup-capacity, 2 000 000).
-    let small = |i: u64| {
-        format!(
-            r#"{{"event_type":321,"domain":"{}","path":"{}","stream_id":"{}","data_time":{},"abnormal_event":[{{"type":6,"count":1}}]}}"#,
-            label("d", i % 1000),
-            label("a", i % 1000),
-            label("s", i % 50_000),
-            1_800_000_000_000 + i,
-        )
-        .into_bytes()
-    };
+    let one_late_frame = [event(6, 1, vec![])];
+    let small = |i: u64| report(i % 1000, i % 50_000, 1_800_000_000_000 + i, &one_late_frame);
     post_until(&exporter.addr, small, |i| i >= 1_850_000);
     // Push ends with every errcode label value (0-99, other) in every pair.
     let end = |i: u64| {
-        format!(
-            r#"{{"event_type":0,"app":"{}","appname":"{}","stream_id":"{}","sequence":"{i}","event_time":{},"errcode":{},"push_duration":"60000"}}"#,
-            label("d", i % 1000),
-            label("a", i % 1000),
-            label("s", i % 50_000),
-            1_764_000_000 + i,
-            i / 1000,
-        )
-        .into_bytes()
+        let (domain, app, stream) = (label("d", i % 1000), label("a", i % 1000), label("s", i % 50_000));
+        Lifecycle::start(&domain, &app, &stream, &i.to_string(), 1_764_000_000 + i)
+            .end(60_000, (i / 1000).cast_signed(), "ok")
+            .body()
+            .into_bytes()
     };
     post_until(&exporter.addr, end, |i| i >= 101_000);
     let ingest_secs = t.elapsed().as_secs();

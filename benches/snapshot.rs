@@ -4,6 +4,7 @@
 //! and without a snapshot being written at the same time.
 //! `cargo bench --bench snapshot`; figures in BENCHMARKS.md. Bounded: a fixed
 //! number of callbacks and rounds, a temporary directory, no network.
+use css_push_exporter::callback_body::{event, frame_gap_detail, Lifecycle, PushError};
 use css_push_exporter::clock::{Clock, ManualClock};
 use css_push_exporter::ingest::outcome::Outcome;
 use css_push_exporter::state::persist::{write_atomic, Loaded};
@@ -21,24 +22,23 @@ const INGEST: u64 = 100_000;
 const ROUNDS: usize = 5;
 
 fn push_start(i: u64) -> String {
-    format!(
-        r#"{{"event_type":1,"appid":1250000000,"app":"d{}.example.com","appname":"live{}","stream_id":"room-{i:06}","sequence":"{}","event_time":{NOW_SECS},"errcode":0}}"#,
-        i % 4,
-        i % 25,
-        i * 7919
-    )
+    let (domain, app, stream) = names(i);
+    Lifecycle::start(&domain, &app, &stream, &(i * 7919).to_string(), NOW_SECS).body()
 }
 
 /// Report `n` of stream `n % STREAMS`: a video frame gap.
 fn push_error(n: u64) -> String {
-    let i = n % STREAMS;
-    format!(
-        r#"{{"event_type":321,"appid":1250000000,"domain":"d{}.example.com","path":"live{}","stream_id":"room-{i:06}","sequence":"1","data_time":{},"abnormal_event":[{{"type":6,"count":2,"detail":[{{"desc":"video frame arrive interval too long, interval={}(msec)"}}]}}]}}"#,
-        i % 4,
-        i % 25,
-        NOW_SECS * 1000 + n,
-        1000 + n % 5000
-    )
+    let (domain, app, stream) = names(n % STREAMS);
+    let gap = frame_gap_detail("video", 1000 + n % 5000, None);
+    PushError::new(&domain, &app, &stream, (NOW_SECS * 1000 + n).cast_signed())
+        .sequence("1")
+        .events(serde_json::json!([event(6, 2, vec![gap])]))
+        .body()
+}
+
+/// Domain, app and stream of stream `i`.
+fn names(i: u64) -> (String, String, String) {
+    (format!("d{}.example.com", i % 4), format!("live{}", i % 25), format!("room-{i:06}"))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

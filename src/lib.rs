@@ -22,7 +22,12 @@
 //! the observers and exposition together without HTTP; [`Application`]
 //! serves it. [`cli`] owns the flags; [`text`] and `catalog` are the leaves
 //! every stage shares.
+//!
+//! With the `simulate` feature (on by default), `callback_body` writes CSS
+//! callback bodies: the one builder tests, benches and `simulate` use.
 #![forbid(unsafe_code)]
+#[cfg(feature = "simulate")]
+pub mod callback_body;
 pub(crate) mod catalog;
 pub mod cli;
 pub mod exporter;

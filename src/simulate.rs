@@ -2,8 +2,8 @@
 //! exporter, as a demo (watch the dashboards fill) and as a load generator.
 //! Like CSS, each stream reports at most once per report interval, so the
 //! rate a demo reaches (and alert thresholds tuned on it) is one CSS could.
+use crate::callback_body::{event, frame_gap_detail, Lifecycle, PushError};
 use crate::cli::{Profile, SimulateArgs};
-use crate::ingest::signature;
 use crate::state::clock::{Clock, SystemClock};
 use rand::distr::weighted::WeightedIndex;
 use rand::distr::Distribution;
@@ -56,6 +56,15 @@ fn whole(x: f64) -> u64 {
 fn unix_millis() -> i64 {
     i64::try_from(SystemClock.now().as_millis()).unwrap_or(i64::MAX)
 }
+
+/// Where a signature expires: 10 minutes from now, as CSS signs.
+fn expiry() -> i64 {
+    unix_millis() / 1000 + 600
+}
+
+/// The pusher's secrets in simulated bodies: made up, and marked so.
+const STREAM_PARAM: &str = "txSecret=simulated&txTime=0";
+const USER_IP: &str = "192.0.2.1";
 
 /// Makes the callback bodies.
 pub struct Generator {
@@ -154,37 +163,39 @@ impl Generator {
                 };
                 let count = if glitch { 1 } else { 1 + whole(self.exponential(1.5).min(50.0)) };
                 errors += count;
-                json!({"type": kind, "count": count, "detail": self.details(kind, count, data_time)})
+                event(kind, count, self.details(kind, count, data_time))
             })
             .collect();
         let s = &self.streams[i];
-        let body = json!({
-            "event_type": 321, "appid": 1250000000, "domain": self.domain, "path": s.app,
-            "stream_id": s.name, "sequence": s.sequence, "data_time": data_time,
-            "report_interval": self.interval_ms, "timeout": 5000, "interface": "general_callback",
-            "abnormal_event": events, "stream_param": "txSecret=simulated&txTime=0", "user_ip": "192.0.2.1",
-        });
-        Draw::Post(Job { body: self.finish(body), errors: Some(errors) })
+        let mut body = PushError::new(&self.domain, &s.app, &s.name, data_time)
+            .sequence(&s.sequence)
+            .events(Value::Array(events))
+            .report_interval(u32::try_from(self.interval_ms).unwrap_or(u32::MAX))
+            .pusher(STREAM_PARAM, USER_IP);
+        if let Some(key) = &self.key {
+            body = body.signed(key, expiry());
+        }
+        Draw::Post(Job { body: body.body(), errors: Some(errors) })
     }
 
     /// Push start (`end` false) or end of stream `i`.
     pub fn lifecycle(&mut self, i: usize, end: bool, elapsed: Duration) -> Job {
         let s = &self.streams[i];
-        let mut body = json!({
-            "event_type": if end { 0 } else { 1 }, "appid": 1250000000, "app": self.domain,
-            "appname": s.app, "stream_id": s.name, "channel_id": s.name, "sequence": s.sequence,
-            "event_time": SystemClock.now_secs(), "errcode": 0, "errmsg": "ok", "set_id": 2,
-            "node": "198.51.100.20", "user_ip": "192.0.2.1", "width": 1280, "height": 720,
-        });
+        let mut body = Lifecycle::start(&self.domain, &s.app, &s.name, &s.sequence, SystemClock.now_secs())
+            .pusher(STREAM_PARAM, USER_IP);
         if end {
-            body["push_duration"] = elapsed.as_millis().to_string().into();
+            let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
             // Most pushes end because the encoder stopped; some do not.
-            if self.rng.random_bool(0.1) {
-                body["errcode"] = 3.into();
-                body["errmsg"] = "push timeout".into();
-            }
+            body = if self.rng.random_bool(0.1) {
+                body.end(duration_ms, 3, "push timeout")
+            } else {
+                body.end(duration_ms, 0, "ok")
+            };
         }
-        Job { body: self.finish(body), errors: None }
+        if let Some(key) = &self.key {
+            body = body.signed(key, expiry());
+        }
+        Job { body: body.body(), errors: None }
     }
 
     pub fn streams(&self) -> usize {
@@ -206,24 +217,13 @@ impl Generator {
             .map(|_| {
                 // At least the 1 s threshold, then an exponential tail (mean 1.5 s).
                 let ms = 1000 + whole(self.exponential(1500.0).min(59_000.0));
-                json!({"desc": format!("{media} frame arrive interval too long, interval={ms}(msec)"),
-                       "occur_time": data_time - self.rng.random_range(0..5000)})
+                frame_gap_detail(media, ms, Some(data_time - self.rng.random_range(0..5000)))
             })
             .collect()
     }
 
     fn exponential(&mut self, mean: f64) -> f64 {
         -mean * (1.0 - self.rng.random::<f64>()).ln()
-    }
-
-    /// Signs like CSS: valid for 10 minutes.
-    fn finish(&self, mut body: Value) -> String {
-        if let Some(key) = &self.key {
-            let t = unix_millis() / 1000 + 600;
-            body["t"] = t.into();
-            body["sign"] = signature::sign(key, t).into();
-        }
-        body.to_string()
     }
 }
 

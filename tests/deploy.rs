@@ -2,9 +2,8 @@
 //! Dockerfile with hadolint, the systemd unit with systemd-analyze, the
 //! Kubernetes manifests rendered by `kubectl kustomize` and then read object
 //! by object, and the generated rules and dashboards against their sources.
-#[allow(dead_code)] // the server and Prometheus helpers serve tests/api
-#[path = "api/tools.rs"]
-mod tools;
+mod common;
+use common::tools;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -44,8 +43,9 @@ fn dockerfile() -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs hadolint: bash .ci/run installs it"]
 fn dockerfile_passes_hadolint() {
-    let Some(hadolint) = require("hadolint") else { return };
+    let hadolint = require("hadolint");
     let out = run_ok(&hadolint, &["--no-color", "Dockerfile"]);
     assert_eq!(out.trim(), "", "hadolint findings");
 }
@@ -185,8 +185,9 @@ fn unit_for_built_binary(dir: &Path) -> std::path::PathBuf {
 }
 
 #[test]
+#[ignore = "needs systemd-analyze: bash .ci/run installs it"]
 fn systemd_unit_verifies_and_is_well_confined() {
-    let Some(analyze) = require("systemd-analyze") else { return };
+    let analyze = require("systemd-analyze");
     let dir = tempfile::tempdir().unwrap();
     let unit = unit_for_built_binary(dir.path());
     let unit = unit.to_str().unwrap();
@@ -224,10 +225,9 @@ fn render(dir: &str) -> BTreeMap<String, Value> {
     kustomize(&repo().join(dir))
 }
 
-/// `kubectl kustomize dir`; empty when kubectl is missing and skipping is
-/// allowed (require() said so).
+/// `kubectl kustomize dir`.
 fn kustomize(dir: &Path) -> BTreeMap<String, Value> {
-    let Some(kubectl) = require("kubectl") else { return BTreeMap::new() };
+    let kubectl = require("kubectl");
     let out = Command::new(&kubectl)
         .arg("kustomize")
         .arg(dir)
@@ -280,11 +280,9 @@ fn mebibytes(quantity: &Value) -> u64 {
 }
 
 #[test]
+#[ignore = "needs kubectl: bash .ci/run installs it"]
 fn kubernetes_base_renders_one_unprivileged_replica_with_its_state_and_key() {
     let objects = render("deploy/kubernetes");
-    if objects.is_empty() {
-        return; // kubectl missing and skipping allowed: require() said so.
-    }
     let keys: Vec<&str> = objects.keys().map(String::as_str).collect();
     assert_eq!(
         keys,
@@ -372,11 +370,9 @@ fn scrape_job(objects: &BTreeMap<String, Value>, name: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs kubectl: bash .ci/run installs it"]
 fn kubernetes_service_monitor_scrapes_only_the_metrics_port_under_the_rules_job() {
     let objects = render("deploy/kubernetes");
-    if objects.is_empty() {
-        return;
-    }
     let service = object(&objects, "Service/css-push-exporter");
     let pod_labels = &object(&objects, "Deployment/css-push-exporter")["spec"]["template"]["metadata"]["labels"];
     assert!(selects(&service["spec"]["selector"], pod_labels), "the Service selects the pod");
@@ -402,11 +398,9 @@ fn kubernetes_service_monitor_scrapes_only_the_metrics_port_under_the_rules_job(
 }
 
 #[test]
+#[ignore = "needs kubectl: bash .ci/run installs it"]
 fn kubernetes_job_survives_a_name_prefix() {
     let objects = render_overlay("resources:\n  - {k8s}/base\nnamePrefix: acme-\n");
-    if objects.is_empty() {
-        return;
-    }
     // Named after the Service, the job would be acme-css-push-exporter and
     // every rule but CSSPushExporterAbsent silent.
     assert_eq!(scrape_job(&objects, "acme-css-push-exporter"), "css-push-exporter");
@@ -434,11 +428,9 @@ fn http_status(port: u16, method: &str, path: &str) -> u16 {
 }
 
 #[test]
+#[ignore = "needs kubectl: bash .ci/run installs it"]
 fn kubernetes_pod_arguments_serve_what_the_probes_monitor_and_ingress_expect() {
     let objects = render("deploy/kubernetes/overlays/ingress");
-    if objects.is_empty() {
-        return;
-    }
     // The container's arguments, its addresses moved to free loopback ports:
     // the port each container port name now stands for.
     let c = &object(&objects, "Deployment/css-push-exporter")["spec"]["template"]["spec"]["containers"][0];
@@ -500,11 +492,9 @@ fn kubernetes_pod_arguments_serve_what_the_probes_monitor_and_ingress_expect() {
 }
 
 #[test]
+#[ignore = "needs kubectl: bash .ci/run installs it"]
 fn kubernetes_rules_and_dashboards_equal_their_sources() {
     let objects = render("deploy/kubernetes");
-    if objects.is_empty() {
-        return;
-    }
     let rules = &object(&objects, "PrometheusRule/css-push-exporter")["spec"];
     let alerts = yaml_docs(&read("prometheus/alerts.yml"));
     assert_eq!(alerts.len(), 1);
@@ -534,11 +524,9 @@ fn kubernetes_rules_and_dashboards_equal_their_sources() {
 }
 
 #[test]
+#[ignore = "needs kubectl: bash .ci/run installs it"]
 fn kubernetes_ingress_overlay_exposes_only_the_callback_over_tls() {
     let objects = render("deploy/kubernetes/overlays/ingress");
-    if objects.is_empty() {
-        return;
-    }
     let base = render("deploy/kubernetes");
     assert!(base.iter().all(|(k, v)| objects.get(k) == Some(v)), "the overlay changes the base");
     let ingress = object(&objects, "Ingress/css-push-exporter");
@@ -580,20 +568,16 @@ fn assert_base_with_release_label(base: &BTreeMap<String, Value>, overlay: &BTre
 }
 
 #[test]
+#[ignore = "needs kubectl: bash .ci/run installs it"]
 fn kubernetes_release_label_marks_only_the_monitor_and_the_rules() {
     let objects = render_overlay("resources:\n  - {k8s}/base\ncomponents:\n  - {k8s}/components/release-label\n");
-    if objects.is_empty() {
-        return;
-    }
     assert_base_with_release_label(&render("deploy/kubernetes"), &objects, &[]);
 }
 
 #[test]
+#[ignore = "needs kubectl: bash .ci/run installs it"]
 fn kubernetes_example_overlay_is_the_ingress_with_release_label_and_network_policy() {
     let objects = render("deploy/kubernetes/overlays/example");
-    if objects.is_empty() {
-        return;
-    }
     let ingress = render("deploy/kubernetes/overlays/ingress");
     assert_base_with_release_label(&ingress, &objects, &["NetworkPolicy/css-push-exporter"]);
 }
@@ -604,11 +588,9 @@ fn namespace(name: &str) -> Value {
 }
 
 #[test]
+#[ignore = "needs kubectl: bash .ci/run installs it"]
 fn kubernetes_network_policy_lets_only_the_ingress_controller_and_prometheus_in() {
     let objects = render("deploy/kubernetes/overlays/example");
-    if objects.is_empty() {
-        return;
-    }
     let policy = &object(&objects, "NetworkPolicy/css-push-exporter")["spec"];
     let pod = &object(&objects, "Deployment/css-push-exporter")["spec"]["template"];
     assert!(selects(&policy["podSelector"]["matchLabels"], &pod["metadata"]["labels"]), "the policy selects the pod");
@@ -635,7 +617,8 @@ fn kubernetes_network_policy_lets_only_the_ingress_controller_and_prometheus_in(
 }
 
 #[test]
+#[ignore = "needs python3: bash .ci/run installs it"]
 fn generated_manifests_are_up_to_date() {
-    let Some(python) = require("python3") else { return };
+    let python = require("python3");
     run_ok(&python, &["deploy/kubernetes/generate.py", "--check"]);
 }

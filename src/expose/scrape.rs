@@ -37,10 +37,10 @@ pub struct Page {
 }
 
 impl Page {
-    /// A page slow to make, younger than twice its making.
-    fn fresh(&self) -> bool {
+    /// A page slow to make, younger than twice its making at `now`.
+    fn fresh(&self, now: Instant) -> bool {
         let cost = Duration::from_nanos(self.cost.load(Ordering::Relaxed));
-        cost >= SLOW_RENDER && self.done.elapsed() < 2 * cost
+        cost >= SLOW_RENDER && now.saturating_duration_since(self.done) < 2 * cost
     }
 
     pub fn plain(&self) -> Bytes {
@@ -86,18 +86,23 @@ impl Scrapes {
     /// A page rendered after this call began: the one being rendered by
     /// another scrape if it started after, else a new one from `render`.
     pub fn page(&self, render: impl FnOnce() -> String) -> Arc<Page> {
+        self.page_timed(&Instant::now, render)
+    }
+
+    /// [`Self::page`] with the time from `now`, which tests make up.
+    fn page_timed(&self, now: &dyn Fn() -> Instant, render: impl FnOnce() -> String) -> Arc<Page> {
         self.served.fetch_add(1, Ordering::Relaxed);
         let arrived = self.renders.load(Ordering::Acquire);
         let mut latest = crate::sync::lock(&self.latest);
-        if let Some(page) = latest.as_ref().filter(|p| p.render > arrived || p.fresh()) {
+        if let Some(page) = latest.as_ref().filter(|p| p.render > arrived || p.fresh(now())) {
             return page.clone();
         }
         // Freed now (unless still being sent), not after the new one exists.
         *latest = None;
         let n = self.renders.fetch_add(1, Ordering::AcqRel) + 1;
-        let start = Instant::now();
+        let start = now();
         let plain = Bytes::from(render());
-        let done = Instant::now();
+        let done = now();
         let cost = AtomicU64::new(nanos(done - start));
         let page = Arc::new(Page { render: n, done, cost, plain, gzip: OnceLock::new() });
         *latest = Some(page.clone());
@@ -115,6 +120,7 @@ impl Collector for Scrapes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
     use std::io::Read;
 
     #[test]
@@ -161,15 +167,26 @@ mod tests {
 
     #[test]
     fn a_slow_render_serves_scrapes_for_twice_as_long() {
-        let scrapes = Scrapes::default();
-        let slow = || {
-            std::thread::sleep(SLOW_RENDER * 2);
-            String::from("slow\n")
+        // Made-up time: a render takes what it says, however loaded the host.
+        let t0 = Instant::now();
+        let clock = Cell::new(t0);
+        let now = || clock.get();
+        let render = |took: Duration, text: &str| {
+            clock.set(clock.get() + took);
+            text.to_owned()
         };
-        let first = scrapes.page(slow);
-        let again = scrapes.page(|| String::from("new\n"));
-        assert!(Arc::ptr_eq(&first, &again), "within its render time, the page is reused");
-        std::thread::sleep(SLOW_RENDER * 5);
-        assert_eq!(&scrapes.page(|| String::from("new\n")).plain()[..], b"new\n");
+        let scrapes = Scrapes::default();
+        // Done at t0 + 100 ms after 100 ms of work: reused until t0 + 300 ms.
+        let slow = scrapes.page_timed(&now, || render(SLOW_RENDER * 2, "slow\n"));
+        clock.set(t0 + SLOW_RENDER * 6 - Duration::from_millis(1));
+        let again = scrapes.page_timed(&now, || render(Duration::ZERO, "new\n"));
+        assert!(Arc::ptr_eq(&slow, &again), "within twice its render time, the page is reused");
+        clock.set(t0 + SLOW_RENDER * 6);
+        let fast = scrapes.page_timed(&now, || render(Duration::from_millis(1), "new\n"));
+        assert_eq!(&fast.plain()[..], b"new\n");
+        // A page quicker to make than SLOW_RENDER is made anew each time.
+        let next = scrapes.page_timed(&now, || render(Duration::ZERO, "next\n"));
+        assert_eq!(&next.plain()[..], b"next\n");
+        assert_eq!(scrapes.renders.load(Ordering::Relaxed), 3);
     }
 }

@@ -1,12 +1,13 @@
 //! Receiving push error callbacks: what is counted, what is refused.
 use crate::helpers::*;
+use css_push_exporter::callback_body::frame_gap_detail;
 use serde_json::{json, Value};
 
 const E: &str = "css_push_errors_total";
 const CALLBACKS: &str = "css_push_callbacks_total";
 
 fn gap(media: &str, ms: u64) -> Value {
-    json!({"desc": format!("{media} frame arrive interval too long, interval={ms}(msec)"), "occur_time": 1670588070569u64})
+    frame_gap_detail(media, ms, Some(1_670_588_070_569))
 }
 
 #[actix_web::test]

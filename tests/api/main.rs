@@ -1,22 +1,23 @@
-//! Black-box tests: the real server on a loopback port, spoken to over HTTP.
-mod alerting_e2e;
-mod binary;
+//! Black-box tests: the real server on a loopback port, spoken to over HTTP,
+//! in process or as the real binary. Hermetic: nothing beyond Rust and the
+//! loopback interface, no wall-clock speed asserted; what needs external
+//! tools or time lives in `tests/e2e/` and `tests/deploy.rs`.
+#[path = "../common/mod.rs"]
+mod common;
+use common::{binary, helpers, raw_http, tools};
+
 mod callback;
-mod dashboards;
-mod helpers;
 mod hostile;
 mod layering;
 mod lifecycle;
 mod metric_contract;
 mod operator;
-mod prometheus_e2e;
 mod properties;
-mod raw_http;
 mod security;
 mod shutdown;
 mod simulate;
 mod state_file;
 mod state_file_hardening;
 mod status;
-mod tools;
+mod tools_policy;
 mod web_config;

@@ -1,6 +1,6 @@
 //! The metric families are a public API: the page, the table in
 //! `src/expose/families.rs` and the README must name the same ones.
-use crate::helpers::{push_error, push_lifecycle, spawn_app, NOW_SECS, SEED};
+use crate::helpers::spawn_app_showing_every_family;
 use css_push_exporter::expose::families;
 use std::collections::BTreeSet;
 
@@ -20,17 +20,7 @@ fn documented() -> BTreeSet<String> {
 
 #[actix_web::test]
 async fn every_family_is_shown_once_in_the_table_and_documented() {
-    // With a state file, so its families show too.
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let app = spawn_app(&["--state-file", state.to_str().unwrap()]).await;
-    app.post(SEED).await;
-    app.post(push_lifecycle("d", "live", "s", "q", None).to_string()).await;
-    app.post(push_lifecycle("d", "live", "s", "q", Some((60_000, 0))).to_string()).await;
-    app.post("{").await;
-    // A detail without a readable gap: the last family that appears only once used.
-    let unreadable = serde_json::json!([{"type": 6, "count": 1, "detail": [{"desc": "late"}]}]);
-    app.post(push_error("d", "live", "s", NOW_SECS.cast_signed() * 1000, unreadable).to_string()).await;
+    let (app, _state_dir) = spawn_app_showing_every_family().await;
     let page = app.metrics().await.text;
 
     let declared = declared(&page);

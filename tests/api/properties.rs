@@ -2,6 +2,7 @@
 //! the exposition stays readable, and the counters hold exactly the sum of
 //! the accepted `count`s. In process, through the same pipeline the route uses.
 use crate::helpers::{Metrics, NOW_SECS, SEED};
+use css_push_exporter::callback_body::PushError;
 use css_push_exporter::clock::{Clock, ManualClock};
 use css_push_exporter::ingest::outcome::{Outcome, Rejection};
 use css_push_exporter::Config;
@@ -71,11 +72,8 @@ impl Callback {
                 json!({"type": int(e.kind, e.as_string), "count": int(e.count, e.as_string), "detail": detail})
             })
             .collect();
-        json!({
-            "event_type": 321, "appid": 1250000000, "domain": self.domain, "path": self.app,
-            "stream_id": self.stream, "sequence": "1", "data_time": self.data_time, "abnormal_event": events,
-        })
-        .to_string()
+        let data_time = i64::try_from(self.data_time).expect("a 2025 data_time");
+        PushError::new(&self.domain, &self.app, &self.stream, data_time).events(Value::Array(events)).body()
     }
 
     /// What makes a retry a retry.

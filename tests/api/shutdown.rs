@@ -7,16 +7,36 @@ use std::time::{Duration, Instant};
 
 #[actix_web::test]
 async fn a_callback_in_flight_finishes_after_the_stop() {
-    let app = spawn_app(&[]).await;
+    let mut app = spawn_app(&[]).await;
     let addr = app.base.trim_start_matches("http://").to_owned();
     let body = SEED.as_bytes().to_vec();
     let (head, tail) = body.split_at(body.len() / 2);
-    let mut conn = TcpStream::connect(&addr).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(conn, "POST /callback HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
-    conn.write_all(head).unwrap();
-    conn.flush().unwrap();
-    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    let (head, tail) = (head.to_vec(), tail.to_vec());
+    let conn_addr = addr.clone();
+    // Blocking I/O off the runtime thread, which also runs the server.
+    let mut conn = actix_web::rt::task::spawn_blocking(move || {
+        let mut conn = TcpStream::connect(&conn_addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        // `Expect: 100-continue`: the server's `100 Continue` says it has
+        // read the head, so the request is in flight from then on.
+        let head_lines = format!(
+            "POST /callback HTTP/1.1\r\nHost: {conn_addr}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head_lines.as_bytes()).unwrap();
+        let mut answered = Vec::new();
+        while !answered.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            assert_eq!(conn.read(&mut byte).unwrap(), 1, "answered: {}", String::from_utf8_lossy(&answered));
+            answered.push(byte[0]);
+        }
+        assert!(answered.starts_with(b"HTTP/1.1 100 Continue"), "{}", String::from_utf8_lossy(&answered));
+        conn.write_all(&head).unwrap();
+        conn.flush().unwrap();
+        conn
+    })
+    .await
+    .unwrap();
 
     // Stop gracefully while half the body is still to come.
     let handles = app.app_handles.clone();
@@ -25,8 +45,13 @@ async fn a_callback_in_flight_finishes_after_the_stop() {
             h.stop(true).await;
         }
     });
-    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
-    let tail = tail.to_vec();
+    // The listener closes as the stop begins: from then on the callback is
+    // in flight during a stop.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(&addr).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting connections 5 s after the stop");
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
     let answer = actix_web::rt::task::spawn_blocking(move || {
         conn.write_all(&tail).unwrap();
         let mut answer = Vec::new();
@@ -45,7 +70,7 @@ async fn a_callback_in_flight_finishes_after_the_stop() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("{\"code\":0}"), "{answer}");
     stopping.await.unwrap();
-    app.stopped.await.unwrap().unwrap();
+    app.stopped().await.unwrap();
     // Once stopped, nothing listens any more.
     assert!(TcpStream::connect(&addr).is_err());
 }

@@ -229,6 +229,7 @@ async fn a_failed_periodic_write_keeps_the_previous_file_and_the_next_one_retrie
 /// answers and shows exactly what the original does on whatever comes next.
 mod restored_behaves_as_the_original {
     use super::NOW_SECS;
+    use css_push_exporter::callback_body::{event, frame_gap_detail, Lifecycle, PushError};
     use css_push_exporter::clock::{Clock, ManualClock};
     use css_push_exporter::state::persist::Loaded;
     use css_push_exporter::state::snapshot::StateSnapshot;
@@ -270,26 +271,22 @@ mod restored_behaves_as_the_original {
 
     fn body(step: &Step) -> Option<String> {
         let body = match *step {
-            Step::Lifecycle { end, stream, app, sequence, time } => json!({
-                "event_type": if end { 0 } else { 1 }, "appid": 1, "app": "d", "appname": format!("app{app}"),
-                "stream_id": format!("s{stream}"), "sequence": format!("q{sequence}"),
-                "event_time": NOW_SECS + u64::from(time), "errcode": 0, "push_duration": "1000",
-            }),
+            Step::Lifecycle { end, stream, app, sequence, time } => {
+                let (app, stream, sequence) = (format!("app{app}"), format!("s{stream}"), format!("q{sequence}"));
+                let start = Lifecycle::start("d", &app, &stream, &sequence, NOW_SECS + u64::from(time));
+                if end { start.end(1000, 0, "ok") } else { start }.body()
+            }
             Step::PushError { stream, app, time, gap_ms } => {
-                let detail: Vec<_> = gap_ms
-                    .map(|ms| json!({"desc": format!("video frame arrive interval too long, interval={ms}(msec)")}))
-                    .into_iter()
-                    .collect();
-                json!({
-                    "event_type": 321, "appid": 1, "domain": "d", "path": format!("app{app}"),
-                    "stream_id": format!("s{stream}"), "sequence": "q",
-                    "data_time": (NOW_SECS + u64::from(time)) * 1000,
-                    "abnormal_event": [{"type": 6, "count": 1, "detail": detail}],
-                })
+                let detail = gap_ms.map(|ms| frame_gap_detail("video", ms.into(), None)).into_iter().collect();
+                let data_time = (NOW_SECS + u64::from(time)).cast_signed() * 1000;
+                PushError::new("d", &format!("app{app}"), &format!("s{stream}"), data_time)
+                    .sequence("q")
+                    .events(json!([event(6, 1, detail)]))
+                    .body()
             }
             Step::Advance(_) => return None,
         };
-        Some(body.to_string())
+        Some(body)
     }
 
     /// What a restart keeps, as sorted lines of the page (counters start again at 0).

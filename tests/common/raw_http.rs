@@ -50,3 +50,8 @@ pub fn post(addr: &str, body: &[u8]) -> Answer {
     req.extend_from_slice(body);
     exchange(addr, &req, Duration::from_secs(10)).expect("callback answered")
 }
+
+/// `POST /callback` with `body` as JSON text.
+pub fn post_json(addr: &str, body: &serde_json::Value) -> Answer {
+    post(addr, body.to_string().as_bytes())
+}

