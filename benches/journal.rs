@@ -22,7 +22,7 @@ fn lifecycle(n: u64) -> String {
     let session = n / 2;
     let stream = format!("room-{:05}", session % STREAMS);
     let start = Lifecycle::start("d.example.com", "live", &stream, &session.to_string(), NOW_SECS);
-    if n % 2 == 0 { start } else { start.end(60_000, 0, "ok") }.body()
+    if n.is_multiple_of(2) { start } else { start.end(60_000, 0, "ok") }.body()
 }
 
 /// Nanoseconds per callback, the median of the rounds.
