@@ -5,6 +5,7 @@ use crate::cli::Config;
 use crate::expose::metrics::ExporterMetrics;
 use crate::expose::scrape::{Page, Scrapes};
 use crate::expose::{Collector, Exposition};
+use crate::http::basic_auth::AuthFailures;
 use crate::ingest::dedup::Dedup;
 use crate::ingest::pipeline::{Handled, Pipeline, Rejection};
 use crate::ingest::signature::Verifier;
@@ -25,6 +26,7 @@ pub struct Exporter {
     dedup: Arc<Dedup>,
     exposition: Exposition,
     scrapes: Arc<Scrapes>,
+    auth_failures: Arc<AuthFailures>,
     clock: Arc<dyn Clock>,
     /// With `--state-file` only.
     snapshot_stats: Option<Arc<SnapshotStats>>,
@@ -53,7 +55,11 @@ impl Exporter {
         let metrics = Arc::new(ExporterMetrics::new());
         let state = Arc::new(State::new(config));
         let dedup = Arc::new(dedup);
-        let verifier = Verifier::new(&config.callback_keys, config.max_clock_skew.as_secs());
+        let verifier = Verifier::new(
+            &config.callback_keys,
+            config.max_clock_skew.as_secs(),
+            config.max_signature_validity.as_secs(),
+        );
         let status = Arc::new(Status::new(clock.now_secs()));
         let pipeline = Pipeline {
             metrics: metrics.clone(),
@@ -65,7 +71,9 @@ impl Exporter {
             status: status.clone(),
         };
         let scrapes = Arc::new(Scrapes::default());
-        let mut collectors: Vec<Arc<dyn Collector>> = vec![metrics, scrapes.clone(), dedup.clone(), state.clone()];
+        let auth_failures = Arc::new(AuthFailures::default());
+        let mut collectors: Vec<Arc<dyn Collector>> =
+            vec![metrics, scrapes.clone(), auth_failures.clone(), dedup.clone(), state.clone()];
         let snapshot_stats =
             config.state_file.as_deref().map(|path| Arc::new(SnapshotStats::new(path, config.state_interval)));
         if let Some(stats) = &snapshot_stats {
@@ -81,6 +89,7 @@ impl Exporter {
             last_snapshot_len: AtomicUsize::new(0),
             status,
             scrapes,
+            auth_failures,
         }
     }
 
@@ -175,6 +184,11 @@ impl Exporter {
     /// The whole `/metrics` page, rendered now.
     pub fn render(&self) -> String {
         self.exposition.render()
+    }
+
+    /// Where the HTTP front counts refused logins.
+    pub fn auth_failures(&self) -> &AuthFailures {
+        &self.auth_failures
     }
 
     /// The `/metrics` page for a scrape, shared with concurrent scrapes.

@@ -22,6 +22,19 @@ pub fn raise_open_files_limit() -> Option<u64> {
     }
 }
 
+/// Sets TCP_USER_TIMEOUT on `listener` (its connections inherit it): a
+/// connection whose peer has not taken sent data for `after` (it stopped
+/// reading; its window stays shut) is closed by the kernel, and the answer
+/// it held, a whole /metrics page perhaps, is let go.
+pub fn cut_stalled_sends(listener: &std::net::TcpListener, after: std::time::Duration) {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+    if let Err(e) = socket2::SockRef::from(listener).set_tcp_user_timeout(Some(after)) {
+        log::warn!("cannot set a send deadline on {:?}: {e}", listener.local_addr());
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "fuchsia")))]
+    let _ = (listener, after);
+}
+
 /// Connections each of `listeners` may hold open: `wanted`, lowered so that
 /// together they leave 64 of `open_files` free.
 pub fn connections_per_listener(wanted: u32, open_files: Option<u64>, listeners: usize) -> usize {
@@ -54,6 +67,17 @@ mod tests {
         assert_eq!(connections_per_listener(4096, Some(10), 2), 1, "never zero");
         assert_eq!(connections_per_worker(96, 2), 48);
         assert_eq!(connections_per_worker(1, 4), 1);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn accepted_connections_inherit_the_send_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        cut_stalled_sends(&listener, std::time::Duration::from_millis(1500));
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        let deadline = socket2::SockRef::from(&accepted).tcp_user_timeout().unwrap();
+        assert_eq!(deadline, Some(std::time::Duration::from_millis(1500)));
     }
 
     #[test]

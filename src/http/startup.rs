@@ -2,10 +2,10 @@
 //! thing this way on port 0.
 use crate::cli::Config;
 use crate::exporter::Exporter;
-use crate::http::limits;
 use crate::http::ratelog::{RateLimitedLog, LOG_INTERVAL};
 use crate::http::routes::{self, AppState, Routes};
 use crate::http::webconfig::{WebConfig, WebConfigError};
+use crate::http::{headers, limits};
 use crate::state::clock::Clock;
 use crate::state::persist::{self, Persister, StateFileError};
 use crate::status::Listener;
@@ -92,6 +92,7 @@ impl Application {
             max_body_bytes: config.max_body_bytes,
             listeners,
             read_timeout: config.read_timeout,
+            write_timeout: config.write_timeout,
             rejection_log: RateLimitedLog::new(LOG_INTERVAL),
         });
         let connections = connections_per_worker(config);
@@ -199,9 +200,13 @@ fn serve(
     config: &Config,
     connections_per_worker: usize,
 ) -> Result<Server, StartError> {
+    limits::cut_stalled_sends(&listener, config.write_timeout);
     let server = HttpServer::new(move || {
         let routes = routes.clone();
-        App::new().app_data(state.clone()).configure(move |cfg| routes::configure(cfg, &routes))
+        App::new()
+            .wrap(headers::security())
+            .app_data(state.clone())
+            .configure(move |cfg| routes::configure(cfg, &routes))
     })
     .shutdown_timeout(config.shutdown_timeout.as_secs())
     // The deadline for a request's headers; the callback route gives its body as long again.

@@ -1,5 +1,6 @@
 //! Black-box tests: the real server on a loopback port, spoken to over HTTP.
 mod alerting_e2e;
+mod auth_hardening;
 mod binary;
 mod callback;
 mod dashboards;
@@ -10,6 +11,7 @@ mod metric_contract;
 mod prometheus_e2e;
 mod properties;
 mod raw_http;
+mod scrape_hardening;
 mod security;
 mod shutdown;
 mod simulate;

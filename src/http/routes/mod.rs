@@ -5,8 +5,8 @@ mod metrics;
 mod status;
 
 use crate::exporter::Exporter;
+use crate::http::basic_auth::{self, BasicAuth};
 use crate::http::ratelog::RateLimitedLog;
-use crate::http::webconfig::{self, BasicAuth};
 use crate::status::Listener;
 use actix_web::middleware::from_fn;
 use actix_web::web;
@@ -21,6 +21,8 @@ pub struct AppState {
     pub listeners: Vec<Listener>,
     /// How long a callback's body may take to arrive.
     pub read_timeout: Duration,
+    /// How long a /metrics page may take to be sent.
+    pub write_timeout: Duration,
     pub rejection_log: RateLimitedLog,
 }
 
@@ -46,7 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, routes: &Routes) {
     if let Some(auth) = &routes.basic_auth {
         cfg.app_data(web::Data::new(auth.clone()));
     }
-    let guard = || from_fn(webconfig::require_basic_auth);
+    let guard = || from_fn(basic_auth::require);
     if routes.metrics {
         let resource = web::resource("/metrics").wrap(guard());
         cfg.service(resource.route(web::get().to(metrics::metrics)).route(web::head().to(metrics::metrics)));
