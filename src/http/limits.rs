@@ -1,7 +1,15 @@
 //! Limits that keep the listeners answering under hostile load: the
 //! open-files limit raised as far as the system allows, and per-listener
 //! connection caps that fit inside it, so connections held open on one
-//! listener cannot take the descriptors the other needs to answer.
+//! listener cannot take the descriptors the other needs to answer; at the
+//! cap, connections close after their answer instead of idling.
+use actix_web::body::MessageBody;
+use actix_web::dev::{Extensions, ServiceRequest, ServiceResponse};
+use actix_web::http::ConnectionType;
+use actix_web::middleware::Next;
+use actix_web::web;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// Descriptors kept for everything but client connections: the listeners,
 /// each worker's event loop, logs, files.
@@ -20,6 +28,53 @@ pub fn raise_open_files_limit() -> Option<u64> {
             None
         }
     }
+}
+
+/// The connections open on one listener, against its cap.
+#[derive(Clone)]
+pub struct OpenConnections {
+    open: Arc<AtomicUsize>,
+    cap: usize,
+}
+
+/// Held in a connection's data while it is open.
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl OpenConnections {
+    pub fn new(cap: usize) -> Self {
+        Self { open: Arc::default(), cap }
+    }
+
+    /// For `HttpServer::on_connect`: counts the connection until it closes.
+    pub fn opened(&self, data: &mut Extensions) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        data.insert(Open(self.open.clone()));
+    }
+
+    fn at_cap(&self) -> bool {
+        self.open.load(Ordering::Relaxed) >= self.cap
+    }
+}
+
+/// Middleware: at the cap, an answer closes its connection rather than keep
+/// it idle for the next request, so a client waiting in the kernel's queue
+/// gets its place at once instead of after the keep-alive timeout.
+pub async fn give_way(
+    connections: web::Data<OpenConnections>,
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut res = next.call(req).await?;
+    if connections.at_cap() {
+        res.response_mut().head_mut().set_connection_type(ConnectionType::Close);
+    }
+    Ok(res)
 }
 
 /// Sets TCP_USER_TIMEOUT on `listener` (its connections inherit it): a

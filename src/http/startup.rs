@@ -10,6 +10,7 @@ use crate::state::clock::Clock;
 use crate::state::persist::{self, Persister, StateFileError};
 use crate::status::Listener;
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use std::fmt;
 use std::io;
@@ -201,18 +202,24 @@ fn serve(
     connections_per_worker: usize,
 ) -> Result<Server, StartError> {
     limits::cut_stalled_sends(&listener, config.write_timeout);
+    let workers = limits::workers(config.workers);
+    let open = limits::OpenConnections::new(connections_per_worker * workers);
+    let counted = open.clone();
     let server = HttpServer::new(move || {
         let routes = routes.clone();
         App::new()
             .wrap(headers::security())
+            .wrap(from_fn(limits::give_way))
+            .app_data(web::Data::new(open.clone()))
             .app_data(state.clone())
             .configure(move |cfg| routes::configure(cfg, &routes))
     })
+    .on_connect(move |_, data| counted.opened(data))
     .shutdown_timeout(config.shutdown_timeout.as_secs())
     // The deadline for a request's headers; the callback route gives its body as long again.
     .client_request_timeout(config.read_timeout)
     .max_connections(connections_per_worker);
-    let server = server.workers(limits::workers(config.workers));
+    let server = server.workers(workers);
     let server = match tls {
         Some(tls) => server.listen_rustls_0_23(listener, tls),
         None => server.listen(listener),

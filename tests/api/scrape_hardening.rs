@@ -1,6 +1,7 @@
-//! The metrics side under attack: scrapers that never read cannot pin
-//! pages, pages in memory stay bounded, and the pages a browser renders
-//! cannot be framed, sniffed, or spoofed with invisible characters.
+//! The serving side under attack: scrapers that never read cannot pin
+//! pages, pages in memory stay bounded, idle connections give way at the
+//! connection cap, and the pages a browser renders cannot be framed,
+//! sniffed, or spoofed with invisible characters.
 use crate::helpers::*;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -107,4 +108,30 @@ async fn pages_cannot_be_framed_sniffed_or_spoofed() {
     assert!(page.contains("live\\u{202E}4pm.exe\\u{200B}"), "shown escaped");
     assert!(!page.contains('\u{202E}') && !page.contains('\u{200B}'), "never raw");
     app.stop().await;
+}
+
+#[test]
+fn at_the_connection_cap_idle_keep_alive_connections_give_way() {
+    let exporter = crate::binary::Binary::start(&["--max-connections", "4", "--workers", "1"]);
+    let addr = exporter.addr.clone();
+    // Four clients take every place, each keeping its connection after an answer.
+    let _idle: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut conn = TcpStream::connect(&addr).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            write!(conn, "GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut answer = Vec::new();
+            while !answer.ends_with(b"Healthy\n") {
+                let mut buf = [0u8; 1024];
+                let n = std::io::Read::read(&mut conn, &mut buf).unwrap();
+                assert!(n > 0, "closed before the answer");
+                answer.extend_from_slice(&buf[..n]);
+            }
+            conn
+        })
+        .collect();
+    // A fifth is answered at once, not after the idle ones' keep-alive ends.
+    let started = Instant::now();
+    assert_eq!(crate::raw_http::request(&addr, "GET", "/-/healthy", "", Duration::from_secs(10)).status, 200);
+    assert!(started.elapsed() < Duration::from_secs(2), "waited {:?}", started.elapsed());
 }
