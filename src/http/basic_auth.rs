@@ -42,18 +42,6 @@ pub enum Verdict {
     Throttled,
 }
 
-impl Verdict {
-    /// The `reason` label of a refusal.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Verdict::Passed => "passed",
-            Verdict::Missing => "missing",
-            Verdict::Invalid { .. } => "invalid",
-            Verdict::Throttled => "throttled",
-        }
-    }
-}
-
 pub struct BasicAuth {
     users: BTreeMap<String, String>,
     /// The costliest user's hash, checked for names that are not users.
