@@ -8,6 +8,14 @@
 //! `cargo bench --bench scrape_load -- worst-case` instead measures the
 //! peak RSS at the default caps: every stream, series and dedup entry the
 //! defaults allow, 128-byte labels, then 32 concurrent scrapes.
+//!
+//! Under attack, at 50 000 streams: `-- storms` (32 rounds of 32 concurrent
+//! scrapes: peak RSS, and RSS after 30 s of quiet), `-- stalled` (40
+//! scrapers that never read: RSS while they hang on, after the write
+//! deadline, and how long SIGTERM then takes), `-- auth-flood` (64 clients
+//! sending wrong basic-auth passwords for 10 s: callback latency on the
+//! callback listener, CPU, threads, and a login that was never cached).
+//! `CSS_PUSH_EXPORTER_BIN=path` measures another build instead, to compare.
 use css_push_exporter::callback_body::{event, frame_gap_detail, Lifecycle, PushError};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -31,7 +39,9 @@ struct Exporter {
 
 impl Exporter {
     fn start(flags: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_css-push-exporter"))
+        let binary = std::env::var("CSS_PUSH_EXPORTER_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_css-push-exporter").to_owned());
+        let mut child = Command::new(binary)
             .args(["--listen-address", "127.0.0.1:0", "--metrics-listen-address", "127.0.0.1:0"])
             .args(["--log-level", "info"])
             .args(flags)
@@ -58,6 +68,25 @@ impl Exporter {
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
+    /// CPU seconds used so far (user and system).
+    fn cpu_secs(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        ticks as f64 / 100.0
+    }
+
+    /// SIGTERM, then how long the process took to exit (at most 60 s).
+    fn terminate(&mut self) -> Duration {
+        let t = Instant::now();
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        while self.child.try_wait().unwrap().is_none() && t.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        t.elapsed()
+    }
+
     fn reset_peak(&self) {
         std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5").unwrap();
     }
@@ -75,7 +104,19 @@ struct Conn(BufReader<TcpStream>);
 
 impl Conn {
     fn open(addr: &str) -> Self {
-        let s = TcpStream::connect(addr).unwrap();
+        Self::ready(TcpStream::connect(addr).unwrap())
+    }
+
+    /// A connection from `source`, one of the loopback addresses (all of
+    /// 127/8 is local on Linux), so one process can be many clients.
+    fn open_from(addr: &str, source: [u8; 4]) -> Self {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.bind(&std::net::SocketAddr::from((source, 0)).into()).unwrap();
+        socket.connect(&addr.parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+        Self::ready(socket.into())
+    }
+
+    fn ready(s: TcpStream) -> Self {
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         s.set_nodelay(true).unwrap();
         Self(BufReader::new(s))
@@ -248,13 +289,196 @@ fn worst_case() {
     println!("worst-case peak RSS: {} MB", exporter.memory_kb("VmHWM").max(after_ingest) / 1024);
 }
 
+const STREAMS: usize = 50_000;
+const STARTED: u64 = 1_764_000_000_000;
+
+/// An exporter holding 50 000 streams (a page of about 19 MB).
+fn full_exporter(flags: &[&str]) -> Exporter {
+    let exporter = Exporter::start(flags);
+    ingest(&exporter.addr, STREAMS, STARTED, |i| i >= STREAMS as u64);
+    exporter
+}
+
+/// One more callback, so the next scrape renders a page of its own.
+fn touch(exporter: &Exporter, i: u64) {
+    let mut conn = Conn::open(&exporter.addr);
+    assert_eq!(conn.call("POST", "/callback", "", &callback(0, STARTED + 1_000_000 + i)).0, 200);
+}
+
+fn mb(kb: u64) -> u64 {
+    kb / 1024
+}
+
+fn storms() {
+    let exporter = full_exporter(&[]);
+    let page = Conn::open(&exporter.metrics_addr).call("GET", "/metrics", "", b"").1.len();
+    std::thread::sleep(Duration::from_secs(1));
+    let before = exporter.memory_kb("VmRSS");
+    exporter.reset_peak();
+    for round in 0..32 {
+        touch(&exporter, round);
+        std::thread::scope(|s| {
+            for _ in 0..32 {
+                s.spawn(|| assert_eq!(Conn::open(&exporter.metrics_addr).call("GET", "/metrics", "", b"").0, 200));
+            }
+        });
+    }
+    let (peak, after) = (exporter.memory_kb("VmHWM"), exporter.memory_kb("VmRSS"));
+    std::thread::sleep(Duration::from_secs(30));
+    println!(
+        "storms: page {:.1} MB; RSS before {} MB, peak {} MB, after 32 rounds of 32 scrapes {} MB, after 30 s quiet {} MB",
+        page as f64 / 1e6,
+        mb(before),
+        mb(peak),
+        mb(after),
+        mb(exporter.memory_kb("VmRSS"))
+    );
+}
+
+fn stalled() {
+    let mut exporter = full_exporter(&[]);
+    std::thread::sleep(Duration::from_secs(1));
+    let before = exporter.memory_kb("VmRSS");
+    exporter.reset_peak();
+    let stalled: Vec<TcpStream> = (0..40)
+        .map(|i| {
+            touch(&exporter, i);
+            // A tiny receive buffer, and never a read.
+            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            socket.set_recv_buffer_size(4096).unwrap();
+            socket.connect(&exporter.metrics_addr.parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+            let mut conn: TcpStream = socket.into();
+            conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            conn
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(5));
+    let held = exporter.memory_kb("VmRSS");
+    // Past the default --write-timeout (30 s) and the kernel's probes.
+    std::thread::sleep(Duration::from_secs(45));
+    let after = exporter.memory_kb("VmRSS");
+    let closed = stalled
+        .iter()
+        .filter(|&conn| {
+            conn.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+            let mut sink = Vec::new();
+            let mut conn = conn;
+            let end = conn.read_to_end(&mut sink);
+            !matches!(end, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut))
+        })
+        .count();
+    let peak = exporter.memory_kb("VmHWM");
+    let stop = exporter.terminate();
+    println!(
+        "stalled: RSS before {} MB, peak {} MB, 5 s after 40 stalled scrapes {} MB, 50 s after {} MB; {closed}/40 connections closed; SIGTERM took {:.1} s",
+        mb(before),
+        mb(peak),
+        mb(held),
+        mb(after),
+        stop.as_secs_f64()
+    );
+}
+
+fn auth_flood() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yml");
+    let hash = |password| bcrypt::hash(password, 10).unwrap();
+    std::fs::write(
+        &web,
+        format!("basic_auth_users:\n  prometheus: '{}'\n  grafana: '{}'\n", hash("s3cret"), hash("other")),
+    )
+    .unwrap();
+    let exporter = Exporter::start(&["--web-config-file", web.to_str().unwrap()]);
+    ingest(&exporter.addr, 1000, STARTED, |i| i >= 1000);
+    // Callback latency on the callback listener, one at a time.
+    let latencies = |for_how_long: Duration, first: u64| {
+        let mut conn = Conn::open(&exporter.addr);
+        let (t, mut ms) = (Instant::now(), Vec::new());
+        while t.elapsed() < for_how_long {
+            let sent = Instant::now();
+            assert_eq!(
+                conn.call("POST", "/callback", "", &callback(ms.len() as u64 % 1000, first + ms.len() as u64)).0,
+                200
+            );
+            ms.push(sent.elapsed().as_secs_f64() * 1000.0);
+        }
+        ms
+    };
+    let p99 = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() * 99 / 100]
+    };
+    let quiet = latencies(Duration::from_secs(5), STARTED + 10_000_000);
+    let threads = |e: &Exporter| e.memory_kb("Threads");
+    let threads_before = threads(&exporter);
+    let cpu_before = exporter.cpu_secs();
+    let flooding = AtomicBool::new(true);
+    let (checked, throttled, max_threads) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let flood_for = Duration::from_secs(10);
+    let (during, second_login) = std::thread::scope(|s| {
+        for i in 0..64u8 {
+            let (flooding, checked, throttled, addr) = (&flooding, &checked, &throttled, &exporter.metrics_addr);
+            s.spawn(move || {
+                let wrong = "Authorization: Basic cHJvbWV0aGV1czp3cm9uZw==\r\n"; // prometheus:wrong
+                let mut conn = Conn::open_from(addr, [127, 0, 1, i]);
+                while flooding.load(Ordering::Relaxed) {
+                    match conn.call("GET", "/metrics", wrong, b"").0 {
+                        401 => checked.fetch_add(1, Ordering::Relaxed),
+                        429 => throttled.fetch_add(1, Ordering::Relaxed),
+                        other => panic!("{other}"),
+                    };
+                }
+            });
+        }
+        s.spawn(|| {
+            while flooding.load(Ordering::Relaxed) {
+                max_threads.fetch_max(threads(&exporter), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let second = s.spawn(|| {
+            std::thread::sleep(Duration::from_secs(3));
+            let t = Instant::now();
+            let grafana = "Authorization: Basic Z3JhZmFuYTpvdGhlcg==\r\n"; // grafana:other
+            let mut status = 0;
+            // A throttled login is retried, as a client told Retry-After would.
+            while status != 200 && t.elapsed() < Duration::from_secs(30) {
+                status = Conn::open(&exporter.metrics_addr).call("GET", "/metrics", grafana, b"").0;
+            }
+            (status, t.elapsed())
+        });
+        let during = latencies(flood_for, STARTED + 20_000_000);
+        flooding.store(false, Ordering::Relaxed);
+        (during, second.join().unwrap())
+    });
+    let cpu = (exporter.cpu_secs() - cpu_before) / flood_for.as_secs_f64();
+    let secs = flood_for.as_secs_f64();
+    println!(
+        "auth-flood: callback latency quiet median {:.2} ms (p99 {:.2}), during the flood median {:.2} ms (p99 {:.2}); \
+         {:.0} checks/s, {:.0} throttled/s; {cpu:.2} CPU-s/s; threads {threads_before} -> {}; \
+         an uncached login: {} after {:.2} s",
+        median(quiet.clone()),
+        p99(quiet),
+        median(during.clone()),
+        p99(during),
+        checked.into_inner() as f64 / secs,
+        throttled.into_inner() as f64 / secs,
+        max_threads.into_inner(),
+        second_login.0,
+        second_login.1.as_secs_f64()
+    );
+}
+
 fn main() {
     // `cargo test --benches` runs benches once in test mode: nothing to do.
     if std::env::args().any(|a| a == "--test") {
         return;
     }
-    if std::env::args().any(|a| a == "worst-case") {
-        return worst_case();
+    let modes: [(&str, fn()); 4] =
+        [("worst-case", worst_case), ("storms", storms), ("stalled", stalled), ("auth-flood", auth_flood)];
+    if let Some((_, run)) = modes.iter().find(|(name, _)| std::env::args().any(|a| a == *name)) {
+        return run();
     }
     let started = 1_764_000_000_000;
     println!("| streams | page | gzip page | scrape plain | scrape gzip | RSS +1 scrape | RSS +32 scrapes | ingest alone | during gzip scrapes | ratio |");

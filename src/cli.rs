@@ -234,6 +234,18 @@ pub struct Config {
     #[arg(long, env = "CSS_PUSH_STATE_INTERVAL", default_value = "1m", value_parser = interval)]
     pub state_interval: Duration,
 
+    // HTTP hardening.
+    /// Furthest ahead of now a signature's expiry `t` may be (CSS signs with
+    /// 10 minutes by default). With --max-clock-skew it must fit in
+    /// --dedup-window, so a captured callback expires before it is forgotten.
+    #[arg(long, env = "CSS_PUSH_MAX_SIGNATURE_VALIDITY", default_value = "14m", value_parser = ttl)]
+    pub max_signature_validity: Duration,
+
+    /// A /metrics page not sent in full within this long is cut off, so a
+    /// scraper that does not read cannot hold the page's memory.
+    #[arg(long, env = "CSS_PUSH_WRITE_TIMEOUT", default_value = "30s", value_parser = timeout)]
+    pub write_timeout: Duration,
+
     /// Proxies (addresses or CIDR ranges; repeat, or comma-separate in the
     /// environment) whose X-Forwarded-For names the sender shown on the
     /// status page and in the log. Display only: never authentication.
@@ -294,7 +306,43 @@ impl Config {
         flags: I,
     ) -> Result<Self, clap::Error> {
         let args = std::iter::once("css-push-exporter".into()).chain(flags.into_iter().map(Into::into));
-        Self::try_parse_from(args)
+        let config = Self::try_parse_from(args)?;
+        config.check().map_err(|e| clap::Error::raw(clap::error::ErrorKind::ArgumentConflict, format!("{e}\n")))?;
+        Ok(config)
+    }
+
+    /// Rules between flags, which clap cannot check one flag at a time.
+    pub fn check(&self) -> Result<(), String> {
+        let lifetime = self.max_signature_validity + self.max_clock_skew;
+        if !self.callback_keys.is_empty() && lifetime > self.dedup_window {
+            let d = humantime::format_duration;
+            return Err(format!(
+                "--max-signature-validity ({}) plus --max-clock-skew ({}) exceeds --dedup-window ({}): a captured \
+                 callback would pass again after its first passing was forgotten; lower the first two or raise the window",
+                d(self.max_signature_validity),
+                d(self.max_clock_skew),
+                d(self.dedup_window)
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Cli {
+    /// Parses and [checks](Config::check) the command line, exiting with a
+    /// usage error as clap does; also tells whether a callback key was given
+    /// as a flag, where every local user can read it (`ps`, `/proc/PID/cmdline`).
+    pub fn parse_checked() -> (Self, bool) {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Self::command().get_matches();
+        let cli = Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        if cli.command.is_none() {
+            if let Err(e) = cli.config.check() {
+                Self::command().error(clap::error::ErrorKind::ArgumentConflict, e).exit();
+            }
+        }
+        let key_as_flag = matches.value_source("callback_keys") == Some(clap::parser::ValueSource::CommandLine);
+        (cli, key_as_flag)
     }
 }
 
@@ -459,6 +507,17 @@ mod tests {
         }
         let err = Config::from_flags(["--stream-ttl", "0s"]).err().unwrap();
         assert!(err.to_string().contains("must be at least 1s"), "{err}");
+    }
+
+    #[test]
+    fn a_signature_outlives_no_dedup_window() {
+        let key = ["--callback-key", "k"];
+        assert_eq!(Config::from_flags(key).unwrap().max_signature_validity, Duration::from_secs(14 * 60));
+        let refused = Config::from_flags([&key[..], &["--max-signature-validity", "15m"]].concat()).err().unwrap();
+        assert!(refused.to_string().contains("exceeds --dedup-window (15m)"), "{refused}");
+        assert!(Config::from_flags([&key[..], &["--max-signature-validity", "1h", "--dedup-window", "2h"]].concat())
+            .is_ok());
+        assert!(Config::from_flags(["--dedup-window", "1m"]).is_ok(), "nothing signed, nothing to replay");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::ingest::event::{Observer, Observers};
 use crate::ingest::outcome::{Handled, Rejection};
 use crate::ingest::pipeline::Pipeline;
 use crate::ingest::signature::Verifier;
+use crate::observe::auth::AuthFailures;
 use crate::observe::callbacks::CallbackTallies;
 use crate::observe::log::EventLog;
 use crate::observe::metrics::ExporterMetrics;
@@ -30,6 +31,7 @@ pub struct Exporter {
     dedup: Arc<Dedup>,
     exposition: Exposition,
     scrapes: Arc<Scrapes>,
+    auth_failures: Arc<AuthFailures>,
     clock: Arc<dyn Clock>,
     /// With `--state-file` only.
     snapshot_stats: Option<Arc<SnapshotStats>>,
@@ -59,7 +61,11 @@ impl Exporter {
     fn with_dedup(config: &Config, clock: Arc<dyn Clock>, dedup: Dedup) -> Self {
         let state = Arc::new(State::new(config));
         let dedup = Arc::new(dedup);
-        let verifier = Verifier::new(&config.callback_keys, config.max_clock_skew.as_secs());
+        let verifier = Verifier::new(
+            &config.callback_keys,
+            config.max_clock_skew.as_secs(),
+            config.max_signature_validity.as_secs(),
+        );
         // What ingest observes goes to each consumer: a new one is one more entry.
         let metrics = Arc::new(ExporterMetrics::new());
         let tallies = Arc::new(CallbackTallies::new());
@@ -75,8 +81,9 @@ impl Exporter {
             observer: Arc::new(Observers(observers)),
         };
         let scrapes = Arc::new(Scrapes::default());
+        let auth_failures = Arc::new(AuthFailures::default());
         let mut collectors: Vec<Arc<dyn Collector>> =
-            vec![metrics, tallies, scrapes.clone(), dedup.clone(), state.clone()];
+            vec![metrics, tallies, scrapes.clone(), auth_failures.clone(), dedup.clone(), state.clone()];
         let snapshot_stats =
             config.state_file.as_deref().map(|path| Arc::new(SnapshotStats::new(path, config.state_interval)));
         if let Some(stats) = &snapshot_stats {
@@ -92,6 +99,7 @@ impl Exporter {
             last_snapshot_len: AtomicUsize::new(0),
             recent,
             scrapes,
+            auth_failures,
         }
     }
 
@@ -174,6 +182,11 @@ impl Exporter {
     /// The whole `/metrics` page, rendered now.
     pub fn render(&self) -> String {
         self.exposition.render()
+    }
+
+    /// Where the HTTP front counts refused logins.
+    pub fn auth_failures(&self) -> &AuthFailures {
+        &self.auth_failures
     }
 
     /// The `/metrics` page for a scrape, shared with concurrent scrapes.

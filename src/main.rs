@@ -1,5 +1,4 @@
 #![forbid(unsafe_code)]
-use clap::Parser;
 use css_push_exporter::cli::Cli;
 use css_push_exporter::clock::SystemClock;
 use css_push_exporter::Application;
@@ -8,7 +7,7 @@ use std::sync::Arc;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let (cli, key_as_flag) = Cli::parse_checked();
     css_push_exporter::logging::init(&cli.config.log_level, cli.config.log_format);
     #[cfg(feature = "simulate")]
     if let Some(css_push_exporter::cli::Command::Simulate(args)) = &cli.command {
@@ -19,6 +18,9 @@ async fn main() -> ExitCode {
         }
         // A demo that reached nothing should not look like success.
         return if report.refused + report.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
+    if key_as_flag {
+        log::warn!("--callback-key given as a flag: every local user can read it (ps, /proc/PID/cmdline); set CSS_PUSH_CALLBACK_KEY instead");
     }
     let result = match Application::build(&cli.config, Arc::new(SystemClock)) {
         Ok(app) => app.run_until_stopped().await.map_err(|e| e.to_string()),

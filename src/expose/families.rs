@@ -57,6 +57,21 @@ pub const SCRAPE_RENDERS: Family = family(
     Counter,
     "Pages rendered for /metrics; concurrent scrapes share one, so fewer than scrapes under load.",
 );
+pub const SCRAPE_PAGES: Family = family(
+    "css_push_scrape_pages",
+    Gauge,
+    "Rendered /metrics pages in memory: the latest and any still being sent (at most 2).",
+);
+pub const SCRAPE_WRITE_TIMEOUTS: Family = family(
+    "css_push_scrape_write_timeouts_total",
+    Counter,
+    "/metrics answers cut off because the scraper did not read them within --write-timeout.",
+);
+pub const HTTP_AUTH_FAILURES: Family = family(
+    "css_push_http_auth_failures_total",
+    Counter,
+    "Requests refused by basic auth, by reason: missing, invalid (wrong user or password), throttled (not checked: too many checks in flight).",
+);
 pub const DEDUP_ENTRIES: Family =
     family("css_push_dedup_entries", Gauge, "Callback identities remembered to recognise CSS retries.");
 pub const DEDUP_EVICTED: Family = family(
@@ -182,6 +197,9 @@ pub const ALL: &[&Family] = &[
     &FUTURE_DATA_TIME,
     &SCRAPES,
     &SCRAPE_RENDERS,
+    &SCRAPE_PAGES,
+    &SCRAPE_WRITE_TIMEOUTS,
+    &HTTP_AUTH_FAILURES,
     &DEDUP_ENTRIES,
     &DEDUP_EVICTED,
     &FRAME_INTERVAL,

@@ -4,6 +4,12 @@
 //! or two pages of memory, not one per scraper. The latest page is kept
 //! until the next render starts, which lets it go before rendering anew.
 //!
+//! Pages are held by the scrapes sending them; a scraper that does not read
+//! holds its page until the write deadline cuts it. At most [`MAX_PAGES`]
+//! pages exist at once: past that, a scrape is served the latest page
+//! (however old) instead of a new render, so slow scrapers cannot multiply
+//! the memory a page takes.
+//!
 //! A page that took long to make ([`SLOW_RENDER`] or more, rendering and
 //! compressing) is also served to scrapes arriving within twice that time
 //! after it was rendered, so back-to-back scrapes spend at most a third of
@@ -24,8 +30,38 @@ use std::time::{Duration, Instant};
 /// that posts and then scrapes, always sees what it was just sent.
 pub const SLOW_RENDER: Duration = Duration::from_millis(50);
 
+/// Most pages in memory at once, counting the one being rendered: one held
+/// by slow scrapers and a fresh one.
+pub const MAX_PAGES: u64 = 2;
+
+/// What the pages of one exporter share: how many exist, and how many
+/// scrapes were cut for not reading theirs in time.
+#[derive(Default)]
+struct Held {
+    pages: AtomicU64,
+    write_timeouts: AtomicU64,
+}
+
+/// One page in [`Held::pages`], from before its render until it is freed
+/// (even if rendering panics).
+struct Counted(Arc<Held>);
+
+impl Counted {
+    fn new(held: &Arc<Held>) -> Self {
+        held.pages.fetch_add(1, Ordering::Relaxed);
+        Self(held.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.pages.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// One rendered page, plain and (made on first demand) gzipped.
 pub struct Page {
+    counted: Counted,
     /// Which render made it, counting from 1.
     render: u64,
     /// When the render finished.
@@ -45,6 +81,11 @@ impl Page {
 
     pub fn plain(&self) -> Bytes {
         self.plain.clone()
+    }
+
+    /// Counts a scrape of this page cut off for not reading it in time.
+    pub fn write_timed_out(&self) {
+        self.counted.0.write_timeouts.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The page gzipped at the fastest level (a tenth of the size for a
@@ -80,11 +121,13 @@ pub struct Scrapes {
     /// Renders started.
     renders: AtomicU64,
     served: AtomicU64,
+    held: Arc<Held>,
 }
 
 impl Scrapes {
     /// A page rendered after this call began: the one being rendered by
-    /// another scrape if it started after, else a new one from `render`.
+    /// another scrape if it started after, else a new one from `render`;
+    /// the latest page instead if [`MAX_PAGES`] would be exceeded.
     pub fn page(&self, render: impl FnOnce() -> String) -> Arc<Page> {
         self.page_timed(&Instant::now, render)
     }
@@ -97,14 +140,22 @@ impl Scrapes {
         if let Some(page) = latest.as_ref().filter(|p| p.render > arrived || p.fresh(now())) {
             return page.clone();
         }
+        if let Some(page) = latest.as_ref() {
+            // Letting go of the latest frees it only if no scrape is sending it.
+            let freed = u64::from(Arc::strong_count(page) == 1);
+            if self.held.pages.load(Ordering::Relaxed).saturating_sub(freed) >= MAX_PAGES {
+                return page.clone();
+            }
+        }
         // Freed now (unless still being sent), not after the new one exists.
         *latest = None;
         let n = self.renders.fetch_add(1, Ordering::AcqRel) + 1;
+        let counted = Counted::new(&self.held);
         let start = now();
         let plain = Bytes::from(render());
         let done = now();
         let cost = AtomicU64::new(nanos(done - start));
-        let page = Arc::new(Page { render: n, done, cost, plain, gzip: OnceLock::new() });
+        let page = Arc::new(Page { counted, render: n, done, cost, plain, gzip: OnceLock::new() });
         *latest = Some(page.clone());
         page
     }
@@ -114,6 +165,8 @@ impl Collector for Scrapes {
     fn encode(&self, enc: &mut Encoder<'_>) {
         enc.single(&f::SCRAPES, Value::Int(self.served.load(Ordering::Relaxed)));
         enc.single(&f::SCRAPE_RENDERS, Value::Int(self.renders.load(Ordering::Relaxed)));
+        enc.single(&f::SCRAPE_PAGES, Value::Int(self.held.pages.load(Ordering::Relaxed)));
+        enc.single(&f::SCRAPE_WRITE_TIMEOUTS, Value::Int(self.held.write_timeouts.load(Ordering::Relaxed)));
     }
 }
 
@@ -163,6 +216,24 @@ mod tests {
             "b\n".into()
         });
         assert_eq!(&b.plain()[..], b"b\n");
+    }
+
+    #[test]
+    fn pages_held_by_slow_scrapers_are_not_multiplied() {
+        let scrapes = Scrapes::default();
+        let pinned = scrapes.page(|| "1\n".into());
+        let second = scrapes.page(|| "2\n".into());
+        assert_eq!(&second.plain()[..], b"2\n", "one page held: another may be made");
+        let again = scrapes.page(|| "3\n".into());
+        assert!(Arc::ptr_eq(&again, &second), "two held: the latest is shared instead");
+        assert_eq!(scrapes.held.pages.load(Ordering::Relaxed), MAX_PAGES);
+        drop((pinned, second, again));
+        assert_eq!(scrapes.held.pages.load(Ordering::Relaxed), 1, "only the latest is kept");
+        assert_eq!(&scrapes.page(|| "4\n".into()).plain()[..], b"4\n");
+        assert_eq!(scrapes.held.pages.load(Ordering::Relaxed), 1, "the unsent latest made way");
+        let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scrapes.page(|| panic!("render"))));
+        assert!(failed.is_err());
+        assert_eq!(scrapes.held.pages.load(Ordering::Relaxed), 0, "a failed render holds no place");
     }
 
     #[test]

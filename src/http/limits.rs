@@ -1,7 +1,15 @@
 //! Limits that keep the listeners answering under hostile load: the
 //! open-files limit raised as far as the system allows, and per-listener
 //! connection caps that fit inside it, so connections held open on one
-//! listener cannot take the descriptors the other needs to answer.
+//! listener cannot take the descriptors the other needs to answer; at the
+//! cap, connections close after their answer instead of idling.
+use actix_web::body::MessageBody;
+use actix_web::dev::{Extensions, ServiceRequest, ServiceResponse};
+use actix_web::http::ConnectionType;
+use actix_web::middleware::Next;
+use actix_web::web;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// Descriptors kept for everything but client connections: the listeners,
 /// each worker's event loop, logs, files.
@@ -20,6 +28,66 @@ pub fn raise_open_files_limit() -> Option<u64> {
             None
         }
     }
+}
+
+/// The connections open on one listener, against its cap.
+#[derive(Clone)]
+pub struct OpenConnections {
+    open: Arc<AtomicUsize>,
+    cap: usize,
+}
+
+/// Held in a connection's data while it is open.
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl OpenConnections {
+    pub fn new(cap: usize) -> Self {
+        Self { open: Arc::default(), cap }
+    }
+
+    /// For `HttpServer::on_connect`: counts the connection until it closes.
+    pub fn opened(&self, data: &mut Extensions) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        data.insert(Open(self.open.clone()));
+    }
+
+    fn at_cap(&self) -> bool {
+        self.open.load(Ordering::Relaxed) >= self.cap
+    }
+}
+
+/// Middleware: at the cap, an answer closes its connection rather than keep
+/// it idle for the next request, so a client waiting in the kernel's queue
+/// gets its place at once instead of after the keep-alive timeout.
+pub async fn give_way(
+    connections: web::Data<OpenConnections>,
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut res = next.call(req).await?;
+    if connections.at_cap() {
+        res.response_mut().head_mut().set_connection_type(ConnectionType::Close);
+    }
+    Ok(res)
+}
+
+/// Sets TCP_USER_TIMEOUT on `listener` (its connections inherit it): a
+/// connection whose peer has not taken sent data for `after` (it stopped
+/// reading; its window stays shut) is closed by the kernel, and the answer
+/// it held, a whole /metrics page perhaps, is let go.
+pub fn cut_stalled_sends(listener: &std::net::TcpListener, after: std::time::Duration) {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+    if let Err(e) = socket2::SockRef::from(listener).set_tcp_user_timeout(Some(after)) {
+        log::warn!("cannot set a send deadline on {:?}: {e}", listener.local_addr());
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "fuchsia")))]
+    let _ = (listener, after);
 }
 
 /// Connections each of `listeners` may hold open: `wanted`, lowered so that
@@ -54,6 +122,17 @@ mod tests {
         assert_eq!(connections_per_listener(4096, Some(10), 2), 1, "never zero");
         assert_eq!(connections_per_worker(96, 2), 48);
         assert_eq!(connections_per_worker(1, 4), 1);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn accepted_connections_inherit_the_send_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        cut_stalled_sends(&listener, std::time::Duration::from_millis(1500));
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        let deadline = socket2::SockRef::from(&accepted).tcp_user_timeout().unwrap();
+        assert_eq!(deadline, Some(std::time::Duration::from_millis(1500)));
     }
 
     #[test]

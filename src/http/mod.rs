@@ -1,6 +1,8 @@
 //! The HTTP front: the routes, the listeners and servers that carry them,
 //! the limits that keep them answering, and the web configuration (TLS,
 //! basic auth) that guards `/metrics`.
+pub mod basic_auth;
+pub(crate) mod headers;
 pub(crate) mod limits;
 pub(crate) mod peer;
 pub(crate) mod routes;

@@ -2,13 +2,15 @@
 //! thing this way on port 0.
 use crate::cli::Config;
 use crate::exporter::Exporter;
-use crate::http::limits;
 use crate::http::routes::{self, AppState, Routes};
 use crate::http::webconfig::{WebConfig, WebConfigError};
+use crate::http::{headers, limits};
+use crate::observe::ratelog::{RateLimitedLog, LOG_INTERVAL};
 use crate::state::clock::Clock;
 use crate::state::persist::{Loaded, Persister, StateFile, StateFileError};
 use crate::status_page::Listener;
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::fmt;
@@ -97,6 +99,8 @@ impl Application {
             listeners,
             read_timeout: config.read_timeout,
             trusted_proxies: config.trusted_proxies.clone(),
+            write_timeout: config.write_timeout,
+            auth_log: RateLimitedLog::new(LOG_INTERVAL),
         });
         let connections = connections_per_worker(config);
         let mut servers = Vec::new();
@@ -271,15 +275,25 @@ fn serve(
     config: &Config,
     connections_per_worker: usize,
 ) -> Result<Server, StartError> {
+    limits::cut_stalled_sends(&listener, config.write_timeout);
+    let workers = limits::workers(config.workers);
+    let open = limits::OpenConnections::new(connections_per_worker * workers);
+    let counted = open.clone();
     let server = HttpServer::new(move || {
         let routes = routes.clone();
-        App::new().app_data(state.clone()).configure(move |cfg| routes::configure(cfg, &routes))
+        App::new()
+            .wrap(headers::security())
+            .wrap(from_fn(limits::give_way))
+            .app_data(web::Data::new(open.clone()))
+            .app_data(state.clone())
+            .configure(move |cfg| routes::configure(cfg, &routes))
     })
+    .on_connect(move |_, data| counted.opened(data))
     .shutdown_timeout(config.shutdown_timeout.as_secs())
     // The deadline for a request's headers; the callback route gives its body as long again.
     .client_request_timeout(config.read_timeout)
     .max_connections(connections_per_worker);
-    let server = server.workers(limits::workers(config.workers));
+    let server = server.workers(workers);
     let server = match tls {
         Some(tls) => server.listen_rustls_0_23(listener, tls),
         None => server.listen(listener),

@@ -11,19 +11,14 @@
 //! basic_auth_users:
 //!   prometheus: $2y$10$...       # bcrypt hash
 //! ```
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header;
-use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse};
-use base64::Engine;
+use crate::http::basic_auth::{BasicAuth, MAX_COST};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,6 +56,8 @@ pub enum WebConfigError {
     Format { path: PathBuf, reason: String },
     /// A `basic_auth_users` entry is not a bcrypt hash.
     NotBcrypt { user: String },
+    /// A `basic_auth_users` hash too costly to check on every login attempt.
+    CostTooHigh { user: String, cost: u32 },
     /// A TLS setting cannot be used; `field` names it.
     Tls { field: &'static str, reason: String },
 }
@@ -71,6 +68,11 @@ impl fmt::Display for WebConfigError {
             Self::Read { path, source } => write!(f, "{}: {source}", path.display()),
             Self::Format { path, reason } => write!(f, "{}: {reason}", path.display()),
             Self::NotBcrypt { user } => write!(f, "basic_auth_users.{user}: not a bcrypt hash"),
+            Self::CostTooHigh { user, cost } => write!(
+                f,
+                "basic_auth_users.{user}: bcrypt cost {cost} is above {MAX_COST}: each login attempt would take \
+                 seconds or more of CPU; hash the password again with a cost of 10 to {MAX_COST}"
+            ),
             Self::Tls { field, reason } => write!(f, "{field}: {reason}"),
         }
     }
@@ -97,14 +99,14 @@ impl WebConfig {
             .map_err(|e| WebConfigError::Format { path: path.to_owned(), reason: e.to_string() })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let tls = file.tls_server_config.map(|t| tls_config(&t, base)).transpose()?;
-        let basic_auth = if file.basic_auth_users.is_empty() {
-            None
-        } else {
-            if let Some(user) = file.basic_auth_users.iter().find(|(_, h)| h.parse::<bcrypt::HashParts>().is_err()) {
-                return Err(WebConfigError::NotBcrypt { user: user.0.clone() });
+        for (user, hash) in &file.basic_auth_users {
+            let parts =
+                hash.parse::<bcrypt::HashParts>().map_err(|_| WebConfigError::NotBcrypt { user: user.clone() })?;
+            if parts.get_cost() > MAX_COST {
+                return Err(WebConfigError::CostTooHigh { user: user.clone(), cost: parts.get_cost() });
             }
-            Some(Arc::new(BasicAuth { users: file.basic_auth_users, verified: Mutex::default() }))
-        };
+        }
+        let basic_auth = BasicAuth::new(file.basic_auth_users).map(Arc::new);
         Ok(Self { tls, basic_auth })
     }
 }
@@ -154,75 +156,6 @@ fn tls_config(t: &TlsFile, base: &Path) -> Result<rustls::ServerConfig, WebConfi
     Ok(config)
 }
 
-/// HTTP basic auth against bcrypt hashes.
-pub struct BasicAuth {
-    users: BTreeMap<String, String>,
-    /// Keyed hashes of credentials that passed, so a scrape every few seconds
-    /// does not pay bcrypt each time (bounded; cleared when full).
-    verified: Mutex<HashSet<u128>>,
-}
-
-const VERIFIED_CACHE: usize = 256;
-
-impl BasicAuth {
-    fn cache_key(user: &str, password: &str) -> u128 {
-        use std::sync::OnceLock;
-        static SEED: OnceLock<u64> = OnceLock::new();
-        let mut h = xxhash_rust::xxh3::Xxh3::with_seed(*SEED.get_or_init(rand::random));
-        h.update(&(user.len() as u64).to_le_bytes());
-        h.update(user.as_bytes());
-        h.update(password.as_bytes());
-        h.digest128()
-    }
-
-    async fn check(self: Arc<Self>, authorization: Option<&header::HeaderValue>) -> bool {
-        let Some((user, password)) = authorization.and_then(parse_basic) else { return false };
-        let Some(hash) = self.users.get(&user).cloned() else { return false };
-        let key = Self::cache_key(&user, &password);
-        if crate::sync::lock(&self.verified).contains(&key) {
-            return true;
-        }
-        // bcrypt is deliberately slow: keep it off the worker thread.
-        let ok = web::block(move || bcrypt::verify(password, &hash).unwrap_or(false)).await.unwrap_or(false);
-        if ok {
-            let mut cache = crate::sync::lock(&self.verified);
-            if cache.len() >= VERIFIED_CACHE {
-                cache.clear();
-            }
-            cache.insert(key);
-        }
-        ok
-    }
-}
-
-fn parse_basic(value: &header::HeaderValue) -> Option<(String, String)> {
-    let encoded = value.to_str().ok()?.strip_prefix("Basic ")?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_owned(), password.to_owned()))
-}
-
-/// Middleware: where basic auth is configured, answers 401 unless the
-/// request carries valid credentials.
-pub async fn require_basic_auth(
-    auth: Option<web::Data<Arc<BasicAuth>>>,
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let ok = match auth {
-        None => true,
-        Some(auth) => auth.get_ref().clone().check(req.headers().get(header::AUTHORIZATION)).await,
-    };
-    if ok {
-        return Ok(next.call(req).await?.map_into_boxed_body());
-    }
-    let response = HttpResponse::Unauthorized()
-        .insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"css-push-exporter\""))
-        .body("Unauthorized\n");
-    Ok(req.into_response(response))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,11 +173,17 @@ mod tests {
             Some(WebConfigError::Read { path, .. }) => format!("read {}", path.file_name().unwrap().to_string_lossy()),
             Some(WebConfigError::Format { .. }) => "format".into(),
             Some(WebConfigError::NotBcrypt { user }) => format!("bcrypt {user}"),
+            Some(WebConfigError::CostTooHigh { user, cost }) => format!("cost {user} {cost}"),
             Some(WebConfigError::Tls { field, .. }) => format!("tls {field}"),
             None => "ok".into(),
         };
+        let user_a = |cost| format!("basic_auth_users:\n  a: '{}'\n", with_cost(cost));
+        let (cost_12, cost_13, cost_31) = (user_a(12), user_a(13), user_a(31));
         let table = [
             ("basic_auth_users:\n  a: notahash\n", "bcrypt a"),
+            (cost_13.as_str(), "cost a 13"),
+            (cost_31.as_str(), "cost a 31"),
+            (cost_12.as_str(), "ok"),
             ("unknown_key: 1\n", "format"),
             ("tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n", "read missing.crt"),
             ("{}\n", "ok"),
@@ -260,10 +199,9 @@ mod tests {
         assert!(c.tls.is_none() && c.basic_auth.is_none());
     }
 
-    #[test]
-    fn basic_header_parsing() {
-        let v = header::HeaderValue::from_static("Basic dXNlcjpwYTpzcw==");
-        assert_eq!(parse_basic(&v), Some(("user".into(), "pa:ss".into())));
-        assert_eq!(parse_basic(&header::HeaderValue::from_static("Bearer x")), None);
+    /// A well-formed bcrypt hash of `cost` (as htpasswd -B writes them),
+    /// made without paying for it: no password needs to match it here.
+    fn with_cost(cost: u32) -> String {
+        format!("$2y${cost:02}$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui")
     }
 }

@@ -1,5 +1,10 @@
 //! The callback signature: `sign = lowercase_hex(MD5(key + t))`, valid until
 //! `t` (Unix seconds). Several keys may be configured, for rotation.
+//!
+//! `sign` covers the key and `t` only, not the body, and the duplicate
+//! memory forgets an event after `--dedup-window`: a `t` far ahead would let
+//! a captured callback count again once forgotten. So `t` may be at most
+//! `--max-signature-validity` ahead, which (with the skew) fits in the window.
 use md5::{Digest, Md5};
 use subtle::ConstantTimeEq;
 
@@ -8,7 +13,8 @@ pub enum Verdict {
     Valid,
     /// No key configured: nothing can be checked.
     Unchecked,
-    /// `sign` or `t` missing, or `sign` matches no key.
+    /// `sign` or `t` missing, `sign` matches no key, or `t` is further
+    /// ahead than a signature is valid for.
     Unauthorized(&'static str),
     /// Signed correctly, but `t` is in the past.
     Expired,
@@ -17,11 +23,18 @@ pub enum Verdict {
 pub struct Verifier {
     keys: Vec<Vec<u8>>,
     max_clock_skew_secs: u64,
+    max_validity_secs: u64,
 }
 
+/// Why a callback whose `t` is too far ahead is refused.
+pub const TOO_FAR_AHEAD: &str = "t too far ahead";
+
 impl Verifier {
-    pub fn new(keys: &[String], max_clock_skew_secs: u64) -> Self {
-        Self { keys: keys.iter().map(|k| k.as_bytes().to_vec()).collect(), max_clock_skew_secs }
+    /// Accepts `t` from `max_clock_skew_secs` in the past to
+    /// `max_validity_secs` ahead.
+    pub fn new(keys: &[String], max_clock_skew_secs: u64, max_validity_secs: u64) -> Self {
+        let keys = keys.iter().map(|k| k.as_bytes().to_vec()).collect();
+        Self { keys, max_clock_skew_secs, max_validity_secs }
     }
 
     pub fn enabled(&self) -> bool {
@@ -46,9 +59,13 @@ impl Verifier {
         if matched == 0 {
             return Verdict::Unauthorized("sign does not match");
         }
+        let now = i64::try_from(now_secs).unwrap_or(i64::MAX);
         let deadline = t.saturating_add(i64::try_from(self.max_clock_skew_secs).unwrap_or(i64::MAX));
-        if deadline < i64::try_from(now_secs).unwrap_or(i64::MAX) {
+        if deadline < now {
             return Verdict::Expired;
+        }
+        if t > now.saturating_add(i64::try_from(self.max_validity_secs).unwrap_or(i64::MAX)) {
+            return Verdict::Unauthorized(TOO_FAR_AHEAD);
         }
         Verdict::Valid
     }
@@ -80,7 +97,7 @@ mod tests {
 
     #[test]
     fn verdicts() {
-        let v = Verifier::new(&["old".into(), "new".into()], 30);
+        let v = Verifier::new(&["old".into(), "new".into()], 30, 900);
         let t = NOW_T + 600;
         let good_new = sign("new", t);
         let upper = sign("old", t).to_uppercase();
@@ -100,7 +117,7 @@ mod tests {
 
     #[test]
     fn expiry_allows_the_configured_skew() {
-        let v = Verifier::new(&["k".into()], 30);
+        let v = Verifier::new(&["k".into()], 30, 900);
         let t = NOW_T - 30;
         assert_eq!(v.verify(Some(t), Some(&sign("k", t)), NOW), Verdict::Valid);
         let t = NOW_T - 31;
@@ -108,8 +125,21 @@ mod tests {
     }
 
     #[test]
+    fn t_at_most_the_validity_ahead() {
+        let v = Verifier::new(&["k".into()], 30, 900);
+        for (t, want) in [
+            (NOW_T + 900, Verdict::Valid),
+            (NOW_T + 901, Verdict::Unauthorized(TOO_FAR_AHEAD)),
+            (NOW_T + 10 * 365 * 86_400, Verdict::Unauthorized(TOO_FAR_AHEAD)),
+            (i64::MAX, Verdict::Unauthorized(TOO_FAR_AHEAD)),
+        ] {
+            assert_eq!(v.verify(Some(t), Some(&sign("k", t)), NOW), want, "t = now + {}", t - NOW_T);
+        }
+    }
+
+    #[test]
     fn without_keys_nothing_is_checked() {
-        let v = Verifier::new(&[], 30);
+        let v = Verifier::new(&[], 30, 900);
         assert!(!v.enabled());
         assert_eq!(v.verify(None, None, NOW), Verdict::Unchecked);
     }

@@ -423,9 +423,12 @@ fn ago(secs: u64) -> String {
     }
 }
 
-/// `s` safe inside HTML text and attribute values.
+/// `s` safe inside HTML text and attribute values, and shown as it is:
+/// control, bidirectional and invisible characters (which could make one
+/// stream name look like another, or reorder the text around it) are
+/// written out visibly as `\u{202E}`.
 pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.contains(['&', '<', '>', '"', '\'']) {
+    if !s.chars().any(|c| matches!(c, '&' | '<' | '>' | '"' | '\'') || hidden(c)) {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
@@ -436,10 +439,40 @@ pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            c if hidden(c) => {
+                let _ = write!(out, "\\u{{{:04X}}}", u32::from(c));
+            }
             c => out.push(c),
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// Characters that show nothing, or change how the text around them shows:
+/// controls, bidirectional marks, embeddings, overrides and isolates,
+/// zero-width and other format characters, variation selectors, tags.
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
 }
 
 #[cfg(test)]
@@ -477,6 +510,13 @@ mod tests {
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(page.contains("id=\"unauthenticated\""));
         assert!(page.contains("<meta http-equiv=\"refresh\" content=\"5\">"));
+    }
+
+    #[test]
+    fn invisible_and_reordering_characters_are_shown() {
+        assert_eq!(escape("live\u{202E}cod.exe"), "live\\u{202E}cod.exe");
+        assert_eq!(escape("a\u{200B}b\u{2066}c\u{FEFF}\u{7}"), "a\\u{200B}b\\u{2066}c\\u{FEFF}\\u{0007}");
+        assert_eq!(escape("直播-é-🎥"), "直播-é-🎥", "visible text as it is");
     }
 
     #[test]

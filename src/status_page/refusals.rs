@@ -42,7 +42,7 @@ impl Refusals {
         outcome: OutcomeKind,
         reason: &str,
     ) {
-        let mut groups = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut groups = crate::sync::lock(&self.0);
         let same = |g: &&mut Group| g.peer == peer && g.outcome == outcome && g.reason == reason;
         if let Some(g) = groups.items.iter_mut().find(same) {
             g.count = g.count.saturating_add(1);
@@ -72,7 +72,7 @@ impl Refusals {
 
     /// The groups, the most recently seen first, and how many were evicted.
     pub fn view(&self, now_secs: u64) -> (Vec<RefusedCallback>, u64) {
-        let groups = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let groups = crate::sync::lock(&self.0);
         let mut out: Vec<RefusedCallback> = groups
             .items
             .iter()

@@ -117,7 +117,7 @@ pub struct StreamWindows(Mutex<Inner>);
 impl StreamWindows {
     /// Counts one report of `key` with `errors` errors.
     pub fn record(&self, key: StreamKey, at_secs: u64, errors: u64) {
-        let mut inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = crate::sync::lock(&self.0);
         let inner = &mut *inner;
         if !inner.streams.contains_key(&key) && inner.streams.len() >= MAX_TRACKED {
             // Full: make room from streams gone quiet, at most once a second
@@ -143,12 +143,12 @@ impl StreamWindows {
     }
 
     pub fn tracked(&self) -> usize {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).streams.len()
+        crate::sync::lock(&self.0).streams.len()
     }
 
     /// The window ending at `now_secs`; streams that left it are forgotten.
     pub fn view(&self, now_secs: u64) -> WindowView {
-        let mut inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = crate::sync::lock(&self.0);
         inner.prune(now_secs);
         let recent_since = now_secs.saturating_sub(RECENT_SECS);
         let mut recent_errors: HashMap<(String, String), u64> = HashMap::new();

@@ -6,6 +6,7 @@
 mod common;
 use common::{binary, helpers, raw_http, tools};
 
+mod auth_hardening;
 mod callback;
 mod hostile;
 mod layering;
@@ -13,6 +14,7 @@ mod lifecycle;
 mod metric_contract;
 mod operator;
 mod properties;
+mod scrape_hardening;
 mod security;
 mod shutdown;
 mod simulate;

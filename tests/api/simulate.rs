@@ -17,7 +17,8 @@ fn args(flags: &[&str]) -> SimulateArgs {
 
 #[actix_web::test]
 async fn what_simulate_reports_sending_is_what_the_exporter_counts() {
-    let app = spawn_app(&["--callback-key", "demo-key"]).await;
+    // The real clock: simulate signs as CSS does, 10 minutes from the real now.
+    let app = spawn_app_real_clock(&["--callback-key", "demo-key"]).await;
     let target = format!("{}/callback", app.base);
     let a = args(&[
         "--target",

@@ -1,4 +1,5 @@
 //! HTTP routes. Each listener gets the routes it serves via [`configure`].
+mod auth;
 mod callback;
 mod health;
 mod metrics;
@@ -6,7 +7,8 @@ mod status;
 
 use crate::cli::Cidr;
 use crate::exporter::Exporter;
-use crate::http::webconfig::{self, BasicAuth};
+use crate::http::basic_auth::BasicAuth;
+use crate::observe::ratelog::RateLimitedLog;
 use crate::status_page::Listener;
 use actix_web::middleware::from_fn;
 use actix_web::web;
@@ -23,6 +25,10 @@ pub struct AppState {
     pub read_timeout: Duration,
     /// `--trusted-proxy`: whose X-Forwarded-For names the sender shown.
     pub trusted_proxies: Vec<Cidr>,
+    /// How long a /metrics page may take to be sent.
+    pub write_timeout: Duration,
+    /// Failed logins, rate-limited.
+    pub auth_log: RateLimitedLog,
 }
 
 /// Which routes one listener serves.
@@ -47,7 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, routes: &Routes) {
     if let Some(auth) = &routes.basic_auth {
         cfg.app_data(web::Data::new(auth.clone()));
     }
-    let guard = || from_fn(webconfig::require_basic_auth);
+    let guard = || from_fn(auth::require);
     if routes.metrics {
         let resource = web::resource("/metrics").wrap(guard());
         cfg.service(resource.route(web::get().to(metrics::metrics)).route(web::head().to(metrics::metrics)));
