@@ -127,10 +127,12 @@ def ratio(bad, live, by="domain, app"):
 def short_rules(slos, sel):
     out = []
     for s in slos:
-        lab = {"slo": s["name"]}
+        lab = {"slo": s["name"], "window": s["window"]}
         out.append(rule("record", "slo:objective:ratio", f"vector({num(s['objective'])})", labels=lab,
                         why=f"SLO {s['name']}: {num(s['objective'] * 100)} % of live stream-seconds error-free over {s['window']}."))
         out.append(rule("record", "slo:error_budget:ratio", f"vector({num(budget(s))})", labels=lab))
+        out.append(rule("record", "slo:window:seconds", f"vector({seconds(s['window'])})", labels=lab,
+                        why="The window's length: the dashboard's stream-hours and time to exhaustion."))
     for w in SHORT:
         out.append(rule("record", f"slo:bad_seconds:rate{w}",
                         f"sum by (domain, app, slo) (rate(css_push_bad_seconds_total{{{sel}}}[{w}]))",
