@@ -24,6 +24,7 @@ fn slo_files_are_up_to_date_valid_and_unit_tested() {
     let (python, promtool) = (&found[0], &found[1]);
     tools::run_ok(python, &["prometheus/slo.py", "--check"]);
     tools::run_ok(python, &["grafana/slo.py", "--check"]);
+    tools::run_ok(python, &["prometheus/interop.py", "--check"]);
     assert!(tools::run_ok(promtool, &["check", "rules", RULES]).contains("SUCCESS"));
     assert!(tools::run_ok(promtool, &["test", "rules", TESTS]).contains("SUCCESS"));
     // Every tier is shown firing and, elsewhere, silent; so is exhaustion.
@@ -345,7 +346,7 @@ async fn every_slo_rule_and_panel_returns_data_in_a_real_prometheus() {
 /// rule groups for 1 000 (domain, app) pairs (50 domains of 20 apps) in a
 /// real Prometheus, with 6 hours of raw series and `SLO_BENCH_DAYS` (default
 /// 3) days of 5-minute slices. Minutes of backfill, so ignored; run with
-/// `cargo test --release --test api slo_rules::rule_evaluation -- --ignored --nocapture`.
+/// `cargo test --test api slo_rules::rule_evaluation -- --ignored --nocapture`.
 #[actix_web::test]
 #[ignore = "benchmark: backfills 1000 pairs, minutes"]
 async fn rule_evaluation_time_for_1000_pairs() {
