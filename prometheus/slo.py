@@ -238,10 +238,18 @@ def dashboard_link(variables):
     return f"{GRAFANA_URL}/d/{DASHBOARD}/{DASHBOARD}?{query}"
 
 
+def burn_annotations(s, tier, scope):
+    """The annotation templates of a burn alert of `scope` (app or domain)."""
+    if scope == "app":
+        ann = annotations(s, tier, "{{ $labels.domain }}/{{ $labels.app }}", "The app")
+        return ann | {"dashboard": dashboard_link(("domain", "app", "slo"))}
+    ann = annotations(s, tier, "Domain {{ $labels.domain }}", "The domain's apps together")
+    return ann | {"dashboard": dashboard_link(("domain", "slo"))}
+
+
 def page(s, tier):
     expr = f"{both_windows(s, tier, 'domain, app')}\n{gate(s, tier, 'domain, app')}"
-    ann = annotations(s, tier, "{{ $labels.domain }}/{{ $labels.app }}", "The app")
-    ann["dashboard"] = dashboard_link(("domain", "app", "slo"))
+    ann = burn_annotations(s, tier, "app")
     why = (f"Page: {num(tier[3] * 100)} % of the budget in {tier[1]}, confirmed by the last {tier[2]}; only for\n"
            f"pairs that averaged at least {s['min_live_streams']} live streams over {tier[1]}.")
     return rule("alert", ALERT, expr, why=why, labels=tier_labels(s, tier, "app"), annotations=ann)
@@ -251,23 +259,21 @@ def rollup(s, tier):
     pairs = f"{both_windows(s, tier, 'domain, app')}\n{gate(s, tier, 'domain, app')}"
     expr = (f"(\n{both_windows(s, tier, 'domain')}\n{gate(s, tier, 'domain')}\n)\n"
             f"unless on (domain, slo)\n(\n{pairs}\n)")
-    ann = annotations(s, tier, "Domain {{ $labels.domain }}", "The domain's apps together")
-    ann["dashboard"] = dashboard_link(("domain", "slo"))
+    ann = burn_annotations(s, tier, "domain")
     why = ("Domain roll-up: many apps too small to page alone, failing together.\n"
            "Silent while an app of the domain pages for the same tier: one page per incident.")
     return rule("alert", ALERT, expr, why=why, labels=tier_labels(s, tier, "domain"), annotations=ann)
 
 
 def ticket(s, tier):
-    ann = annotations(s, tier, "{{ $labels.domain }}/{{ $labels.app }}", "The app")
-    ann["dashboard"] = dashboard_link(("domain", "app", "slo"))
+    ann = burn_annotations(s, tier, "app")
     why = f"Ticket: {num(tier[3] * 100)} % of the budget in {tier[1]}; every app, however small."
     return rule("alert", ALERT, both_windows(s, tier, "domain, app"), why=why,
                 labels=tier_labels(s, tier, "app"), annotations=ann)
 
 
-def exhausted(s):
-    ann = {
+def exhausted_annotations(s):
+    return {
         "summary": f"{{{{ $labels.domain }}}}/{{{{ $labels.app }}}}: {s['name']} error budget exhausted",
         "description": (f"Over the last {s['window']} (or all the data there is, see the dashboard's coverage) "
                         f"more than {num(budget(s) * 100)} % of the app's live stream-seconds were bad: "
@@ -275,6 +281,10 @@ def exhausted(s):
         "runbook_url": f"{RUNBOOK_URL}#{EXHAUSTED.lower()}",
         "dashboard": dashboard_link(("domain", "app", "slo")),
     }
+
+
+def exhausted(s):
+    ann = exhausted_annotations(s)
     return rule("alert", EXHAUSTED, f'slo:error_budget_remaining:ratio{{slo="{s["name"]}"}} <= 0', for_="15m",
                 why="Information: the window's budget is spent; the burn alerts say how fast.",
                 labels={"severity": "info", "scope": "app", "slo": s["name"]}, annotations=ann)
@@ -359,17 +369,28 @@ def test_case(title, inputs, checks, minutes, exprs=()):
     return "\n".join(lines)
 
 
+def expand(templates, labels):
+    """Annotation templates as Prometheus fills them for `labels` (plain
+    test values: urlquery changes nothing)."""
+    out = {}
+    for key, text in templates.items():
+        for name, value in labels.items():
+            text = text.replace(f"{{{{ $labels.{name} | urlquery }}}}", value).replace(f"{{{{ $labels.{name} }}}}", value)
+        out[key] = text
+    return out
+
+
 def tier_alert(s, tier, domain, app=None):
-    labels = tier_labels(s, tier, "app" if app else "domain") | {"alertname": ALERT, "domain": domain}
-    if app:
-        labels["app"] = app
-        ann = annotations(s, tier, f"{domain}/{app}", "The app")
-        ann["dashboard"] = f"{GRAFANA_URL}/d/{DASHBOARD}/{DASHBOARD}?var-domain={domain}&var-app={app}&var-slo={s['name']}"
-    else:
-        ann = annotations(s, tier, f"Domain {domain}", "The domain's apps together")
-        ann["dashboard"] = f"{GRAFANA_URL}/d/{DASHBOARD}/{DASHBOARD}?var-domain={domain}&var-slo={s['name']}"
-    del labels["alertname"]
-    return labels, ann
+    """(labels, annotations) of the burn alert of `tier` for a pair, or the
+    domain roll-up when app is None."""
+    scope = "app" if app else "domain"
+    labels = tier_labels(s, tier, scope) | {"domain": domain} | ({"app": app} if app else {})
+    return labels, expand(burn_annotations(s, tier, scope), labels)
+
+
+def exhausted_alert(s, domain, app):
+    labels = {"severity": "info", "scope": "app", "slo": s["name"], "domain": domain, "app": app}
+    return labels, expand(exhausted_annotations(s), labels)
 
 
 def tiers_at(s, at, domain, app, firing_tiers):
@@ -399,8 +420,7 @@ def tests_yaml(slos):
                               tiers_at(s, day + 5, "d", "big", ()),
                               tiers_at(s, day + 10, "d", "big", ("1h",)),
                               tiers_at(s, day + 8 * 60, "d", "big", ("1h", "6h", "1d", "3d")),
-                              (day + 8 * 60, EXHAUSTED, [({"severity": "info", "scope": "app", "slo": s["name"],
-                                                           "domain": "d", "app": "big"}, exhausted_ann(s, "d", "big"))])],
+                              (day + 8 * 60, EXHAUSTED, [exhausted_alert(s, "d", "big")])],
                              day + 9 * 60))
         # Medium burn: 8 budgets' worth: the 6h page, never the 1h one.
         out.append(test_case(f"{s['name']}: {num(8 * b * 100)} % bad (8× the budget rate): the 6h/30m page and the 1d/2h\n"
@@ -463,17 +483,6 @@ def tests_yaml(slos):
                                  + [(3 * day - 5, EXHAUSTED, [])],
                                  3 * day))
     return "\n".join(out) + "\n"
-
-
-def exhausted_ann(s, domain, app):
-    ann = {}
-    for line in exhausted(s).splitlines():
-        m = re.match(r"          (summary|description|runbook_url|dashboard): (.*)", line)
-        if m:
-            ann[m.group(1)] = json.loads(m.group(2))
-    ann["summary"] = ann["summary"].replace("{{ $labels.domain }}", domain).replace("{{ $labels.app }}", app)
-    ann["dashboard"] = f"{GRAFANA_URL}/d/{DASHBOARD}/{DASHBOARD}?var-domain={domain}&var-app={app}&var-slo={s['name']}"
-    return ann
 
 
 def main():
