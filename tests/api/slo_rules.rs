@@ -237,7 +237,7 @@ async fn every_slo_rule_and_panel_returns_data_in_a_real_prometheus() {
     let dir = tempfile::tempdir().unwrap();
     // Two days of raw series every 15 s, and 2 days of 5-minute slices,
     // ending just now: rates over 5 minutes see the last samples.
-    let end = tools::unix_now() as i64 - 5;
+    let end = crate::helpers::now_ms() / 1000 - 5;
     backfill(&found[1], dir.path(), |out| synthetic(out, &fleet, end, 48, 15, 2));
     let prom = Server::start(&found[0], dir, "1s").await;
 
@@ -355,7 +355,7 @@ async fn rule_evaluation_time_for_1000_pairs() {
     let pairs: Vec<Pair> =
         (0..1000).map(|i| Pair::new(&format!("d{}.example.com", i / 20), &format!("app{i}"), 10.0, 0.01)).collect();
     let dir = tempfile::tempdir().unwrap();
-    let end = tools::unix_now() as i64 - 5;
+    let end = crate::helpers::now_ms() / 1000 - 5;
     let started = Instant::now();
     backfill(&found[1], dir.path(), |out| synthetic(out, &pairs, end, 6, 60, days));
     eprintln!("backfill: {:?}", started.elapsed());
