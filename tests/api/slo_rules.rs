@@ -382,8 +382,6 @@ async fn rule_evaluation_time_for_1000_pairs() {
         100.0 * cpu / wall,
         seen.iter().map(|(g, v)| (g, v.len())).collect::<Vec<_>>()
     );
-    assert_eq!(prom.query("slo:sli_error:ratio_rate30d").await.unwrap().len(), 1000);
-    assert_eq!(prom.query("slo:sli_error:ratio_rate5m").await.unwrap().len(), 1000);
     for (group, mut times) in seen {
         times.sort_by(f64::total_cmp);
         eprintln!(
@@ -393,6 +391,10 @@ async fn rule_evaluation_time_for_1000_pairs() {
             times[times.len() - 1] * 1e3
         );
     }
+    // Every pair evaluated (the raw series end at the backfill's start, so
+    // after a slow backfill the 5m and 30m windows may already be empty).
+    assert_eq!(prom.query("slo:sli_error:ratio_rate30d").await.unwrap().len(), 1000);
+    assert_eq!(prom.query("slo:sli_error:ratio_rate6h").await.unwrap().len(), 1000);
     let groups = prom.api("/api/v1/rules", &[]).await.unwrap();
     for g in groups["groups"].as_array().unwrap() {
         for r in g["rules"].as_array().unwrap() {
