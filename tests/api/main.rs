@@ -18,7 +18,6 @@ mod scrape_hardening;
 mod security;
 mod shutdown;
 mod simulate;
-mod slo_rules;
 mod state_file;
 mod state_file_hardening;
 mod status;

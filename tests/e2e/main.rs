@@ -15,3 +15,4 @@ mod browser;
 mod dashboards;
 mod exposition;
 mod prometheus_e2e;
+mod slo_rules;
