@@ -215,6 +215,11 @@ pub struct Config {
     /// How often the --state-file snapshot is written.
     #[arg(long, env = "CSS_PUSH_STATE_INTERVAL", default_value = "1m", value_parser = interval)]
     pub state_interval: Duration,
+
+    /// The push-health SLOs (TOML, as prometheus/slo.toml): objective,
+    /// window, bad error types. Unset: the built-in push-health SLO.
+    #[arg(long, env = "CSS_PUSH_SLO_FILE")]
+    pub slo_file: Option<PathBuf>,
 }
 
 impl Config {

@@ -28,6 +28,7 @@ pub mod ingest;
 pub mod observe;
 #[cfg(feature = "simulate")]
 pub mod simulate;
+pub mod slo;
 pub mod state;
 pub mod status_page;
 pub mod text;

@@ -21,6 +21,12 @@ pub struct CallbackSeen<'a> {
 pub struct ReportAccepted<'a> {
     /// Names as sent, uncut: a consumer that shows them cuts them itself.
     pub sent: StreamId<'a>,
+    /// Labels as recorded: cut, or `__overflow__` past `--max-apps`.
+    pub stream: StreamId<'a>,
+    /// `data_time` as recorded (the receive time when too far ahead), Unix ms.
+    pub data_time_ms: i64,
+    /// `report_interval` as sent, ms.
+    pub report_interval_ms: Option<i64>,
     /// (error code, count) per `abnormal_event` item, in the order sent.
     pub errors: &'a [(u8, u64)],
     /// The largest frame gap per [`crate::catalog::Media`], seconds.
@@ -39,6 +45,10 @@ pub struct ReportAccepted<'a> {
 pub struct Transition<'a> {
     /// Labels as recorded: cut, or `__overflow__` past `--max-apps`.
     pub stream: StreamId<'a>,
+    /// Names as sent, uncut.
+    pub sent: StreamId<'a>,
+    /// Hash of the session's `sequence`.
+    pub session: u64,
     pub start: bool,
     /// `event_time` as sent, Unix seconds.
     pub event_time: i64,

@@ -407,6 +407,9 @@ mod tests {
         let evil = "<script>alert(1)</script>";
         s.report(&ReportAccepted {
             sent: StreamId { domain: evil, app: "a", stream: "s\"><img src=x>" },
+            stream: StreamId { domain: evil, app: "a", stream: "s\"><img src=x>" },
+            data_time_ms: 1,
+            report_interval_ms: None,
             errors: &[(6, 1)],
             frame_max: [Some(3.0), None],
             delay_secs: 0.0,

@@ -415,6 +415,9 @@ mod tests {
         let future_data_time = false;
         r.report(&ReportAccepted {
             sent,
+            stream: sent,
+            data_time_ms: 1,
+            report_interval_ms: None,
             errors,
             frame_max,
             delay_secs: 0.0,

@@ -14,6 +14,7 @@ mod raw_http;
 mod security;
 mod shutdown;
 mod simulate;
+mod slo;
 mod state_file;
 mod status;
 mod tools;
