@@ -4,7 +4,7 @@
 //! consumer into one with [`Observers`]); it knows none of them.
 use crate::catalog::EventType;
 use crate::ingest::outcome::Outcome;
-use crate::state::streams::StreamId;
+pub use crate::state::streams::StreamId;
 use std::net::IpAddr;
 use std::sync::Arc;
 

@@ -68,9 +68,10 @@ impl Ring {
     }
 }
 
-/// The oldest second a report may still mark at `now`.
+/// The oldest second a report may still mark at `now`: a ring whose head
+/// is `now` holds `[now + 1 - RING_SECS, now]`.
 pub fn horizon(now: u64) -> u64 {
-    now.saturating_sub(RING_SECS)
+    (now + 1).saturating_sub(RING_SECS)
 }
 
 #[allow(clippy::cast_possible_truncation, reason = "below RING_SECS")]
