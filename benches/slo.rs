@@ -70,7 +70,7 @@ impl Traffic {
     }
 
     fn handle(&mut self, body: &[u8]) {
-        if self.n % STREAMS == 0 {
+        if self.n.is_multiple_of(STREAMS) {
             self.clock.advance(Duration::from_secs(5));
         }
         self.n += 1;
@@ -87,7 +87,14 @@ fn memory(streams: u64) {
     for s in 0..streams {
         let name = format!("stream-{s:06}");
         let id = StreamId { domain: "d", app: "live", stream: &name };
-        slo.transition(&Transition { stream: id, sent: id, session: 1, start: true, event_time: T0.cast_signed(), at_secs: T0 });
+        slo.transition(&Transition {
+            stream: id,
+            sent: id,
+            session: 1,
+            start: true,
+            event_time: T0.cast_signed(),
+            at_secs: T0,
+        });
         slo.report(&ReportAccepted {
             sent: id,
             stream: id,

@@ -16,7 +16,7 @@ use super::monotonic::Monotonic;
 use super::ring::{horizon, Ring, RING_SECS};
 use crate::cli::Config;
 use crate::expose::families as f;
-use crate::expose::{Collector, Encoder, Family, Value};
+use crate::expose::{Collector, Encoder, Value};
 use crate::ingest::event::{Observer, ReportAccepted, Transition};
 use crate::state::clock::Clock;
 use crate::state::streams::StreamId;
@@ -53,6 +53,9 @@ pub struct SloAccounting {
     late_reports: AtomicU64,
 }
 
+/// A counter per SLO, in definition order.
+type PerSlo = [AtomicU64; MAX_SLOS];
+
 /// One (domain, app) pair's counters.
 struct PairSlo {
     domain: Box<str>,
@@ -60,8 +63,8 @@ struct PairSlo {
     /// `domain="..",app=".."`, escaped.
     labels: Box<str>,
     live: Mutex<Live>,
-    bad: [AtomicU64; MAX_SLOS],
-    unattributed: [AtomicU64; MAX_SLOS],
+    bad: PerSlo,
+    unattributed: PerSlo,
     last_seen: AtomicU64,
 }
 
@@ -276,7 +279,9 @@ impl SloAccounting {
     fn span(report: &ReportAccepted<'_>, now: u64) -> (u64, u64, bool) {
         let to = u64::try_from(report.data_time_ms / 1000).unwrap_or(0).min(now);
         let secs = report.report_interval_ms.map_or(DEFAULT_INTERVAL_SECS, |ms| {
-            u64::try_from(ms.saturating_add(500) / 1000).unwrap_or(0).clamp(*INTERVAL_SECS.start(), *INTERVAL_SECS.end())
+            u64::try_from(ms.saturating_add(500) / 1000)
+                .unwrap_or(0)
+                .clamp(*INTERVAL_SECS.start(), *INTERVAL_SECS.end())
         });
         let from = to.saturating_sub(secs);
         let oldest = horizon(now);
@@ -400,8 +405,12 @@ impl Collector for SloAccounting {
         for slo in &self.slos {
             let types: Vec<String> = slo.bad_error_types.iter().map(u8::to_string).collect();
             let (objective, window, types) = (slo.objective.to_string(), slo.window(), types.join(","));
-            let labels =
-                [("slo", slo.name.as_str()), ("objective", &objective), ("window", &window), ("bad_error_types", &types)];
+            let labels = [
+                ("slo", slo.name.as_str()),
+                ("objective", &objective),
+                ("window", &window),
+                ("bad_error_types", &types),
+            ];
             enc.sample(&f::SLO_INFO, "", &labels, Value::Int(1));
         }
         let pairs: Vec<Arc<PairSlo>> = self.pairs.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
@@ -409,12 +418,11 @@ impl Collector for SloAccounting {
         for p in &pairs {
             enc.sample(&f::LIVE_SECONDS, &p.labels, &[], Value::Int(p.live().at(now)));
         }
-        let sides: [(&Family, fn(&PairSlo) -> &[AtomicU64; MAX_SLOS]); 2] =
-            [(&f::BAD_SECONDS, |p| &p.bad), (&f::SLO_UNATTRIBUTED, |p| &p.unattributed)];
-        for (family, counters) in sides {
+        for (family, unattributed) in [(&f::BAD_SECONDS, false), (&f::SLO_UNATTRIBUTED, true)] {
             enc.family(family);
             for p in &pairs {
-                for (slo, n) in self.slos.iter().zip(counters(p)) {
+                let counters = if unattributed { &p.unattributed } else { &p.bad };
+                for (slo, n) in self.slos.iter().zip(counters) {
                     enc.sample(family, &p.labels, &[("slo", &slo.name)], Value::Int(n.load(Ordering::Relaxed)));
                 }
             }
@@ -541,7 +549,14 @@ mod tests {
     }
 
     /// A report of `errors` whose interval ends at `data_time` (seconds).
-    fn report(slo: &SloAccounting, stream: &str, errors: &[(u8, u64)], data_time: u64, interval_ms: Option<i64>, at: u64) {
+    fn report(
+        slo: &SloAccounting,
+        stream: &str,
+        errors: &[(u8, u64)],
+        data_time: u64,
+        interval_ms: Option<i64>,
+        at: u64,
+    ) {
         slo.report(&ReportAccepted {
             sent: id(stream),
             stream: id(stream),

@@ -43,7 +43,7 @@ impl Ring {
     pub fn count(&self, from: u64, to: u64) -> u64 {
         let oldest = (self.head + 1).saturating_sub(RING_SECS);
         let to = to.min(self.head + 1);
-        (from.max(oldest)..to).map(|s| slot(s)).filter(|&(word, bit)| self.bits[word] & bit != 0).count() as u64
+        (from.max(oldest)..to).map(slot).filter(|&(word, bit)| self.bits[word] & bit != 0).count() as u64
     }
 
     /// Nothing it holds is at or after `horizon(now)`: it can be freed.

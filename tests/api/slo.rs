@@ -55,9 +55,9 @@ async fn live_and_bad_seconds_are_exact_and_bad_never_exceeds_live() {
     app.clock.advance(Duration::from_secs(100));
     let t = NOW_SECS;
     let reports = [
-        late_frames("a", t + 10, Some(5000)), // [5, 10)
-        late_frames("a", t + 12, Some(5000)), // overlaps: [10, 12) new
-        late_frames("a", t + 8, None),        // out of order, 5 s by default: nothing new
+        late_frames("a", t + 10, Some(5000)),   // [5, 10)
+        late_frames("a", t + 12, Some(5000)),   // overlaps: [10, 12) new
+        late_frames("a", t + 8, None),          // out of order, 5 s by default: nothing new
         late_frames("a", t + 40, Some(10_000)), // [30, 40)
         late_frames("b", t + 3, Some(60_000)),  // clipped to the session: [0, 3)
         late_frames("b", t + 300, Some(5000)),  // ahead of now: clipped to [95, 100)
@@ -67,16 +67,18 @@ async fn live_and_bad_seconds_are_exact_and_bad_never_exceeds_live() {
     }
     assert_eq!(app.post(reports[0].to_string()).await.0, 200, "CSS's retry: a duplicate");
     assert_eq!(app.post(end("a", t + 100).to_string()).await.0, 200);
-    // After its end, only what is within the session counts.
+    app.clock.advance(Duration::from_secs(10));
+    // After its end, only what is within the session counts: [98, 100).
     assert_eq!(app.post(late_frames("a", t + 103, Some(5000)).to_string()).await.0, 200);
     let m = app.metrics().await;
-    assert_eq!(m.get("css_push_live_seconds_total", &PAIR), Some(200.0));
-    assert_eq!(slo_seconds(&m, "css_push_bad_seconds_total", "push-health"), Some((5 + 2 + 10 + 3 + 5 + 2) as f64));
+    assert_eq!(m.get("css_push_live_seconds_total", &PAIR), Some(100.0 + 110.0));
+    let bad = [5, 2, 2, 10, 3, 5, 2].iter().sum::<u32>();
+    assert_eq!(slo_seconds(&m, "css_push_bad_seconds_total", "push-health"), Some(f64::from(bad)));
     assert_eq!(slo_seconds(&m, "css_push_slo_unattributed_seconds_total", "push-health"), Some(0.0));
 
     app.clock.advance(Duration::from_secs(50));
     let m = app.metrics().await;
-    assert_eq!(m.get("css_push_live_seconds_total", &PAIR), Some(250.0), "b is still live");
+    assert_eq!(m.get("css_push_live_seconds_total", &PAIR), Some(260.0), "b is still live");
     app.stop().await;
 }
 
@@ -97,7 +99,8 @@ async fn streams_without_a_push_start_are_unattributed() {
 async fn the_slo_file_defines_what_is_counted_and_is_published() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("slo.toml");
-    let strict = "[[slo]]\nname = \"audio\"\nobjective = 0.999\nwindow = \"7d\"\nbad_error_types = [7]\nmin_live_streams = 1\n";
+    let strict =
+        "[[slo]]\nname = \"audio\"\nobjective = 0.999\nwindow = \"7d\"\nbad_error_types = [7]\nmin_live_streams = 1\n";
     let shipped = include_str!("../../prometheus/slo.toml");
     std::fs::write(&file, format!("{shipped}\n{strict}")).unwrap();
     let app = spawn_app(&["--slo-file", file.to_str().unwrap()]).await;
