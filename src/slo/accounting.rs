@@ -5,7 +5,7 @@
 //! summed per pair as running sums (open sessions, the sum of their starts,
 //! closed seconds), so a scrape costs O(pairs), not O(streams).
 //!
-//! Bad time: per stream and SLO, a [`Ring`] of 1-second slots marks the
+//! Bad time: per stream and SLO, a ring of 1-second slots (`ring.rs`) marks the
 //! union of the bad reports' intervals, clipped to the stream's current
 //! and previous session; a pair's counter grows by the seconds newly marked.
 //! Both sides are whole seconds of the same sessions, so bad ≤ live holds
