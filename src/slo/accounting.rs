@@ -496,6 +496,8 @@ impl StreamSlo {
         let at = match self.rings.iter().position(|(i, _)| *i == slo) {
             Some(at) => at,
             None => {
+                // One SLO is the usual case: no room for four rings up front.
+                self.rings.reserve_exact(1);
                 self.rings.push((slo, Ring::new(now)));
                 self.rings.len() - 1
             }
