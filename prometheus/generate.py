@@ -36,8 +36,8 @@ def per_stream(errors, compare):
         max by (domain, app, stream, error) (
           {STREAM_ERRORS}{{error=~"{errors}", stream!="__overflow__"}}
         ) {compare}
-        unless on (domain, app) $APP_INCIDENT
-        unless on (domain) $DOMAIN_INCIDENT"""
+        unless on (domain, app) ($APP_INCIDENT == 1)
+        unless on (domain) ($DOMAIN_INCIDENT == 1)"""
 
 
 def firing_pages(scope):
@@ -124,17 +124,20 @@ Without push start/end callbacks that is only the streams with errors.""",
           )""")),
     (shared.DOMAIN_INCIDENT,
      """1 while a domain is in an incident: a surge now, or a domain-wide page
-firing (the SLO's domain roll-up). Its per-stream alerts stay silent.""",
+firing (the SLO's domain roll-up); else 0. Its per-stream alerts stay
+silent meanwhile.""",
      f"""
         group by (domain) (
             {textwrap.indent(textwrap.dedent(DOMAIN_SURGE).strip(), "            ").strip()}
           or
             {firing_pages("domain")}
-        )"""),
+        )
+        or 0 * group by (domain) ($DOMAIN_STREAMS)"""),
     (shared.APP_INCIDENT,
      """1 while an app is in an incident: more than live_share of its live
 streams, and at least live_min, with errors in 5 minutes, or an app-level
-page firing (the SLO's burn-rate page). Its per-stream alerts stay silent.""",
+page firing (the SLO's burn-rate page); else 0. Its per-stream alerts stay
+silent meanwhile.""",
      f"""
         group by (domain, app) (
             ($APP_LIVE_ERROR_RATIO > ${{live_share}})
@@ -142,7 +145,8 @@ page firing (the SLO's burn-rate page). Its per-stream alerts stay silent.""",
             ($APP_LIVE_ERROR_RATIO * $APP_STREAMS_LIVE >= ${{live_min}})
           or
             {firing_pages("app")}
-        )"""),
+        )
+        or 0 * group by (domain, app) ($APP_STREAMS_WITH_ERRORS or $APP_STREAMS_LIVE)"""),
 ]
 
 # Alerts. panel: (dashboard uid, panel title or None, Grafana variables
