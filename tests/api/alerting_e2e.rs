@@ -213,6 +213,7 @@ async fn a_calm_fleet_pages_nobody_and_a_domain_incident_pages_once() {
 
     // 2. Incident: most streams of the domain fail together.
     let _incident = simulate(&target, &["--profile", "busy", "--rate", "40", "--duration", "90s", "--seed", "2"]);
+    let incident_started = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(90);
     let paged_at = loop {
         let pages = firing(&received, "/pager");
@@ -256,14 +257,16 @@ async fn a_calm_fleet_pages_nobody_and_a_domain_incident_pages_once() {
     }
 
     // One page, and no per-stream alert beyond the calm phase's troubled
-    // stream (kept firing for a while, held back by the page).
-    actix_web::rt::time::sleep(Duration::from_secs(5)).await;
+    // stream (kept firing for a while, held back by the page), once the
+    // incident has lasted longer than the stream alerts' `for` (40 s here).
+    let settled = incident_started + Duration::from_secs(50);
+    actix_web::rt::time::sleep(settled.saturating_duration_since(Instant::now()).max(Duration::from_secs(5))).await;
     let pager = group_keys(&received, "/pager");
     let mut groups = pager.clone();
     groups.sort();
     groups.dedup();
     assert_eq!(groups.len(), 1, "more than one page for one incident: {:?}", firing(&received, "/pager"));
-    let incident_secs = paged_at.elapsed().as_secs() + 30;
+    let incident_secs = incident_started.elapsed().as_secs();
     let stream_alerts = prom
         .query(
             &format!("count by (stream, alertstate) (count_over_time(ALERTS{{scope=\"stream\"}}[{incident_secs}s]))"),
@@ -297,11 +300,12 @@ async fn a_calm_fleet_pages_nobody_and_a_domain_incident_pages_once() {
         .sum();
     eprintln!(
         "alerting e2e: {} pager notification(s) in 1 group; {} alerts in Alertmanager; {} alerts posted to it in all; \
-         per-stream alerts ever active: {}; {:?} in all",
+         per-stream alerts active in the incident: {} pending, {} firing; {:?} in all",
         pager.len(),
         in_am.len(),
         received_total,
-        stream_alerts.len(),
+        stream_alerts.iter().filter(|a| a["metric"]["alertstate"] == "pending").count(),
+        stream_alerts.iter().filter(|a| a["metric"]["alertstate"] == "firing").count(),
         started.elapsed()
     );
     app.stop().await;
