@@ -150,7 +150,12 @@ async fn what_is_kept_stays_bounded_under_ten_thousand_callbacks() {
     );
     assert_eq!((&top["dropped_reports"], &top["dropped_errors"]), (&json!(904), &json!(904 * 3)));
     assert_eq!(top["streams"].as_array().unwrap().len(), 10);
-    assert_eq!(s["apps"], json!([{"domain": "d.example.com", "app": "live", "live": 0, "streams_with_errors": 4096}]));
+    // No push start seen: no live time, so no share (never "100 %").
+    let slo = json!({"bad_seconds": 0, "error_free": null, "live_seconds": 0});
+    assert_eq!(
+        s["apps"],
+        json!([{"domain": "d.example.com", "app": "live", "live": 0, "streams_with_errors": 4096, "slo": slo}])
+    );
     let page = get(&app, "/", None).await.1;
     assert!(page.contains("id=\"dropped\"") && page.contains("904 reports"), "the page says what was dropped");
     app.stop().await;
@@ -244,7 +249,13 @@ async fn top_streams_cover_fifteen_minutes_and_apps_count_streams_with_recent_er
         .collect();
     assert_eq!(top, [("a", 60, 20), ("b", 3, 1), ("c", 3, 1)], "all 15 minutes count, however few reports");
     assert_eq!(s["top_streams"]["window_seconds"], 900);
-    assert_eq!(s["apps"], json!([{"domain": "d.example.com", "app": "live", "live": 4, "streams_with_errors": 2}]));
+    // The SLO's share: live time from the push starts; these reports' data_time
+    // falls before the sessions began, so no second of them is bad.
+    let slo = json!({"bad_seconds": 0, "error_free": 1.0, "live_seconds": 3360});
+    assert_eq!(
+        s["apps"],
+        json!([{"domain": "d.example.com", "app": "live", "live": 4, "streams_with_errors": 2, "slo": slo}])
+    );
     let page = get(&app, "/", None).await.1;
     assert!(page.contains("2 of 4 live streams"), "{page}");
 
@@ -257,7 +268,12 @@ async fn top_streams_cover_fifteen_minutes_and_apps_count_streams_with_recent_er
     // Over five minutes after their errors, the streams count as recovered.
     app.clock.advance(Duration::from_secs(4 * 60));
     let s = status(&app).await;
-    assert_eq!(s["apps"], json!([{"domain": "d.example.com", "app": "live", "live": 4, "streams_with_errors": 0}]));
+    // Four live streams for the whole 15 minutes the share looks back.
+    let slo = json!({"bad_seconds": 0, "error_free": 1.0, "live_seconds": 4 * 900});
+    assert_eq!(
+        s["apps"],
+        json!([{"domain": "d.example.com", "app": "live", "live": 4, "streams_with_errors": 0, "slo": slo}])
+    );
     app.stop().await;
 }
 
