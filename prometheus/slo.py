@@ -243,7 +243,7 @@ def annotations(site, s, tier, who, what):
 
 def dashboard_link(site, variables):
     query = "&".join(f"var-{v}={{{{ $labels.{v} | urlquery }}}}" for v in variables)
-    return f"{site['grafana_url']}/d/{DASHBOARD}/{DASHBOARD}?{query}"
+    return f"{site['grafana_url'].rstrip('/')}/d/{DASHBOARD}/{DASHBOARD}?{query}"
 
 
 def burn_annotations(site, s, tier, scope):
