@@ -26,28 +26,21 @@ ONE_SLO = 'slo="$slo"'
 
 
 def variables(site, slos):
-    def query(name, label, q, multi=True, hide=0):
-        current = {"selected": True, "text": ["All"], "value": ["$__all"]} if multi else {}
-        return {"name": name, "label": label, "type": "query", "datasource": DS, "hide": hide,
-                "query": {"query": q, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
-                "definition": q, "refresh": 2, "sort": 1, "multi": multi, "includeAll": multi,
-                "allValue": ".*", "current": current}
-    build = "css_push_exporter_build_info{" + site["selector"]
-    pairs = "css_push_live_seconds_total{" + JOB
-    first = slos[0]["name"]
-    slo = query("slo", "SLO", "label_values(slo:objective:ratio, slo)", multi=False)
-    slo["current"] = {"selected": True, "text": first, "value": first}
-    window = query("window", "Window", 'label_values(slo:objective:ratio{slo="$slo"}, window)', multi=False, hide=2)
-    window["current"] = {"selected": True, "text": slos[0]["window"], "value": slos[0]["window"]}
-    return {"list": [
-        {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
-         "current": {}, "hide": 0, "refresh": 1, "regex": "", "includeAll": False, "multi": False},
-        query("job", "Job", "label_values(" + build + "}, job)"),
-        query("instance", "Instance", "label_values(" + build + ',job=~"$job"}, instance)'),
-        query("domain", "Domain", "label_values(" + pairs + "}, domain)"),
-        query("app", "App", "label_values(" + pairs + ',domain=~"$domain"}, app)'),
-        slo,
-        window,
+    """The other boards' data source, job, instance, domain and app, then
+    the SLO and its window (hidden: it follows the SLO) in place of the
+    stream choice."""
+    common = [v for v in grafana.variables(site, stream_multi=False)["list"]
+              if v["name"] not in ("stream_filter", "stream")]
+    app = common[-1]
+
+    def one(name, label, q, value, hide):
+        return app | {"name": name, "label": label, "query": app["query"] | {"query": q}, "definition": q,
+                      "multi": False, "includeAll": False, "hide": hide,
+                      "current": {"selected": True, "text": value, "value": value}}
+    first = slos[0]
+    return {"list": common + [
+        one("slo", "SLO", "label_values(slo:objective:ratio, slo)", first["name"], 0),
+        one("window", "Window", 'label_values(slo:objective:ratio{slo="$slo"}, window)', first["window"], 2),
     ]}
 
 
