@@ -559,6 +559,9 @@ fn a_site_file_reaches_every_output_and_the_defaults_reproduce_the_repository() 
         ("[thresholds]\nlive_min = \"5\"\n", "thresholds.live_min must be an integer"),
         ("[thresholds]\nlive_share = 20\n", "thresholds.live_share out of range"),
         ("selector = \" \"\n", "selector must not be empty"),
+        // The SLO file's errors too, as a message, not a traceback.
+        ("slo_file = \"no/such.toml\"\n", "no/such.toml: [Errno 2]"),
+        ("slo_file = \"tools/site.example.toml\"\n", "1 to 4 [[slo]] tables expected"),
     ] {
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, text).unwrap();
