@@ -227,7 +227,7 @@ def overview(site):
             thresholds=NEUTRAL)
     b.panel("stat", "Live streams (total)", "Streams pushing now (push start seen, no push end), summed over exporter instances.",
             "short", [target(f"sum(css_push_streams_live{{{APP}}})", "live")], w=6, h=5, thresholds=NEUTRAL)
-    b.panel("stat", "% of live streams with errors (5m)", f"Share of live streams that had push errors in the last 5 minutes. The CSSPushLiveStreamsWithErrors alert fires above {shared.shown(th)['live_share']}.",
+    b.panel("stat", "% of live streams with errors (5m)", f"Share of live streams that had push errors in the last 5 minutes. Above {shared.shown(th)['live_share']} the app is in an incident: its per-stream alerts stay silent.",
             "percentunit", [target(f"sum({shared.APP_LIVE_ERROR_RATIO}{{{REC_APP}}} * {shared.APP_STREAMS_LIVE}) / sum({shared.APP_STREAMS_LIVE}{{{REC_APP}}})", "share")], w=6, h=5,
             thresholds=steps(("green", None), ("red", th["live_share"])), defaults={"min": 0, "max": 1})
     b.panel("timeseries", "Push error rate by error type", "Push errors per second by error (the stable name of CSS's error type), all selected domains and streams.",
@@ -250,7 +250,7 @@ def overview(site):
     b.row("Live streams")
     b.panel("timeseries", "Live streams", "Streams pushing now (push start seen, no end yet) by domain and app, summed over exporter instances.",
             "short", [target(f"sum by (domain, app) (css_push_streams_live{{{APP}}})", "{{domain}}/{{app}}")])
-    b.panel("timeseries", "% of live streams with errors", f"Share of live streams with push errors in the last 5 minutes, by domain and app (recorded rule). Alert threshold: {shared.shown(th)['live_share']}.",
+    b.panel("timeseries", "% of live streams with errors", f"Share of live streams with push errors in the last 5 minutes, by domain and app (recorded rule). Above {shared.shown(th)['live_share']} the app is in an incident (per-stream alerts silent).",
             "percentunit", [target(f"{shared.APP_LIVE_ERROR_RATIO}{{{REC_APP}}}", "{{domain}}/{{app}}")],
             thresholds=steps(("green", None), ("red", th["live_share"])),
             defaults={"min": 0, "max": 1,

@@ -29,10 +29,35 @@ def callbacks_stopped(event_filter):
 
 
 def per_stream(errors, compare):
+    """One stream's sustained problem, silent while its app or domain is in
+    an incident: that is one page, not a ticket per stream (the count of
+    alerts sent to Alertmanager stays bounded, not only their notifications)."""
     return f"""
         max by (domain, app, stream, error) (
           {STREAM_ERRORS}{{error=~"{errors}", stream!="__overflow__"}}
-        ) {compare}"""
+        ) {compare}
+        unless on (domain, app) ($APP_INCIDENT == 1)
+        unless on (domain) ($DOMAIN_INCIDENT == 1)"""
+
+
+def firing_pages(scope):
+    """The css-push pages of a scope firing now, the burn-rate pages of
+    slo_rules.yml included: once one is out, the incident is known."""
+    return f'ALERTS{{alertname=~"{shared.ALERT_PREFIX}.*", alertstate="firing", severity="critical", scope="{scope}"}}'
+
+
+# A large share of a domain's streams, and at least a minimum count, with
+# errors in 5 minutes: CSSPushDomainErrorSurge pages on it, and it marks a
+# domain incident at once (before the page's `for`).
+DOMAIN_SURGE = """
+    ($DOMAIN_STREAMS_WITH_ERRORS / $DOMAIN_STREAMS > ${surge_share})
+    and on (domain)
+    ($DOMAIN_STREAMS_WITH_ERRORS >= ${surge_min})"""
+
+# Per-stream alerts keep firing this long after their condition last held,
+# so an exporter restart or missed scrapes do not resolve a ticket and open
+# a second one.
+STREAM_KEEP_FIRING = "15m"
 
 
 STREAM_LABELS = "{{ $labels.domain }}/{{ $labels.app }}/{{ $labels.stream }}"
@@ -97,35 +122,45 @@ Without push start/end callbacks that is only the streams with errors.""",
               {__name__=~"css_push_stream_live|css_push_last_error_timestamp_seconds", $SEL, stream!="__overflow__"}
             )
           )""")),
+    (shared.DOMAIN_INCIDENT,
+     """1 while a domain is in an incident: a surge now, or a domain-wide page
+firing (the SLO's domain roll-up); else 0. Its per-stream alerts stay
+silent meanwhile.""",
+     f"""
+        group by (domain) (
+            {textwrap.indent(textwrap.dedent(DOMAIN_SURGE).strip(), "            ").strip()}
+          or
+            {firing_pages("domain")}
+        )
+        or 0 * group by (domain) ($DOMAIN_STREAMS)"""),
+    (shared.APP_INCIDENT,
+     """1 while an app is in an incident: more than live_share of its live
+streams, and at least live_min, with errors in 5 minutes, or an app-level
+page firing (the SLO's burn-rate page); else 0. Its per-stream alerts stay
+silent meanwhile.""",
+     f"""
+        group by (domain, app) (
+            ($APP_LIVE_ERROR_RATIO > ${{live_share}})
+            and on (domain, app)
+            ($APP_LIVE_ERROR_RATIO * $APP_STREAMS_LIVE >= ${{live_min}})
+          or
+            {firing_pages("app")}
+        )
+        or 0 * group by (domain, app) ($APP_STREAMS_WITH_ERRORS or $APP_STREAMS_LIVE)"""),
 ]
 
 # Alerts. panel: (dashboard uid, panel title or None, Grafana variables
 # taken from the alert's labels). when/action: the README's alert table.
 ALERTS = [
     dict(
-        name="CSSPushLiveStreamsWithErrors", severity="critical", scope="domain", for_="5m",
-        why="Many viewers at once: a large share of one app's live streams fails together.",
-        expr="""
-            ($APP_LIVE_ERROR_RATIO > ${live_share})
-            and on (domain, app)
-            ($APP_LIVE_ERROR_RATIO * $APP_STREAMS_LIVE >= ${live_min})""",
-        summary="{{ $labels.domain }}/{{ $labels.app }}: {{ $value | humanizePercentage }} of live streams have push errors",
-        description="{{ $value | humanizePercentage }} of the streams pushing to {{ $labels.domain }}/{{ $labels.app }} (at least ${live_min} streams) reported push errors in every 5-minute window for 5 minutes. Many viewers are affected: look for what the failing streams share (error type, region, encoder, CSS node).",
-        panel=(OVERVIEW, "% of live streams with errors", ("domain", "app")),
-        when="more than ${live_share} of a domain/app's live streams, and at least ${live_min}, had errors in 5 minutes, for 5 minutes (needs push start/end callbacks)",
-        action="find what the failing streams share (error type, region, encoder, CSS node); check CSS status; per-stream warnings of the domain are inhibited"),
-    dict(
         name="CSSPushDomainErrorSurge", severity="critical", scope="domain", for_="5m",
         why="A fleet-wide surge: a large share of a domain's streams (live or seen lately) fails at once.",
-        expr="""
-            ($DOMAIN_STREAMS_WITH_ERRORS / $DOMAIN_STREAMS > ${surge_share})
-            and on (domain)
-            ($DOMAIN_STREAMS_WITH_ERRORS >= ${surge_min})""",
+        expr=DOMAIN_SURGE,
         summary="Domain {{ $labels.domain }}: {{ $value | humanizePercentage }} of its streams have push errors",
         description="{{ $value | humanizePercentage }} of the streams of {{ $labels.domain }} (at least ${surge_min} streams) reported push errors in the last 5 minutes, for 5 minutes. A shared cause (CSS, the ingest network, a common encoder setup) rather than one pusher.",
         panel=(OVERVIEW, "Push error rate by error type", ("domain",)),
         when="more than ${surge_share} of a domain's streams (live, or seen within `--stream-ttl`), and at least ${surge_min}, had errors in 5 minutes, for 5 minutes",
-        action="a shared cause: check the error types, CSS status, the ingest network, a recent encoder rollout; per-stream warnings of the domain are inhibited"),
+        action="a shared cause: check the error types, CSS status, the ingest network, a recent encoder rollout; the domain's app pages and per-stream warnings are held meanwhile"),
     dict(
         name="CSSPushCallbacksStopped", severity="critical", scope="exporter", for_="5m",
         why="CSS sends nothing for healthy streams, so a broken callback path looks like no errors; only the usual flow tells them apart.",
@@ -137,10 +172,10 @@ ALERTS = [
         action="check the callback path from outside: ingress, TLS certificate, DNS, the CSS callback template and its domain binding, the callback key"),
     dict(
         name="CSSPushLifecycleCallbacksStopped", severity="critical", scope="exporter", for_="5m",
-        why="Push start/end stopped while streams are live: the live counts freeze and the live-share alert goes blind.",
+        why="Push start/end stopped while streams are live: the live counts freeze and the SLO's live seconds with them.",
         expr=callbacks_stopped(',event_type=~"0|1"') + "\nand on () sum(css_push_streams_live{$SEL}) > 0",
         summary="No push start/end callback for an hour while streams are live",
-        description="No push start or push end callback was accepted in the last hour, while the same hour on each of the 3 previous days had at least ${steady_callbacks} and streams are still counted live. The stream push/interruption callback URLs are probably unset or unreachable: live-stream counts are frozen and CSSPushLiveStreamsWithErrors is blind.",
+        description="No push start or push end callback was accepted in the last hour, while the same hour on each of the 3 previous days had at least ${steady_callbacks} and streams are still counted live. The stream push/interruption callback URLs are probably unset or unreachable: live-stream counts are frozen, so the SLO's live seconds and the per-app incident share are wrong.",
         panel=(OVERVIEW, "Push starts and ends by errcode", ()),
         when="no push start/end accepted for 1 hour while streams are live, when the same hour of each of the 3 previous days had at least ${steady_callbacks}",
         action="check the stream push / interruption URLs of the CSS callback template; then as for CSSPushCallbacksStopped"),
@@ -273,7 +308,7 @@ def speed_up(text, speedup):
 # matcher, the recorded series.
 NAMES = {name: getattr(shared, name) for name in (
     "REFUSED", "APP_STREAMS_WITH_ERRORS", "APP_STREAMS_LIVE", "APP_LIVE_ERROR_RATIO",
-    "DOMAIN_STREAMS_WITH_ERRORS", "DOMAIN_STREAMS")}
+    "DOMAIN_STREAMS_WITH_ERRORS", "DOMAIN_STREAMS", "DOMAIN_INCIDENT", "APP_INCIDENT")}
 
 
 def fill_expr(expr, site, speedup):
@@ -334,11 +369,12 @@ def rules_yaml(site, speedup=1):
         "# Test:  promtool test rules prometheus/alerts_test.yml",
         "#",
         "# Severity model (prometheus/README.md): critical pages a human now and",
-        "# means many viewers at once (a domain/app-wide share of live streams",
-        "# failing, a fleet-wide surge) or the exporter or callback path down;",
+        "# means many viewers at once (a fleet-wide surge here, an app burning its",
+        "# error budget in slo_rules.yml) or the exporter or callback path down;",
         "# warning is one stream's sustained problem (a ticket to its pusher's",
-        "# owner) or an exporter problem that loses no data yet; a one-off",
-        "# per-stream report fires nothing and shows on the dashboards.",
+        "# owner, silent while its app or domain is in an incident) or an",
+        "# exporter problem that loses no data yet; a one-off per-stream report",
+        "# fires nothing and shows on the dashboards.",
     ]
     if speedup != 1:
         out.insert(0, f"# TEST COPY: every duration divided by {speedup:g}. Never deploy this.")
@@ -348,12 +384,16 @@ def rules_yaml(site, speedup=1):
     out += ["", "  - name: css-push-alerts", "    rules:"]
     for a in ALERTS:
         expr = fill_expr(a["expr"], site, speedup)
-        for_ = speed_up(f"for: {a['for_']}", speedup) if speedup != 1 else f"for: {a['for_']}"
+        durations = [f"for: {a['for_']}"]
+        if a["scope"] == "stream":
+            durations.append(f"keep_firing_for: {STREAM_KEEP_FIRING}")
+        if speedup != 1:
+            durations = [speed_up(d, speedup) for d in durations]
         out += [
             comment(a["why"], 6),
             f"      - alert: {a['name']}",
             block("expr", expr, 8),
-            f"        {for_}",
+            *(f"        {d}" for d in durations),
             "        labels:",
             f"          severity: {a['severity']}",
             f"          scope: {a['scope']}",

@@ -251,6 +251,11 @@ pub struct Config {
     /// status page and in the log. Display only: never authentication.
     #[arg(long = "trusted-proxy", env = "CSS_PUSH_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<Cidr>,
+
+    /// The push-health SLOs (TOML, as prometheus/slo.toml): objective,
+    /// window, bad error types. Unset: the built-in push-health SLO.
+    #[arg(long, env = "CSS_PUSH_SLO_FILE")]
+    pub slo_file: Option<PathBuf>,
 }
 
 /// An address range such as `10.0.0.0/8` or `fd00::/8`; a bare address is

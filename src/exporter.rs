@@ -14,6 +14,7 @@ use crate::observe::auth::AuthFailures;
 use crate::observe::callbacks::CallbackTallies;
 use crate::observe::log::EventLog;
 use crate::observe::metrics::ExporterMetrics;
+use crate::slo::{self, AppHealth, SloAccounting};
 use crate::state::clock::Clock;
 use crate::state::dedup::Dedup;
 use crate::state::journal::Pending;
@@ -38,6 +39,7 @@ pub struct Exporter {
     /// Size of the last snapshot, so the next is allocated once at its size.
     last_snapshot_len: AtomicUsize,
     recent: Arc<Recent>,
+    slo: Arc<SloAccounting>,
 }
 
 impl Exporter {
@@ -52,6 +54,11 @@ impl Exporter {
         let dedup = Dedup::with_seed(config.dedup_window.as_secs(), config.dedup_capacity, snapshot.dedup_seed());
         let exporter = Self::with_dedup(config, clock, dedup);
         let restored = snapshot.restore(&exporter.state, &exporter.dedup, exporter.clock.now_secs(), &journal);
+        exporter.state.lifecycles.for_each(|key, l| {
+            if l.live {
+                exporter.slo.restored_live(key, l.folded, l.session);
+            }
+        });
         if let Some(stats) = &exporter.snapshot_stats {
             stats.restored(restored.streams, moved_aside);
         }
@@ -70,8 +77,15 @@ impl Exporter {
         let metrics = Arc::new(ExporterMetrics::new());
         let tallies = Arc::new(CallbackTallies::new());
         let recent = Arc::new(Recent::new(clock.now_secs(), tallies.clone()));
+        // Application::build refuses a bad --slo-file before this; the
+        // fallback only covers the file changing in between.
+        let slos = slo::definition::load(config.slo_file.as_deref()).unwrap_or_else(|e| {
+            log::error!("{e}: accounting for the built-in push-health SLO instead");
+            vec![slo::Slo::push_health()]
+        });
+        let slo = Arc::new(SloAccounting::new(slos, config, clock.clone()));
         let observers: Vec<Arc<dyn Observer>> =
-            vec![tallies.clone(), metrics.clone(), recent.clone(), Arc::new(EventLog::new())];
+            vec![tallies.clone(), metrics.clone(), recent.clone(), Arc::new(EventLog::new()), slo.clone()];
         let pipeline = Pipeline {
             state: state.clone(),
             dedup: dedup.clone(),
@@ -83,7 +97,7 @@ impl Exporter {
         let scrapes = Arc::new(Scrapes::default());
         let auth_failures = Arc::new(AuthFailures::default());
         let mut collectors: Vec<Arc<dyn Collector>> =
-            vec![metrics, tallies, scrapes.clone(), auth_failures.clone(), dedup.clone(), state.clone()];
+            vec![metrics, tallies, scrapes.clone(), auth_failures.clone(), dedup.clone(), state.clone(), slo.clone()];
         let snapshot_stats =
             config.state_file.as_deref().map(|path| Arc::new(SnapshotStats::new(path, config.state_interval)));
         if let Some(stats) = &snapshot_stats {
@@ -100,6 +114,7 @@ impl Exporter {
             recent,
             scrapes,
             auth_failures,
+            slo,
         }
     }
 
@@ -124,6 +139,7 @@ impl Exporter {
             listeners,
             authenticated: self.authenticates(),
             live_streams: status_page::live_streams(self.state.lifecycles.live_per_app()),
+            slo_health: self.slo_health(status_page::SLO_SPAN_SECS),
             bounds: self.bounds(),
             state_file: self.snapshot_stats.as_ref().map(|s| s.status()),
         };
@@ -157,6 +173,14 @@ impl Exporter {
         let now = self.clock.now_secs();
         self.state.expire(now);
         self.dedup.expire(now);
+        self.slo.expire();
+    }
+
+    /// Per (domain, app): live streams now, and live and bad seconds per
+    /// SLO over the last `span_secs` (at most 1024), from memory; for the
+    /// status page.
+    pub fn slo_health(&self, span_secs: u64) -> Vec<AppHealth> {
+        self.slo.recent_health(span_secs)
     }
 
     /// The state a restart should find again, as the bytes of a state file.

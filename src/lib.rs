@@ -38,6 +38,7 @@ pub mod logging;
 pub mod observe;
 #[cfg(feature = "simulate")]
 pub mod simulate;
+pub mod slo;
 pub mod state;
 pub mod status_page;
 pub(crate) mod sync;

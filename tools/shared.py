@@ -25,6 +25,11 @@ APP_STREAMS_LIVE = "domain_app:css_push_streams_live:sum"
 APP_LIVE_ERROR_RATIO = "domain_app:css_push_live_streams_with_errors:ratio5m"
 DOMAIN_STREAMS_WITH_ERRORS = "domain:css_push_streams_with_errors:count5m"
 DOMAIN_STREAMS = "domain:css_push_streams:count"
+# 1 while a domain, or one of its apps, is in an incident: the per-stream
+# alerts of that domain/app stay silent meanwhile (prometheus/README.md,
+# "One incident, one page").
+DOMAIN_INCIDENT = "domain:css_push_incident:bool"
+APP_INCIDENT = "domain_app:css_push_incident:bool"
 
 # Outcomes of css_push_callbacks_total that keep a callback (answered 200).
 # Refusals are selected as "none of these", so an outcome added on the Rust

@@ -188,6 +188,33 @@ pub const SERIES_OVERFLOW: Family = family(
     "Callbacks folded into an __overflow__ series because --max-series was reached.",
 );
 
+// The push-health SLOs (issue 19), per (domain, app) and SLO.
+pub const SLO_INFO: Family = family(
+    "css_push_slo_info",
+    Gauge,
+    "Always 1 per SLO the exporter accounts for, with its objective, window and bad error types as labels.",
+);
+pub const LIVE_SECONDS: Family = family(
+    "css_push_live_seconds_total",
+    Counter,
+    "Stream-seconds pushed (push start to end), per (domain, app); its rate is the average number of live streams.",
+);
+pub const BAD_SECONDS: Family = family(
+    "css_push_bad_seconds_total",
+    Counter,
+    "Live stream-seconds covered by push error reports of a type the SLO counts bad, each second once.",
+);
+pub const SLO_UNATTRIBUTED: Family = family(
+    "css_push_slo_unattributed_seconds_total",
+    Counter,
+    "Bad stream-seconds of streams with no known push session (no push start seen): in neither side of the SLI.",
+);
+pub const SLO_LATE_REPORTS: Family = family(
+    "css_push_slo_late_reports_total",
+    Counter,
+    "Bad push error reports covering seconds older than the SLO accounting's 1024-second memory; those seconds are not counted.",
+);
+
 /// Every family, in page order.
 pub const ALL: &[&Family] = &[
     &BUILD_INFO,
@@ -228,6 +255,11 @@ pub const ALL: &[&Family] = &[
     &SERIES,
     &SERIES_LIMIT,
     &SERIES_OVERFLOW,
+    &SLO_INFO,
+    &LIVE_SECONDS,
+    &BAD_SECONDS,
+    &SLO_UNATTRIBUTED,
+    &SLO_LATE_REPORTS,
 ];
 
 /// Families of the standard process collector, which shows them itself.

@@ -252,9 +252,12 @@ mod tests {
         clock.set(t0 + SLOW_RENDER * 6 - Duration::from_millis(1));
         let again = scrapes.page_timed(&now, || render(Duration::ZERO, "new\n"));
         assert!(Arc::ptr_eq(&slow, &again), "within twice its render time, the page is reused");
+        // Sent: the scrapes let go of it (held pages are bounded, see below).
+        drop((slow, again));
         clock.set(t0 + SLOW_RENDER * 6);
         let fast = scrapes.page_timed(&now, || render(Duration::from_millis(1), "new\n"));
         assert_eq!(&fast.plain()[..], b"new\n");
+        drop(fast);
         // A page quicker to make than SLOW_RENDER is made anew each time.
         let next = scrapes.page_timed(&now, || render(Duration::ZERO, "next\n"));
         assert_eq!(&next.plain()[..], b"next\n");

@@ -6,6 +6,7 @@ use crate::http::routes::{self, AppState, Routes};
 use crate::http::webconfig::{WebConfig, WebConfigError};
 use crate::http::{headers, limits};
 use crate::observe::ratelog::{RateLimitedLog, LOG_INTERVAL};
+use crate::slo::{self, SloFileError};
 use crate::state::clock::Clock;
 use crate::state::persist::{Loaded, Persister, StateFile, StateFileError};
 use crate::status_page::Listener;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 pub enum StartError {
     WebConfig(WebConfigError),
     State(StateFileError),
+    Slo(SloFileError),
     /// An address cannot be listened on.
     Listen {
         address: String,
@@ -37,6 +39,7 @@ impl fmt::Display for StartError {
         match self {
             Self::WebConfig(e) => write!(f, "--web-config-file {e}"),
             Self::State(e) => e.fmt(f),
+            Self::Slo(e) => e.fmt(f),
             Self::Listen { address, source } => write!(f, "cannot listen on {address}: {source}"),
             Self::Serve(e) => write!(f, "cannot serve: {e}"),
         }
@@ -48,6 +51,7 @@ impl std::error::Error for StartError {
         match self {
             Self::WebConfig(e) => Some(e),
             Self::State(e) => Some(e),
+            Self::Slo(e) => Some(e),
             Self::Listen { source, .. } | Self::Serve(source) => Some(source),
         }
     }
@@ -69,6 +73,7 @@ impl Application {
     pub fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let web_config =
             config.web_config_file.as_deref().map(WebConfig::load).transpose().map_err(StartError::WebConfig)?;
+        slo::definition::load(config.slo_file.as_deref()).map_err(StartError::Slo)?;
         // The state is loaded before the listeners open: ready means loaded.
         let (exporter, state_file) = match &config.state_file {
             Some(path) => {

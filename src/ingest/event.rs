@@ -4,7 +4,7 @@
 //! consumer into one with [`Observers`]); it knows none of them.
 use crate::catalog::EventType;
 use crate::ingest::outcome::Outcome;
-use crate::state::streams::StreamId;
+pub use crate::state::streams::StreamId;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -22,6 +22,12 @@ pub struct CallbackSeen<'a> {
 pub struct ReportAccepted<'a> {
     /// Names as sent, uncut: a consumer that shows them cuts them itself.
     pub sent: StreamId<'a>,
+    /// Labels as recorded: cut, or `__overflow__` past `--max-apps`.
+    pub stream: StreamId<'a>,
+    /// `data_time` as recorded (the receive time when too far ahead), Unix ms.
+    pub data_time_ms: i64,
+    /// `report_interval` as sent, ms.
+    pub report_interval_ms: Option<i64>,
     /// (error code, count) per `abnormal_event` item, in the order sent.
     pub errors: &'a [(u8, u64)],
     /// The largest frame gap per medium (video, audio), seconds.
@@ -40,6 +46,10 @@ pub struct ReportAccepted<'a> {
 pub struct Transition<'a> {
     /// Labels as recorded: cut, or `__overflow__` past `--max-apps`.
     pub stream: StreamId<'a>,
+    /// Names as sent, uncut.
+    pub sent: StreamId<'a>,
+    /// Hash of the session's `sequence`.
+    pub session: u64,
     pub start: bool,
     /// `event_time` as sent, Unix seconds.
     pub event_time: i64,

@@ -125,7 +125,8 @@ impl Pipeline {
             series.count_end(&catalog::errcode_label(e.errcode.unwrap_or(0)), duration);
             lifecycles.end(own, folded, session, now_secs, show);
         }
-        self.observer.transition(&Transition { stream, start, event_time: e.event_time, at_secs: now_secs });
+        let transition = Transition { stream, sent: own, session, start, event_time: e.event_time, at_secs: now_secs };
+        self.observer.transition(&transition);
         Outcome::Accepted
     }
 
@@ -135,8 +136,10 @@ impl Pipeline {
         // A sender's clock far ahead must not pin timestamp gauges in the
         // future, nor freeze the latest-report gauges until then.
         let future_data_time = data_time_secs > (now + FUTURE_TOLERANCE).as_secs_f64();
+        let mut data_time_ms = p.data_time;
         if future_data_time {
             data_time_secs = now.as_secs_f64();
+            data_time_ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
         }
 
         let (id, series) = self.admit(StreamId { domain: &p.domain, app: &p.path, stream: &p.stream_id }, now);
@@ -163,6 +166,9 @@ impl Pipeline {
         self.state.streams.record_report(id, &report, now.as_secs());
         self.observer.report(&ReportAccepted {
             sent: StreamId { domain: &p.domain, app: &p.path, stream: &p.stream_id },
+            stream: id,
+            data_time_ms,
+            report_interval_ms: p.report_interval,
             errors: &errors,
             frame_max,
             delay_secs,

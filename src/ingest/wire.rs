@@ -50,6 +50,10 @@ pub struct PushError<'a> {
     /// the callback's identity, without it retries could not be told apart.
     #[serde(deserialize_with = "positive")]
     pub data_time: i64,
+    /// The interval this report covers, ms. Optional, and any integer: the
+    /// SLO accounting clamps it rather than refuse the report's counts.
+    #[serde(default, deserialize_with = "opt_int")]
+    pub report_interval: Option<i64>,
     #[serde(default, borrow)]
     pub abnormal_event: Vec<AbnormalEvent<'a>>,
 }
@@ -291,6 +295,7 @@ mod tests {
         assert_eq!(p.path, "xxxx");
         assert_eq!(p.stream_id, "xxxxxx");
         assert_eq!(p.data_time, 1670588074971);
+        assert_eq!(p.report_interval, Some(5000));
         assert_eq!(p.abnormal_event.len(), 2);
         assert_eq!(p.abnormal_event[0].kind, 6);
         assert_eq!(p.abnormal_event[0].count, 2);

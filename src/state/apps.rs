@@ -46,14 +46,21 @@ pub struct AppSeries {
 /// Series a pair can hold, reserved from the budget when it is admitted:
 /// two frame gap histograms and the session histogram (buckets, +Inf, sum,
 /// count each), starts, ends by every `errcode` value (0-99, "other"), and
-/// its `__overflow__` stream, so counts folded there never need budget.
+/// its `__overflow__` stream, so counts folded there never need budget,
+/// and the push-health SLO series.
 #[allow(clippy::cast_possible_truncation, reason = "99 fits any usize")]
 const PAIR_SERIES: usize = 2 * (FRAME_INTERVAL_BUCKETS.len() + 3)
     + SESSION_BUCKETS.len()
     + 3
     + 1
     + (catalog::MAX_LABELLED_CODE as usize + 2)
-    + MAX_STREAM_SERIES;
+    + MAX_STREAM_SERIES
+    + SLO_SERIES;
+
+/// The SLO accounting's series per pair: live seconds, then bad and
+/// unattributed seconds for each of at most 4 SLOs (`slo::definition`
+/// checks its cap against this).
+pub const SLO_SERIES: usize = 1 + 2 * 4;
 
 fn histogram(buckets: &[f64]) -> Histogram {
     // The name is not shown (the encoder writes the family's); buckets are constants.

@@ -314,7 +314,12 @@ fn apps(out: &mut String, s: &StatusPage) {
             RECENT_SECS / 60
         );
     }
-    out.push_str("<table><tr><th>domain / app</th><th>had errors</th><th>share of live</th></tr>");
+    let _ = write!(
+        out,
+        "<table><tr><th>domain / app</th><th>had errors</th><th>share of live</th>\
+         <th class=\"num\">error-free, {} min</th></tr>",
+        super::SLO_SPAN_SECS / 60
+    );
     for a in s.apps.iter().take(APPS_SHOWN) {
         let share = if a.live > 0 {
             #[allow(clippy::cast_precision_loss, reason = "a percentage for a bar")]
@@ -332,9 +337,16 @@ fn apps(out: &mut String, s: &StatusPage) {
             (n, 0) => format!("{} streams; none seen live", thousands(n)),
             (n, live) => format!("{} of {} live streams", thousands(n), thousands(live)),
         };
+        // Time, not errors: the SLO's error-free share of live stream-seconds.
+        let error_free = match a.slo.as_ref().and_then(|s| s.error_free.map(|f| (f, s.bad_seconds))) {
+            Some((share, bad)) => {
+                format!("{:.2}% <span class=\"muted\">({} s bad)</span>", share * 100.0, thousands(bad))
+            }
+            None => "<span class=\"muted\">no live time</span>".to_owned(),
+        };
         let _ = write!(
             out,
-            "<tr><td class=\"mono\">{} / {}</td><td>{what}</td><td>{share}</td></tr>",
+            "<tr><td class=\"mono\">{} / {}</td><td>{what}</td><td>{share}</td><td class=\"num\">{error_free}</td></tr>",
             escape(&a.domain),
             escape(&a.app),
         );
@@ -491,6 +503,9 @@ mod tests {
         let evil = "<script>alert(1)</script>";
         s.report(&ReportAccepted {
             sent: StreamId { domain: evil, app: "a", stream: "s\"><img src=x>" },
+            stream: StreamId { domain: evil, app: "a", stream: "s\"><img src=x>" },
+            data_time_ms: 1,
+            report_interval_ms: None,
             errors: &[(6, 1)],
             frame_max: [Some(3.0), None],
             delay_secs: 0.0,
@@ -502,6 +517,7 @@ mod tests {
             listeners: Vec::new(),
             authenticated: false,
             live_streams: Vec::new(),
+            slo_health: Vec::new(),
             bounds: Vec::new(),
             state_file: None,
         };

@@ -13,6 +13,7 @@ use crate::catalog::{self, EventType};
 use crate::ingest::event::{CallbackSeen, Observer, ReportAccepted};
 use crate::ingest::outcome::{Outcome, OutcomeKind};
 use crate::observe::callbacks::CallbackTallies;
+use crate::slo::AppHealth;
 use crate::state::persist::StateFileStatus;
 use crate::state::streams::add_count;
 use crate::text::parse_labels;
@@ -99,7 +100,7 @@ impl Recent {
             listeners: inputs.listeners,
             callbacks_authenticated: inputs.authenticated,
             callbacks: self.callbacks(now_secs),
-            apps: apps(inputs.live_streams, &window),
+            apps: apps(inputs.live_streams, &inputs.slo_health, &window),
             refused,
             refused_groups_evicted,
             reports: self.reports.read(|items| items.iter().rev().map(|r| r.view(now_secs)).collect()),
@@ -225,21 +226,25 @@ fn top_streams(window: WindowView, now_secs: u64) -> TopStreams {
 
 /// Per (domain, app): its live streams and those with recent errors, the
 /// pairs with the most streams in trouble first.
-fn apps(live: Vec<LiveStreams>, window: &WindowView) -> Vec<AppSummary> {
+fn apps(live: Vec<LiveStreams>, health: &[AppHealth], window: &WindowView) -> Vec<AppSummary> {
     let mut recent = window.recent_errors.clone();
+    let slo = |domain: &str, app: &str| {
+        let h = health.iter().find(|h| h.domain == domain && h.app == app)?;
+        let &(_, bad, live) = h.slos.first()?;
+        Some(SloSummary { bad_seconds: bad, live_seconds: live, error_free: h.error_free(0) })
+    };
     let mut out: Vec<AppSummary> = live
         .into_iter()
         .map(|l| {
             let streams_with_errors = recent.remove(&(l.domain.clone(), l.app.clone())).unwrap_or(0);
-            AppSummary { domain: l.domain, app: l.app, live: l.live, streams_with_errors }
+            let slo = slo(&l.domain, &l.app);
+            AppSummary { domain: l.domain, app: l.app, live: l.live, streams_with_errors, slo }
         })
         .collect();
     // Pairs with errors and no push start seen (or none live).
-    out.extend(recent.into_iter().map(|((domain, app), n)| AppSummary {
-        domain,
-        app,
-        live: 0,
-        streams_with_errors: n,
+    out.extend(recent.into_iter().map(|((domain, app), n)| {
+        let slo = slo(&domain, &app);
+        AppSummary { domain, app, live: 0, streams_with_errors: n, slo }
     }));
     out.sort_by(|a, b| {
         (b.streams_with_errors, b.live)
@@ -269,9 +274,15 @@ pub struct PageInputs {
     pub listeners: Vec<Listener>,
     pub authenticated: bool,
     pub live_streams: Vec<LiveStreams>,
+    /// Per (domain, app): the first SLO's bad and live seconds over the last
+    /// [`SLO_SPAN_SECS`], from the SLO accounting's memory.
+    pub slo_health: Vec<AppHealth>,
     pub bounds: Vec<Bound>,
     pub state_file: Option<StateFileStatus>,
 }
+
+/// How far back the page's error-free share looks.
+pub const SLO_SPAN_SECS: u64 = 15 * 60;
 
 /// The status page's content; `GET /api/v1/status` serves it as JSON.
 /// Times are Unix seconds by the exporter's clock.
@@ -379,6 +390,18 @@ pub struct AppSummary {
     pub live: u64,
     /// Streams with errors reported in the last 5 minutes.
     pub streams_with_errors: u64,
+    /// The first SLO over the last [`SLO_SPAN_SECS`]; `None` before the
+    /// pair has live time the accounting knows of.
+    pub slo: Option<SloSummary>,
+}
+
+/// Error-free push time of one (domain, app), from memory (no series).
+#[derive(Debug, Serialize)]
+pub struct SloSummary {
+    pub bad_seconds: u64,
+    pub live_seconds: u64,
+    /// 1 − bad / live; `None` without live time (no data, never "100 %").
+    pub error_free: Option<f64>,
 }
 
 /// Live streams (push started, not ended) of one (domain, app).
@@ -417,9 +440,32 @@ mod tests {
             listeners: Vec::new(),
             authenticated: true,
             live_streams: Vec::new(),
+            slo_health: Vec::new(),
             bounds: Vec::new(),
             state_file: None,
         }
+    }
+
+    #[test]
+    fn each_pair_shows_its_error_free_share_or_no_data() {
+        let health = |app: &str, bad, live| AppHealth {
+            domain: "d".into(),
+            app: app.into(),
+            live_streams: 1,
+            slos: vec![("push-health".into(), bad, live)],
+        };
+        let live = |app: &str| LiveStreams { domain: "d".into(), app: app.into(), live: 1 };
+        let page = recent(0).page(
+            0,
+            PageInputs {
+                live_streams: vec![live("live"), live("new")],
+                slo_health: vec![health("live", 90, 900), health("new", 0, 0)],
+                ..inputs()
+            },
+        );
+        let got: Vec<_> =
+            page.apps.iter().map(|a| (a.app.as_str(), a.slo.as_ref().map(|s| (s.bad_seconds, s.error_free)))).collect();
+        assert_eq!(got, [("live", Some((90, Some(0.9)))), ("new", Some((0, None)))]);
     }
 
     fn recent(now_secs: u64) -> Recent {
@@ -431,6 +477,9 @@ mod tests {
         let future_data_time = false;
         r.report(&ReportAccepted {
             sent,
+            stream: sent,
+            data_time_ms: 1,
+            report_interval_ms: None,
             errors,
             frame_max,
             delay_secs: 0.0,

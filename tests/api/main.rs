@@ -18,6 +18,7 @@ mod scrape_hardening;
 mod security;
 mod shutdown;
 mod simulate;
+mod slo;
 mod state_file;
 mod state_file_hardening;
 mod status;

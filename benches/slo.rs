@@ -1,0 +1,146 @@
+//! What the push-health SLO accounting costs: per callback on the ingest
+//! path (criterion, or instruction counts under callgrind), and memory per
+//! stream with recent bad reports. `cargo bench --bench slo`; figures in
+//! BENCHMARKS.md.
+use criterion::Criterion;
+use css_push_exporter::clock::{Clock, ManualClock};
+use css_push_exporter::ingest::event::{Observer, ReportAccepted, StreamId, Transition};
+use css_push_exporter::ingest::outcome::Outcome;
+use css_push_exporter::ingest::signature;
+use css_push_exporter::slo::{Slo, SloAccounting};
+use css_push_exporter::{Config, Exporter};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Counts bytes held, to report what the accounting keeps per stream.
+struct Counting;
+static HELD: AtomicI64 = AtomicI64::new(0);
+
+#[allow(unsafe_code, reason = "a global allocator is an unsafe trait; this one only counts, then delegates")]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        HELD.fetch_add(layout.size().cast_signed() as i64, Ordering::Relaxed);
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        HELD.fetch_sub(layout.size().cast_signed() as i64, Ordering::Relaxed);
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const KEY: &str = "bench-key";
+const T0: u64 = 1_764_000_000;
+const STREAMS: u64 = 1000;
+/// Signatures stay valid this long: criterion's iterations move the clock 5 s per 1000 reports.
+const SIGNED_FOR: u64 = 1 << 32;
+
+/// Signed seed-like callbacks (types 6 and 7: bad) of streams that
+/// started pushing, every stream reporting every 5 s, as CSS does.
+struct Traffic {
+    exporter: Exporter,
+    clock: Arc<ManualClock>,
+    n: u64,
+}
+
+impl Traffic {
+    fn new() -> Self {
+        let config = Config::from_flags(["--callback-key", KEY]).unwrap();
+        let clock = Arc::new(ManualClock::new(Duration::from_secs(T0)));
+        let exporter = Exporter::new(&config, clock.clone() as Arc<dyn Clock>);
+        for s in 0..STREAMS {
+            let start = serde_json::json!({"event_type": 1, "app": "d", "appname": "live", "stream_id": format!("s{s}"),
+                "sequence": "q", "event_time": T0, "t": T0 + SIGNED_FOR, "sign": signature::sign(KEY, (T0 + SIGNED_FOR).cast_signed())});
+            assert_eq!(exporter.handle(start.to_string().as_bytes(), None).outcome, Outcome::Accepted);
+        }
+        Self { exporter, clock, n: 0 }
+    }
+
+    /// The next report; every `STREAMS` reports the clock moves 5 s.
+    fn next(&mut self) -> Vec<u8> {
+        let (stream, round) = (self.n % STREAMS, self.n / STREAMS);
+        if stream == 0 {
+            self.clock.advance(Duration::from_secs(5));
+        }
+        self.n += 1;
+        let t = T0 + SIGNED_FOR;
+        serde_json::json!({"event_type": 321, "domain": "d", "path": "live", "stream_id": format!("s{stream}"),
+            "sequence": "q", "data_time": (T0 + 5 * round) * 1000, "report_interval": 5000, "t": t,
+            "sign": signature::sign(KEY, t.cast_signed()),
+            "abnormal_event": [{"type": 6, "count": 2}, {"type": 7, "count": 2}]})
+        .to_string()
+        .into_bytes()
+    }
+
+    fn handle(&self, body: &[u8]) {
+        assert_eq!(self.exporter.handle(body, None).outcome, Outcome::Accepted);
+    }
+}
+
+/// Bytes the accounting holds per stream with a session and recent bad reports.
+fn memory(streams: u64) {
+    let config = Config::from_flags::<_, &str>([]).unwrap();
+    let clock = Arc::new(ManualClock::new(Duration::from_secs(T0)));
+    let before = HELD.load(Ordering::Relaxed);
+    let slo = SloAccounting::new(vec![Slo::push_health()], &config, clock.clone() as Arc<dyn Clock>);
+    for s in 0..streams {
+        let name = format!("stream-{s:06}");
+        let id = StreamId { domain: "d", app: "live", stream: &name };
+        slo.transition(&Transition {
+            stream: id,
+            sent: id,
+            session: 1,
+            start: true,
+            event_time: T0.cast_signed(),
+            at_secs: T0,
+        });
+        slo.report(&ReportAccepted {
+            sent: id,
+            stream: id,
+            data_time_ms: (T0 * 1000).cast_signed(),
+            report_interval_ms: Some(5000),
+            errors: &[(6, 2)],
+            frame_max: [None; 2],
+            delay_secs: 0.0,
+            future_data_time: false,
+            unparsed_details: &[],
+            at_secs: T0,
+        });
+    }
+    let held = HELD.load(Ordering::Relaxed) - before;
+    println!(
+        "SLO accounting memory at {streams} streams with recent bad reports: {:.1} MB, {} bytes per stream",
+        held as f64 / 1e6,
+        held / streams.cast_signed()
+    );
+    drop(slo);
+}
+
+fn main() {
+    // Under callgrind: a fixed number of callbacks, nothing else, so the
+    // instruction counts of Exporter::handle and of the accounting's
+    // observer calls can be read off one profile.
+    if std::env::var_os("SLO_BENCH_CALLGRIND").is_some() {
+        let mut traffic = Traffic::new();
+        for _ in 0..20_000 {
+            let body = traffic.next();
+            traffic.handle(&body);
+        }
+        return;
+    }
+    memory(50_000);
+    let mut c = Criterion::default().measurement_time(Duration::from_secs(3)).configure_from_args();
+    let traffic = std::cell::RefCell::new(Traffic::new());
+    c.bench_function("handle bad report of a live stream (with SLO accounting)", |b| {
+        b.iter_batched(
+            || traffic.borrow_mut().next(),
+            |body| traffic.borrow().handle(&body),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    c.final_summary();
+}

@@ -1,0 +1,47 @@
+//! A clock that never steps back: the latest of every time it was shown, so
+//! a wall clock stepped back (NTP, a VM restored) never lowers a counter
+//! computed from it.
+use crate::state::clock::Clock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub struct Monotonic {
+    clock: Arc<dyn Clock>,
+    latest: AtomicU64,
+}
+
+impl Monotonic {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        let latest = AtomicU64::new(clock.now_secs());
+        Self { clock, latest }
+    }
+
+    /// Now, in whole seconds, never earlier than before.
+    pub fn now(&self) -> u64 {
+        self.at(self.clock.now_secs())
+    }
+
+    /// `secs` (an event's receive time), or a later time already seen.
+    pub fn at(&self, secs: u64) -> u64 {
+        self.latest.fetch_max(secs, Ordering::Relaxed).max(secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::clock::ManualClock;
+    use std::time::Duration;
+
+    #[test]
+    fn never_steps_back() {
+        let clock = Arc::new(ManualClock::new(Duration::from_secs(100)));
+        let m = Monotonic::new(clock.clone());
+        assert_eq!(m.now(), 100);
+        assert_eq!(m.at(90), 100, "an event stamped before a time already seen");
+        assert_eq!(m.at(130), 130);
+        assert_eq!(m.now(), 130, "the wall clock is behind");
+        clock.advance(Duration::from_secs(40));
+        assert_eq!(m.now(), 140);
+    }
+}
