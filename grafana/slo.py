@@ -1,105 +1,46 @@
 #!/usr/bin/env python3
 """Writes grafana/dashboards/css-push-slo.json, the "CSS push health SLO"
-dashboard, from prometheus/slo.toml and the recording rules of
-prometheus/slo.py (whose windows, tiers and names it reuses). Edit this, run
-`python3 grafana/slo.py`, commit both; `--check` fails when the committed
-JSON differs. Python 3.11+, standard library only."""
-import argparse
-import importlib.util
+dashboard, from the site's SLO file and the recording rules of
+prometheus/slo.py (whose windows, tiers and names it reuses), with the panel
+layout of grafana/generate.py. Run `python3 tools/generate.py` (all
+generators) after editing this, commit both; `--check` fails when the
+committed JSON differs. Python 3.11+, standard library only."""
 import json
 import pathlib
 import sys
 
-HERE = pathlib.Path(__file__).resolve().parent
-OUT = HERE / "dashboards" / "css-push-slo.json"
-_spec = importlib.util.spec_from_file_location("slo_rules", HERE.parent / "prometheus" / "slo.py")
-rules = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rules)
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools"))
+import outputs  # noqa: E402
+import shared  # noqa: E402
+from shared import OVERVIEW, STREAM  # noqa: E402
 
-DS = {"type": "prometheus", "uid": "${datasource}"}
-JOB = 'job=~"$job",instance=~"$instance"'
+rules = shared.generator("slo_rules")
+grafana = shared.generator("grafana")
+Board, DS, JOB, target, steps = grafana.Board, grafana.DS, grafana.JOB, grafana.target, grafana.steps
+OUT = pathlib.Path("grafana", "dashboards", shared.SLO + ".json")
 RAW = JOB + ',domain=~"$domain",app=~"$app"'
 # Recorded series sum over exporter instances: no job or instance.
 LIVE = 'domain=~"$domain",app=~"$app"'
 BAD = LIVE + ',slo="$slo"'
 ONE_SLO = 'slo="$slo"'
-OVERVIEW, STREAM = "css-push-overview", "css-push-stream"
 
 
-def target(expr, legend="", instant=False, fmt=None):
-    t = {"datasource": DS, "expr": expr, "legendFormat": legend}
-    if instant:
-        t |= {"instant": True, "range": False}
-    if fmt:
-        t["format"] = fmt
-    return t
+def variables(site, slos):
+    """The other boards' data source, job, instance, domain and app, then
+    the SLO and its window (hidden: it follows the SLO) in place of the
+    stream choice."""
+    common = [v for v in grafana.variables(site, stream_multi=False)["list"]
+              if v["name"] not in ("stream_filter", "stream")]
+    app = common[-1]
 
-
-def steps(*pairs):
-    """Threshold steps from (color, from value) pairs; the first from -inf."""
-    return {"mode": "absolute", "steps": [{"color": c, "value": v} for c, v in pairs]}
-
-
-class Board:
-    """Panels laid out left to right, wrapping at Grafana's 24 columns."""
-
-    def __init__(self):
-        self.panels, self.x, self.y, self.row_h = [], 0, 0, 0
-
-    def newline(self):
-        if self.x:
-            self.x, self.y, self.row_h = 0, self.y + self.row_h, 0
-
-    def row(self, title):
-        self.newline()
-        self.panels.append({"type": "row", "id": len(self.panels) + 1, "title": title, "collapsed": False,
-                            "gridPos": {"h": 1, "w": 24, "x": 0, "y": self.y}, "panels": []})
-        self.y += 1
-
-    def panel(self, kind, title, description, unit, targets, w=12, h=8, defaults=None, **extra):
-        if self.x + w > 24:
-            self.newline()
-        for i, t in enumerate(targets):
-            t["refId"] = "ABCDEFGH"[i]
-        p = {"type": kind, "id": len(self.panels) + 1, "title": title, "description": description,
-             "datasource": DS, "gridPos": {"h": h, "w": w, "x": self.x, "y": self.y}, "targets": targets,
-             "fieldConfig": {"defaults": {"unit": unit} | (defaults or {}), "overrides": []}}
-        if kind == "timeseries":
-            p["fieldConfig"]["defaults"].setdefault(
-                "custom", {"drawStyle": "line", "fillOpacity": 10, "showPoints": "never"})
-            p["options"] = {"legend": {"displayMode": "table", "placement": "bottom", "calcs": ["lastNotNull", "max"]},
-                            "tooltip": {"mode": "multi", "sort": "desc"}}
-        elif kind == "stat":
-            p["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                            "colorMode": "value", "graphMode": "area", "textMode": "value_and_name"}
-        p |= extra
-        self.panels.append(p)
-        self.x += w
-        self.row_h = max(self.row_h, h)
-
-
-def variables(slos):
-    def query(name, label, q, multi=True, hide=0):
-        current = {"selected": True, "text": ["All"], "value": ["$__all"]} if multi else {}
-        return {"name": name, "label": label, "type": "query", "datasource": DS, "hide": hide,
-                "query": {"query": q, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
-                "definition": q, "refresh": 2, "sort": 1, "multi": multi, "includeAll": multi,
-                "allValue": ".*", "current": current}
-    pairs = "css_push_live_seconds_total{" + JOB
-    first = slos[0]["name"]
-    slo = query("slo", "SLO", "label_values(slo:objective:ratio, slo)", multi=False)
-    slo["current"] = {"selected": True, "text": first, "value": first}
-    window = query("window", "Window", 'label_values(slo:objective:ratio{slo="$slo"}, window)', multi=False, hide=2)
-    window["current"] = {"selected": True, "text": slos[0]["window"], "value": slos[0]["window"]}
-    return {"list": [
-        {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
-         "current": {}, "hide": 0, "refresh": 1, "regex": "", "includeAll": False, "multi": False},
-        query("job", "Job", "label_values(css_push_exporter_build_info, job)"),
-        query("instance", "Instance", 'label_values(css_push_exporter_build_info{job=~"$job"}, instance)'),
-        query("domain", "Domain", "label_values(" + pairs + "}, domain)"),
-        query("app", "App", "label_values(" + pairs + ',domain=~"$domain"}, app)'),
-        slo,
-        window,
+    def one(name, label, q, value, hide):
+        return app | {"name": name, "label": label, "query": app["query"] | {"query": q}, "definition": q,
+                      "multi": False, "includeAll": False, "hide": hide,
+                      "current": {"selected": True, "text": value, "value": value}}
+    first = slos[0]
+    return {"list": common + [
+        one("slo", "SLO", "label_values(slo:objective:ratio, slo)", first["name"], 0),
+        one("window", "Window", 'label_values(slo:objective:ratio{slo="$slo"}, window)', first["window"], 2),
     ]}
 
 
@@ -152,19 +93,19 @@ def board(slos):
     g.panel("stat", "Error-free over the window", f"Share of the selected apps' live stream-seconds that were not bad over the SLO's window (1 - bad / live stream-seconds, summed over apps before dividing), against the objective. Red below {rules.num(objective * 100)} % (the {first['name']} objective). Read with the data coverage: a window only partly covered says nothing about the rest.",
             "percentunit", [target(f"1 - {error_ratio('$window')}", "error-free"),
                             target(f"max(slo:objective:ratio{{{ONE_SLO}}})", "objective")],
-            w=6, h=5, defaults={"decimals": 3, "thresholds": steps(("red", None), ("green", objective))})
+            w=6, h=5, thresholds=steps(("red", None), ("green", objective)), defaults={"decimals": 3})
     g.panel("stat", "Error budget remaining", "Share of the window's error budget (1 - objective of live stream-seconds) not yet spent; negative: overspent, the SLO is missed for this window.",
             "percentunit", [target(REMAINING, "remaining")], w=5, h=5,
-            defaults={"thresholds": steps(("red", None), ("orange", 0), ("green", 0.25))})
+            thresholds=steps(("red", None), ("orange", 0), ("green", 0.25)))
     g.panel("stat", "Budget remaining (stream-hours)", "The error budget left in stream-hours at the window's average traffic: (budget × live − bad) stream-seconds per second × the window's length. How many more hours of bad push one stream (or N streams for 1/N of it) may have.",
             "h", [target(f"({BUDGET} * sum(slo:live_seconds:rate$window{{{LIVE}}}) - sum(slo:bad_seconds:rate$window{{{BAD}}})) * {WINDOW_S} / 3600", "stream-hours")],
-            w=5, h=5, defaults={"thresholds": steps(("red", None), ("green", 0))})
+            w=5, h=5, thresholds=steps(("red", None), ("green", 0)))
     g.panel("stat", "Time to exhaustion at the current burn", "How long the remaining budget lasts if the last hour's burn rate continues: remaining × window / burn rate (1h). 0: already spent; empty or infinite: nothing burns now.",
             "s", [target(f"clamp_min({REMAINING}, 0) * {WINDOW_S} / ({error_ratio('1h')} / {BUDGET})", "left")],
-            w=4, h=5, defaults={"thresholds": steps(("red", None), ("orange", 86400), ("green", 7 * 86400))})
+            w=4, h=5, thresholds=steps(("red", None), ("orange", 86400), ("green", 7 * 86400)))
     g.panel("stat", "Data coverage", "Days of data in the window (the share of 5-minute slices recorded, best-covered selected app): after a fresh install, or with no push start/end callbacks, the window is short and the SLO figures cover only that.",
             "d", [target(f"max(slo:data_coverage:ratio$window{{{LIVE}}}) * {WINDOW_S} / 86400", "days")],
-            w=4, h=5, defaults={"decimals": 1, "thresholds": steps(("orange", None), ("green", 7))})
+            w=4, h=5, thresholds=steps(("orange", None), ("green", 7)), defaults={"decimals": 1})
     g.panel("timeseries", "Error-free over the window vs objective", "The window's error-free share as it moved (recorded every 5 minutes), with the objective.",
             "percentunit", [target(f"1 - {error_ratio('$window')}", "error-free"),
                             target(f"max(slo:objective:ratio{{{ONE_SLO}}})", "objective")])
@@ -208,41 +149,29 @@ def board(slos):
                                  "url": f"/d/{STREAM}/{STREAM}?${{__url_time_range}}&var-datasource=${{datasource}}&var-domain=${{__data.fields.domain}}&var-app=${{__data.fields.app}}&var-stream=${{__data.fields.stream}}"}]})
     g.panel("stat", "Unattributed share", "Bad-reported seconds of streams with no known push session (no push start seen, or no lifecycle callbacks), as a share of all bad-reported seconds in the time range. They count on neither side of the SLO: a high share means the SLO sees only part of the fleet.",
             "percentunit", [target(f"sum(rate(css_push_slo_unattributed_seconds_total{{{RAW},{ONE_SLO}}}[$__range])) / (sum(rate(css_push_slo_unattributed_seconds_total{{{RAW},{ONE_SLO}}}[$__range])) + sum(rate(css_push_bad_seconds_total{{{RAW},{ONE_SLO}}}[$__range])))", "unattributed")],
-            w=8, defaults={"thresholds": steps(("green", None), ("orange", 0.1), ("red", 0.5))})
+            w=8, thresholds=steps(("green", None), ("orange", 0.1), ("red", 0.5)))
     return g.panels
 
 
-def dashboard(slos):
+def dashboard(site, slos):
     return {
-        "uid": "css-push-slo", "title": "CSS push health SLO",
+        "uid": shared.SLO, "title": "CSS push health SLO",
         "description": "Error-free push time per domain and app against the push-health SLO: budget, burn, alerts, what burns (css-push-exporter).",
         "tags": ["css-push-exporter", "tencent-cloud-css", "slo"],
         "editable": True, "graphTooltip": 1, "refresh": "1m", "schemaVersion": 39, "version": 1,
         "time": {"from": "now-7d", "to": "now"}, "timezone": "",
-        "templating": variables(slos),
+        "templating": variables(site, slos),
         "annotations": {"list": []},
-        "links": [{"title": "Overview", "type": "link", "url": f"/d/{OVERVIEW}/{OVERVIEW}", "keepTime": True, "includeVars": True}],
+        "links": [{"title": "Overview", "type": "link", "url": f"/d/{OVERVIEW}/{OVERVIEW}", "keepTime": True, "includeVars": True},
+                  {"title": "Runbook", "type": "link", "url": site["runbook_url"], "targetBlank": True}],
         "panels": board(slos),
     }
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--slo-file", default=rules.SLO_FILE, type=pathlib.Path, help="the SLO definitions (default %(default)s)")
-    ap.add_argument("--check", action="store_true", help="write nothing; fail if the committed file differs")
-    args = ap.parse_args()
-    try:
-        slos = rules.load_slos(args.slo_file)
-    except rules.SloError as e:
-        sys.exit(f"grafana/slo.py: {e}")
-    text = json.dumps(dashboard(slos), indent=2, ensure_ascii=False) + "\n"
-    old = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
-    if args.check:
-        if old != text:
-            sys.exit(f"grafana/slo.py --check: {OUT} out of date (run python3 grafana/slo.py)")
-    elif old != text:
-        OUT.write_text(text, encoding="utf-8", newline="\n")
+def render(site, for_site):
+    """The same file for the repository and for a site's copy."""
+    return {OUT: json.dumps(dashboard(site, rules.load_slos(site)), indent=2, ensure_ascii=False) + "\n"}
 
 
 if __name__ == "__main__":
-    main()
+    outputs.run(outputs.parser(__doc__).parse_args(), render)

@@ -1,25 +1,24 @@
 #!/usr/bin/env python3
 """Writes prometheus/slo_rules.yml (the push-health SLOs' recording rules and
 multi-window multi-burn-rate alerts) and prometheus/slo_rules_test.yml (their
-promtool tests over synthetic days) from prometheus/slo.toml. Edit the SLO
-file or this one, run `python3 prometheus/slo.py`, commit the outputs;
-`--check` fails when the committed files differ. Python 3.11+, standard
-library only. The design and its limits: prometheus/SLO.md."""
-import argparse
-import difflib
+promtool tests over synthetic days) from the SLO file (the site's slo_file,
+prometheus/slo.toml by default), with the site's selector and URLs. Run
+`python3 tools/generate.py` (all generators) after editing either, commit the
+outputs; `--check` fails when a committed file differs (CI). Python 3.11+,
+standard library only. The design and its limits: README.md, "Push-health
+SLO"."""
 import json
 import pathlib
 import re
 import sys
 import tomllib
 
-HERE = pathlib.Path(__file__).resolve().parent
-SLO_FILE = HERE / "slo.toml"
-RULES, TESTS = HERE / "slo_rules.yml", HERE / "slo_rules_test.yml"
-SELECTOR = 'job="css-push-exporter"'
-RUNBOOK_URL = "https://runbooks.example.internal/css-push-exporter/SLO.md"
-GRAFANA_URL = "https://grafana.example.internal"
-DASHBOARD = "css-push-slo"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools"))
+import outputs  # noqa: E402
+import shared  # noqa: E402
+
+RULES, TESTS = pathlib.Path("prometheus", "slo_rules.yml"), pathlib.Path("prometheus", "slo_rules_test.yml")
+DASHBOARD = shared.SLO
 ALERT, EXHAUSTED = "CSSPushErrorBudgetBurn", "CSSPushErrorBudgetExhausted"
 
 # Short windows: rated from the raw counters every evaluation (the page
@@ -52,12 +51,19 @@ def num(x):
     return f"{x:.10g}"
 
 
-class SloError(Exception):
+class SloError(shared.SiteError):
     """An SLO file the rules cannot be built from; the message says why."""
 
 
-def load_slos(path):
-    """The [[slo]] tables of `path`, checked as the exporter checks them."""
+def slo_path(site):
+    """The site's SLO file: relative paths are the repository's."""
+    return shared.ROOT / site["slo_file"]
+
+
+def load_slos(site):
+    """The [[slo]] tables of the site's SLO file, checked as the exporter
+    checks them."""
+    path = slo_path(site)
     try:
         with open(path, "rb") as f:
             doc = tomllib.load(f)
@@ -124,7 +130,8 @@ def ratio(bad, live, by="domain, app"):
     return f"{bad}\n  / on ({by}) group_left ()\n({live} > 0)"
 
 
-def short_rules(slos, sel):
+def short_rules(site, slos):
+    sel = site["selector"]
     out = []
     for s in slos:
         lab = {"slo": s["name"], "window": s["window"]}
@@ -143,8 +150,8 @@ def short_rules(slos, sel):
                         why="Live stream-seconds per second: the average number of live streams." if w == SHORT[0] else None))
         out += error_and_burn(w)
     for s in slos:
-        out += [page(s, t) for t in TIERS if t[4]]
-        out += [rollup(s, t) for t in TIERS if t[4]]
+        out += [page(site, s, t) for t in TIERS if t[4]]
+        out += [rollup(site, s, t) for t in TIERS if t[4]]
     return out
 
 
@@ -158,7 +165,8 @@ def error_and_burn(w):
     ]
 
 
-def long_rules(slos, sel):
+def long_rules(site, slos):
+    sel = site["selector"]
     n = seconds(SLICE)
     out = [
         rule("record", f"slo:bad_seconds:increase{SLICE}",
@@ -184,8 +192,8 @@ def long_rules(slos, sel):
                         f"1 - slo:burn_rate:ratio_rate{s['window']}{{slo=\"{s['name']}\"}}",
                         why=f"Share of {s['name']}'s {s['window']} budget left (negative: overspent)."))
     for s in slos:
-        out += [ticket(s, t) for t in TIERS if not t[4]]
-        out.append(exhausted(s))
+        out += [ticket(site, s, t) for t in TIERS if not t[4]]
+        out.append(exhausted(site, s))
     return out
 
 
@@ -217,7 +225,7 @@ def tier_labels(s, tier, scope):
     return {"severity": tier[0], "scope": scope, "slo": s["name"], "long_window": tier[1], "short_window": tier[2]}
 
 
-def annotations(s, tier, who, what):
+def annotations(site, s, tier, who, what):
     severity, long_w, short_w, share, paging = tier
     f = factor(s, share, long_w)
     spent = num(share * 100)
@@ -229,81 +237,81 @@ def annotations(s, tier, who, what):
             f"and the last {short_w}: {spent} % of the window's error budget in {long_w}"
             + (", and the budget is gone in " + num(seconds(s['window']) / f / 86400) + " days at this pace."
                if not paging else ". Viewers see stalls, freezes or broken playback now.")),
-        "runbook_url": f"{RUNBOOK_URL}#{ALERT.lower()}",
+        "runbook_url": f"{site['runbook_url']}#{ALERT.lower()}",
     }
 
 
-def dashboard_link(variables):
+def dashboard_link(site, variables):
     query = "&".join(f"var-{v}={{{{ $labels.{v} | urlquery }}}}" for v in variables)
-    return f"{GRAFANA_URL}/d/{DASHBOARD}/{DASHBOARD}?{query}"
+    return f"{site['grafana_url'].rstrip('/')}/d/{DASHBOARD}/{DASHBOARD}?{query}"
 
 
-def burn_annotations(s, tier, scope):
+def burn_annotations(site, s, tier, scope):
     """The annotation templates of a burn alert of `scope` (app or domain)."""
     if scope == "app":
-        ann = annotations(s, tier, "{{ $labels.domain }}/{{ $labels.app }}", "The app")
-        return ann | {"dashboard": dashboard_link(("domain", "app", "slo"))}
-    ann = annotations(s, tier, "Domain {{ $labels.domain }}", "The domain's apps together")
-    return ann | {"dashboard": dashboard_link(("domain", "slo"))}
+        ann = annotations(site, s, tier, "{{ $labels.domain }}/{{ $labels.app }}", "The app")
+        return ann | {"dashboard": dashboard_link(site, ("domain", "app", "slo"))}
+    ann = annotations(site, s, tier, "Domain {{ $labels.domain }}", "The domain's apps together")
+    return ann | {"dashboard": dashboard_link(site, ("domain", "slo"))}
 
 
-def page(s, tier):
+def page(site, s, tier):
     expr = f"{both_windows(s, tier, 'domain, app')}\n{gate(s, tier, 'domain, app')}"
-    ann = burn_annotations(s, tier, "app")
+    ann = burn_annotations(site, s, tier, "app")
     why = (f"Page: {num(tier[3] * 100)} % of the budget in {tier[1]}, confirmed by the last {tier[2]}; only for\n"
            f"pairs that averaged at least {s['min_live_streams']} live streams over {tier[1]}.")
     return rule("alert", ALERT, expr, why=why, labels=tier_labels(s, tier, "app"), annotations=ann)
 
 
-def rollup(s, tier):
+def rollup(site, s, tier):
     pairs = f"{both_windows(s, tier, 'domain, app')}\n{gate(s, tier, 'domain, app')}"
     expr = (f"(\n{both_windows(s, tier, 'domain')}\n{gate(s, tier, 'domain')}\n)\n"
             f"unless on (domain, slo)\n(\n{pairs}\n)")
-    ann = burn_annotations(s, tier, "domain")
+    ann = burn_annotations(site, s, tier, "domain")
     why = ("Domain roll-up: many apps too small to page alone, failing together.\n"
            "Silent while an app of the domain pages for the same tier: one page per incident.")
     return rule("alert", ALERT, expr, why=why, labels=tier_labels(s, tier, "domain"), annotations=ann)
 
 
-def ticket(s, tier):
-    ann = burn_annotations(s, tier, "app")
+def ticket(site, s, tier):
+    ann = burn_annotations(site, s, tier, "app")
     why = f"Ticket: {num(tier[3] * 100)} % of the budget in {tier[1]}; every app, however small."
     return rule("alert", ALERT, both_windows(s, tier, "domain, app"), why=why,
                 labels=tier_labels(s, tier, "app"), annotations=ann)
 
 
-def exhausted_annotations(s):
+def exhausted_annotations(site, s):
     return {
         "summary": f"{{{{ $labels.domain }}}}/{{{{ $labels.app }}}}: {s['name']} error budget exhausted",
         "description": (f"Over the last {s['window']} (or all the data there is, see the dashboard's coverage) "
                         f"more than {num(budget(s) * 100)} % of the app's live stream-seconds were bad: "
                         f"the {s['name']} SLO ({num(s['objective'] * 100)} %) is missed for this window."),
-        "runbook_url": f"{RUNBOOK_URL}#{EXHAUSTED.lower()}",
-        "dashboard": dashboard_link(("domain", "app", "slo")),
+        "runbook_url": f"{site['runbook_url']}#{EXHAUSTED.lower()}",
+        "dashboard": dashboard_link(site, ("domain", "app", "slo")),
     }
 
 
-def exhausted(s):
-    ann = exhausted_annotations(s)
+def exhausted(site, s):
+    ann = exhausted_annotations(site, s)
     return rule("alert", EXHAUSTED, f'slo:error_budget_remaining:ratio{{slo="{s["name"]}"}} <= 0', for_="15m",
                 why="Information: the window's budget is spent; the burn alerts say how fast.",
                 labels={"severity": "info", "scope": "app", "slo": s["name"]}, annotations=ann)
 
 
-def rules_yaml(slos, sel):
+def rules_yaml(site, slos):
     head = [
-        "# GENERATED by prometheus/slo.py from prometheus/slo.toml; edit there, run",
-        "# `python3 prometheus/slo.py` and commit. Design: prometheus/SLO.md.",
-        f"# Exporter selector: {sel}",
+        f"# GENERATED by prometheus/slo.py from {site['slo_file']}; edit there, run",
+        "# `python3 tools/generate.py` and commit. Design: README.md, \"Push-health SLO\".",
+        f"# Exporter selector: {site['selector']}",
         "# Check: promtool check rules prometheus/slo_rules.yml",
         "# Test:  promtool test rules prometheus/slo_rules_test.yml",
         "groups:",
         "  - name: css-push-slo",
         "    rules:",
     ]
-    body = "\n".join(short_rules(slos, sel))
+    body = "\n".join(short_rules(site, slos))
     tail = ["", "  - name: css-push-slo-long", f"    interval: {SLICE}", "    rules:"]
-    return "\n".join(head) + "\n" + body + "\n" + "\n".join(tail) + "\n" + "\n".join(long_rules(slos, sel)) + "\n"
+    return "\n".join(head) + "\n" + body + "\n" + "\n".join(tail) + "\n" + "\n".join(long_rules(site, slos)) + "\n"
 
 
 # --- promtool tests ----------------------------------------------------------
@@ -329,11 +337,17 @@ def counter(phases):
     return " ".join(parts)
 
 
-def pair(s, domain, app, streams, phases):
+def selector_labels(site):
+    """The labels a synthetic series needs to match the site's selector:
+    its equality matchers (a regex matcher must match these too)."""
+    return dict(re.findall(r'(\w+)\s*=\s*"([^"]*)"', site["selector"]))
+
+
+def pair(site, s, domain, app, streams, phases):
     """Input series of one (domain, app) from (minutes, bad streams) phases
     (fractional: a share of the time); `streams` are live throughout, or per
     phase when a list."""
-    labels = {"job": "css-push-exporter", "instance": "a:9321", "domain": domain, "app": app}
+    labels = selector_labels(site) | {"instance": "a:9321", "domain": domain, "app": app}
     live = streams if isinstance(streams, list) else [streams] * len(phases)
     return [
         series("css_push_live_seconds_total", labels, counter([(m, n * STEP) for (m, _), n in zip(phases, live)])),
@@ -380,29 +394,29 @@ def expand(templates, labels):
     return out
 
 
-def tier_alert(s, tier, domain, app=None):
+def tier_alert(site, s, tier, domain, app=None):
     """(labels, annotations) of the burn alert of `tier` for a pair, or the
     domain roll-up when app is None."""
     scope = "app" if app else "domain"
     labels = tier_labels(s, tier, scope) | {"domain": domain} | ({"app": app} if app else {})
-    return labels, expand(burn_annotations(s, tier, scope), labels)
+    return labels, expand(burn_annotations(site, s, tier, scope), labels)
 
 
-def exhausted_alert(s, domain, app):
+def exhausted_alert(site, s, domain, app):
     labels = {"severity": "info", "scope": "app", "slo": s["name"], "domain": domain, "app": app}
-    return labels, expand(exhausted_annotations(s), labels)
+    return labels, expand(exhausted_annotations(site, s), labels)
 
 
-def tiers_at(s, at, domain, app, firing_tiers):
+def tiers_at(site, s, at, domain, app, firing_tiers):
     """One check per tier row: ALERT at `at` fires exactly `firing_tiers`."""
-    firing = [tier_alert(s, t, domain, app) for t in TIERS if t[1] in firing_tiers]
+    firing = [tier_alert(site, s, t, domain, app) for t in TIERS if t[1] in firing_tiers]
     return (at, ALERT, firing)
 
 
-def tests_yaml(slos):
+def tests_yaml(site, slos):
     day = 1440
     out = [
-        "# GENERATED by prometheus/slo.py from prometheus/slo.toml (the scenarios scale",
+        f"# GENERATED by prometheus/slo.py from {site['slo_file']} (the scenarios scale",
         "# with each SLO's budget). promtool test rules prometheus/slo_rules_test.yml",
         "rule_files:",
         "  - slo_rules.yml",
@@ -415,52 +429,52 @@ def tests_yaml(slos):
         # Fast burn: one calm day, then every stream bad.
         out.append(test_case(f"{s['name']}: fast burn, 100 % bad after a calm day: the 1h/5m page within\n"
                                 f"minutes, then 6h/30m; the tickets later; the budget exhausted.",
-                             pair(s, "d", "big", n, [(day, 0), (9 * 60, n)]),
-                             [tiers_at(s, day - 5, "d", "big", ()),
-                              tiers_at(s, day + 5, "d", "big", ()),
-                              tiers_at(s, day + 10, "d", "big", ("1h",)),
-                              tiers_at(s, day + 8 * 60, "d", "big", ("1h", "6h", "1d", "3d")),
-                              (day + 8 * 60, EXHAUSTED, [exhausted_alert(s, "d", "big")])],
+                             pair(site, s, "d", "big", n, [(day, 0), (9 * 60, n)]),
+                             [tiers_at(site, s, day - 5, "d", "big", ()),
+                              tiers_at(site, s, day + 5, "d", "big", ()),
+                              tiers_at(site, s, day + 10, "d", "big", ("1h",)),
+                              tiers_at(site, s, day + 8 * 60, "d", "big", ("1h", "6h", "1d", "3d")),
+                              (day + 8 * 60, EXHAUSTED, [exhausted_alert(site, s, "d", "big")])],
                              day + 9 * 60))
         # Medium burn: 8 budgets' worth: the 6h page, never the 1h one.
         out.append(test_case(f"{s['name']}: {num(8 * b * 100)} % bad (8× the budget rate): the 6h/30m page and the 1d/2h\n"
                                 f"ticket, never the 1h/5m page.",
-                             pair(s, "d", "big", n, [(day, 0), (day, 8 * b * n)]),
-                             [tiers_at(s, day + 3 * 60, "d", "big", ()),
-                              tiers_at(s, day + 6 * 60, "d", "big", ("6h", "3d")),
-                              tiers_at(s, day + 20 * 60, "d", "big", ("6h", "1d", "3d"))],
+                             pair(site, s, "d", "big", n, [(day, 0), (day, 8 * b * n)]),
+                             [tiers_at(site, s, day + 3 * 60, "d", "big", ()),
+                              tiers_at(site, s, day + 6 * 60, "d", "big", ("6h", "3d")),
+                              tiers_at(site, s, day + 20 * 60, "d", "big", ("6h", "1d", "3d"))],
                              2 * day))
         # Slow burn: twice the budget rate for 3 days: only the 3d/6h ticket.
         out.append(test_case(f"{s['name']}: slow burn, {num(2 * b * 100)} % bad (2× the budget rate) for 3 days: only the\n"
                                 f"3d/6h ticket, never a page.",
-                             pair(s, "d", "big", n, [(3 * day, 2 * b * n)]),
-                             [tiers_at(s, 2 * 60, "d", "big", ("3d",)),
-                              tiers_at(s, 3 * day - 5, "d", "big", ("3d",))],
+                             pair(site, s, "d", "big", n, [(3 * day, 2 * b * n)]),
+                             [tiers_at(site, s, 2 * 60, "d", "big", ("3d",)),
+                              tiers_at(site, s, 3 * day - 5, "d", "big", ("3d",))],
                              3 * day))
         # Just below the budget rate: nothing, ever.
         out.append(test_case(f"{s['name']}: just below the budget rate ({num(0.9 * b * 100)} % bad) for 3 days: nothing fires.",
-                             pair(s, "d", "big", n, [(3 * day, 0.9 * b * n)]),
-                             [tiers_at(s, at, "d", "big", ()) for at in (60, 6 * 60, day, 2 * day, 3 * day - 5)]
+                             pair(site, s, "d", "big", n, [(3 * day, 0.9 * b * n)]),
+                             [tiers_at(site, s, at, "d", "big", ()) for at in (60, 6 * 60, day, 2 * day, 3 * day - 5)]
                              + [(3 * day - 5, EXHAUSTED, [])],
                              3 * day))
         # A tiny app below min_live_streams: tickets, never a page.
         tiny = max(1, s["min_live_streams"] - 2)
         out.append(test_case(f"{s['name']}: a {tiny}-stream app (fewer than {s['min_live_streams']}) 100 % bad for 8 hours: no page\n"
                                 f"(neither its own nor the domain roll-up), the tickets only.",
-                             pair(s, "small", "tiny", tiny, [(day, 0), (8 * 60 + 1, tiny)]),
-                             [tiers_at(s, day + 30, "small", "tiny", ("3d",)),
-                              tiers_at(s, day + 8 * 60, "small", "tiny", ("1d", "3d"))],
+                             pair(site, s, "small", "tiny", tiny, [(day, 0), (8 * 60 + 1, tiny)]),
+                             [tiers_at(site, s, day + 30, "small", "tiny", ("3d",)),
+                              tiers_at(site, s, day + 8 * 60, "small", "tiny", ("1d", "3d"))],
                              day + 8 * 60 + 1))
         # Many small apps of one domain failing together: the roll-up pages.
         apps = 10
         inputs = []
         for i in range(apps):
-            inputs += pair(s, "swarm", f"a{i}", tiny, [(2 * day, 0), (60, tiny)])
+            inputs += pair(site, s, "swarm", f"a{i}", tiny, [(2 * day, 0), (60, tiny)])
         out.append(test_case(f"{s['name']}: {apps} apps of {tiny} streams each, all 100 % bad: no app pages,\n"
                                 f"the domain roll-up does.",
                              inputs,
                              [(2 * day - 5, ALERT, []),
-                              (2 * day + 15, ALERT, [tier_alert(s, t, "swarm") for t in TIERS if t[1] == "1h"])],
+                              (2 * day + 15, ALERT, [tier_alert(site, s, t, "swarm") for t in TIERS if t[1] == "1h"])],
                              2 * day + 60))
         # Uneven traffic: 23 quiet hours (10 streams, none bad), one busy hour
         # (1000 streams, 10 % bad). The day's error ratio is bad over live
@@ -469,7 +483,7 @@ def tests_yaml(slos):
         day_ratio = 'slo:sli_error:ratio_rate1d{slo="%s"}' % s["name"]
         within = f"({day_ratio} > bool {num(exact * 0.97)}) * ({day_ratio} < bool {num(exact * 1.03)})"
         out.append(test_case(f"{s['name']}: the 1d ratio under uneven traffic is bad over live seconds, not a mean of ratios.",
-                             pair(s, "uneven", "live", [10, 1000, 10], [(22 * 60, 0), (60, 100), (60, 0)]),
+                             pair(site, s, "uneven", "live", [10, 1000, 10], [(22 * 60, 0), (60, 100), (60, 0)]),
                              [], day + 60,
                              exprs=[(day, within, [({"domain": "uneven", "app": "live", "slo": s["name"]}, 1)])]))
         if b >= 0.01:
@@ -478,36 +492,19 @@ def tests_yaml(slos):
             calm = 1 + 1 / 19
             out.append(test_case(f"{s['name']}: a calm fleet (simulate --profile calm: 1 stream in 200 always bad,\n"
                                     f"one-off glitches) for 3 days stays below every tier.",
-                                 pair(s, "calm", "live", 200, [(3 * day, calm)]),
-                                 [tiers_at(s, at, "calm", "live", ()) for at in (30, 6 * 60, day, 3 * day - 5)]
+                                 pair(site, s, "calm", "live", 200, [(3 * day, calm)]),
+                                 [tiers_at(site, s, at, "calm", "live", ()) for at in (30, 6 * 60, day, 3 * day - 5)]
                                  + [(3 * day - 5, EXHAUSTED, [])],
                                  3 * day))
     return "\n".join(out) + "\n"
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--slo-file", default=SLO_FILE, type=pathlib.Path, help="the SLO definitions (default %(default)s)")
-    ap.add_argument("--check", action="store_true", help="write nothing; fail if the committed files differ")
-    args = ap.parse_args()
-    try:
-        slos = load_slos(args.slo_file)
-    except SloError as e:
-        sys.exit(f"slo.py: {e}")
-    files = {RULES: rules_yaml(slos, SELECTOR), TESTS: tests_yaml(slos)}
-    stale = []
-    for path, text in files.items():
-        old = path.read_text(encoding="utf-8") if path.exists() else ""
-        if old == text:
-            continue
-        if args.check:
-            stale.append(str(path))
-            sys.stderr.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True), str(path), "generated"))
-        else:
-            path.write_text(text, encoding="utf-8", newline="\n")
-    if stale:
-        sys.exit("slo.py --check: out of date (run python3 prometheus/slo.py): " + ", ".join(stale))
+def render(site, for_site):
+    """The rules and their promtool tests, for the repository or a site's
+    copy alike (the tests read the rules beside them)."""
+    slos = load_slos(site)
+    return {RULES: rules_yaml(site, slos), TESTS: tests_yaml(site, slos)}
 
 
 if __name__ == "__main__":
-    main()
+    outputs.run(outputs.parser(__doc__).parse_args(), render)

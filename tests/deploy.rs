@@ -291,6 +291,7 @@ fn kubernetes_base_renders_one_unprivileged_replica_with_its_state_and_key() {
             "Deployment/css-push-exporter",
             "PersistentVolumeClaim/css-push-exporter-state",
             "PrometheusRule/css-push-exporter",
+            "PrometheusRule/css-push-exporter-slo",
             "Service/css-push-exporter",
             "ServiceMonitor/css-push-exporter",
         ]
@@ -495,13 +496,14 @@ fn kubernetes_pod_arguments_serve_what_the_probes_monitor_and_ingress_expect() {
 #[ignore = "needs kubectl: bash .ci/run installs it"]
 fn kubernetes_rules_and_dashboards_equal_their_sources() {
     let objects = render("deploy/kubernetes");
-    let rules = &object(&objects, "PrometheusRule/css-push-exporter")["spec"];
-    let alerts = yaml_docs(&read("prometheus/alerts.yml"));
-    assert_eq!(alerts.len(), 1);
-    assert!(
-        *rules == alerts[0],
-        "the PrometheusRule differs from prometheus/alerts.yml: run python3 deploy/kubernetes/generate.py"
-    );
+    for (name, source) in
+        [("css-push-exporter", "prometheus/alerts.yml"), ("css-push-exporter-slo", "prometheus/slo_rules.yml")]
+    {
+        let rules = &object(&objects, &format!("PrometheusRule/{name}"))["spec"];
+        let docs = yaml_docs(&read(source));
+        assert_eq!(docs.len(), 1);
+        assert!(*rules == docs[0], "PrometheusRule {name} differs from {source}: run python3 tools/generate.py");
+    }
 
     let configmap = object(&objects, "ConfigMap/css-push-exporter-dashboards");
     assert_eq!(configmap["metadata"]["labels"]["grafana_dashboard"], "1", "the Grafana sidecar's label");
@@ -549,14 +551,14 @@ fn kubernetes_ingress_overlay_exposes_only_the_callback_over_tls() {
 const RELEASE: (&str, &str) = ("release", "kube-prometheus-stack");
 
 /// Asserts that `overlay` is `base` plus the objects `added`, with the
-/// release label on the ServiceMonitor and the PrometheusRule and nothing
+/// release label on the ServiceMonitor and the PrometheusRules and nothing
 /// else changed: no other object, and no selector, carries it.
 fn assert_base_with_release_label(base: &BTreeMap<String, Value>, overlay: &BTreeMap<String, Value>, added: &[&str]) {
     let extra: Vec<&str> = overlay.keys().map(String::as_str).filter(|k| !base.contains_key(*k)).collect();
     assert_eq!(extra, added);
     for (key, was) in base {
         let mut now = overlay.get(key).unwrap_or_else(|| panic!("the overlay drops {key}")).clone();
-        if ["ServiceMonitor/css-push-exporter", "PrometheusRule/css-push-exporter"].contains(&key.as_str()) {
+        if key.starts_with("ServiceMonitor/") || key.starts_with("PrometheusRule/") {
             let labels = now["metadata"]["labels"].as_object_mut().unwrap();
             assert_eq!(labels.remove(RELEASE.0), Some(json!(RELEASE.1)), "{key} lacks the release label");
         }

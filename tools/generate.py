@@ -2,8 +2,10 @@
 """Writes every generated monitoring file from the site settings:
 
   prometheus/alerts.yml and the alert tables in prometheus/README.md, README.md
+  prometheus/slo_rules.yml, slo_rules_test.yml, interop/*.yml (from slo_file)
   grafana/dashboards/*.json
-  deploy/kubernetes/base/prometheusrule.yaml, dashboards-configmap.yaml
+  deploy/kubernetes/base/prometheusrule.yaml, prometheusrule-slo.yaml,
+    dashboards-configmap.yaml
 
   python3 tools/generate.py            after changing a generator or tools/site.example.toml
   python3 tools/generate.py --check    CI: fails when a committed file differs

@@ -27,10 +27,11 @@ def run(args, render):
     for_site is true with --output-dir (a site's copy, not the repository)."""
     try:
         site = shared.load_site(args.config)
+        rendered = render(site, args.output_dir is not None)
     except shared.SiteError as e:
         sys.exit(f"{sys.argv[0]}: {e}")
     root = args.output_dir or shared.ROOT
-    files = {root / rel: text for rel, text in render(site, args.output_dir is not None).items()}
+    files = {root / rel: text for rel, text in rendered.items()}
     write_or_check(files, args.check)
 
 

@@ -11,8 +11,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULTS = ROOT / "tools" / "site.example.toml"
 
 # Dashboard uids: also their file names, and the targets of every link.
-OVERVIEW, STREAM = "css-push-overview", "css-push-stream"
-DASHBOARDS = (OVERVIEW, STREAM)
+OVERVIEW, STREAM, SLO = "css-push-overview", "css-push-stream", "css-push-slo"
+DASHBOARDS = (OVERVIEW, STREAM, SLO)
 
 # Every alert's name starts with this (the dashboards annotate them).
 ALERT_PREFIX = "CSSPush"
@@ -76,6 +76,8 @@ def load_site(path=None):
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise SiteError(f"{path}: {e}") from e
         site = _merge(site, given, "")
+    if not site["slo_file"].strip():
+        raise SiteError("slo_file must not be empty")
     if not site["selector"].strip():
         raise SiteError("selector must not be empty")
     for key, value in site["thresholds"].items():
@@ -91,17 +93,21 @@ def shown(thresholds):
 
 # The generators, in the order their outputs are written. Each renders in
 # memory from the site settings (the rules' dashboard links read the
-# dashboards' panel ids, the Kubernetes objects embed both), so none reads
-# another's files and any subset can run alone.
+# dashboards' panel ids, the SLO dashboard and interop specs reuse the SLO
+# rules' windows and tiers, the Kubernetes objects embed rules and
+# dashboards), so none reads another's files and any subset can run alone.
 GENERATORS = {
     "prometheus": ROOT / "prometheus" / "generate.py",
+    "slo_rules": ROOT / "prometheus" / "slo.py",
     "grafana": ROOT / "grafana" / "generate.py",
+    "slo_dashboard": ROOT / "grafana" / "slo.py",
+    "slo_interop": ROOT / "prometheus" / "interop.py",
     "kubernetes": ROOT / "deploy" / "kubernetes" / "generate.py",
 }
 
 
 def generator(name):
-    """The module of GENERATORS[name] (each is a script named generate.py,
+    """The module of GENERATORS[name] (scripts, several named generate.py,
     so they are loaded by path)."""
     module_name = f"{name}_generate"
     if module_name not in sys.modules:

@@ -4,11 +4,12 @@ the same site settings as prometheus/ and grafana/ (rendered in memory, so
 they never drift from them):
 
   prometheus/alerts.yml     -> deploy/kubernetes/base/prometheusrule.yaml
+  prometheus/slo_rules.yml  -> deploy/kubernetes/base/prometheusrule-slo.yaml
   grafana/dashboards/*.json -> deploy/kubernetes/base/dashboards-configmap.yaml
 
 `python3 tools/generate.py` runs this with the other generators; `--check`
 writes nothing and fails when a file is out of date (CI). With
-`--output-dir DIR` (a site's own settings, `--config`) the two objects go to
+`--output-dir DIR` (a site's own settings, `--config`) the three objects go to
 DIR/kubernetes/ as a kustomize Component that replaces the base's: an
 overlay lists the base under `resources:` and DIR/kubernetes under
 `components:`. Standard library only: the sources are embedded as text,
@@ -24,7 +25,7 @@ import shared  # noqa: E402
 BASE = pathlib.Path("deploy", "kubernetes", "base")
 COMPONENT = pathlib.Path("kubernetes")
 LABELS = "    app.kubernetes.io/name: css-push-exporter\n"
-RULE, CONFIGMAP = "prometheusrule.yaml", "dashboards-configmap.yaml"
+RULE, SLO_RULE, CONFIGMAP = "prometheusrule.yaml", "prometheusrule-slo.yaml", "dashboards-configmap.yaml"
 
 
 def header(source):
@@ -39,9 +40,8 @@ def indent(text, spaces):
     return out if out.endswith("\n") else out + "\n"
 
 
-def prometheus_rule(site):
-    source = "prometheus/alerts.yml"
-    text = shared.generator("prometheus").rules_yaml(site)
+def prometheus_rule(name, source, text):
+    """A PrometheusRule named `name` whose spec is the rule file `text`."""
     # The whole file goes under `spec:`, so it must be the `groups:` mapping
     # and nothing else at the top level.
     top = [line for line in text.splitlines() if line[:1] not in ("", " ", "#")]
@@ -51,7 +51,7 @@ def prometheus_rule(site):
             + "apiVersion: monitoring.coreos.com/v1\n"
             + "kind: PrometheusRule\n"
             + "metadata:\n"
-            + "  name: css-push-exporter\n"
+            + f"  name: {name}\n"
             + "  labels:\n" + LABELS
             + "spec:\n"
             + indent(text, 2))
@@ -69,7 +69,10 @@ def block_scalar(text):
 def dashboards_configmap(site):
     source = "grafana/dashboards/"
     data = ""
-    for name, text in sorted(shared.generator("grafana").texts(site).items()):
+    texts = shared.generator("grafana").texts(site)
+    slo = shared.generator("slo_dashboard").render(site, False)
+    texts |= {path.name: text for path, text in slo.items()}
+    for name, text in sorted(texts.items()):
         data += f"  {name}: {block_scalar(text)}\n" + indent(text, 4)
     return (header(source)
             + "# The Grafana sidecar (kube-prometheus-stack, grafana chart) loads every\n"
@@ -95,12 +98,21 @@ apiVersion: kustomize.config.k8s.io/v1alpha1
 kind: Component
 patches:
   - path: {RULE}
+  - path: {SLO_RULE}
   - path: {CONFIGMAP}
 """
 
 
 def render(site, for_site):
-    objects = {RULE: prometheus_rule(site), CONFIGMAP: dashboards_configmap(site)}
+    slo_rules = shared.generator("slo_rules")
+    objects = {
+        RULE: prometheus_rule("css-push-exporter", "prometheus/alerts.yml",
+                              shared.generator("prometheus").rules_yaml(site)),
+        # Its own object: the SLO file's rules change on their own cadence.
+        SLO_RULE: prometheus_rule("css-push-exporter-slo", slo_rules.RULES.as_posix(),
+                                  slo_rules.rules_yaml(site, slo_rules.load_slos(site))),
+        CONFIGMAP: dashboards_configmap(site),
+    }
     if not for_site:
         return {BASE / name: text for name, text in objects.items()}
     files = {COMPONENT / name: text for name, text in objects.items()}

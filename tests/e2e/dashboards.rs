@@ -4,7 +4,10 @@ use css_push_exporter::ingest::outcome::OutcomeKind;
 use serde_json::Value;
 use std::collections::HashSet;
 
-pub const DASHBOARDS: [&str; 2] = ["css-push-overview.json", "css-push-stream.json"];
+pub const DASHBOARDS: [&str; 3] = ["css-push-overview.json", "css-push-stream.json", SLO_DASHBOARD];
+/// The push-health SLO's board (grafana/slo.py): an SLO and window to pick
+/// instead of a stream.
+pub const SLO_DASHBOARD: &str = "css-push-slo.json";
 
 /// A dashboard file, parsed.
 pub fn load(name: &str) -> Value {
@@ -103,7 +106,8 @@ fn dashboards_are_consistent() {
         assert_eq!(uid, name.trim_end_matches(".json"), "{name}: the uid is the file name (stable links)");
         let vars: Vec<&str> =
             d["templating"]["list"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
-        assert_eq!(vars, ["datasource", "job", "instance", "domain", "app", "stream_filter", "stream"], "{name}");
+        let last = if name == SLO_DASHBOARD { ["slo", "window"] } else { ["stream_filter", "stream"] };
+        assert_eq!(vars, ["datasource", "job", "instance", "domain", "app", last[0], last[1]], "{name}");
         assert_eq!(d["templating"]["list"][0]["type"], "datasource");
         lint_variables(name, &d);
         for (what, expr) in annotation_expressions(&d) {
@@ -214,7 +218,10 @@ fn lint_variables(name: &str, d: &Value) {
             lint_ranges(&format!("{name}/variable {}", v["name"]), &expr);
         }
     }
-    let stream = d["templating"]["list"].as_array().unwrap().iter().find(|v| v["name"] == "stream").unwrap();
+    // (dashboards_are_consistent says which boards have one.)
+    let Some(stream) = d["templating"]["list"].as_array().unwrap().iter().find(|v| v["name"] == "stream") else {
+        return;
+    };
     let q = stream["definition"].as_str().unwrap();
     assert!(q.starts_with("query_result(topk("), "{name}: the stream drop-down must be bounded: {q}");
     assert!(q.contains("$stream_filter"), "{name}: the stream drop-down ignores the filter: {q}");
@@ -390,6 +397,34 @@ rejected_share = 0.05
 failing_seconds = 90
 "#;
 
+/// Checks a site's rule file (parsed): every raw series selected by
+/// `selector`, every alert linking the site's runbook and a dashboard whose
+/// path starts with `dashboard`; returns how many alerts it has.
+fn site_alerts(rules: &serde_norway::Value, selector: &str, dashboard: &str) -> usize {
+    let mut alerts = 0;
+    for group in rules["groups"].as_sequence().unwrap() {
+        for rule in group["rules"].as_sequence().unwrap() {
+            let expr = rule["expr"].as_str().unwrap();
+            for (i, _) in expr.match_indices('{') {
+                let before = expr[..i].trim_end_matches(|c: char| c.is_alphanumeric() || "_:".contains(c));
+                let name = &expr[before.len()..i];
+                // ALERTS is Prometheus' own series (the incident rules read the pages).
+                if !name.contains(':') && name != "ALERTS" {
+                    assert!(expr[i..].split('}').next().unwrap().contains(selector), "selector missing: {expr}");
+                }
+            }
+            if let Some(a) = rule["annotations"].as_mapping() {
+                alerts += 1;
+                let get = |k: &str| a.get(k).and_then(|v| v.as_str()).unwrap();
+                assert!(get("runbook_url").starts_with("https://wiki.acme.test/css/RUNBOOK.md#csspush"), "{a:?}");
+                let link = format!("https://grafana.acme.test/d/{dashboard}");
+                assert!(get("dashboard").starts_with(&link), "{a:?}");
+            }
+        }
+    }
+    alerts
+}
+
 /// Every YAML document of `text`.
 fn yaml_docs(text: &str) -> Vec<serde_norway::Value> {
     serde_norway::Deserializer::from_str(text).map(|d| serde::Deserialize::deserialize(d).unwrap()).collect()
@@ -425,33 +460,22 @@ fn a_site_file_reaches_every_output_and_the_defaults_reproduce_the_repository() 
     tools::run_ok(python, &[generate, "--config", site.to_str().unwrap(), "--output-dir", out.to_str().unwrap()]);
     let read = |rel: &str| std::fs::read_to_string(out.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
 
-    // The rules: every raw series through the selector, links to the site.
+    // The rules, the SLO's too: every raw series through the selector,
+    // links to the site.
     let rules_text = read("prometheus/alerts.yml");
     let rules = &yaml_docs(&rules_text)[0];
     let selector = r#"job="css-live",env="prod""#;
-    let mut alerts = 0;
-    for group in rules["groups"].as_sequence().unwrap() {
-        for rule in group["rules"].as_sequence().unwrap() {
-            let expr = rule["expr"].as_str().unwrap();
-            for (i, _) in expr.match_indices('{') {
-                let before = expr[..i].trim_end_matches(|c: char| c.is_alphanumeric() || "_:".contains(c));
-                let name = &expr[before.len()..i];
-                // ALERTS is Prometheus' own series (the incident rules read the pages).
-                if !name.contains(':') && name != "ALERTS" {
-                    assert!(expr[i..].split('}').next().unwrap().contains(selector), "selector missing: {expr}");
-                }
-            }
-            if let Some(a) = rule["annotations"].as_mapping() {
-                alerts += 1;
-                let get = |k: &str| a.get(k).and_then(|v| v.as_str()).unwrap();
-                assert!(get("runbook_url").starts_with("https://wiki.acme.test/css/RUNBOOK.md#csspush"), "{a:?}");
-                assert!(get("dashboard").starts_with("https://grafana.acme.test/d/css-push-"), "{a:?}");
-            }
-        }
-    }
-    assert!(alerts > 10);
+    assert!(site_alerts(rules, selector, "css-push-") > 10);
     assert!(rules_text.contains("ratio5m > 0.35") && rules_text.contains(") > 0.05"), "thresholds: {rules_text}");
-    tools::run_ok(promtool, &["check", "rules", out.join("prometheus/alerts.yml").to_str().unwrap()]);
+    let slo_rules = &yaml_docs(&read("prometheus/slo_rules.yml"))[0];
+    assert!(site_alerts(slo_rules, selector, "css-push-slo/") >= 4);
+    for rel in ["prometheus/alerts.yml", "prometheus/slo_rules.yml"] {
+        tools::run_ok(promtool, &["check", "rules", out.join(rel).to_str().unwrap()]);
+    }
+    for name in ["sloth", "pyrra", "openslo"] {
+        let text = read(&format!("prometheus/interop/{name}.yml"));
+        assert!(text.contains(selector) && !text.contains("css-push-exporter\""), "interop/{name}.yml: {text}");
+    }
 
     // The dashboards: the selector in the job drop-down, the runbook
     // linked, the thresholds drawn.
@@ -495,6 +519,7 @@ fn a_site_file_reaches_every_output_and_the_defaults_reproduce_the_repository() 
             .unwrap_or_else(|| panic!("no {kind}"))
     };
     assert_eq!(object("PrometheusRule", "css-push-exporter")["spec"], *rules, "the PrometheusRule is the site's");
+    assert_eq!(object("PrometheusRule", "css-push-exporter-slo")["spec"], *slo_rules, "the SLO's are the site's");
     let data: serde_json::Map<String, Value> =
         serde_json::to_value(&object("ConfigMap", "css-push-exporter-dashboards")["data"])
             .unwrap()
@@ -510,11 +535,17 @@ fn a_site_file_reaches_every_output_and_the_defaults_reproduce_the_repository() 
         &[generate, "--config", "tools/site.example.toml", "--output-dir", defaults.to_str().unwrap()],
     );
     let mut pairs = vec![
-        ("prometheus/alerts.yml".to_owned(), "prometheus/alerts.yml".to_owned()),
-        ("kubernetes/prometheusrule.yaml".into(), "deploy/kubernetes/base/prometheusrule.yaml".into()),
+        ("kubernetes/prometheusrule.yaml".to_owned(), "deploy/kubernetes/base/prometheusrule.yaml".to_owned()),
+        ("kubernetes/prometheusrule-slo.yaml".into(), "deploy/kubernetes/base/prometheusrule-slo.yaml".into()),
         ("kubernetes/dashboards-configmap.yaml".into(), "deploy/kubernetes/base/dashboards-configmap.yaml".into()),
     ];
-    pairs.extend(DASHBOARDS.map(|n| (format!("grafana/dashboards/{n}"), format!("grafana/dashboards/{n}"))));
+    let rule_files = ["alerts.yml", "slo_rules.yml", "slo_rules_test.yml"];
+    let same = rule_files
+        .into_iter()
+        .chain(["interop/sloth.yml", "interop/pyrra.yml", "interop/openslo.yml"])
+        .map(|n| format!("prometheus/{n}"))
+        .chain(DASHBOARDS.map(|n| format!("grafana/dashboards/{n}")));
+    pairs.extend(same.map(|n| (n.clone(), n)));
     for (written, committed) in pairs {
         let a = std::fs::read_to_string(defaults.join(&written)).unwrap();
         let b = std::fs::read_to_string(tools::repo().join(&committed)).unwrap();
@@ -529,6 +560,9 @@ fn a_site_file_reaches_every_output_and_the_defaults_reproduce_the_repository() 
         ("[thresholds]\nlive_min = \"5\"\n", "thresholds.live_min must be an integer"),
         ("[thresholds]\nlive_share = 20\n", "thresholds.live_share out of range"),
         ("selector = \" \"\n", "selector must not be empty"),
+        // The SLO file's errors too, as a message, not a traceback.
+        ("slo_file = \"no/such.toml\"\n", "no/such.toml: [Errno 2]"),
+        ("slo_file = \"tools/site.example.toml\"\n", "1 to 4 [[slo]] tables expected"),
     ] {
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, text).unwrap();

@@ -23,6 +23,7 @@ const SLO: &str = "push-health";
 fn slo_files_are_up_to_date_valid_and_unit_tested() {
     let found = tools::require_all(&["python3", "promtool"]);
     let (python, promtool) = (&found[0], &found[1]);
+    // Each runs alone too (tools/generate.py runs them all).
     tools::run_ok(python, &["prometheus/slo.py", "--check"]);
     tools::run_ok(python, &["grafana/slo.py", "--check"]);
     tools::run_ok(python, &["prometheus/interop.py", "--check"]);
@@ -40,8 +41,8 @@ fn slo_files_are_up_to_date_valid_and_unit_tested() {
     assert!(tests.matches("alertname: CSSPushErrorBudgetBurn, exp_alerts: []").count() >= 10);
 }
 
-/// The SLO dashboard's own invariants (the shared lint of
-/// tests/api/dashboards.rs covers the style once it lists this board).
+/// The SLO dashboard's own invariants (dashboards::DASHBOARDS lists it, so
+/// the shared lint covers its style).
 #[test]
 fn slo_dashboard_links_and_sections() {
     let d = dashboards::load("css-push-slo.json");
