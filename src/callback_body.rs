@@ -21,90 +21,19 @@ pub const USER_IP: &str = "203.0.113.7";
 /// `sequence` of a push error unless [`PushError::sequence`] changes it.
 pub const SEQUENCE: &str = "2263925735398723142";
 
-/// A push error callback (`event_type` 321): one stream's abnormal events
-/// in one report interval.
+/// A callback body: the fields of one event kind, then `t` and `sign` once
+/// signed, as CSS adds them when a callback key is set.
 #[derive(Debug, Clone, Serialize)]
-pub struct PushError {
-    event_type: u32,
-    appid: u64,
-    domain: String,
-    path: String,
-    stream_id: String,
-    sequence: String,
-    data_time: i64,
-    report_interval: u32,
-    timeout: u32,
-    interface: &'static str,
-    abnormal_event: Value,
-    stream_param: String,
-    user_ip: String,
+pub struct Body<F> {
+    #[serde(flatten)]
+    fields: F,
     #[serde(flatten)]
     signature: Option<Signature>,
 }
 
-/// `t` and `sign`, as CSS adds them when a callback key is set.
-#[derive(Debug, Clone, Serialize)]
-struct Signature {
-    t: i64,
-    sign: String,
-}
-
-impl Signature {
-    fn new(key: &str, t: i64) -> Self {
-        Self { t, sign: signature::sign(key, t) }
-    }
-}
-
-impl PushError {
-    /// The report of `stream` (`path` is the app) at `data_time_ms`, with no
-    /// abnormal events yet.
-    pub fn new(domain: &str, app: &str, stream: &str, data_time_ms: i64) -> Self {
-        Self {
-            event_type: 321,
-            appid: APPID,
-            domain: domain.to_owned(),
-            path: app.to_owned(),
-            stream_id: stream.to_owned(),
-            sequence: SEQUENCE.to_owned(),
-            data_time: data_time_ms,
-            report_interval: 5000,
-            timeout: 5000,
-            interface: "general_callback",
-            abnormal_event: Value::Array(Vec::new()),
-            stream_param: STREAM_PARAM.to_owned(),
-            user_ip: USER_IP.to_owned(),
-            signature: None,
-        }
-    }
-
-    /// The `abnormal_event` array (see [`event`] and [`frame_gaps`]); any
-    /// JSON, so a test can send what CSS should not.
-    #[must_use]
-    pub fn events(mut self, events: Value) -> Self {
-        self.abnormal_event = events;
-        self
-    }
-
-    /// The push session's `sequence`.
-    #[must_use]
-    pub fn sequence(mut self, sequence: &str) -> Self {
-        sequence.clone_into(&mut self.sequence);
-        self
-    }
-
-    /// `stream_param` and `user_ip`, the pusher's secrets.
-    #[must_use]
-    pub fn pusher(mut self, stream_param: &str, user_ip: &str) -> Self {
-        stream_param.clone_into(&mut self.stream_param);
-        user_ip.clone_into(&mut self.user_ip);
-        self
-    }
-
-    /// `report_interval`, milliseconds (CSS's default is 5000).
-    #[must_use]
-    pub fn report_interval(mut self, ms: u32) -> Self {
-        self.report_interval = ms;
-        self
+impl<F: Serialize> Body<F> {
+    fn unsigned(fields: F) -> Self {
+        Self { fields, signature: None }
     }
 
     /// Signed with `key`, valid until `t` (Unix seconds).
@@ -125,9 +54,99 @@ impl PushError {
     }
 }
 
+/// A push error callback (`event_type` 321): one stream's abnormal events
+/// in one report interval.
+pub type PushError = Body<PushErrorFields>;
+
 /// A push start (`event_type` 1) or push end (0) callback.
+pub type Lifecycle = Body<LifecycleFields>;
+
+/// The fields of a [`PushError`].
 #[derive(Debug, Clone, Serialize)]
-pub struct Lifecycle {
+pub struct PushErrorFields {
+    event_type: u32,
+    appid: u64,
+    domain: String,
+    path: String,
+    stream_id: String,
+    sequence: String,
+    data_time: i64,
+    report_interval: u32,
+    timeout: u32,
+    interface: &'static str,
+    abnormal_event: Value,
+    stream_param: String,
+    user_ip: String,
+}
+
+/// `t` and `sign`, as CSS adds them when a callback key is set.
+#[derive(Debug, Clone, Serialize)]
+struct Signature {
+    t: i64,
+    sign: String,
+}
+
+impl Signature {
+    fn new(key: &str, t: i64) -> Self {
+        Self { t, sign: signature::sign(key, t) }
+    }
+}
+
+impl Body<PushErrorFields> {
+    /// The report of `stream` (`path` is the app) at `data_time_ms`, with no
+    /// abnormal events yet.
+    pub fn new(domain: &str, app: &str, stream: &str, data_time_ms: i64) -> Self {
+        Body::unsigned(PushErrorFields {
+            event_type: 321,
+            appid: APPID,
+            domain: domain.to_owned(),
+            path: app.to_owned(),
+            stream_id: stream.to_owned(),
+            sequence: SEQUENCE.to_owned(),
+            data_time: data_time_ms,
+            report_interval: 5000,
+            timeout: 5000,
+            interface: "general_callback",
+            abnormal_event: Value::Array(Vec::new()),
+            stream_param: STREAM_PARAM.to_owned(),
+            user_ip: USER_IP.to_owned(),
+        })
+    }
+
+    /// The `abnormal_event` array (see [`event`] and [`frame_gaps`]); any
+    /// JSON, so a test can send what CSS should not.
+    #[must_use]
+    pub fn events(mut self, events: Value) -> Self {
+        self.fields.abnormal_event = events;
+        self
+    }
+
+    /// The push session's `sequence`.
+    #[must_use]
+    pub fn sequence(mut self, sequence: &str) -> Self {
+        sequence.clone_into(&mut self.fields.sequence);
+        self
+    }
+
+    /// `stream_param` and `user_ip`, the pusher's secrets.
+    #[must_use]
+    pub fn pusher(mut self, stream_param: &str, user_ip: &str) -> Self {
+        stream_param.clone_into(&mut self.fields.stream_param);
+        user_ip.clone_into(&mut self.fields.user_ip);
+        self
+    }
+
+    /// `report_interval`, milliseconds (CSS's default is 5000).
+    #[must_use]
+    pub fn report_interval(mut self, ms: u32) -> Self {
+        self.fields.report_interval = ms;
+        self
+    }
+}
+
+/// The fields of a [`Lifecycle`].
+#[derive(Debug, Clone, Serialize)]
+pub struct LifecycleFields {
     event_type: u32,
     appid: u64,
     /// The push domain (CSS calls it `app` here).
@@ -147,15 +166,13 @@ pub struct Lifecycle {
     height: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     push_duration: Option<String>,
-    #[serde(flatten)]
-    signature: Option<Signature>,
 }
 
-impl Lifecycle {
+impl Body<LifecycleFields> {
     /// The push start of `stream` (app `app` of `domain`) in session
     /// `sequence`, at `event_time` (Unix seconds).
     pub fn start(domain: &str, app: &str, stream: &str, sequence: &str, event_time: u64) -> Self {
-        Self {
+        Body::unsigned(LifecycleFields {
             event_type: 1,
             appid: APPID,
             app: domain.to_owned(),
@@ -173,44 +190,26 @@ impl Lifecycle {
             width: 1280,
             height: 720,
             push_duration: None,
-            signature: None,
-        }
+        })
     }
 
     /// Made the push end instead, after `duration_ms` (CSS sends it as a
     /// string), for the reason `errcode`/`errmsg`.
     #[must_use]
     pub fn end(mut self, duration_ms: u64, errcode: i64, errmsg: &str) -> Self {
-        self.event_type = 0;
-        self.push_duration = Some(duration_ms.to_string());
-        self.errcode = errcode;
-        errmsg.clone_into(&mut self.errmsg);
+        self.fields.event_type = 0;
+        self.fields.push_duration = Some(duration_ms.to_string());
+        self.fields.errcode = errcode;
+        errmsg.clone_into(&mut self.fields.errmsg);
         self
     }
 
     /// `stream_param` and `user_ip`, the pusher's secrets.
     #[must_use]
     pub fn pusher(mut self, stream_param: &str, user_ip: &str) -> Self {
-        stream_param.clone_into(&mut self.stream_param);
-        user_ip.clone_into(&mut self.user_ip);
+        stream_param.clone_into(&mut self.fields.stream_param);
+        user_ip.clone_into(&mut self.fields.user_ip);
         self
-    }
-
-    /// Signed with `key`, valid until `t` (Unix seconds).
-    #[must_use]
-    pub fn signed(mut self, key: &str, t: i64) -> Self {
-        self.signature = Some(Signature::new(key, t));
-        self
-    }
-
-    /// The JSON text CSS would post.
-    pub fn body(&self) -> String {
-        serde_json::to_string(self).expect("a body serializes")
-    }
-
-    /// The body as a JSON value.
-    pub fn json(&self) -> Value {
-        serde_json::to_value(self).expect("a body serializes")
     }
 }
 

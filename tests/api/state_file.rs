@@ -108,17 +108,6 @@ fn after_sigkill_the_last_periodic_snapshot_is_what_comes_back() {
     assert_eq!(m.sum("css_push_callbacks_total", &[("outcome", "accepted")]), 1.0);
 }
 
-/// The files in `dir` whose name starts with `prefix`, sorted.
-fn files_starting(dir: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
-    let mut found: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
-        .collect();
-    found.sort();
-    found
-}
-
 #[test]
 fn a_corrupt_file_is_kept_aside_byte_for_byte_and_the_exporter_starts_empty() {
     let dir = tempfile::tempdir().unwrap();

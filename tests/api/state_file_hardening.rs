@@ -8,7 +8,7 @@ use css_push_exporter::state::journal;
 use css_push_exporter::state::snapshot::StateSnapshot;
 use serde_json::Value;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn flags(path: &Path, extra: &[&str]) -> Vec<String> {
@@ -27,17 +27,6 @@ fn start(stream: &str, sequence: &str) -> Value {
 
 fn end(stream: &str, sequence: &str) -> Value {
     push_lifecycle("d.example.com", "live", stream, sequence, Some((60_000, 0)))
-}
-
-/// Files in `dir` whose name starts with `prefix`.
-fn named(dir: &Path, prefix: &str) -> Vec<PathBuf> {
-    let mut found: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
-        .collect();
-    found.sort();
-    found
 }
 
 #[test]
@@ -73,7 +62,7 @@ fn a_planted_temporary_file_link_is_never_followed_and_stale_ones_are_removed() 
     app.wait_for(|m| m.get("css_push_state_snapshots_total", &[("result", "ok")]).unwrap_or(0.0) >= 2.0);
     assert!(app.terminate().0.success());
     assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
-    assert!(named(dir.path(), "state.tmp").is_empty(), "{:?}", named(dir.path(), "state.tmp"));
+    assert!(files_starting(dir.path(), "state.tmp").is_empty(), "{:?}", files_starting(dir.path(), "state.tmp"));
     assert!(StateFileBytes::of(&path).decodes());
 }
 
@@ -99,7 +88,7 @@ fn starts_moving_aside(dir: &Path, path: &Path, reason: &str) {
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
     let m = app.metrics();
     assert_eq!(m.get("css_push_state_corrupt_files_total", &[]), Some(1.0));
-    assert_eq!(named(dir, "state.corrupt-").len(), 1);
+    assert_eq!(files_starting(dir, "state.corrupt-").len(), 1);
     assert!(app.terminate().0.success());
     assert!(StateFileBytes::of(path).decodes(), "a good file in its place");
 }
@@ -230,7 +219,7 @@ fn a_file_size_limit_fails_the_write_instead_of_killing_the_exporter() {
     assert!(app.log().contains("File too large"), "{}", app.log());
     assert_eq!(fs::read(&path).unwrap(), kept, "the previous file is intact");
     assert!(StateFileBytes(kept).decodes());
-    assert!(named(dir.path(), "state.tmp").is_empty(), "no half-written copy left");
+    assert!(files_starting(dir.path(), "state.tmp").is_empty(), "no half-written copy left");
 }
 
 /// Starts and ends pour in from several senders while snapshots are

@@ -306,3 +306,14 @@ pub async fn spawn_app_showing_every_family() -> (TestApp, tempfile::TempDir) {
     app.post(push_error("d", "live", "s", NOW_SECS.cast_signed() * 1000, unreadable).to_string()).await;
     (app, dir)
 }
+
+/// The files in `dir` whose name starts with `prefix`, sorted.
+pub fn files_starting(dir: &std::path::Path, prefix: &str) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
+        .collect();
+    found.sort();
+    found
+}
