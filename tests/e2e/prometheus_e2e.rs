@@ -119,7 +119,9 @@ async fn every_dashboard_query_and_rule_returns_data() {
     let mut queries: Vec<(String, String)> = Vec::new();
     // Annotations must evaluate; they show events this test does not cause.
     let mut annotations: Vec<(String, String)> = Vec::new();
-    for name in DASHBOARDS {
+    // The SLO board reads windows of days: slo_rules.rs runs every one of its
+    // panels against a real Prometheus with days of backfilled data.
+    for name in DASHBOARDS.into_iter().filter(|&n| n != dashboards::SLO_DASHBOARD) {
         let d = dashboards::load(name);
         let vars: &[(&str, &str)] = if name.contains("stream") { &one_stream } else { &all };
         for (title, expr) in dashboards::expressions(&d) {
