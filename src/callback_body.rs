@@ -27,13 +27,24 @@ pub const SEQUENCE: &str = "2263925735398723142";
 pub struct Body<F> {
     #[serde(flatten)]
     fields: F,
+    /// What every kind carries about the pusher.
+    stream_param: String,
+    user_ip: String,
     #[serde(flatten)]
     signature: Option<Signature>,
 }
 
 impl<F: Serialize> Body<F> {
     fn unsigned(fields: F) -> Self {
-        Self { fields, signature: None }
+        Self { fields, stream_param: STREAM_PARAM.to_owned(), user_ip: USER_IP.to_owned(), signature: None }
+    }
+
+    /// `stream_param` and `user_ip`, the pusher's secrets.
+    #[must_use]
+    pub fn pusher(mut self, stream_param: &str, user_ip: &str) -> Self {
+        stream_param.clone_into(&mut self.stream_param);
+        user_ip.clone_into(&mut self.user_ip);
+        self
     }
 
     /// Signed with `key`, valid until `t` (Unix seconds).
@@ -75,8 +86,6 @@ pub struct PushErrorFields {
     timeout: u32,
     interface: &'static str,
     abnormal_event: Value,
-    stream_param: String,
-    user_ip: String,
 }
 
 /// `t` and `sign`, as CSS adds them when a callback key is set.
@@ -108,8 +117,6 @@ impl Body<PushErrorFields> {
             timeout: 5000,
             interface: "general_callback",
             abnormal_event: Value::Array(Vec::new()),
-            stream_param: STREAM_PARAM.to_owned(),
-            user_ip: USER_IP.to_owned(),
         })
     }
 
@@ -125,14 +132,6 @@ impl Body<PushErrorFields> {
     #[must_use]
     pub fn sequence(mut self, sequence: &str) -> Self {
         sequence.clone_into(&mut self.fields.sequence);
-        self
-    }
-
-    /// `stream_param` and `user_ip`, the pusher's secrets.
-    #[must_use]
-    pub fn pusher(mut self, stream_param: &str, user_ip: &str) -> Self {
-        stream_param.clone_into(&mut self.fields.stream_param);
-        user_ip.clone_into(&mut self.fields.user_ip);
         self
     }
 
@@ -159,8 +158,6 @@ pub struct LifecycleFields {
     errcode: i64,
     errmsg: String,
     node: &'static str,
-    user_ip: String,
-    stream_param: String,
     set_id: u32,
     width: u32,
     height: u32,
@@ -184,8 +181,6 @@ impl Body<LifecycleFields> {
             errcode: 0,
             errmsg: "ok".to_owned(),
             node: "198.51.100.20",
-            user_ip: USER_IP.to_owned(),
-            stream_param: STREAM_PARAM.to_owned(),
             set_id: 2,
             width: 1280,
             height: 720,
@@ -201,14 +196,6 @@ impl Body<LifecycleFields> {
         self.fields.push_duration = Some(duration_ms.to_string());
         self.fields.errcode = errcode;
         errmsg.clone_into(&mut self.fields.errmsg);
-        self
-    }
-
-    /// `stream_param` and `user_ip`, the pusher's secrets.
-    #[must_use]
-    pub fn pusher(mut self, stream_param: &str, user_ip: &str) -> Self {
-        stream_param.clone_into(&mut self.fields.stream_param);
-        user_ip.clone_into(&mut self.fields.user_ip);
         self
     }
 }
