@@ -136,7 +136,20 @@ impl Prometheus {
     /// Writes `config` (YAML) and each `(file name, text)` of `files` into a
     /// temp dir and starts Prometheus on it; waits until it is ready.
     pub async fn start(binary: &Path, config: &str, files: &[(&str, String)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let patience = (Duration::from_secs(20), Duration::from_secs(5));
+        Self::start_in(binary, tempfile::tempdir().unwrap(), config, files, patience).await
+    }
+
+    /// [`Self::start`] in `dir`, whose `data/` may already hold TSDB blocks
+    /// (backfilled with promtool); `patience` is how long readiness and each
+    /// API answer may take (a large TSDB is slow to open and to query).
+    pub async fn start_in(
+        binary: &Path,
+        dir: tempfile::TempDir,
+        config: &str,
+        files: &[(&str, String)],
+        (ready_within, answer_within): (Duration, Duration),
+    ) -> Self {
         std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).unwrap();
@@ -152,14 +165,14 @@ impl Prometheus {
         ];
         let process = ChildGuard::spawn("prometheus", binary, &args, dir);
         let base = format!("http://127.0.0.1:{port}");
-        let mut p = Self { base, process, client: awc::Client::builder().timeout(Duration::from_secs(5)).finish() };
-        p.wait_ready().await;
+        let mut p = Self { base, process, client: awc::Client::builder().timeout(answer_within).finish() };
+        p.wait_ready(ready_within).await;
         p
     }
 
-    async fn wait_ready(&mut self) {
+    async fn wait_ready(&mut self, patience: Duration) {
         let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(20) {
+        while started.elapsed() < patience {
             self.process.assert_running();
             if let Ok(res) = self.client.get(format!("{}/-/ready", self.base)).send().await {
                 if res.status().is_success() {
@@ -168,7 +181,7 @@ impl Prometheus {
             }
             actix_web::rt::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("{} not ready within 20 s:\n{}", self.process.name, self.process.log_tail());
+        panic!("{} not ready within {patience:?}:\n{}", self.process.name, self.process.log_tail());
     }
 
     /// GETs an API path with query parameters; the `data` of a success.
@@ -204,6 +217,42 @@ impl Prometheus {
             // Scalars and strings: one value.
             other => Ok(vec![serde_json::json!({"metric": {}, "value": other.clone()})]),
         }
+    }
+
+    /// Queries every `(what, expr)` until each returns data: up to `rounds`
+    /// rounds, `pause` apart after a first wait of `first`. The failures of
+    /// the last round (empty when all returned data).
+    pub async fn until_all_return_data(
+        &self,
+        queries: &[(String, String)],
+        rounds: usize,
+        first: Duration,
+        pause: Duration,
+    ) -> Vec<String> {
+        let mut failures = Vec::new();
+        for round in 0..rounds {
+            actix_web::rt::time::sleep(if round == 0 { first } else { pause }).await;
+            failures.clear();
+            for (what, q) in queries {
+                match self.query(q, None).await {
+                    Ok(result) if !result.is_empty() => {}
+                    Ok(_) => failures.push(format!("{what}: no data from {q}")),
+                    Err(e) => failures.push(format!("{what}: {e} in {q}")),
+                }
+            }
+            if failures.is_empty() {
+                break;
+            }
+        }
+        failures
+    }
+
+    /// CPU seconds the Prometheus process used so far (its own /metrics).
+    pub async fn cpu_seconds(&self) -> f64 {
+        let mut res = self.client.get(format!("{}/metrics", self.base)).send().await.unwrap();
+        let text = String::from_utf8(res.body().limit(16 << 20).await.unwrap().to_vec()).unwrap();
+        let line = text.lines().find(|l| l.starts_with("process_cpu_seconds_total ")).unwrap();
+        line.rsplit(' ').next().unwrap().parse().unwrap()
     }
 
     /// The single value of an instant query's result (panics otherwise).

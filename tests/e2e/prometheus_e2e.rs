@@ -150,21 +150,8 @@ async fn every_dashboard_query_and_rule_returns_data() {
     }
 
     // Wait (bounded) for a scrape and a rule evaluation after the last post.
-    let mut failures = Vec::new();
-    for attempt in 0..30 {
-        actix_web::rt::time::sleep(Duration::from_millis(if attempt == 0 { 2500 } else { 500 })).await;
-        failures.clear();
-        for (what, q) in &queries {
-            match prom.query(q, None).await {
-                Ok(result) if !result.is_empty() => {}
-                Ok(_) => failures.push(format!("{what}: no data from {q}")),
-                Err(e) => failures.push(format!("{what}: {e} in {q}")),
-            }
-        }
-        if failures.is_empty() {
-            break;
-        }
-    }
+    let failures =
+        prom.until_all_return_data(&queries, 30, Duration::from_millis(2500), Duration::from_millis(500)).await;
     assert!(failures.is_empty(), "{} of {} queries failed:\n{}", failures.len(), queries.len(), failures.join("\n"));
     for (name, expr) in alerts.iter().chain(&annotations) {
         prom.query(expr, None).await.unwrap_or_else(|e| panic!("{name}: {e} in {expr}"));

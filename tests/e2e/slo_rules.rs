@@ -6,8 +6,7 @@
 //! evaluates every SLO rule and every panel of the SLO dashboard with data,
 //! with the values the synthetic traffic implies.
 use crate::dashboards;
-use crate::tools::{self, ChildGuard};
-use serde_json::Value;
+use crate::tools;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -150,82 +149,16 @@ fn backfill(promtool: &Path, dir: &Path, write: impl FnOnce(&mut BufWriter<File>
     std::fs::remove_file(input).unwrap();
 }
 
-/// A real Prometheus started on `data` (a TSDB directory), loading the SLO
-/// rules with the long-window group evaluated every `long_interval` so a
-/// test need not wait 5 minutes for its first evaluation.
-struct Server {
-    base: String,
-    process: ChildGuard,
-    client: awc::Client,
-}
-
-impl Server {
-    async fn start(prometheus: &Path, dir: tempfile::TempDir, long_interval: &str) -> Self {
-        let rules = std::fs::read_to_string(tools::repo().join(RULES)).unwrap();
-        let rules = rules.replace("    interval: 5m\n", &format!("    interval: {long_interval}\n"));
-        std::fs::write(dir.path().join("slo_rules.yml"), rules).unwrap();
-        let config = "global: {scrape_interval: 1s, evaluation_interval: 1s}\nrule_files: [slo_rules.yml]\n";
-        std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
-        let port = tools::free_port();
-        let args = [
-            "--config.file=prometheus.yml".to_owned(),
-            "--storage.tsdb.path=data".to_owned(),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--log.level=warn".to_owned(),
-        ];
-        let process = ChildGuard::spawn("prometheus", prometheus, &args, dir);
-        let mut s = Self {
-            base: format!("http://127.0.0.1:{port}"),
-            process,
-            client: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
-        };
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(60) {
-            s.process.assert_running();
-            if let Ok(res) = s.client.get(format!("{}/-/ready", s.base)).send().await {
-                if res.status().is_success() {
-                    return s;
-                }
-            }
-            actix_web::rt::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!("prometheus not ready within 60 s:\n{}", s.process.log_tail());
-    }
-
-    /// The `data` of an API GET, or the error Prometheus gave.
-    async fn api(&self, path: &str, params: &[(&str, &str)]) -> Result<Value, String> {
-        let req = self.client.get(format!("{}{path}", self.base)).query(&params).map_err(|e| e.to_string())?;
-        let mut res = req.send().await.map_err(|e| e.to_string())?;
-        let body = res.body().limit(64 << 20).await.map_err(|e| e.to_string())?;
-        let json: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-        match json["status"].as_str() {
-            Some("success") => Ok(json["data"].clone()),
-            _ => Err(format!("{}: {}", json["errorType"], json["error"])),
-        }
-    }
-
-    /// An instant query's result vector (a scalar as one sample).
-    async fn query(&self, expr: &str) -> Result<Vec<Value>, String> {
-        let data = self.api("/api/v1/query", &[("query", expr)]).await?;
-        match &data["result"] {
-            Value::Array(v) if data["resultType"] == "vector" => Ok(v.clone()),
-            other => Ok(vec![serde_json::json!({"metric": {}, "value": other.clone()})]),
-        }
-    }
-
-    /// CPU seconds the Prometheus process used so far (its own /metrics).
-    async fn cpu_seconds(&self) -> f64 {
-        let mut res = self.client.get(format!("{}/metrics", self.base)).send().await.unwrap();
-        let text = String::from_utf8(res.body().limit(16 << 20).await.unwrap().to_vec()).unwrap();
-        let line = text.lines().find(|l| l.starts_with("process_cpu_seconds_total ")).unwrap();
-        line.rsplit(' ').next().unwrap().parse().unwrap()
-    }
-
-    async fn value(&self, expr: &str) -> f64 {
-        let result = self.query(expr).await.unwrap_or_else(|e| panic!("{expr}: {e}"));
-        assert_eq!(result.len(), 1, "{expr}: {result:?}");
-        tools::sample_value(&result[0])
-    }
+/// A real Prometheus on `dir`'s backfilled `data/`, loading the SLO rules
+/// with the long-window group evaluated every `long_interval` so a test need
+/// not wait 5 minutes for its first evaluation.
+async fn start_prometheus(prometheus: &Path, dir: tempfile::TempDir, long_interval: &str) -> tools::Prometheus {
+    let rules = std::fs::read_to_string(tools::repo().join(RULES)).unwrap();
+    let rules = rules.replace("    interval: 5m\n", &format!("    interval: {long_interval}\n"));
+    let config = "global: {scrape_interval: 1s, evaluation_interval: 1s}\nrule_files: [slo_rules.yml]\n";
+    let files = [("slo_rules.yml", rules)];
+    let patience = (Duration::from_secs(60), Duration::from_secs(30));
+    tools::Prometheus::start_in(prometheus, dir, config, &files, patience).await
 }
 
 #[actix_web::test]
@@ -242,7 +175,7 @@ async fn every_slo_rule_and_panel_returns_data_in_a_real_prometheus() {
     // ending just now: rates over 5 minutes see the last samples.
     let end = crate::helpers::now_ms() / 1000 - 5;
     backfill(&found[1], dir.path(), |out| synthetic(out, &fleet, end, 48, 15, 2));
-    let prom = Server::start(&found[0], dir, "1s").await;
+    let prom = start_prometheus(&found[0], dir, "1s").await;
 
     let vars = [("job", ".*"), ("instance", ".*"), ("domain", ".*"), ("app", ".*"), ("slo", SLO), ("window", "30d")];
     let board = dashboards::load("css-push-slo.json");
@@ -273,24 +206,11 @@ async fn every_slo_rule_and_panel_returns_data_in_a_real_prometheus() {
     }
 
     // Bounded wait for the first evaluations of both groups.
-    let mut failures = Vec::new();
-    for _ in 0..60 {
-        actix_web::rt::time::sleep(Duration::from_millis(500)).await;
-        failures.clear();
-        for (what, q) in &queries {
-            match prom.query(q).await {
-                Ok(result) if !result.is_empty() => {}
-                Ok(_) => failures.push(format!("{what}: no data from {q}")),
-                Err(e) => failures.push(format!("{what}: {e} in {q}")),
-            }
-        }
-        if failures.is_empty() {
-            break;
-        }
-    }
+    let pause = Duration::from_millis(500);
+    let failures = prom.until_all_return_data(&queries, 60, pause, pause).await;
     assert!(failures.is_empty(), "{} of {} queries failed:\n{}", failures.len(), queries.len(), failures.join("\n"));
     for expr in &alerts {
-        prom.query(expr).await.unwrap_or_else(|e| panic!("{e} in {expr}"));
+        prom.query(expr, None).await.unwrap_or_else(|e| panic!("{e} in {expr}"));
     }
     let groups = prom.api("/api/v1/rules", &[]).await.unwrap();
     for g in groups["groups"].as_array().unwrap() {
@@ -307,14 +227,14 @@ async fn every_slo_rule_and_panel_returns_data_in_a_real_prometheus() {
     let live = r#"{domain="push.example.com",app="live"}"#;
     let other = r#"{domain="other.example.com",app="live"}"#;
     for w in ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"] {
-        near(prom.value(&format!("slo:sli_error:ratio_rate{w}{live}")).await, 0.02, w);
-        near(prom.value(&format!("slo:burn_rate:ratio_rate{w}{other}")).await, 0.5, w);
+        near(prom.value(&format!("slo:sli_error:ratio_rate{w}{live}"), None).await, 0.02, w);
+        near(prom.value(&format!("slo:burn_rate:ratio_rate{w}{other}"), None).await, 0.5, w);
     }
-    near(prom.value(&format!("slo:live_seconds:rate1h{live}")).await, 20.0, "live streams");
-    near(prom.value(&format!("slo:error_budget_remaining:ratio{live}")).await, -1.0, "remaining");
-    near(prom.value(&format!("slo:error_budget_remaining:ratio{other}")).await, 0.5, "remaining");
+    near(prom.value(&format!("slo:live_seconds:rate1h{live}"), None).await, 20.0, "live streams");
+    near(prom.value(&format!("slo:error_budget_remaining:ratio{live}"), None).await, -1.0, "remaining");
+    near(prom.value(&format!("slo:error_budget_remaining:ratio{other}"), None).await, 0.5, "remaining");
     // Two days of slices in a 30-day window (and the test's own 1 s slices).
-    let days = prom.value(&format!("slo:data_coverage:ratio30d{live}")).await * 30.0;
+    let days = prom.value(&format!("slo:data_coverage:ratio30d{live}"), None).await * 30.0;
     assert!((2.0..2.3).contains(&days), "coverage: {days} days");
     // The 3d/6h ticket (burn 2 > 1) fires for the 2 % app only; the
     // exhaustion alert waits its 15 minutes; nothing pages. (Bounded wait:
@@ -322,7 +242,7 @@ async fn every_slo_rule_and_panel_returns_data_in_a_real_prometheus() {
     let expected = [r#""push.example.com"/"live" "3d" "firing""#, r#""push.example.com"/"live" null "pending""#];
     let mut alerts = Vec::new();
     for _ in 0..40 {
-        let all = prom.query(r#"ALERTS{alertname=~"CSSPushErrorBudget.*"}"#).await.unwrap();
+        let all = prom.query(r#"ALERTS{alertname=~"CSSPushErrorBudget.*"}"#, None).await.unwrap();
         alerts = all
             .iter()
             .map(|a| {
@@ -339,9 +259,9 @@ async fn every_slo_rule_and_panel_returns_data_in_a_real_prometheus() {
     assert_eq!(alerts, expected);
     // The dashboard's stats over the selection (both domains).
     let title = |t: &str| queries.iter().find(|(q, _)| q == t).unwrap().1.clone();
-    let error_free = prom.value(&title("Error-free over the window [A]")).await;
+    let error_free = prom.value(&title("Error-free over the window [A]"), None).await;
     near(1.0 - error_free, (0.02 * 20.0 + 0.005 * 10.0) / 32.0, "error-free");
-    near(prom.value(&title("Unattributed share [A]")).await, 0.1 / 1.1, "unattributed");
+    near(prom.value(&title("Unattributed share [A]"), None).await, 0.1 / 1.1, "unattributed");
     eprintln!("slo e2e: {} queries with data", queries.len());
 }
 
@@ -363,7 +283,7 @@ async fn rule_evaluation_time_for_1000_pairs() {
     let started = Instant::now();
     backfill(&found[1], dir.path(), |out| synthetic(out, &pairs, end, 6, 60, days));
     eprintln!("backfill: {:?}", started.elapsed());
-    let prom = Server::start(&found[0], dir, "5s").await;
+    let prom = start_prometheus(&found[0], dir, "5s").await;
     // Ten evaluations of each group (bounded: 120 s).
     let mut seen: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     let mut last: std::collections::BTreeMap<String, String> = Default::default();
@@ -397,8 +317,8 @@ async fn rule_evaluation_time_for_1000_pairs() {
     }
     // Every pair evaluated (the raw series end at the backfill's start, so
     // after a slow backfill the 5m and 30m windows may already be empty).
-    assert_eq!(prom.query("slo:sli_error:ratio_rate30d").await.unwrap().len(), 1000);
-    assert_eq!(prom.query("slo:sli_error:ratio_rate6h").await.unwrap().len(), 1000);
+    assert_eq!(prom.query("slo:sli_error:ratio_rate30d", None).await.unwrap().len(), 1000);
+    assert_eq!(prom.query("slo:sli_error:ratio_rate6h", None).await.unwrap().len(), 1000);
     let groups = prom.api("/api/v1/rules", &[]).await.unwrap();
     for g in groups["groups"].as_array().unwrap() {
         for r in g["rules"].as_array().unwrap() {
