@@ -4,10 +4,11 @@
 //! BENCHMARKS.md.
 use criterion::Criterion;
 use css_push_exporter::clock::{Clock, ManualClock};
-use css_push_exporter::ingest::event::{Observer, ReportAccepted, StreamId, Transition};
+use css_push_exporter::ingest::event::{Effect, Matched, Observer, ReportAccepted, StreamId, StreamKey, Transition};
 use css_push_exporter::ingest::outcome::Outcome;
 use css_push_exporter::ingest::signature;
 use css_push_exporter::slo::{Slo, SloAccounting};
+use css_push_exporter::state::budget::SeriesBudget;
 use css_push_exporter::{Config, Exporter};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -86,29 +87,51 @@ fn memory(streams: u64) {
     let config = Config::from_flags::<_, &str>([]).unwrap();
     let clock = Arc::new(ManualClock::new(Duration::from_secs(T0)));
     let before = HELD.load(Ordering::Relaxed);
-    let slo = SloAccounting::new(vec![Slo::push_health()], &config, clock.clone() as Arc<dyn Clock>);
+    let budget = Arc::new(SeriesBudget::new(u64::MAX));
+    let slo = SloAccounting::new(vec![Slo::push_health()], &config.limits(), budget, clock.clone() as Arc<dyn Clock>);
+    // Sessions start as counting begins; reports come 5 s later.
+    let (at_ms, region) = (T0 * 1000, Default::default());
+    clock.advance(Duration::from_secs(5));
     for s in 0..streams {
         let name = format!("stream-{s:06}");
         let id = StreamId { domain: "d", app: "live", stream: &name };
+        let key = StreamKey::new(id, config.max_label_length);
         slo.transition(&Transition {
             stream: id,
             sent: id,
+            key: &key,
+            folded: false,
             session: 1,
+            sequence: "q",
             start: true,
             event_time: T0.cast_signed(),
+            node: None,
+            region,
+            errcode: None,
+            cause: None,
+            duration_ms: None,
+            effect: Some(Effect { opened: Some(at_ms), ..Effect::default() }),
             at_secs: T0,
+            at_ms,
         });
+        let matched = Matched { session: 1, node: None, region, start_ms: at_ms, end_ms: None, folded: false };
         slo.report(&ReportAccepted {
             sent: id,
             stream: id,
-            data_time_ms: (T0 * 1000).cast_signed(),
+            key: &key,
+            data_time_ms: (at_ms + 5000).cast_signed(),
             report_interval_ms: Some(5000),
             errors: &[(6, 2)],
             frame_max: [None; 2],
             delay_secs: 0.0,
             future_data_time: false,
             unparsed_details: &[],
-            at_secs: T0,
+            session: Some(1),
+            node: None,
+            region,
+            matched: Some(matched),
+            at_secs: T0 + 5,
+            at_ms: at_ms + 5000,
         });
     }
     let held = HELD.load(Ordering::Relaxed) - before;

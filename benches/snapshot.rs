@@ -113,7 +113,8 @@ fn main() {
         let started = Instant::now();
         let bytes = std::fs::read(&path).unwrap();
         let loaded = Loaded { snapshot: StateSnapshot::decode(&bytes).unwrap(), journal: Vec::new(), moved_aside: 0 };
-        let (restored, r) = Exporter::restored(&config, clock.clone(), loaded);
+        let slos = vec![css_push_exporter::slo::Slo::push_health()];
+        let (restored, r) = Exporter::restored(&config, slos, clock.clone(), loaded);
         loads.push(started.elapsed().as_secs_f64());
         assert_eq!((r.streams as u64, r.live as u64), (STREAMS, STREAMS));
         remembered = r.dedup_entries;

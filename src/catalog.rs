@@ -58,6 +58,133 @@ pub fn errcode_label(errcode: i64) -> String {
     }
 }
 
+/// Why a push ended, from its `errcode`: CSS's stream-interruption table
+/// folded into causes an operator acts on. The `cause` label of
+/// `css_push_stream_ends_total`, and what the SLO's outage rule reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndCause {
+    /// 1-4: the pusher stopped the stream: the normal end.
+    PusherStopped,
+    /// 5, 9, 11, 18: an internal error at CSS.
+    CssInternal,
+    /// 6: the RTMP content could not be read.
+    RtmpContent,
+    /// 7: a frame too large.
+    FrameTooLarge,
+    /// 8: no data for a long time.
+    NoData,
+    /// 10: an interruption command at the proxy.
+    ProxyInterrupted,
+    /// 12-17: the pusher's network.
+    PusherNetwork,
+    /// 0 and any unlisted code below 19.
+    Unknown,
+    /// 19 and above: the push was refused at access (authentication, bans, limits).
+    AccessRefused,
+}
+
+/// (cause, label, what it is), in [`EndCause::ALL`] order.
+const END_CAUSES: [(EndCause, &str, &str); 9] = [
+    (EndCause::PusherStopped, "pusher_stopped", "the pusher stopped the stream (errcode 1-4)"),
+    (EndCause::CssInternal, "css_internal", "internal error at CSS (errcode 5, 9, 11, 18)"),
+    (EndCause::RtmpContent, "rtmp_content", "RTMP content error (errcode 6)"),
+    (EndCause::FrameTooLarge, "frame_too_large", "frame too large (errcode 7)"),
+    (EndCause::NoData, "no_data", "no data for a long time (errcode 8)"),
+    (EndCause::ProxyInterrupted, "proxy_interrupted", "interruption command at the proxy (errcode 10)"),
+    (EndCause::PusherNetwork, "pusher_network", "pusher network error (errcode 12-17)"),
+    (EndCause::Unknown, "unknown", "no reason given, or one CSS does not document (errcode 0, other codes below 19)"),
+    (EndCause::AccessRefused, "access_refused", "refused at access (errcode 19 and above)"),
+];
+
+impl EndCause {
+    pub const ALL: [EndCause; 9] = {
+        let mut all = [EndCause::Unknown; 9];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = END_CAUSES[i].0;
+            i += 1;
+        }
+        all
+    };
+
+    /// The cause of a push end's `errcode`.
+    pub fn of(errcode: i64) -> Self {
+        match errcode {
+            1..=4 => EndCause::PusherStopped,
+            5 | 9 | 11 | 18 => EndCause::CssInternal,
+            6 => EndCause::RtmpContent,
+            7 => EndCause::FrameTooLarge,
+            8 => EndCause::NoData,
+            10 => EndCause::ProxyInterrupted,
+            12..=17 => EndCause::PusherNetwork,
+            19.. => EndCause::AccessRefused,
+            _ => EndCause::Unknown,
+        }
+    }
+
+    /// Anything but the pusher stopping: the stream was cut off.
+    pub fn is_abnormal(self) -> bool {
+        self != EndCause::PusherStopped
+    }
+
+    /// The `cause` label value.
+    pub fn label(self) -> &'static str {
+        END_CAUSES[self as usize].1
+    }
+
+    /// What it is, for people.
+    pub fn description(self) -> &'static str {
+        END_CAUSES[self as usize].2
+    }
+
+    /// The cause [`EndCause::label`] names.
+    pub fn from_label(label: &str) -> Option<Self> {
+        END_CAUSES.iter().find(|c| c.1 == label).map(|c| c.0)
+    }
+}
+
+/// Where the CSS node that took a push is, from the push's `set_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Region {
+    /// set_id 1-6: inside mainland China.
+    Mainland,
+    /// set_id 7-200: outside it.
+    Overseas,
+    /// No set_id, or one outside 1-200.
+    #[default]
+    Unknown,
+}
+
+impl Region {
+    pub const ALL: [Region; 3] = [Region::Mainland, Region::Overseas, Region::Unknown];
+
+    pub fn of_set_id(set_id: Option<i64>) -> Self {
+        match set_id {
+            Some(1..=6) => Region::Mainland,
+            Some(7..=200) => Region::Overseas,
+            _ => Region::Unknown,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Region::Mainland => "mainland",
+            Region::Overseas => "overseas",
+            Region::Unknown => "unknown",
+        }
+    }
+
+    /// A byte for the state file and journal.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The region [`Region::code`] gave; anything else is unknown.
+    pub fn from_code(code: u8) -> Self {
+        Self::ALL.get(usize::from(code)).copied().unwrap_or_default()
+    }
+}
+
 /// Which media a frame-gap error type is about (types 6 and 7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Media {
@@ -267,5 +394,46 @@ mod tests {
         assert_eq!(errcode_label(99), "99");
         assert_eq!(errcode_label(100), "other");
         assert_eq!(errcode_label(-1), "other");
+    }
+
+    #[test]
+    fn end_causes_follow_the_interruption_table() {
+        let table: &[(i64, EndCause)] = &[
+            (0, EndCause::Unknown),
+            (1, EndCause::PusherStopped),
+            (4, EndCause::PusherStopped),
+            (5, EndCause::CssInternal),
+            (6, EndCause::RtmpContent),
+            (7, EndCause::FrameTooLarge),
+            (8, EndCause::NoData),
+            (9, EndCause::CssInternal),
+            (10, EndCause::ProxyInterrupted),
+            (11, EndCause::CssInternal),
+            (12, EndCause::PusherNetwork),
+            (17, EndCause::PusherNetwork),
+            (18, EndCause::CssInternal),
+            (19, EndCause::AccessRefused),
+            (i64::MAX, EndCause::AccessRefused),
+            (-1, EndCause::Unknown),
+            (i64::MIN, EndCause::Unknown),
+        ];
+        for &(errcode, cause) in table {
+            assert_eq!(EndCause::of(errcode), cause, "errcode {errcode}");
+        }
+        for (i, cause) in EndCause::ALL.into_iter().enumerate() {
+            assert_eq!(cause as usize, i, "ALL is in declaration order");
+            assert_eq!(EndCause::from_label(cause.label()), Some(cause));
+            assert_eq!(cause.is_abnormal(), cause != EndCause::PusherStopped);
+        }
+        assert_eq!(Region::of_set_id(Some(1)), Region::Mainland);
+        assert_eq!(Region::of_set_id(Some(6)), Region::Mainland);
+        assert_eq!(Region::of_set_id(Some(7)), Region::Overseas);
+        assert_eq!(Region::of_set_id(Some(200)), Region::Overseas);
+        for other in [None, Some(0), Some(201), Some(-3)] {
+            assert_eq!(Region::of_set_id(other), Region::Unknown);
+        }
+        for r in Region::ALL {
+            assert_eq!(Region::from_code(r.code()), r);
+        }
     }
 }

@@ -102,9 +102,10 @@ impl clap::builder::TypedValueParser for CallbackKey {
     }
 }
 
+use crate::state::limits::Limits;
 /// Longest `--max-label-length`: longer values make pages no one can read
 /// and series Prometheus itself may refuse.
-pub const MAX_LABEL_LENGTH: usize = 1024;
+pub use crate::state::limits::MAX_LABEL_LENGTH;
 
 fn label_length(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
@@ -330,6 +331,22 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The bounds and ages the stores keep to.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_streams: self.max_streams,
+            max_apps: self.max_apps,
+            max_series: self.max_series,
+            max_live_streams: self.max_live_streams,
+            max_label_bytes: self.max_label_length,
+            stream_ttl: self.stream_ttl,
+            live_stream_ttl: self.live_stream_ttl,
+            dedup_window: self.dedup_window,
+            dedup_capacity: self.dedup_capacity,
+            journal: self.state_file.is_some(),
+        }
     }
 }
 

@@ -14,10 +14,11 @@ use crate::observe::auth::AuthFailures;
 use crate::observe::callbacks::CallbackTallies;
 use crate::observe::log::EventLog;
 use crate::observe::metrics::ExporterMetrics;
-use crate::slo::{self, AppHealth, SloAccounting};
+use crate::slo::{AppHealth, BadStream, Saturation, Slo, SloAccounting};
 use crate::state::clock::Clock;
 use crate::state::dedup::Dedup;
 use crate::state::journal::Pending;
+use crate::state::limits::Limits;
 use crate::state::persist::{Loaded, SnapshotStats};
 use crate::state::snapshot::{self, Encoded, Restored};
 use crate::state::State;
@@ -43,20 +44,29 @@ pub struct Exporter {
 }
 
 impl Exporter {
+    /// The exporter accounting for the built-in push-health SLO.
     pub fn new(config: &Config, clock: Arc<dyn Clock>) -> Self {
-        Self::with_dedup(config, clock, Dedup::new(config.dedup_window.as_secs(), config.dedup_capacity))
+        Self::with_slos(config, vec![Slo::push_health()], clock)
+    }
+
+    /// The exporter accounting for `slos` (as the SLO file, read once, defines them).
+    pub fn with_slos(config: &Config, slos: Vec<Slo>, clock: Arc<dyn Clock>) -> Self {
+        let limits = config.limits();
+        let dedup = Dedup::new(limits.dedup_window.as_secs(), limits.dedup_capacity);
+        Self::build(config, &limits, slos, clock, dedup)
     }
 
     /// The exporter with the state the state file and its journal held,
     /// less what has expired since.
-    pub fn restored(config: &Config, clock: Arc<dyn Clock>, loaded: Loaded) -> (Self, Restored) {
+    pub fn restored(config: &Config, slos: Vec<Slo>, clock: Arc<dyn Clock>, loaded: Loaded) -> (Self, Restored) {
         let Loaded { snapshot, journal, moved_aside } = loaded;
-        let dedup = Dedup::with_seed(config.dedup_window.as_secs(), config.dedup_capacity, snapshot.dedup_seed());
-        let exporter = Self::with_dedup(config, clock, dedup);
+        let limits = config.limits();
+        let dedup = Dedup::with_seed(limits.dedup_window.as_secs(), limits.dedup_capacity, snapshot.dedup_seed());
+        let exporter = Self::build(config, &limits, slos, clock, dedup);
         let restored = snapshot.restore(&exporter.state, &exporter.dedup, exporter.clock.now_secs(), &journal);
-        exporter.state.lifecycles.for_each(|key, l| {
+        exporter.state.lifecycles.for_each(|_, pair, l| {
             if l.live {
-                exporter.slo.restored_live(key, l.folded, l.session);
+                exporter.slo.restored_live(pair, l);
             }
         });
         if let Some(stats) = &exporter.snapshot_stats {
@@ -65,8 +75,8 @@ impl Exporter {
         (exporter, restored)
     }
 
-    fn with_dedup(config: &Config, clock: Arc<dyn Clock>, dedup: Dedup) -> Self {
-        let state = Arc::new(State::new(config));
+    fn build(config: &Config, limits: &Limits, slos: Vec<Slo>, clock: Arc<dyn Clock>, dedup: Dedup) -> Self {
+        let state = Arc::new(State::new(limits));
         let dedup = Arc::new(dedup);
         let verifier = Verifier::new(
             &config.callback_keys,
@@ -77,13 +87,7 @@ impl Exporter {
         let metrics = Arc::new(ExporterMetrics::new());
         let tallies = Arc::new(CallbackTallies::new());
         let recent = Arc::new(Recent::new(clock.now_secs(), tallies.clone()));
-        // Application::build refuses a bad --slo-file before this; the
-        // fallback only covers the file changing in between.
-        let slos = slo::definition::load(config.slo_file.as_deref()).unwrap_or_else(|e| {
-            log::error!("{e}: accounting for the built-in push-health SLO instead");
-            vec![slo::Slo::push_health()]
-        });
-        let slo = Arc::new(SloAccounting::new(slos, config, clock.clone()));
+        let slo = Arc::new(SloAccounting::new(slos, limits, state.budget.clone(), clock.clone()));
         let observers: Vec<Arc<dyn Observer>> =
             vec![tallies.clone(), metrics.clone(), recent.clone(), Arc::new(EventLog::new()), slo.clone()];
         let pipeline = Pipeline {
@@ -91,7 +95,7 @@ impl Exporter {
             dedup: dedup.clone(),
             verifier,
             clock: clock.clone(),
-            max_label_bytes: config.max_label_length,
+            max_label_bytes: limits.max_label_bytes,
             observer: Arc::new(Observers(observers)),
         };
         let scrapes = Arc::new(Scrapes::default());
@@ -171,7 +175,7 @@ impl Exporter {
     /// Drops expired streams, (domain, app) pairs and dedup entries. Runs on a timer.
     pub fn expire(&self) {
         let now = self.clock.now_secs();
-        self.state.expire(now);
+        self.state.expire(now, |key, pair, l| self.slo.forgotten(key, pair, l));
         self.dedup.expire(now);
         self.slo.expire();
     }
@@ -181,6 +185,16 @@ impl Exporter {
     /// status page.
     pub fn slo_health(&self, span_secs: u64) -> Vec<AppHealth> {
         self.slo.recent_health(span_secs)
+    }
+
+    /// How full the SLO accounting's rooms are.
+    pub fn slo_saturation(&self) -> Vec<Saturation> {
+        self.slo.saturation()
+    }
+
+    /// The `n` streams with the most bad time over about the last `span_secs`.
+    pub fn slo_top_streams(&self, span_secs: u64, n: usize) -> Vec<BadStream> {
+        self.slo.top_bad_streams(span_secs, n)
     }
 
     /// The state a restart should find again, as the bytes of a state file.

@@ -185,11 +185,12 @@ impl Generator {
             .pusher(STREAM_PARAM, USER_IP);
         if end {
             let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-            // Most pushes end because the encoder stopped; some do not.
+            // Most pushes end because the encoder stopped (errcode 1-4);
+            // some are cut off (12-17: the pusher's network).
             body = if self.rng.random_bool(0.1) {
-                body.end(duration_ms, 3, "push timeout")
+                body.end(duration_ms, 13, "push network error")
             } else {
-                body.end(duration_ms, 0, "ok")
+                body.end(duration_ms, 1, "recv rtmp deleteStream")
             };
         }
         if let Some(key) = &self.key {

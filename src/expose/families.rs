@@ -91,7 +91,7 @@ pub const STREAM_STARTS: Family =
 pub const STREAM_ENDS: Family = family(
     "css_push_stream_ends_total",
     Counter,
-    "Push end callbacks (event_type 0) accepted, by errcode (0-99, else \"other\").",
+    "Push end callbacks (event_type 0) accepted, by errcode (0-99, else \"other\") and its cause.",
 );
 pub const SESSION_DURATION: Family = family(
     "css_push_session_duration_seconds",
@@ -197,22 +197,47 @@ pub const SLO_INFO: Family = family(
 pub const LIVE_SECONDS: Family = family(
     "css_push_live_seconds_total",
     Counter,
-    "Stream-seconds pushed (push start to end), per (domain, app); its rate is the average number of live streams.",
+    "Stream-seconds pushed (push start to end) per (domain, app) and SLO, plus outage gaps within the SLO's reconnect window.",
 );
 pub const BAD_SECONDS: Family = family(
     "css_push_bad_seconds_total",
     Counter,
-    "Live stream-seconds covered by push error reports of a type the SLO counts bad, each second once.",
+    "Live stream-seconds covered by push error reports of a type the SLO counts bad, each once, plus outage gaps.",
 );
 pub const SLO_UNATTRIBUTED: Family = family(
     "css_push_slo_unattributed_seconds_total",
     Counter,
-    "Bad stream-seconds of streams with no known push session (no push start seen): in neither side of the SLI.",
+    "Bad stream-seconds of reports naming no known push session (no push start seen): in neither side of the SLI.",
+);
+pub const OUTAGE_SECONDS: Family = family(
+    "css_push_outage_seconds_total",
+    Counter,
+    "Stream-seconds between an abnormal push end and the same stream's next start within the reconnect window.",
+);
+pub const STREAM_BAD_SECONDS: Family = family(
+    "css_push_stream_bad_seconds_total",
+    Counter,
+    "Per stream and SLO: its bad seconds (reports and outage gaps), from its first bad second while it is remembered.",
+);
+pub const SLO_STREAMS_TRACKED: Family = family(
+    "css_push_slo_streams_tracked",
+    Gauge,
+    "Streams the SLO accounting holds bad time for, by kind: started (a known push session) or report_only.",
+);
+pub const SLO_STREAMS_LIMIT: Family = family(
+    "css_push_slo_streams_limit",
+    Gauge,
+    "The bound on css_push_slo_streams_tracked per kind: --max-live-streams, and a tenth of it for report_only.",
+);
+pub const SLO_DROPPED_REPORTS: Family = family(
+    "css_push_slo_dropped_reports_total",
+    Counter,
+    "Bad push error reports the SLO accounting had no room for, by kind: their time is not in the SLI.",
 );
 pub const SLO_LATE_REPORTS: Family = family(
     "css_push_slo_late_reports_total",
     Counter,
-    "Bad push error reports covering seconds older than the SLO accounting's 1024-second memory; those seconds are not counted.",
+    "Bad push error reports covering time older than the SLO accounting holds (1024 s); that time is not counted.",
 );
 
 /// Every family, in page order.
@@ -259,6 +284,11 @@ pub const ALL: &[&Family] = &[
     &LIVE_SECONDS,
     &BAD_SECONDS,
     &SLO_UNATTRIBUTED,
+    &OUTAGE_SECONDS,
+    &STREAM_BAD_SECONDS,
+    &SLO_STREAMS_TRACKED,
+    &SLO_STREAMS_LIMIT,
+    &SLO_DROPPED_REPORTS,
     &SLO_LATE_REPORTS,
 ];
 

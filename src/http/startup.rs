@@ -6,7 +6,7 @@ use crate::http::routes::{self, AppState, Routes};
 use crate::http::webconfig::{WebConfig, WebConfigError};
 use crate::http::{headers, limits};
 use crate::observe::ratelog::{RateLimitedLog, LOG_INTERVAL};
-use crate::slo::{self, SloFileError};
+use crate::slo::{self, Slo, SloFileError};
 use crate::state::clock::Clock;
 use crate::state::persist::{Loaded, Persister, StateFile, StateFileError};
 use crate::status_page::Listener;
@@ -73,15 +73,16 @@ impl Application {
     pub fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let web_config =
             config.web_config_file.as_deref().map(WebConfig::load).transpose().map_err(StartError::WebConfig)?;
-        slo::definition::load(config.slo_file.as_deref()).map_err(StartError::Slo)?;
+        let slos = slo::definition::load(config.slo_file.as_deref()).map_err(StartError::Slo)?;
         // The state is loaded before the listeners open: ready means loaded.
         let (exporter, state_file) = match &config.state_file {
             Some(path) => {
-                let (file, loaded) = StateFile::open(config, path, clock.now_secs()).map_err(StartError::State)?;
-                let exporter = restored(config, clock, file.path(), loaded);
+                let (file, loaded) =
+                    StateFile::open(&config.limits(), path, clock.now_secs()).map_err(StartError::State)?;
+                let exporter = restored(config, slos, clock, file.path(), loaded);
                 (Arc::new(exporter), Some(file))
             }
-            None => (Arc::new(Exporter::new(config, clock)), None),
+            None => (Arc::new(Exporter::with_slos(config, slos, clock)), None),
         };
         if !exporter.authenticates() {
             log::warn!("no --callback-key set: callbacks are accepted without checking their signature");
@@ -183,9 +184,15 @@ impl Application {
 }
 
 /// The exporter with what the state file held, as the log tells.
-fn restored(config: &Config, clock: Arc<dyn Clock>, path: &std::path::Path, loaded: Loaded) -> Exporter {
+fn restored(
+    config: &Config,
+    slos: Vec<Slo>,
+    clock: Arc<dyn Clock>,
+    path: &std::path::Path,
+    loaded: Loaded,
+) -> Exporter {
     let age = clock.now_secs().saturating_sub(loaded.snapshot.written_at());
-    let (exporter, r) = Exporter::restored(config, clock, loaded);
+    let (exporter, r) = Exporter::restored(config, slos, clock, loaded);
     log::info!(
         "restored {} streams ({} live) and {} remembered callbacks from {}, written {age} s ago; \
          {} journalled starts and ends replayed",

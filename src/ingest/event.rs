@@ -2,8 +2,10 @@
 //! consumers implement. Ingest writes to one observer (the exporter composes
 //! the callback tallies, the status page, the rejection log and any new
 //! consumer into one with [`Observers`]); it knows none of them.
-use crate::catalog::EventType;
+use crate::catalog::{EndCause, EventType, Region};
 use crate::ingest::outcome::Outcome;
+pub use crate::state::key::StreamKey;
+pub use crate::state::lifecycle::{Effect, Gap, Matched};
 pub use crate::state::streams::StreamId;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -24,6 +26,9 @@ pub struct ReportAccepted<'a> {
     pub sent: StreamId<'a>,
     /// Labels as recorded: cut, or `__overflow__` past `--max-apps`.
     pub stream: StreamId<'a>,
+    /// The key of the names as sent, cut to `--max-label-length`: the one
+    /// every store keyed by stream uses.
+    pub key: &'a StreamKey,
     /// `data_time` as recorded (the receive time when too far ahead), Unix ms.
     pub data_time_ms: i64,
     /// `report_interval` as sent, ms.
@@ -39,7 +44,43 @@ pub struct ReportAccepted<'a> {
     /// Error codes of the type 6/7 details whose gap could not be read, one
     /// per such detail.
     pub unparsed_details: &'a [u8],
+    /// Hash of the `sequence` of the push session it was matched to by
+    /// (domain, app, stream, sequence); `None` when that session's start
+    /// was never seen (or is forgotten).
+    pub session: Option<u64>,
+    /// That session's access node and region.
+    pub node: Option<IpAddr>,
+    pub region: Region,
+    /// That session as the lifecycle store holds it: its span and pair.
+    pub matched: Option<Matched>,
     pub at_secs: u64,
+    /// Receive time, Unix ms.
+    pub at_ms: u64,
+}
+
+/// A report of `errors` from `sent` (its key `key`), no session matched, the rest empty: for tests.
+#[cfg(test)]
+impl<'a> ReportAccepted<'a> {
+    pub fn for_test(sent: StreamId<'a>, key: &'a StreamKey, errors: &'a [(u8, u64)], at_secs: u64) -> Self {
+        Self {
+            sent,
+            stream: sent,
+            key,
+            data_time_ms: 1,
+            report_interval_ms: None,
+            errors,
+            frame_max: [None; 2],
+            delay_secs: 0.0,
+            future_data_time: false,
+            unparsed_details: &[],
+            session: None,
+            node: None,
+            region: Region::Unknown,
+            matched: None,
+            at_secs,
+            at_ms: at_secs * 1000,
+        }
+    }
 }
 
 /// A push start or end (`event_type` 1 or 0), after it was recorded.
@@ -48,12 +89,31 @@ pub struct Transition<'a> {
     pub stream: StreamId<'a>,
     /// Names as sent, uncut.
     pub sent: StreamId<'a>,
+    /// The key of the names as sent, cut to `--max-label-length`.
+    pub key: &'a StreamKey,
+    /// Its (domain, app) is past `--max-apps`: counted under `__overflow__`.
+    pub folded: bool,
     /// Hash of the session's `sequence`.
     pub session: u64,
+    /// `sequence` as sent.
+    pub sequence: &'a str,
     pub start: bool,
     /// `event_time` as sent, Unix seconds.
     pub event_time: i64,
+    /// The access node, when `node` is an IP address.
+    pub node: Option<IpAddr>,
+    pub region: Region,
+    /// On ends: `errcode` as sent and its cause.
+    pub errcode: Option<i64>,
+    pub cause: Option<EndCause>,
+    /// On ends: `push_duration` as sent, ms.
+    pub duration_ms: Option<u64>,
+    /// What it changed in the stream's push sessions; `None` when the
+    /// lifecycle store had no room for the stream (`--max-live-streams`).
+    pub effect: Option<Effect>,
     pub at_secs: u64,
+    /// Receive time, Unix ms.
+    pub at_ms: u64,
 }
 
 /// A consumer of what ingest observes. Called on the ingest path: keep each

@@ -1,7 +1,7 @@
 //! What happens to one callback body: parse, verify, de-duplicate, record.
 //! Transport-free, so the HTTP route, the benchmarks and the property tests
 //! all drive the same code.
-use crate::catalog::{self, EventType, Media};
+use crate::catalog::{self, EndCause, EventType, Media, Region};
 use crate::ingest::event::{CallbackSeen, Observer, ReportAccepted, Transition};
 use crate::ingest::outcome::{Handled, Outcome, Rejection};
 use crate::ingest::signature::{Verdict, Verifier};
@@ -9,6 +9,7 @@ use crate::ingest::wire::{self, Head, ParseError, PushError, PushLifecycle};
 use crate::state::apps::AppSeries;
 use crate::state::clock::Clock;
 use crate::state::dedup::{Dedup, EventKey, Seen};
+use crate::state::lifecycle::Change;
 use crate::state::streams::{ErrorReport, StreamId};
 use crate::state::{State, OVERFLOW};
 use crate::text::cap;
@@ -111,21 +112,57 @@ impl Pipeline {
         let (stream, series) = self.admit(own, now);
         // Liveness is tracked per stream even past --max-apps, counted under "__overflow__" then.
         let folded = Arc::ptr_eq(&series, self.state.apps.overflow());
+        let key = self.state.key(own);
         let session = xxhash_rust::xxh3::xxh3_64(e.sequence.as_bytes());
-        let (lifecycles, now_secs) = (&self.state.lifecycles, now.as_secs());
-        let show = |live| {
-            self.state.streams.set_live(stream, live, now_secs);
-        };
+        let now_secs = now.as_secs();
         let start = event_type == wire::EVENT_PUSH_START;
+        let errcode = (!start).then(|| e.errcode.unwrap_or(0));
+        let cause = errcode.map(EndCause::of);
         if start {
             series.count_start();
-            lifecycles.start(own, folded, session, now_secs, show);
-        } else {
+        } else if let (Some(errcode), Some(cause)) = (errcode, cause) {
             let duration = e.push_duration.map(|ms| Duration::from_millis(ms).as_secs_f64());
-            series.count_end(&catalog::errcode_label(e.errcode.unwrap_or(0)), duration);
-            lifecycles.end(own, folded, session, now_secs, show);
+            series.count_end(&catalog::errcode_label(errcode), cause, duration);
         }
-        let transition = Transition { stream, sent: own, session, start, event_time: e.event_time, at_secs: now_secs };
+        let change = Change {
+            start,
+            folded,
+            session,
+            at_ms: millis(now),
+            event_time: e.event_time,
+            node: e.node.parse().ok(),
+            region: Region::of_set_id(e.set_id),
+            errcode,
+        };
+        let effect = self.state.lifecycles.apply(&key, &change, |live| {
+            // Past --max-apps the stream has no series of its own: refused, and counted so.
+            let overflow;
+            let shown = if folded {
+                overflow = self.state.key(stream);
+                &overflow
+            } else {
+                &key
+            };
+            self.state.streams.set_live(shown, live, now_secs);
+        });
+        let transition = Transition {
+            stream,
+            sent: own,
+            key: &key,
+            folded,
+            session,
+            sequence: &e.sequence,
+            start,
+            event_time: e.event_time,
+            node: change.node,
+            region: change.region,
+            errcode,
+            cause,
+            duration_ms: e.push_duration,
+            effect,
+            at_secs: now_secs,
+            at_ms: change.at_ms,
+        };
         self.observer.transition(&transition);
         Outcome::Accepted
     }
@@ -142,7 +179,9 @@ impl Pipeline {
             data_time_ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
         }
 
-        let (id, series) = self.admit(StreamId { domain: &p.domain, app: &p.path, stream: &p.stream_id }, now);
+        let sent = StreamId { domain: &p.domain, app: &p.path, stream: &p.stream_id };
+        let (id, series) = self.admit(sent, now);
+        let key = self.state.key(sent);
         let mut errors = Vec::with_capacity(p.abnormal_event.len());
         let mut unparsed_details = Vec::new();
         let mut frame_max = [None; 2];
@@ -163,10 +202,20 @@ impl Pipeline {
             }
         }
         let report = ErrorReport { errors: &errors, frame_max, data_time_secs };
-        self.state.streams.record_report(id, &report, now.as_secs());
+        // Past --max-apps the report counts in the overflow pair's bucket.
+        let overflow;
+        let recorded = if Arc::ptr_eq(&series, self.state.apps.overflow()) {
+            overflow = self.state.key(id);
+            &overflow
+        } else {
+            &key
+        };
+        self.state.streams.record_report(recorded, &report, now.as_secs());
+        let matched = self.state.lifecycles.session(&key, xxhash_rust::xxh3::xxh3_64(p.sequence.as_bytes()));
         self.observer.report(&ReportAccepted {
-            sent: StreamId { domain: &p.domain, app: &p.path, stream: &p.stream_id },
+            sent,
             stream: id,
+            key: &key,
             data_time_ms,
             report_interval_ms: p.report_interval,
             errors: &errors,
@@ -174,7 +223,12 @@ impl Pipeline {
             delay_secs,
             future_data_time,
             unparsed_details: &unparsed_details,
+            session: matched.map(|m| m.session),
+            node: matched.and_then(|m| m.node),
+            region: matched.map_or(Region::Unknown, |m| m.region),
+            matched,
             at_secs: now.as_secs(),
+            at_ms: millis(now),
         });
     }
 
@@ -189,6 +243,10 @@ impl Pipeline {
             }
         }
     }
+}
+
+fn millis(now: Duration) -> u64 {
+    u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn malformed(e: ParseError) -> Outcome {

@@ -99,6 +99,12 @@ pub struct PushLifecycle<'a> {
     /// Session length in ms, on end events (documented as a string).
     #[serde(default, deserialize_with = "opt_uint")]
     pub push_duration: Option<u64>,
+    /// The CSS access node's IP, as text; anything else is not believed.
+    #[serde(default, borrow)]
+    pub node: Cow<'a, str>,
+    /// 1-6 mainland China, 7-200 outside.
+    #[serde(default, deserialize_with = "opt_int")]
+    pub set_id: Option<i64>,
 }
 
 /// Why a body could not be read.

@@ -3,12 +3,21 @@
 //! `grafana/generate.py`; `prometheus/slo.toml` is the built-in default.
 use serde::Deserialize;
 use std::fmt;
+use std::fs::OpenOptions;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The largest SLO file read: four SLOs take a few hundred bytes.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024;
+/// The longest `reconnect_window`: a gap longer than this is a new push, not an outage.
+const MAX_RECONNECT_WINDOW: Duration = Duration::from_secs(3600);
 
 /// At most this many SLOs: each adds two series per (domain, app) pair, and
 /// the pair's series budget reserves them all up front.
 pub const MAX_SLOS: usize = 4;
-const _: () = assert!(crate::state::apps::SLO_SERIES == 1 + 2 * MAX_SLOS, "the pair budget reserves every SLO");
+const _: () = assert!(crate::state::apps::SLO_SERIES == 1 + 3 * MAX_SLOS, "the pair budget reserves every SLO");
 
 /// The error types an SLO may count bad: CSS documents 1-16.
 const KNOWN_TYPES: std::ops::RangeInclusive<u8> = 1..=16;
@@ -24,8 +33,13 @@ pub struct Slo {
     pub window_days: u32,
     /// Sorted, distinct, within 1-16.
     pub bad_error_types: Vec<u8>,
-    /// Pages only for pairs averaging at least this many live streams.
+    /// Pages only for pairs with at least this many live streams now.
     pub min_live_streams: u32,
+    /// Pages only when at least this many distinct streams were bad in the last 5 minutes.
+    pub min_bad_streams: u32,
+    /// An abnormal push end followed by a start of the same stream within
+    /// this counts the gap as live and bad.
+    pub reconnect_window: Duration,
 }
 
 impl Slo {
@@ -47,9 +61,19 @@ impl Slo {
             window_days: 30,
             bad_error_types: vec![1, 2, 3, 4, 6, 7, 10, 11, 12, 14, 15],
             min_live_streams: 5,
+            min_bad_streams: DEFAULT_MIN_BAD_STREAMS,
+            reconnect_window: DEFAULT_RECONNECT_WINDOW,
         }
     }
+
+    /// `5m`, as the file would write it.
+    pub fn reconnect_window_text(&self) -> String {
+        humantime::format_duration(self.reconnect_window).to_string()
+    }
 }
+
+const DEFAULT_MIN_BAD_STREAMS: u32 = 2;
+const DEFAULT_RECONNECT_WINDOW: Duration = Duration::from_secs(300);
 
 /// Why `--slo-file` is refused at start.
 #[derive(Debug)]
@@ -80,14 +104,45 @@ struct Entry {
     window: String,
     bad_error_types: Vec<i64>,
     min_live_streams: u32,
+    min_bad_streams: Option<i64>,
+    reconnect_window: Option<String>,
 }
 
-/// The SLOs `path` defines; without a path, the built-in one.
+/// The SLOs `path` defines; without a path, the built-in one. The file is
+/// read as data: a regular file only (opened without blocking and without
+/// following a link, then checked on the open file), at most
+/// [`MAX_FILE_BYTES`].
 pub fn load(path: Option<&Path>) -> Result<Vec<Slo>, SloFileError> {
     let Some(path) = path else { return Ok(vec![Slo::push_health()]) };
     let refuse = |why: String| SloFileError { path: path.to_owned(), why };
-    let text = std::fs::read_to_string(path).map_err(|e| refuse(format!("cannot read it: {e}")))?;
+    let bytes = read_regular(path).map_err(refuse)?;
+    let text = String::from_utf8(bytes).map_err(|_| refuse("not UTF-8 text".into()))?;
     parse(&text).map_err(refuse)
+}
+
+fn read_regular(path: &Path) -> Result<Vec<u8>, String> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => "a symbolic link: give the file it points to".to_owned(),
+            _ => format!("cannot read it: {e}"),
+        })?;
+    let meta = file.metadata().map_err(|e| format!("cannot read it: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a regular file (a FIFO, a device, a directory or a socket is not read)".into());
+    }
+    let too_large = |len: u64| format!("{len} bytes, more than the {MAX_FILE_BYTES} bytes an SLO file may have");
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read it: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// The SLOs a file's text defines, each checked.
@@ -137,12 +192,29 @@ impl Entry {
         if bad.is_empty() {
             return Err("bad_error_types is empty: nothing would ever be bad".into());
         }
+        let min_bad_streams = match self.min_bad_streams {
+            None => DEFAULT_MIN_BAD_STREAMS,
+            Some(n) => u32::try_from(n)
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or_else(|| format!("min_bad_streams must be a whole number of at least 1, got {n}"))?,
+        };
+        let reconnect_window = match self.reconnect_window {
+            None => DEFAULT_RECONNECT_WINDOW,
+            Some(text) => {
+                humantime::parse_duration(&text).ok().filter(|d| *d <= MAX_RECONNECT_WINDOW).ok_or_else(|| {
+                    format!("reconnect_window must be a duration from \"0s\" to \"1h\", like \"5m\"; got {text:?}")
+                })?
+            }
+        };
         Ok(Slo {
             name: self.name,
             objective: self.objective,
             window_days,
             bad_error_types: bad,
             min_live_streams: self.min_live_streams,
+            min_bad_streams,
+            reconnect_window,
         })
     }
 }
@@ -164,6 +236,9 @@ mod tests {
     fn reads_a_file_and_sorts_the_types() {
         let slos = parse(ONE).unwrap();
         assert_eq!(slos[0].bad_error_types, [6, 7]);
+        assert_eq!((slos[0].min_bad_streams, slos[0].reconnect_window_text()), (2, "5m".to_owned()), "the defaults");
+        let set = parse(&format!("{ONE}min_bad_streams = 1\nreconnect_window = \"90s\"\n")).unwrap();
+        assert_eq!((set[0].min_bad_streams, set[0].reconnect_window), (1, Duration::from_secs(90)));
         assert_eq!((slos[0].window(), slos[0].window_days), ("7d".to_owned(), 7));
         assert!(slos[0].is_bad(7) && !slos[0].is_bad(5));
     }
@@ -184,6 +259,9 @@ mod tests {
             (&ONE.replace("min_live", "minimum_live"), "unknown field"),
             (&ONE.repeat(2), "\"strict\" is used twice"),
             (&ONE.repeat(MAX_SLOS + 1), "1 to 4 are allowed"),
+            (&format!("{ONE}min_bad_streams = 0\n"), "min_bad_streams must be"),
+            (&format!("{ONE}reconnect_window = \"61m\"\n"), "reconnect_window must be"),
+            (&format!("{ONE}reconnect_window = \"soon\"\n"), "reconnect_window must be"),
         ];
         for (text, want) in table {
             let err = parse(text).expect_err(text);

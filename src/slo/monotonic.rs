@@ -12,19 +12,23 @@ pub struct Monotonic {
 
 impl Monotonic {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        let latest = AtomicU64::new(clock.now_secs());
+        let latest = AtomicU64::new(millis(&*clock));
         Self { clock, latest }
     }
 
-    /// Now, in whole seconds, never earlier than before.
+    /// Now, Unix ms, never earlier than before.
     pub fn now(&self) -> u64 {
-        self.at(self.clock.now_secs())
+        self.at(millis(&*self.clock))
     }
 
-    /// `secs` (an event's receive time), or a later time already seen.
-    pub fn at(&self, secs: u64) -> u64 {
-        self.latest.fetch_max(secs, Ordering::Relaxed).max(secs)
+    /// `ms` (an event's receive time), or a later time already seen.
+    pub fn at(&self, ms: u64) -> u64 {
+        self.latest.fetch_max(ms, Ordering::Relaxed).max(ms)
     }
+}
+
+fn millis(clock: &dyn Clock) -> u64 {
+    u64::try_from(clock.now().as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -35,13 +39,13 @@ mod tests {
 
     #[test]
     fn never_steps_back() {
-        let clock = Arc::new(ManualClock::new(Duration::from_secs(100)));
+        let clock = Arc::new(ManualClock::new(Duration::from_millis(100)));
         let m = Monotonic::new(clock.clone());
         assert_eq!(m.now(), 100);
         assert_eq!(m.at(90), 100, "an event stamped before a time already seen");
         assert_eq!(m.at(130), 130);
         assert_eq!(m.now(), 130, "the wall clock is behind");
-        clock.advance(Duration::from_secs(40));
+        clock.advance(Duration::from_millis(40));
         assert_eq!(m.now(), 140);
     }
 }

@@ -6,7 +6,7 @@
 use super::budget::SeriesBudget;
 use super::streams::MAX_STREAM_SERIES;
 use super::OVERFLOW;
-use crate::catalog::{self, Media};
+use crate::catalog::{self, EndCause, Media};
 use crate::expose::families as f;
 use crate::expose::{Collector, Encoder, Value};
 use crate::text::push_labels;
@@ -38,14 +38,15 @@ pub struct AppSeries {
     last_seen: AtomicU64,
     frame_interval: [Histogram; 2],
     starts: AtomicU64,
-    /// Ends by `errcode` label value; ends are rare, a lock is cheap.
-    ends: Mutex<BTreeMap<String, u64>>,
+    /// Ends by `errcode` and `cause` label values; ends are rare, a lock is cheap.
+    ends: Mutex<BTreeMap<(String, &'static str), u64>>,
     session_duration: Histogram,
 }
 
 /// Series a pair can hold, reserved from the budget when it is admitted:
 /// two frame gap histograms and the session histogram (buckets, +Inf, sum,
-/// count each), starts, ends by every `errcode` value (0-99, "other"), and
+/// count each), starts, ends by every `errcode` value (0-99 with their
+/// cause, "other" with two: unknown below 0, access refused above 99), and
 /// its `__overflow__` stream, so counts folded there never need budget,
 /// and the push-health SLO series.
 #[allow(clippy::cast_possible_truncation, reason = "99 fits any usize")]
@@ -53,14 +54,14 @@ const PAIR_SERIES: usize = 2 * (FRAME_INTERVAL_BUCKETS.len() + 3)
     + SESSION_BUCKETS.len()
     + 3
     + 1
-    + (catalog::MAX_LABELLED_CODE as usize + 2)
+    + (catalog::MAX_LABELLED_CODE as usize + 3)
     + MAX_STREAM_SERIES
     + SLO_SERIES;
 
-/// The SLO accounting's series per pair: live seconds, then bad and
-/// unattributed seconds for each of at most 4 SLOs (`slo::definition`
+/// The SLO accounting's series per pair: outage seconds, then live, bad
+/// and unattributed seconds for each of at most 4 SLOs (`slo::definition`
 /// checks its cap against this).
-pub const SLO_SERIES: usize = 1 + 2 * 4;
+pub const SLO_SERIES: usize = 1 + 3 * 4;
 
 fn histogram(buckets: &[f64]) -> Histogram {
     // The name is not shown (the encoder writes the family's); buckets are constants.
@@ -78,7 +79,7 @@ impl AppSeries {
             starts: AtomicU64::new(0),
             // A normal end (errcode 0) exists from the pair's birth, so
             // push-end panels and rates read 0 rather than "No data".
-            ends: Mutex::new(BTreeMap::from([(catalog::errcode_label(0), 0)])),
+            ends: Mutex::new(BTreeMap::from([((catalog::errcode_label(0), EndCause::of(0).label()), 0)])),
             session_duration: histogram(&SESSION_BUCKETS),
         }
     }
@@ -91,9 +92,9 @@ impl AppSeries {
         self.starts.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn count_end(&self, errcode: &str, duration_secs: Option<f64>) {
+    pub fn count_end(&self, errcode: &str, cause: EndCause, duration_secs: Option<f64>) {
         let mut ends = crate::sync::lock(&self.ends);
-        *ends.entry(errcode.to_owned()).or_default() += 1;
+        *ends.entry((errcode.to_owned(), cause.label())).or_default() += 1;
         if let Some(secs) = duration_secs {
             self.session_duration.observe(secs);
         }
@@ -232,8 +233,8 @@ impl Collector for DomainApps {
         });
         enc.family(&f::STREAM_ENDS);
         self.for_each(|s| {
-            for (errcode, n) in crate::sync::lock(&s.ends).iter() {
-                enc.sample(&f::STREAM_ENDS, &s.labels, &[("errcode", errcode)], Value::Int(*n));
+            for ((errcode, cause), n) in crate::sync::lock(&s.ends).iter() {
+                enc.sample(&f::STREAM_ENDS, &s.labels, &[("errcode", errcode), ("cause", cause)], Value::Int(*n));
             }
         });
         enc.family(&f::SESSION_DURATION);
@@ -272,7 +273,7 @@ mod tests {
         let budget = Arc::new(SeriesBudget::new(3 * PAIR_SERIES as u64 + 1));
         let apps = DomainApps::new(10, budget.clone());
         assert_eq!(budget.held(), PAIR_SERIES as u64, "the overflow pair");
-        apps.admit("d", "a", 10).unwrap().count_end("3", None);
+        apps.admit("d", "a", 10).unwrap().count_end("3", EndCause::of(3), None);
         assert!(apps.admit("d", "b", 10).is_some());
         assert!(apps.admit("d", "c", 10).is_none(), "the budget is spent");
         assert_eq!(budget.held(), 3 * PAIR_SERIES as u64);
@@ -286,14 +287,14 @@ mod tests {
         let s = apps.admit("d\"x", "live", 10).unwrap();
         s.observe_frame_interval(Media::Video, 3.0);
         s.count_start();
-        s.count_end("3", Some(60.0));
+        s.count_end("3", EndCause::of(3), Some(60.0));
         apps.overflow().count_start();
         let out = page(&apps);
         for want in [
             "css_push_frame_interval_seconds_count{domain=\"d\\\"x\",app=\"live\",media=\"video\"} 1\n",
             "css_push_stream_starts_total{domain=\"d\\\"x\",app=\"live\"} 1\n",
-            "css_push_stream_ends_total{domain=\"d\\\"x\",app=\"live\",errcode=\"3\"} 1\n",
-            "css_push_stream_ends_total{domain=\"d\\\"x\",app=\"live\",errcode=\"0\"} 0\n",
+            "css_push_stream_ends_total{domain=\"d\\\"x\",app=\"live\",errcode=\"3\",cause=\"pusher_stopped\"} 1\n",
+            "css_push_stream_ends_total{domain=\"d\\\"x\",app=\"live\",errcode=\"0\",cause=\"unknown\"} 0\n",
             "css_push_session_duration_seconds_sum{domain=\"d\\\"x\",app=\"live\"} 60\n",
             "css_push_stream_starts_total{domain=\"__overflow__\",app=\"__overflow__\"} 1\n",
         ] {

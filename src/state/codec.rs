@@ -2,6 +2,7 @@
 //! length-prefixed strings, little-endian integers, tagged sections, and
 //! why a file cannot be read.
 use std::fmt;
+use std::net::IpAddr;
 
 /// Why a state file cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,5 +83,29 @@ impl<'a> Reader<'a> {
         }
         let len = usize::try_from(self.u64()?).map_err(|_| FormatError::Truncated)?;
         Ok(Reader(self.take(len)?))
+    }
+}
+/// An IP address as a length (0 for none, 4 or 16) and its bytes.
+pub(super) fn push_ip(out: &mut Vec<u8>, ip: Option<IpAddr>) {
+    match ip {
+        None => out.push(0),
+        Some(IpAddr::V4(v4)) => {
+            out.push(4);
+            out.extend_from_slice(&v4.octets());
+        }
+        Some(IpAddr::V6(v6)) => {
+            out.push(16);
+            out.extend_from_slice(&v6.octets());
+        }
+    }
+}
+
+/// What [`push_ip`] wrote.
+pub(super) fn read_ip(r: &mut Reader<'_>) -> Result<Option<IpAddr>, FormatError> {
+    match r.u8()? {
+        0 => Ok(None),
+        4 => Ok(Some(IpAddr::from(<[u8; 4]>::try_from(r.take(4)?).expect("4 bytes")))),
+        16 => Ok(Some(IpAddr::from(<[u8; 16]>::try_from(r.take(16)?).expect("16 bytes")))),
+        _ => Err(FormatError::Malformed("node address")),
     }
 }

@@ -10,16 +10,22 @@
 //! the transitions after the cut are replayed on top of it.
 //!
 //! The file is the magic `CSSPJRNL`, the format version (u32), then records:
-//! a u32 payload length, the payload (number u64, kind u8, session u64,
-//! time u64, the stream's key as a u32 length and UTF-8 bytes) and the
-//! xxh3-64 of the payload. A record cut short by a crash ends the file.
-use super::codec::{push_str, FormatError, Reader};
+//! a u32 payload length, the payload and the xxh3-64 of the payload. A
+//! record cut short by a crash ends the file. The payload (version 2): number
+//! u64, kind u8, session u64, receive time u64 (Unix ms), `event_time` i64,
+//! `errcode` i64 (0 unless the kind says one was sent), region u8, the
+//! access node's IP (a length u8 of 0, 4 or 16 and its bytes), the stream's
+//! key as a u32 length and UTF-8 bytes. Version 1 (still read) had number,
+//! kind, session, receive time in seconds and key.
+use super::codec::{push_ip, push_str, read_ip, FormatError, Reader};
+use crate::catalog::Region;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"CSSPJRNL";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// Transitions waiting for the persister thread; past this many (a stalled
 /// disk) further ones are counted and left to the next snapshot.
@@ -28,34 +34,54 @@ pub const PENDING: usize = 65_536;
 /// file and the replay at start stay small whatever `--state-interval` is.
 pub const MAX_RECORDS: usize = 200_000;
 /// Longest record any release writes: label values of `MAX_LABEL_LENGTH` bytes.
-const MAX_RECORD_LEN: usize = max_record_len(crate::cli::MAX_LABEL_LENGTH);
+const MAX_RECORD_LEN: usize = max_record_len(super::limits::MAX_LABEL_LENGTH);
 
 /// Longest record with label values of at most `max_label_bytes` bytes: the
 /// fixed fields and a key of three values, each byte escaped to two, with
 /// their names, quotes and commas.
 pub const fn max_record_len(max_label_bytes: usize) -> usize {
-    4 + 8 + 1 + 8 + 8 + 4 + (27 + 6 * max_label_bytes) + 8
+    4 + 8 + 1 + 8 + 8 + 8 + 8 + 1 + 17 + 4 + (27 + 6 * max_label_bytes) + 8
 }
 
 // Kind bits.
 const START: u8 = 1;
 const END: u8 = 2;
 const FOLDED: u8 = 4;
+const ERRCODE: u8 = 8;
+
+/// A start or an end as the pipeline (or the journal) hands it in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    pub start: bool,
+    pub folded: bool,
+    /// Hash of the session's `sequence`.
+    pub session: u64,
+    /// Receive time, Unix ms.
+    pub at_ms: u64,
+    /// The callback's own `event_time`, Unix seconds.
+    pub event_time: i64,
+    pub node: Option<IpAddr>,
+    pub region: Region,
+    /// On ends: why.
+    pub errcode: Option<i64>,
+}
 
 /// One push start or end, as the lifecycle store applied it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Transition {
     /// Order among all transitions, across restarts.
     pub seq: u64,
-    pub start: bool,
-    /// Its (domain, app) pair was past `--max-apps`.
-    pub folded: bool,
-    /// Hash of the push session's `sequence`.
-    pub session: u64,
-    /// Clock seconds when it was applied.
-    pub at: u64,
+    /// What was applied, as it was handed in.
+    pub change: Change,
     /// The stream's label set, as the lifecycle store keys it.
     pub key: Box<str>,
+}
+
+impl Transition {
+    /// Receive time, Unix seconds.
+    pub fn at_secs(&self) -> u64 {
+        self.change.at_ms / 1000
+    }
 }
 
 /// The numbering and the sending end, held by the lifecycle store.
@@ -95,9 +121,9 @@ impl Pending {
 impl Sink {
     /// Numbers the transition and hands it on; call with the stream's shard
     /// locked, so a snapshot's cut of that shard falls before or after it.
-    pub fn send(&self, start: bool, folded: bool, session: u64, at: u64, key: &str) {
+    pub fn send(&self, change: &Change, key: &str) {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
-        let t = Transition { seq, start, folded, session, at, key: key.into() };
+        let t = Transition { seq, change: *change, key: key.into() };
         // Full: the persister is behind; disconnected: it is gone (shutdown).
         if self.tx.try_send(t).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -124,12 +150,18 @@ pub fn header() -> Vec<u8> {
 
 /// Appends `t` as one record.
 pub fn encode(out: &mut Vec<u8>, t: &Transition) {
+    let c = &t.change;
     let at = out.len();
     out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(&t.seq.to_le_bytes());
-    out.push(if t.start { START } else { END } | if t.folded { FOLDED } else { 0 });
-    out.extend_from_slice(&t.session.to_le_bytes());
-    out.extend_from_slice(&t.at.to_le_bytes());
+    let kind = if c.start { START } else { END } | flag(c.folded, FOLDED) | flag(c.errcode.is_some(), ERRCODE);
+    out.push(kind);
+    out.extend_from_slice(&c.session.to_le_bytes());
+    out.extend_from_slice(&c.at_ms.to_le_bytes());
+    out.extend_from_slice(&c.event_time.to_le_bytes());
+    out.extend_from_slice(&c.errcode.unwrap_or(0).to_le_bytes());
+    out.push(c.region.code());
+    push_ip(out, c.node);
     push_str(out, &t.key);
     let payload = &out[at + 4..];
     let checksum = xxhash_rust::xxh3::xxh3_64(payload);
@@ -137,6 +169,14 @@ pub fn encode(out: &mut Vec<u8>, t: &Transition) {
     let len = payload.len() as u32;
     out[at..at + 4].copy_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&checksum.to_le_bytes());
+}
+
+fn flag(set: bool, bit: u8) -> u8 {
+    if set {
+        bit
+    } else {
+        0
+    }
 }
 
 /// The records of a journal file, up to the first one a crash cut short or
@@ -147,15 +187,15 @@ pub fn decode(bytes: &[u8]) -> Result<(Vec<Transition>, usize), FormatError> {
     if r.take(MAGIC.len()).map_err(|_| FormatError::Truncated)? != MAGIC {
         return Err(FormatError::NotAStateFile);
     }
-    match r.u32()? {
-        VERSION => {}
+    let version = match r.u32()? {
+        v @ (1 | VERSION) => v,
         0 => return Err(FormatError::Malformed("version")),
         v => return Err(FormatError::NewerVersion(v)),
-    }
+    };
     let mut records = Vec::new();
     while !r.0.is_empty() {
         let left = r.0.len();
-        match record(&mut r) {
+        match record(&mut r, version) {
             Some(t) if records.len() < MAX_RECORDS => records.push(t),
             _ => return Ok((records, left)),
         }
@@ -163,7 +203,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Vec<Transition>, usize), FormatError> {
     Ok((records, 0))
 }
 
-fn record(r: &mut Reader<'_>) -> Option<Transition> {
+fn record(r: &mut Reader<'_>, version: u32) -> Option<Transition> {
     let len = usize::try_from(r.u32().ok()?).ok().filter(|&n| n <= MAX_RECORD_LEN)?;
     let payload = r.take(len).ok()?;
     let checksum = r.u64().ok()?;
@@ -173,13 +213,36 @@ fn record(r: &mut Reader<'_>) -> Option<Transition> {
     let mut p = Reader(payload);
     let seq = p.u64().ok()?;
     let kind = p.u8().ok()?;
-    let (session, at, key) = (p.u64().ok()?, p.u64().ok()?, p.str().ok()?);
+    let session = p.u64().ok()?;
     let start = match kind & (START | END) {
         START => true,
         END => false,
         _ => return None,
     };
-    p.0.is_empty().then_some(Transition { seq, start, folded: kind & FOLDED != 0, session, at, key })
+    let mut change = Change {
+        start,
+        folded: kind & FOLDED != 0,
+        session,
+        at_ms: 0,
+        event_time: 0,
+        node: None,
+        region: Region::Unknown,
+        errcode: None,
+    };
+    if version == 1 {
+        let at = p.u64().ok()?;
+        change.at_ms = at.saturating_mul(1000);
+        change.event_time = i64::try_from(at).ok()?;
+    } else {
+        change.at_ms = p.u64().ok()?;
+        change.event_time = i64::from_le_bytes(p.take(8).ok()?.try_into().ok()?);
+        let errcode = i64::from_le_bytes(p.take(8).ok()?.try_into().ok()?);
+        change.errcode = (kind & ERRCODE != 0).then_some(errcode);
+        change.region = Region::from_code(p.u8().ok()?);
+        change.node = read_ip(&mut p).ok()?;
+    }
+    let key = p.str().ok()?;
+    p.0.is_empty().then_some(Transition { seq, change, key })
 }
 
 #[cfg(test)]
@@ -187,14 +250,19 @@ mod tests {
     use super::*;
 
     fn t(seq: u64, key: &str) -> Transition {
-        Transition {
-            seq,
+        let change = Change {
             start: seq.is_multiple_of(2),
             folded: seq == 3,
             session: seq * 7,
-            at: 1000 + seq,
-            key: key.into(),
-        }
+            at_ms: 1_000_000 + seq,
+            event_time: 990 + i64::try_from(seq).unwrap(),
+            node: (seq == 1)
+                .then(|| "2001:db8::1".parse().unwrap())
+                .or((seq == 2).then(|| "198.51.100.20".parse().unwrap())),
+            region: Region::from_code(u8::try_from(seq % 3).unwrap()),
+            errcode: (seq == 1).then_some(-3),
+        };
+        Transition { seq, change, key: key.into() }
     }
 
     #[test]
@@ -212,7 +280,9 @@ mod tests {
         assert!(left > 0);
         // A flipped byte in the second record: it and what follows are dropped.
         let mut flipped = bytes.clone();
-        flipped[header().len() + 74 + 20] ^= 1;
+        let mut first = Vec::new();
+        encode(&mut first, &sent[0]);
+        flipped[header().len() + first.len() + 20] ^= 1;
         assert_eq!(decode(&flipped).unwrap().0, sent[..1]);
         assert_eq!(decode(b"CSSPJRN").unwrap_err(), FormatError::Truncated);
         assert_eq!(decode(b"CSSPUSHS\x01\x00\x00\x00").unwrap_err(), FormatError::NotAStateFile);
@@ -223,7 +293,7 @@ mod tests {
         let (sink, pending) = channel();
         sink.continue_after(10);
         for _ in 0..PENDING + 3 {
-            sink.send(true, false, 1, 1, "k");
+            sink.send(&t(0, "k").change, "k");
         }
         assert_eq!(pending.dropped(), 3);
         let first = pending.drain(2);

@@ -3,23 +3,36 @@
 //! stream whatever `--max-streams` is and however many error-only streams
 //! there are. It has its own bound, `--max-live-streams`.
 //!
+//! It is the one record of push sessions: each stream's current (or last)
+//! session with its start, access node, region and, once it ended, its
+//! `errcode`, and the session before it. Every start and end is applied
+//! here first; what it changed ([`Effect`]) is what ingest tells the other
+//! consumers (the SLO accounting among them), so none keeps a copy.
+//!
 //! Sharded like the stream registry; a shard's lock is held for one update,
 //! or while a scrape or a snapshot reads that shard.
+pub use super::journal::Change;
 use super::journal::{Sink, Transition};
+use super::key::StreamKey;
 use super::sharded::{Shard, Sharded};
-use super::streams::{app_labels_len, stream_key, StreamId};
+use super::streams::app_labels_len;
+#[cfg(test)]
+use super::streams::StreamId;
 use super::OVERFLOW;
+use crate::catalog::{EndCause, Region};
 use crate::expose::families as f;
 use crate::expose::{Collector, Encoder, Value};
 use crate::text::push_labels;
 use hashbrown::hash_map::EntryRef;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 pub struct Lifecycles {
     /// Keyed by the stream's label set, as in the stream registry.
     shards: Sharded<Shard<Tracked>>,
     max: usize,
-    max_label_bytes: usize,
+    /// How far before its receive time a start's own `event_time` is believed, ms.
+    believed_ms: u64,
     tracked: AtomicUsize,
     /// Starts and ends of new streams refused because `max` was reached.
     overflowed: AtomicU64,
@@ -35,7 +48,8 @@ pub(super) struct Tracked {
     app_labels_len: usize,
 }
 
-/// One stream's push sessions: what makes starts and ends idempotent.
+/// One stream's push sessions: what makes starts and ends idempotent, and
+/// the record of its current (or last) session and the one before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lifecycle {
     pub live: bool,
@@ -49,16 +63,96 @@ pub struct Lifecycle {
     pub last_seen: u64,
     /// Its (domain, app) pair is past `--max-apps`: counted under "__overflow__".
     pub folded: bool,
+    /// The session `session` names; `start_ms` 0 before any start.
+    pub record: SessionRecord,
+    /// The session before it, for reports that arrive late.
+    pub previous: Option<PastSession>,
+}
+
+/// A push session as its start (and end) told it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionRecord {
+    /// Unix ms: the start's `event_time`, believed within the dedup window
+    /// before its receive time, never before the previous session's end.
+    pub start_ms: u64,
+    /// The CSS access node, when the start named one by its IP.
+    pub node: Option<IpAddr>,
+    pub region: Region,
+    /// Set once the session ended.
+    pub end: Option<SessionEnd>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionEnd {
+    /// Unix ms: the end's receive time, never before the start.
+    pub at_ms: u64,
+    pub errcode: i64,
+}
+
+impl SessionRecord {
+    /// The session as it is remembered once over, ended at `end_ms`.
+    fn past(&self, session: u64, end_ms: u64) -> PastSession {
+        PastSession { session, start_ms: self.start_ms, end_ms, node: self.node, region: self.region }
+    }
+}
+
+impl SessionEnd {
+    pub fn cause(&self) -> EndCause {
+        EndCause::of(self.errcode)
+    }
+}
+
+/// A session that is over: `[start_ms, end_ms)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PastSession {
+    pub session: u64,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub node: Option<IpAddr>,
+    pub region: Region,
+}
+
+/// What one start or end changed, in Unix ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Effect {
+    /// A session went live from this time.
+    pub opened: Option<u64>,
+    /// A live session is over: `[start, end)`. A start after a missed end
+    /// closes the old session at the new start.
+    pub closed: Option<(u64, u64)>,
+    /// The stream started again after an abnormal end: the gap `[end,
+    /// start)` and the cause of that end.
+    pub gap: Option<Gap>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    pub from_ms: u64,
+    pub to_ms: u64,
+    pub cause: EndCause,
+}
+
+/// The session a report belongs to, found by its `sequence`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Matched {
+    pub session: u64,
+    pub node: Option<IpAddr>,
+    pub region: Region,
+    /// `[start, end)` Unix ms; `None` while the session is live.
+    pub start_ms: u64,
+    pub end_ms: Option<u64>,
+    pub folded: bool,
 }
 
 impl Lifecycles {
-    pub fn new(max: usize, max_label_bytes: usize, journal: Option<Sink>) -> Self {
+    /// `believed_ms`: how far before its receive time a start's own time is believed.
+    pub fn new(max: usize, believed_ms: u64, journal: Option<Sink>) -> Self {
         let mut overflow_labels = String::new();
         push_labels(&mut overflow_labels, &[("domain", OVERFLOW), ("app", OVERFLOW)]);
         Self {
             shards: Sharded::default(),
             max,
-            max_label_bytes,
+            believed_ms,
             tracked: AtomicUsize::new(0),
             overflowed: AtomicU64::new(0),
             overflow_labels: overflow_labels.into(),
@@ -84,67 +178,123 @@ impl Lifecycles {
         self.tracked.load(Ordering::Relaxed)
     }
 
-    /// A push session (the hash of its `sequence`) started. A start after a
-    /// missed end replaces the session: still one live stream. `then` gets
-    /// the stream's liveness under the shard's lock, so the per-stream
-    /// series follows in the same order; it is not called past the bound.
-    pub fn start(&self, id: StreamId, folded: bool, session: u64, now_secs: u64, then: impl FnOnce(bool)) {
-        let change = Change { start: true, folded, session, at: now_secs };
-        self.update(id, change, self.journal.as_ref(), then);
+    /// Applies a push start or end (see [`Lifecycle`] for the rules):
+    /// a start after a missed end replaces the session, still one live
+    /// stream; the end of an older session, arriving after a newer one
+    /// started, leaves the stream live; a start retried after its own end
+    /// (or an end that overtook its start) changes nothing. `then` gets the
+    /// stream's liveness under the shard's lock, so the per-stream series
+    /// follows in the same order. `None` past the bound (`then` not called).
+    pub fn apply(&self, key: &StreamKey, c: &Change, then: impl FnOnce(bool)) -> Option<Effect> {
+        self.update(key, c, self.journal.as_ref(), then)
     }
 
-    /// A push session ended. The end of an older session, arriving after a
-    /// newer one started, leaves the stream live.
-    pub fn end(&self, id: StreamId, folded: bool, session: u64, now_secs: u64, then: impl FnOnce(bool)) {
-        let change = Change { start: false, folded, session, at: now_secs };
-        self.update(id, change, self.journal.as_ref(), then);
+    /// Applies a journalled transition again at start, to the stream `key`
+    /// (read back and built again), without journalling it twice.
+    pub fn replay(&self, key: &StreamKey, t: &Transition, folded: bool, then: impl FnOnce(bool)) {
+        self.update(key, &Change { folded, ..t.change }, None, then);
     }
 
-    /// Applies a journalled transition again at start, to the stream `id`
-    /// (its key read back and checked), without journalling it twice.
-    pub fn replay(&self, id: StreamId, t: &Transition, folded: bool, then: impl FnOnce(bool)) {
-        self.update(id, Change { start: t.start, folded, session: t.session, at: t.at }, None, then);
+    /// The session of the stream `key` whose `sequence` hashes to `session`:
+    /// its current one or the one before.
+    pub fn session(&self, key: &StreamKey, session: u64) -> Option<Matched> {
+        let shard = self.shards.at(key.shard_hash());
+        let l = &shard.get(key.as_str())?.lifecycle;
+        let started = l.record.start_ms > 0;
+        if started && l.session == session && (l.live || l.record.end.is_some()) {
+            let r = &l.record;
+            let end_ms = r.end.map(|e| e.at_ms);
+            return Some(Matched {
+                session,
+                node: r.node,
+                region: r.region,
+                start_ms: r.start_ms,
+                end_ms,
+                folded: l.folded,
+            });
+        }
+        let p = l.previous.filter(|p| p.session == session)?;
+        Some(Matched {
+            session,
+            node: p.node,
+            region: p.region,
+            start_ms: p.start_ms,
+            end_ms: Some(p.end_ms),
+            folded: l.folded,
+        })
     }
 
-    fn update(&self, id: StreamId, c: Change, journal: Option<&Sink>, then: impl FnOnce(bool)) {
-        let (folded, now_secs) = (c.folded, c.at);
-        let key = stream_key(id, self.max_label_bytes);
-        let mut shard = self.shards.shard(&key);
+    fn update(&self, key: &StreamKey, c: &Change, journal: Option<&Sink>, then: impl FnOnce(bool)) -> Option<Effect> {
+        let now_secs = c.at_ms / 1000;
+        let mut shard = self.shards.at(key.shard_hash());
         let tracked = match shard.entry_ref(key.as_str()) {
             EntryRef::Occupied(t) => t.into_mut(),
             EntryRef::Vacant(v) => {
                 if self.tracked.fetch_add(1, Ordering::Relaxed) >= self.max {
                     self.tracked.fetch_sub(1, Ordering::Relaxed);
                     self.overflowed.fetch_add(1, Ordering::Relaxed);
-                    return;
+                    return None;
                 }
-                let new = Lifecycle { live: false, session: 0, ended_session: None, last_seen: now_secs, folded };
-                v.insert_with_key(key.as_str().into(), Tracked::new(&key, new))
+                let new = Lifecycle {
+                    live: false,
+                    session: 0,
+                    ended_session: None,
+                    last_seen: now_secs,
+                    folded: c.folded,
+                    record: SessionRecord::default(),
+                    previous: None,
+                };
+                v.insert_with_key(key.as_str().into(), Tracked::new(key.as_str(), new))
             }
         };
         let l = &mut tracked.lifecycle;
         l.last_seen = now_secs;
-        l.folded = folded;
-        if c.start {
-            if l.ended_session != Some(c.session) {
-                l.live = true;
-                l.session = c.session;
-            }
-        } else {
-            if !l.live || l.session == c.session {
-                l.live = false;
-            }
-            l.ended_session = Some(c.session);
-        }
+        l.folded = c.folded;
+        let effect = if c.start { self.open(l, c) } else { end(l, c) };
         if let Some(journal) = journal {
-            journal.send(c.start, folded, c.session, now_secs, &key);
+            journal.send(c, key.as_str());
         }
         then(l.live);
+        Some(effect)
     }
 
+    fn open(&self, l: &mut Lifecycle, c: &Change) -> Effect {
+        let mut effect = Effect::default();
+        if l.ended_session == Some(c.session) || (l.live && l.session == c.session) {
+            return effect;
+        }
+        let event_ms = u64::try_from(c.event_time).unwrap_or(0).saturating_mul(1000);
+        let mut start_ms = event_ms.clamp(c.at_ms.saturating_sub(self.believed_ms), c.at_ms);
+        let r = l.record;
+        if l.live {
+            // A start after a missed end closes the old session at the new start.
+            start_ms = start_ms.max(r.start_ms);
+            effect.closed = Some((r.start_ms, start_ms));
+            l.previous = Some(r.past(l.session, start_ms));
+        } else if let Some(end) = r.end.filter(|_| r.start_ms > 0) {
+            start_ms = start_ms.max(end.at_ms);
+            l.previous = Some(r.past(l.session, end.at_ms));
+            let cause = end.cause();
+            if cause.is_abnormal() && start_ms > end.at_ms {
+                effect.gap = Some(Gap { from_ms: end.at_ms, to_ms: start_ms, cause });
+            }
+        }
+        l.live = true;
+        l.session = c.session;
+        l.record = SessionRecord { start_ms, node: c.node, region: c.region, end: None };
+        effect.opened = Some(start_ms);
+        effect
+    }
     /// Forgets streams not seen since `now - ttl` (`now - live_ttl` for a
-    /// live one); `forgotten` gets the key of each.
-    pub fn expire(&self, now_secs: u64, ttl_secs: u64, live_ttl_secs: u64, mut forgotten: impl FnMut(&str)) {
+    /// live one); `forgotten` gets the key, the pair's labels and the
+    /// lifecycle of each.
+    pub fn expire(
+        &self,
+        now_secs: u64,
+        ttl_secs: u64,
+        live_ttl_secs: u64,
+        mut forgotten: impl FnMut(&str, &str, &Lifecycle),
+    ) {
         let cutoff = now_secs.saturating_sub(ttl_secs);
         let live_cutoff = now_secs.saturating_sub(live_ttl_secs);
         let mut removed = 0;
@@ -156,7 +306,7 @@ impl Lifecycles {
                     removed += 1;
                     // Live or ended, the stream's gauge no longer has a
                     // lifecycle behind it: a restored exporter would not show it.
-                    forgotten(key);
+                    forgotten(key, self.pair_labels(key, t), l);
                 }
                 keep
             });
@@ -164,43 +314,53 @@ impl Lifecycles {
         self.tracked.fetch_sub(removed, Ordering::Relaxed);
     }
 
+    /// `domain="..",app=".."` of the pair the stream counts under.
+    fn pair_labels<'a>(&'a self, key: &'a str, t: &Tracked) -> &'a str {
+        if t.lifecycle.folded {
+            &self.overflow_labels
+        } else {
+            &key[..t.app_labels_len]
+        }
+    }
+
     /// The lifecycle of the stream keyed `key`.
     pub fn get(&self, key: &str) -> Option<Lifecycle> {
         self.shards.shard(key).get(key).map(|t| t.lifecycle)
     }
 
-    /// Calls `f` with every stream's key and lifecycle, a shard at a time.
-    pub fn for_each(&self, mut f: impl FnMut(&str, &Lifecycle)) {
+    /// Calls `f` with every stream's key, pair labels and lifecycle, a shard at a time.
+    pub fn for_each(&self, mut f: impl FnMut(&str, &str, &Lifecycle)) {
         for shard in self.shards.each() {
             for (key, t) in shard.iter() {
-                f(key, &t.lifecycle);
+                f(key, self.pair_labels(key, t), &t.lifecycle);
             }
         }
     }
 
-    /// Puts back a stream from a snapshot, its key built again from `id`
-    /// under today's `--max-label-length`; false past the bound or if the
-    /// key is taken already.
-    pub fn restore(&self, id: StreamId, lifecycle: Lifecycle) -> bool {
-        let key = stream_key(id, self.max_label_bytes);
-        let mut shard = self.shards.shard(&key);
+    /// Puts back a stream from a snapshot, its key built again under
+    /// today's `--max-label-length`; false past the bound or if the key is
+    /// taken already.
+    pub fn restore(&self, key: &StreamKey, lifecycle: Lifecycle) -> bool {
+        let mut shard = self.shards.at(key.shard_hash());
         if shard.contains_key(key.as_str()) || self.tracked.load(Ordering::Relaxed) >= self.max {
             return false;
         }
         self.tracked.fetch_add(1, Ordering::Relaxed);
-        let tracked = Tracked::new(&key, lifecycle);
-        shard.insert(key.into_boxed_str(), tracked);
+        shard.insert(key.as_str().into(), Tracked::new(key.as_str(), lifecycle));
         true
     }
 }
 
-/// A start or an end, as [`Lifecycles::update`] applies it.
-#[derive(Clone, Copy)]
-struct Change {
-    start: bool,
-    folded: bool,
-    session: u64,
-    at: u64,
+/// Ends the session if it is the live one.
+fn end(l: &mut Lifecycle, c: &Change) -> Effect {
+    l.ended_session = Some(c.session);
+    if !(l.live && l.session == c.session) {
+        return Effect::default();
+    }
+    l.live = false;
+    let at_ms = c.at_ms.max(l.record.start_ms);
+    l.record.end = Some(SessionEnd { at_ms, errcode: c.errcode.unwrap_or(0) });
+    Effect { closed: Some((l.record.start_ms, at_ms)), ..Effect::default() }
 }
 
 impl Tracked {
@@ -217,7 +377,7 @@ impl Lifecycles {
         for shard in self.shards.each() {
             for (key, t) in shard.iter() {
                 let live = u64::from(t.lifecycle.live);
-                let app_labels = if t.lifecycle.folded { &self.overflow_labels } else { &key[..t.app_labels_len] };
+                let app_labels = self.pair_labels(key, t);
                 match live_per_app.get_mut(app_labels) {
                     Some(n) => *n += live,
                     None => {
@@ -242,6 +402,30 @@ impl Collector for Lifecycles {
     }
 }
 
+/// The calls the pipeline makes, for tests that drive the store alone.
+#[cfg(test)]
+impl Lifecycles {
+    pub fn start(&self, id: StreamId, folded: bool, session: u64, now_secs: u64, then: impl FnOnce(bool)) {
+        self.apply(&test_key(id), &test_change(true, folded, session, now_secs), then);
+    }
+
+    pub fn end(&self, id: StreamId, folded: bool, session: u64, now_secs: u64, then: impl FnOnce(bool)) {
+        self.apply(&test_key(id), &test_change(false, folded, session, now_secs), then);
+    }
+}
+
+#[cfg(test)]
+fn test_key(id: StreamId) -> StreamKey {
+    StreamKey::new(id, super::limits::MAX_LABEL_LENGTH)
+}
+
+#[cfg(test)]
+pub(crate) fn test_change(start: bool, folded: bool, session: u64, now_secs: u64) -> Change {
+    let event_time = i64::try_from(now_secs).unwrap();
+    let (node, region, errcode) = (None, Region::Unknown, (!start).then_some(1));
+    Change { start, folded, session, at_ms: now_secs * 1000, event_time, node, region, errcode }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,7 +442,7 @@ mod tests {
 
     #[test]
     fn sessions_count_each_stream_once() {
-        let l = Lifecycles::new(10, 64, None);
+        let l = Lifecycles::new(10, 0, None);
         let tricky = StreamId { domain: "d", app: "x\",stream=\"", stream: "s" };
         let mut shown = Vec::new();
         l.start(id("a"), false, 1, 0, |live| shown.push(live));
@@ -281,7 +465,7 @@ mod tests {
 
     #[test]
     fn the_bound_is_counted_and_folded_pairs_count_under_overflow() {
-        let l = Lifecycles::new(2, 64, None);
+        let l = Lifecycles::new(2, 0, None);
         l.start(id("a"), false, 1, 0, |_| {});
         l.start(StreamId { domain: "e", app: "f", stream: "x" }, true, 1, 0, |_| {});
         l.start(id("c"), false, 1, 0, |_| panic!("past the bound nothing is shown"));
@@ -294,14 +478,14 @@ mod tests {
 
     #[test]
     fn live_streams_expire_on_their_own_ttl() {
-        let l = Lifecycles::new(10, 64, None);
+        let l = Lifecycles::new(10, 0, None);
         l.start(id("a"), false, 1, 1000, |_| {});
         l.end(id("b"), false, 1, 1000, |_| {});
         let mut removed = Vec::new();
-        l.expire(1100, 60, 600, |k| removed.push(k.to_owned()));
+        l.expire(1100, 60, 600, |k, _, _| removed.push(k.to_owned()));
         assert_eq!(l.tracked(), 1, "an ended stream goes after the error TTL");
         assert_eq!(removed, ["domain=\"d\",app=\"live\",stream=\"b\""]);
-        l.expire(1600, 60, 600, |k| removed.push(k.to_owned()));
+        l.expire(1600, 60, 600, |k, _, _| removed.push(k.to_owned()));
         assert_eq!(removed[1..], ["domain=\"d\",app=\"live\",stream=\"a\""], "a live one after the live TTL");
         assert_eq!(l.tracked(), 0);
     }

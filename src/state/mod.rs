@@ -7,26 +7,30 @@
 //! Nothing here knows about ingest, the exporter or the status page: they
 //! call in; the state file is read and written through plain data.
 pub(crate) mod apps;
-pub(crate) mod budget;
+pub mod budget;
 pub mod clock;
 pub mod codec;
 pub mod dedup;
 pub mod journal;
+pub mod key;
 pub(crate) mod lifecycle;
+pub mod limits;
 pub mod persist;
 pub(crate) mod sharded;
 pub mod snapshot;
 pub(crate) mod streams;
 
-use crate::cli::Config;
 use crate::expose::{Collector, Encoder};
 use apps::DomainApps;
 use budget::SeriesBudget;
 use journal::Pending;
+use key::StreamKey;
+use lifecycle::Lifecycle;
 use lifecycle::Lifecycles;
+use limits::Limits;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use streams::StreamRegistry;
+use streams::{StreamId, StreamRegistry};
 
 /// The label value that streams past `--max-streams`, and (domain, app)
 /// pairs past `--max-apps`, fold into.
@@ -51,25 +55,30 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(config: &Config) -> Self {
-        let budget = Arc::new(SeriesBudget::new(config.max_series));
-        let (sink, rx) = match config.state_file {
-            Some(_) => {
-                let (sink, rx) = journal::channel();
-                (Some(sink), Some(rx))
-            }
-            None => (None, None),
+    pub fn new(limits: &Limits) -> Self {
+        let budget = Arc::new(SeriesBudget::new(limits.max_series));
+        let (sink, rx) = if limits.journal {
+            let (sink, rx) = journal::channel();
+            (Some(sink), Some(rx))
+        } else {
+            (None, None)
         };
+        let believed_ms = u64::try_from(limits.dedup_window.as_millis()).unwrap_or(u64::MAX);
         Self {
-            streams: StreamRegistry::new(config.max_streams, config.max_label_length, budget.clone()),
-            apps: DomainApps::new(config.max_apps, budget.clone()),
-            lifecycles: Lifecycles::new(config.max_live_streams, config.max_label_length, sink),
+            streams: StreamRegistry::new(limits.max_streams, budget.clone()),
+            apps: DomainApps::new(limits.max_apps, budget.clone()),
+            lifecycles: Lifecycles::new(limits.max_live_streams, believed_ms, sink),
             budget,
-            stream_ttl_secs: config.stream_ttl.as_secs(),
-            live_stream_ttl_secs: config.live_stream_ttl.as_secs(),
-            max_label_bytes: config.max_label_length,
+            stream_ttl_secs: limits.stream_ttl.as_secs(),
+            live_stream_ttl_secs: limits.live_stream_ttl.as_secs(),
+            max_label_bytes: limits.max_label_bytes,
             journal: Mutex::new(rx),
         }
+    }
+
+    /// The key of the stream `id` under `--max-label-length`.
+    pub fn key(&self, id: StreamId) -> StreamKey {
+        StreamKey::new(id, self.max_label_bytes)
     }
 
     /// The transitions journalled from now on, for the persister thread;
@@ -78,12 +87,17 @@ impl State {
         crate::sync::lock(&self.journal).take()
     }
 
-    /// Drops streams and (domain, app) pairs whose TTL passed, with their series.
-    pub fn expire(&self, now_secs: u64) {
+    /// Drops streams and (domain, app) pairs whose TTL passed, with their
+    /// series; `forgotten` gets the key, pair labels and lifecycle of each
+    /// stream whose push sessions are forgotten.
+    pub fn expire(&self, now_secs: u64, mut forgotten: impl FnMut(&str, &str, &Lifecycle)) {
         // A stream whose lifecycle is forgotten is no longer shown as live,
         // and then ages as any other.
         let (ttl, live_ttl) = (self.stream_ttl_secs, self.live_stream_ttl_secs);
-        self.lifecycles.expire(now_secs, ttl, live_ttl, |key| self.streams.clear_live(key));
+        self.lifecycles.expire(now_secs, ttl, live_ttl, |key, pair, l| {
+            self.streams.clear_live(key);
+            forgotten(key, pair, l);
+        });
         self.streams.expire(now_secs, ttl, live_ttl);
         self.apps.expire(now_secs.saturating_sub(self.stream_ttl_secs.max(self.live_stream_ttl_secs)));
     }

@@ -9,8 +9,8 @@
 use super::clock::Clock;
 use super::codec::FormatError;
 use super::journal::{self, Pending, Transition};
+use super::limits::Limits;
 use super::snapshot::{self, Encoded, StateSnapshot};
-use crate::cli::Config;
 use crate::expose::families as f;
 use crate::expose::{Collector, Encoder, Value};
 use std::ffi::OsString;
@@ -119,7 +119,7 @@ impl StateFile {
     /// format) is moved aside to `PATH.corrupt-<unix seconds>`, never
     /// deleted, and the exporter starts empty. Refused if another process
     /// holds the file or nothing can be written beside it.
-    pub fn open(config: &Config, path: &Path, now_secs: u64) -> Result<(Self, Loaded), StateFileError> {
+    pub fn open(limits: &Limits, path: &Path, now_secs: u64) -> Result<(Self, Loaded), StateFileError> {
         if fs::metadata(path).is_ok_and(|m| m.is_dir()) {
             let source = io::Error::new(io::ErrorKind::IsADirectory, "a directory");
             return Err(StateFileError::Unwritable { path: path.to_owned(), source });
@@ -133,7 +133,7 @@ impl StateFile {
         drop(probe);
         fs::remove_file(temp).map_err(unwritable)?;
         let mut moved_aside = 0;
-        let snapshot = match read_limited(path, snapshot::max_len(config), now_secs, &mut moved_aside)? {
+        let snapshot = match read_limited(path, snapshot::max_len(limits), now_secs, &mut moved_aside)? {
             Some(bytes) => match StateSnapshot::decode(&bytes) {
                 Ok(snapshot) => Some(snapshot),
                 Err(e) => {
@@ -146,7 +146,7 @@ impl StateFile {
         };
         let journal_path = journal_path(path);
         let journal_limit =
-            (journal::header().len() + journal::MAX_RECORDS * journal::max_record_len(config.max_label_length)) as u64;
+            (journal::header().len() + journal::MAX_RECORDS * journal::max_record_len(limits.max_label_bytes)) as u64;
         let mut journal = match read_limited(&journal_path, journal_limit, now_secs, &mut moved_aside)? {
             Some(bytes) => match journal::decode(&bytes) {
                 Ok((records, torn)) => {
@@ -611,8 +611,10 @@ mod tests {
     use super::*;
     use crate::state::journal::Transition;
 
-    fn config() -> Config {
-        Config::from_flags(["--max-streams", "10", "--max-live-streams", "10", "--dedup-capacity", "10"]).unwrap()
+    fn config() -> Limits {
+        crate::cli::Config::from_flags(["--max-streams", "10", "--max-live-streams", "10", "--dedup-capacity", "10"])
+            .unwrap()
+            .limits()
     }
 
     fn names(dir: &Path) -> Vec<String> {
@@ -667,7 +669,7 @@ mod tests {
     fn the_persister_writes_through_its_closure_and_folds_the_journal_in() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state");
-        let config = Config::from_flags(["--state-file", path.to_str().unwrap()]).unwrap();
+        let config = crate::cli::Config::from_flags(["--state-file", path.to_str().unwrap()]).unwrap().limits();
         let (file, _) = StateFile::open(&config, &path, 1000).unwrap();
         let state = Arc::new(crate::state::State::new(&config));
         let dedup = Arc::new(crate::state::dedup::Dedup::new(900, 10));
@@ -693,7 +695,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(50));
         }
         let journalled: Vec<Transition> = read();
-        assert_eq!((journalled.len(), journalled[0].start), (1, true));
+        assert_eq!((journalled.len(), journalled[0].change.start), (1, true));
         persister.finish().unwrap();
         assert!(read().is_empty(), "the last snapshot holds it");
         assert_eq!(stats.status().writes_ok, 1);

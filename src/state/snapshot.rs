@@ -10,7 +10,11 @@
 //! 2. (domain, app) pairs with labels of their own: (domain, app, last seen
 //!    u64) records, so the same pairs keep them;
 //! 3. stream lifecycles: (key, flags u8, session u64, ended session u64,
-//!    last seen u64) records;
+//!    last seen u64) records; since version 3 each followed by its session
+//!    record (start u64 Unix ms, region u8, access node IP as a length u8
+//!    of 0, 4 or 16 and its bytes), its end if the flags say (Unix ms u64,
+//!    errcode i64), and the session before it if the flags say (session
+//!    u64, start u64, end u64, region u8, node IP);
 //! 4. per-stream gauges: (key, flags u8, last seen u64, then the f64s the
 //!    flags say are present) records;
 //! 5. the lifecycle journal's cut: per lifecycle shard (64), the number of
@@ -27,19 +31,21 @@
 //! into their label values and built again under today's
 //! `--max-label-length`, every bound is applied again under today's flags,
 //! times are clamped to now, and gauge values must be finite.
-use super::codec::{push_str, section, FormatError, Reader};
+use super::codec::{push_ip, push_str, read_ip, section, FormatError, Reader};
 use super::dedup::Dedup;
 use super::journal::{Sink, Transition};
-use super::lifecycle::Lifecycle;
+use super::key::StreamKey;
+use super::lifecycle::{Change, Lifecycle, PastSession, SessionEnd, SessionRecord};
+use super::limits::Limits;
 use super::sharded::{stream_shard, STREAM_SHARDS};
-use super::streams::{stream_key, StreamGauges, StreamId};
+use super::streams::{StreamGauges, StreamId};
 use super::{State, FUTURE_TOLERANCE, OVERFLOW};
-use crate::cli::Config;
+use crate::catalog::Region;
 use crate::text::{cap, parse_labels, push_labels};
 
 const MAGIC: &[u8; 8] = b"CSSPUSHS";
 /// The format written; a later release reads this one and its own.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 const DEDUP: u8 = 1;
 const APPS: u8 = 2;
@@ -58,6 +64,8 @@ const AUDIO_MAX: u8 = 32;
 const LC_LIVE: u8 = 1;
 const LC_ENDED: u8 = 2;
 const LC_FOLDED: u8 = 4;
+const LC_END: u8 = 8;
+const LC_PREVIOUS: u8 = 16;
 
 /// A snapshot's bytes and, per lifecycle shard, the first journalled
 /// transition they do not hold.
@@ -134,11 +142,65 @@ pub fn encode(state: &State, dedup: &Dedup, now_secs: u64, capacity: usize) -> E
 
 fn push_lifecycle(out: &mut Vec<u8>, key: &str, l: &Lifecycle) {
     push_str(out, key);
-    let flags = flag(l.live, LC_LIVE) | flag(l.ended_session.is_some(), LC_ENDED) | flag(l.folded, LC_FOLDED);
+    let r = &l.record;
+    let flags = flag(l.live, LC_LIVE)
+        | flag(l.ended_session.is_some(), LC_ENDED)
+        | flag(l.folded, LC_FOLDED)
+        | flag(r.end.is_some(), LC_END)
+        | flag(l.previous.is_some(), LC_PREVIOUS);
     out.push(flags);
-    for n in [l.session, l.ended_session.unwrap_or(0), l.last_seen] {
+    for n in [l.session, l.ended_session.unwrap_or(0), l.last_seen, r.start_ms] {
         out.extend_from_slice(&n.to_le_bytes());
     }
+    out.push(r.region.code());
+    push_ip(out, r.node);
+    if let Some(end) = r.end {
+        out.extend_from_slice(&end.at_ms.to_le_bytes());
+        out.extend_from_slice(&end.errcode.to_le_bytes());
+    }
+    if let Some(p) = l.previous {
+        for n in [p.session, p.start_ms, p.end_ms] {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        out.push(p.region.code());
+        push_ip(out, p.node);
+    }
+}
+
+/// A lifecycle record as [`push_lifecycle`] wrote it; before version 3,
+/// without its session record (a live stream's start taken as its last
+/// start or end).
+fn read_lifecycle(part: &mut Reader<'_>, version: u32) -> Result<Lifecycle, FormatError> {
+    let flags = part.u8()?;
+    let (session, ended, last_seen) = (part.u64()?, part.u64()?, part.u64()?);
+    let mut l = Lifecycle {
+        live: flags & LC_LIVE != 0,
+        session,
+        ended_session: (flags & LC_ENDED != 0).then_some(ended),
+        last_seen,
+        folded: flags & LC_FOLDED != 0,
+        record: SessionRecord::default(),
+        previous: None,
+    };
+    if version < 3 {
+        if l.live {
+            l.record.start_ms = last_seen.saturating_mul(1000);
+        }
+        return Ok(l);
+    }
+    l.record.start_ms = part.u64()?;
+    l.record.region = Region::from_code(part.u8()?);
+    l.record.node = read_ip(part)?;
+    if flags & LC_END != 0 {
+        let at_ms = part.u64()?;
+        l.record.end = Some(SessionEnd { at_ms, errcode: i64::from_le_bytes(part.u64()?.to_le_bytes()) });
+    }
+    if flags & LC_PREVIOUS != 0 {
+        let (session, start_ms, end_ms) = (part.u64()?, part.u64()?, part.u64()?);
+        let region = Region::from_code(part.u8()?);
+        l.previous = Some(PastSession { session, start_ms, end_ms, node: read_ip(part)?, region });
+    }
+    Ok(l)
 }
 
 fn push_gauges(out: &mut Vec<u8>, key: &str, g: &StreamGauges) {
@@ -168,12 +230,13 @@ fn flag(set: bool, bit: u8) -> u8 {
 /// The largest state file the flags can produce: every bound full, every
 /// label value `--max-label-length` bytes long and every byte of it
 /// escaped. A larger file is not read: it cannot be one of ours.
-pub fn max_len(c: &Config) -> u64 {
-    let label = c.max_label_length as u64;
+pub fn max_len(c: &Limits) -> u64 {
+    let label = c.max_label_bytes as u64;
     // `domain="",app="",stream=""` and each value escaped to twice its length.
     let key = 4 + 27 + 6 * label;
     let pair = 2 * (4 + 2 * label) + 8;
-    let lifecycle = key + 1 + 3 * 8;
+    // Flags, four numbers, the record's region and node, its end, the previous session.
+    let lifecycle = key + 1 + 4 * 8 + 1 + 17 + 16 + 3 * 8 + 1 + 17;
     let gauges = key + 1 + 4 * 8;
     let buckets = c.max_apps as u64 + 1;
     let dedup = c.dedup_capacity as u64 * 16 + 8;
@@ -229,7 +292,7 @@ impl StateSnapshot {
         let version = r.u32()?;
         match version {
             0 => return Err(FormatError::Malformed("version")),
-            1 | VERSION => {}
+            1..=VERSION => {}
             v => return Err(FormatError::NewerVersion(v)),
         }
         let body_len = bytes.len().checked_sub(8).filter(|&n| n >= MAGIC.len() + 12).ok_or(FormatError::Truncated)?;
@@ -254,16 +317,7 @@ impl StateSnapshot {
         let mut lifecycles = Vec::new();
         while !part.0.is_empty() {
             let key = part.str()?;
-            let flags = part.u8()?;
-            let (session, ended, last_seen) = (part.u64()?, part.u64()?, part.u64()?);
-            let l = Lifecycle {
-                live: flags & LC_LIVE != 0,
-                session,
-                ended_session: (flags & LC_ENDED != 0).then_some(ended),
-                last_seen,
-                folded: flags & LC_FOLDED != 0,
-            };
-            lifecycles.push((key, l));
+            lifecycles.push((key, read_lifecycle(&mut part, version)?));
         }
         let mut part = r.section(STREAMS)?;
         let mut streams = Vec::new();
@@ -342,7 +396,8 @@ impl StateSnapshot {
             };
             l.last_seen = l.last_seen.min(now_secs);
             l.folded = folded(state, parts.id(), l.folded, l.last_seen);
-            r.over_bounds += usize::from(!state.lifecycles.restore(parts.id(), l));
+            l.record.start_ms = l.record.start_ms.min(now_secs.saturating_mul(1000));
+            r.over_bounds += usize::from(!state.lifecycles.restore(&StreamKey::new(parts.id(), max), l));
         }
         for (key, g) in self.streams {
             match (key_parts(&key), gauges(g, now_secs)) {
@@ -364,14 +419,14 @@ impl StateSnapshot {
         if let Some(journal) = state.lifecycles.journal() {
             journal.continue_after(next_seq);
         }
-        state.expire(now_secs);
+        state.expire(now_secs, |_, _, _| {});
         let mut own = Vec::new();
         state.streams.for_each_gauges(|key, g| {
             if !g.overflow {
                 own.push(Box::<str>::from(key));
             }
         });
-        state.lifecycles.for_each(|_, l| r.live += usize::from(l.live));
+        state.lifecycles.for_each(|_, _, l| r.live += usize::from(l.live));
         let series_only = own.iter().filter(|key| state.lifecycles.get(key).is_none()).count();
         r.streams = state.lifecycles.tracked() + series_only;
         r.dedup_entries = dedup.len();
@@ -437,23 +492,25 @@ fn restore_stream(state: &State, id: StreamId, mut g: StreamGauges) -> bool {
         return false;
     }
     let id = StreamId { domain, app, stream: id.stream };
+    let key = StreamKey::new(id, max);
     if g.live.is_some() {
-        let lifecycle = state.lifecycles.get(&stream_key(id, max));
+        let lifecycle = state.lifecycles.get(key.as_str());
         g.live = lifecycle.filter(|l| !l.folded).map(|l| l.live);
     }
-    state.streams.restore(id, g)
+    state.streams.restore(&key, g)
 }
 
 /// Applies one journalled start or end as the pipeline did, its pair
 /// admitted again and its time clamped to now.
 fn replay_one(state: &State, id: StreamId, t: &Transition, now_secs: u64) {
-    let t = Transition { at: t.at.min(now_secs), ..t.clone() };
-    let folded = folded(state, id, t.folded, t.at);
-    let max = state.max_label_bytes;
-    let shown = StreamId { domain: cap(id.domain, max), app: cap(id.app, max), stream: id.stream };
-    state.lifecycles.replay(id, &t, folded, |live| {
+    let change = Change { at_ms: t.change.at_ms.min(now_secs.saturating_mul(1000)), ..t.change };
+    let t = Transition { change, ..t.clone() };
+    let at = t.at_secs();
+    let folded = folded(state, id, change.folded, at);
+    let key = StreamKey::new(id, state.max_label_bytes);
+    state.lifecycles.replay(&key, &t, folded, |live| {
         if !folded {
-            state.streams.set_live(shown, live, t.at);
+            state.streams.set_live(&key, live, at);
         }
     });
 }
@@ -465,17 +522,17 @@ mod tests {
     use crate::state::streams::{ErrorReport, StreamId};
 
     fn filled() -> (State, Dedup) {
-        let state = State::new(&Config::from_flags(["--max-streams", "2"]).unwrap());
+        let state = State::new(&Config::from_flags(["--max-streams", "2"]).unwrap().limits());
         let dedup = Dedup::new(900, 100);
         let id = |stream| StreamId { domain: "d", app: "a", stream };
         state.apps.admit("d", "a", 1000);
         state.lifecycles.start(id("s1"), false, 7, 1000, |live| {
-            state.streams.set_live(id("s1"), live, 1000);
+            state.streams.set_live(&state.key(id("s1")), live, 1000);
         });
         state.lifecycles.end(id("s2"), true, 8, 1000, |_| {});
         let report = ErrorReport { errors: &[(6, 1)], frame_max: [Some(2.5), None], data_time_secs: 999.5 };
         for s in ["s1", "s3", "s4"] {
-            state.streams.record_report(id(s), &report, 1000);
+            state.streams.record_report(&state.key(id(s)), &report, 1000);
         }
         dedup.check_and_insert(42, 1000);
         (state, dedup)
@@ -487,7 +544,7 @@ mod tests {
         let bytes = encode(&state, &dedup, 1001, 0).bytes;
         let snapshot = StateSnapshot::decode(&bytes).unwrap();
         assert_eq!((snapshot.written_at(), snapshot.dedup_seed()), (1001, dedup.seed()));
-        let fresh = State::new(&Config::from_flags(["--max-streams", "2"]).unwrap());
+        let fresh = State::new(&Config::from_flags(["--max-streams", "2"]).unwrap().limits());
         let memory = Dedup::with_seed(900, 100, snapshot.dedup_seed());
         let restored = snapshot.restore(&fresh, &memory, 1001, &[]);
         assert_eq!(restored, Restored { streams: 3, live: 1, dedup_entries: 1, ..Restored::default() });
@@ -509,7 +566,7 @@ mod tests {
     fn what_expired_meanwhile_is_not_restored() {
         let (state, dedup) = filled();
         let snapshot = StateSnapshot::decode(&encode(&state, &dedup, 1001, 0).bytes).unwrap();
-        let fresh = State::new(&Config::from_flags(["--max-streams", "2"]).unwrap());
+        let fresh = State::new(&Config::from_flags(["--max-streams", "2"]).unwrap().limits());
         let memory = Dedup::with_seed(900, 100, snapshot.dedup_seed());
         // An hour later: only the live stream is left, and nothing to de-duplicate.
         let restored = snapshot.restore(&fresh, &memory, 1000 + 3600, &[]);
@@ -521,7 +578,7 @@ mod tests {
         let (state, dedup) = filled();
         let snapshot = StateSnapshot::decode(&encode(&state, &dedup, 1001, 0).bytes).unwrap();
         let config = Config::from_flags(["--max-streams", "1", "--max-live-streams", "1"]).unwrap();
-        let smaller = State::new(&config);
+        let smaller = State::new(&config.limits());
         let memory = Dedup::with_seed(900, 100, snapshot.dedup_seed());
         assert_eq!(snapshot.restore(&smaller, &memory, 1001, &[]).over_bounds, 2, "a lifecycle and a stream");
     }
@@ -539,8 +596,8 @@ mod tests {
         flipped[40] ^= 1;
         assert_eq!(StateSnapshot::decode(&flipped).unwrap_err(), FormatError::ChecksumMismatch);
         let mut newer = bytes.clone();
-        newer[8..12].copy_from_slice(&3u32.to_le_bytes());
-        assert_eq!(StateSnapshot::decode(&newer).unwrap_err(), FormatError::NewerVersion(3));
+        newer[8..12].copy_from_slice(&(VERSION + 1).to_le_bytes());
+        assert_eq!(StateSnapshot::decode(&newer).unwrap_err(), FormatError::NewerVersion(VERSION + 1));
     }
 
     /// A file whose checksum matches but whose records were written by
@@ -571,7 +628,15 @@ mod tests {
 
     #[test]
     fn a_crafted_file_is_restored_as_callbacks_would_have_made_it() {
-        let live = Lifecycle { live: true, session: 1, ended_session: None, last_seen: u64::MAX, folded: false };
+        let live = Lifecycle {
+            live: true,
+            session: 1,
+            ended_session: None,
+            last_seen: u64::MAX,
+            folded: false,
+            record: SessionRecord { start_ms: u64::MAX, ..SessionRecord::default() },
+            previous: None,
+        };
         let g = StreamGauges {
             frame_max: [None; 2],
             latest_report: None,
@@ -596,7 +661,7 @@ mod tests {
             ],
         );
         let config = Config::from_flags(["--max-streams", "2", "--max-label-length", "8"]).unwrap();
-        let state = State::new(&config);
+        let state = State::new(&config.limits());
         let r = StateSnapshot::decode(&bytes).unwrap().restore(&state, &Dedup::with_seed(900, 10, 7), 2000, &[]);
         assert_eq!((r.invalid, r.over_bounds), (4, 1), "{r:?}");
         let page = rendered(&state);
@@ -607,24 +672,25 @@ mod tests {
         assert!(page.contains("css_push_streams 2\n"), "t is a stream of its own, u past the cap: {page}");
         assert!(!page.contains("stream=\"t\"} 1"), "no lifecycle, no liveness: {page}");
         // last_seen u64::MAX was clamped to now: it expires on its TTL.
-        state.expire(2000 + 8 * 86400);
+        state.expire(2000 + 8 * 86400, |_, _, _| {});
         assert_eq!(state.lifecycles.tracked(), 0);
     }
 
     #[test]
     fn a_lower_max_label_length_still_ends_a_restored_stream() {
         let config = Config::from_flags(["--max-label-length", "64"]).unwrap();
-        let (state, dedup) = (State::new(&config), Dedup::new(900, 10));
+        let (state, dedup) = (State::new(&config.limits()), Dedup::new(900, 10));
         let id = StreamId { domain: "d", app: "a", stream: "a-rather-long-stream-name" };
         state.apps.admit("d", "a", 1000);
         state.lifecycles.start(id, false, 7, 1000, |live| {
-            state.streams.set_live(id, live, 1000);
+            state.streams.set_live(&state.key(id), live, 1000);
         });
         let snapshot = StateSnapshot::decode(&encode(&state, &dedup, 1000, 0).bytes).unwrap();
-        let shorter = State::new(&Config::from_flags(["--max-label-length", "8"]).unwrap());
+        let shorter = State::new(&Config::from_flags(["--max-label-length", "8"]).unwrap().limits());
         snapshot.restore(&shorter, &Dedup::with_seed(900, 10, dedup.seed()), 1000, &[]);
-        shorter.lifecycles.end(id, false, 7, 1001, |live| {
-            shorter.streams.set_live(StreamId { stream: id.stream, ..id }, live, 1001);
+        let key = shorter.key(id);
+        shorter.lifecycles.apply(&key, &crate::state::lifecycle::test_change(false, false, 7, 1001), |live| {
+            shorter.streams.set_live(&key, live, 1001);
         });
         assert!(rendered(&shorter).contains("css_push_streams_live{domain=\"d\",app=\"a\"} 0\n"));
     }
@@ -632,7 +698,7 @@ mod tests {
     #[test]
     fn journalled_transitions_after_the_cut_are_replayed_once() {
         let config = Config::from_flags(["--state-file", "/unused"]).unwrap();
-        let (state, dedup) = (State::new(&config), Dedup::new(900, 10));
+        let (state, dedup) = (State::new(&config.limits()), Dedup::new(900, 10));
         let pending = state.take_journal().unwrap();
         let id = |stream| StreamId { domain: "d", app: "a", stream };
         state.apps.admit("d", "a", 1000);
@@ -643,7 +709,7 @@ mod tests {
         let journal = pending.drain(10);
         assert_eq!(journal.len(), 3);
         assert_eq!(journal.iter().filter(|t| encoded.after_cut(t)).count(), 2);
-        let fresh = State::new(&config);
+        let fresh = State::new(&config.limits());
         let snapshot = StateSnapshot::decode(&encoded.bytes).unwrap();
         let r = snapshot.restore(&fresh, &Dedup::with_seed(900, 10, dedup.seed()), 1002, &journal);
         assert_eq!((r.replayed, r.live), (2, 1), "{r:?}");

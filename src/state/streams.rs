@@ -5,19 +5,17 @@
 //! others; each shard's lock is held only for a map update or for rendering
 //! that shard's streams.
 use super::budget::SeriesBudget;
+pub use super::key::{StreamId, StreamKey};
 use super::sharded::{Shard, Sharded};
-use super::OVERFLOW;
 use crate::catalog::{self, Media};
 use crate::expose::families as f;
 use crate::expose::{Collector, Encoder, Value};
-use crate::text::{cap, push_labels};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub struct StreamRegistry {
     shards: Sharded<Shard<StreamState>>,
     max_streams: usize,
-    max_label_bytes: usize,
     /// Streams holding series, overflow buckets excluded.
     tracked: AtomicUsize,
     /// Streams removed after their TTL.
@@ -128,16 +126,6 @@ pub struct StreamGauges {
     pub overflow: bool,
 }
 
-/// A stream's label set, `domain="..",app="..",stream=".."`, values capped at `max` bytes.
-pub(super) fn stream_key(id: StreamId, max: usize) -> String {
-    let mut key = String::with_capacity(32 + id.domain.len() + id.app.len() + id.stream.len());
-    push_labels(
-        &mut key,
-        &[("domain", cap(id.domain, max)), ("app", cap(id.app, max)), ("stream", cap(id.stream, max))],
-    );
-    key
-}
-
 /// One push error report, reduced to what the registry keeps.
 pub struct ErrorReport<'a> {
     /// (error code, count) for each abnormal_event item.
@@ -164,20 +152,11 @@ pub fn add_count(errors: &mut Vec<(u8, u64)>, code: u8, count: u64) {
     }
 }
 
-/// A stream's identity as label values (domain, app, stream).
-#[derive(Debug, Clone, Copy)]
-pub struct StreamId<'a> {
-    pub domain: &'a str,
-    pub app: &'a str,
-    pub stream: &'a str,
-}
-
 impl StreamRegistry {
-    pub fn new(max_streams: usize, max_label_bytes: usize, budget: Arc<SeriesBudget>) -> Self {
+    pub fn new(max_streams: usize, budget: Arc<SeriesBudget>) -> Self {
         Self {
             shards: Sharded::default(),
             max_streams,
-            max_label_bytes,
             tracked: AtomicUsize::new(0),
             expired: AtomicU64::new(0),
             overflowed: AtomicU64::new(0),
@@ -190,7 +169,7 @@ impl StreamRegistry {
         self.tracked.load(Ordering::Relaxed)
     }
 
-    pub fn record_report(&self, id: StreamId, report: &ErrorReport, now_secs: u64) -> Placement {
+    pub fn record_report(&self, key: &StreamKey, report: &ErrorReport, now_secs: u64) -> Placement {
         // Each error type the stream has not shown yet is a new series.
         let new_series = |s: &StreamState| {
             let errors = report.errors;
@@ -211,13 +190,13 @@ impl StreamRegistry {
                 s.frame_max = report.frame_max;
             }
         };
-        self.update_or_overflow(id, now_secs, &change(new_series, apply))
+        self.update_or_overflow(key, now_secs, &change(new_series, apply))
     }
 
     /// Shows the stream's liveness (`css_push_stream_live`), if it has or
     /// can get a place of its own.
-    pub fn set_live(&self, id: StreamId, live: bool, now_secs: u64) -> Placement {
-        self.update_own(id, now_secs, &change(|_| 0, |s: &mut StreamState| s.live = Some(live)))
+    pub fn set_live(&self, key: &StreamKey, live: bool, now_secs: u64) -> Placement {
+        self.update_own(key, now_secs, &change(|_| 0, |s: &mut StreamState| s.live = Some(live)))
     }
 
     /// Stops showing the stream's liveness (its lifecycle was forgotten).
@@ -229,12 +208,12 @@ impl StreamRegistry {
 
     /// Applies the change to the stream's own state. Past a cap nothing is
     /// kept (used alone for liveness, which in an overflow bucket would mean nothing).
-    fn update_own(&self, id: StreamId, now_secs: u64, change: &impl Change) -> Placement {
+    fn update_own(&self, key: &StreamKey, now_secs: u64, change: &impl Change) -> Placement {
         // The name is reserved: a stream called so shares the bucket.
-        let refused = if id.stream == OVERFLOW {
+        let refused = if key.is_overflow_bucket() {
             Refused::Streams
         } else {
-            match self.upsert(stream_key(id, self.max_label_bytes), now_secs, change, false) {
+            match self.upsert(key, now_secs, change, false) {
                 Ok(()) => return Placement::Stream,
                 Err(refused) => refused,
             }
@@ -250,12 +229,11 @@ impl StreamRegistry {
 
     /// Like [`Self::update_own`], but past a cap the change goes to the
     /// (domain, app)'s `__overflow__` bucket, so no count is lost.
-    fn update_or_overflow(&self, id: StreamId, now_secs: u64, change: &impl Change) -> Placement {
-        let placement = self.update_own(id, now_secs, change);
+    fn update_or_overflow(&self, key: &StreamKey, now_secs: u64, change: &impl Change) -> Placement {
+        let placement = self.update_own(key, now_secs, change);
         if placement == Placement::Overflow {
-            let key = stream_key(StreamId { stream: OVERFLOW, ..id }, self.max_label_bytes);
             // Never refused: the bucket's series were reserved with its pair.
-            let _ = self.upsert(key, now_secs, change, true);
+            let _ = self.upsert(&key.overflow_bucket(), now_secs, change, true);
         }
         placement
     }
@@ -265,8 +243,8 @@ impl StreamRegistry {
     /// --max-series (an overflow bucket is never refused). Lookup and insert
     /// happen under one shard lock, so racing workers neither drop an update
     /// nor take a place twice.
-    fn upsert(&self, key: String, now_secs: u64, change: &impl Change, overflow: bool) -> Result<(), Refused> {
-        let mut shard = self.shards.shard(&key);
+    fn upsert(&self, key: &StreamKey, now_secs: u64, change: &impl Change, overflow: bool) -> Result<(), Refused> {
+        let mut shard = self.shards.at(key.shard_hash());
         if let Some(s) = shard.get_mut(key.as_str()) {
             self.take_series(change.new_series(s), overflow)?;
             s.last_seen = now_secs;
@@ -283,7 +261,7 @@ impl StreamRegistry {
             return Err(refused);
         }
         change.apply(&mut s);
-        shard.insert(key.into_boxed_str(), s);
+        shard.insert(key.as_str().into(), s);
         Ok(())
     }
 
@@ -332,14 +310,13 @@ impl StreamRegistry {
     /// caps: its key is built again from `id`, and it is an overflow bucket
     /// if and only if its name is [`OVERFLOW`] (`g.overflow` is not
     /// believed). False past a cap, or if the key is taken already.
-    pub fn restore(&self, id: StreamId, g: StreamGauges) -> bool {
+    pub fn restore(&self, key: &StreamKey, g: StreamGauges) -> bool {
         let StreamGauges { frame_max, latest_report, live, last_seen, .. } = g;
-        let key = stream_key(id, self.max_label_bytes);
-        if self.shards.shard(&key).contains_key(key.as_str()) {
+        if self.shards.at(key.shard_hash()).contains_key(key.as_str()) {
             return false;
         }
         let set = move |s: &mut StreamState| (s.frame_max, s.latest_report, s.live) = (frame_max, latest_report, live);
-        let restored = self.upsert(key, last_seen, &change(|_| 0, set), id.stream == OVERFLOW);
+        let restored = self.upsert(key, last_seen, &change(|_| 0, set), key.is_overflow_bucket());
         restored.is_ok()
     }
 
@@ -400,12 +377,12 @@ impl Collector for StreamRegistry {
 mod tests {
     use super::*;
 
-    fn registry(max_streams: usize, max_label_bytes: usize) -> StreamRegistry {
-        StreamRegistry::new(max_streams, max_label_bytes, Arc::new(SeriesBudget::new(1 << 20)))
+    fn registry(max_streams: usize) -> StreamRegistry {
+        StreamRegistry::new(max_streams, Arc::new(SeriesBudget::new(1 << 20)))
     }
 
-    fn id(stream: &str) -> StreamId<'_> {
-        StreamId { domain: "d", app: "live", stream }
+    fn id(stream: &str) -> StreamKey {
+        StreamKey::new(StreamId { domain: "d", app: "live", stream }, 64)
     }
 
     fn report(errors: &[(u8, u64)], video: Option<f64>, t: f64) -> ErrorReport<'_> {
@@ -421,9 +398,9 @@ mod tests {
 
     #[test]
     fn counts_accumulate_and_render() {
-        let r = registry(10, 64);
-        r.record_report(id("s1"), &report(&[(6, 2), (1, 1)], Some(3.046), 100.0), 0);
-        r.record_report(id("s1"), &report(&[(6, 3)], None, 105.0), 0);
+        let r = registry(10);
+        r.record_report(&id("s1"), &report(&[(6, 2), (1, 1)], Some(3.046), 100.0), 0);
+        r.record_report(&id("s1"), &report(&[(6, 3)], None, 105.0), 0);
         let out = rendered(&r);
         assert!(out.contains(
             "css_push_errors_total{domain=\"d\",app=\"live\",stream=\"s1\",error_type=\"6\",error=\"video_frame_late\"} 5\n"
@@ -436,9 +413,9 @@ mod tests {
 
     #[test]
     fn an_older_report_does_not_replace_the_latest_gauges() {
-        let r = registry(10, 64);
-        r.record_report(id("s"), &report(&[(6, 1)], Some(2.0), 200.0), 0);
-        r.record_report(id("s"), &report(&[(6, 1)], Some(9.0), 100.0), 0);
+        let r = registry(10);
+        r.record_report(&id("s"), &report(&[(6, 1)], Some(2.0), 200.0), 0);
+        r.record_report(&id("s"), &report(&[(6, 1)], Some(9.0), 100.0), 0);
         let out = rendered(&r);
         assert!(out.contains("media=\"video\"} 2\n"), "{out}");
         assert!(out.contains("stream=\"s\"} 200\n"), "{out}");
@@ -447,16 +424,16 @@ mod tests {
 
     #[test]
     fn streams_past_the_cap_fold_into_overflow() {
-        let r = registry(2, 64);
+        let r = registry(2);
         for s in ["a", "b", "c", "d"] {
             let want = if s < "c" { Placement::Stream } else { Placement::Overflow };
-            assert_eq!(r.record_report(id(s), &report(&[(5, 1)], None, 1.0), 0), want, "{s}");
+            assert_eq!(r.record_report(&id(s), &report(&[(5, 1)], None, 1.0), 0), want, "{s}");
         }
         assert_eq!(r.tracked(), 2);
         let out = rendered(&r);
         assert!(out.contains("stream=\"__overflow__\",error_type=\"5\",error=\"chunk_size_too_large\"} 2\n"), "{out}");
         // A known stream keeps its own series.
-        assert_eq!(r.record_report(id("a"), &report(&[(5, 1)], None, 1.0), 0), Placement::Stream);
+        assert_eq!(r.record_report(&id("a"), &report(&[(5, 1)], None, 1.0), 0), Placement::Stream);
     }
 
     #[test]
@@ -464,14 +441,14 @@ mod tests {
         // Workers racing to create the same overflow bucket, or to take the
         // last free place, must neither drop a count nor pass the cap.
         for _ in 0..20 {
-            let r = registry(10, 64);
+            let r = registry(10);
             std::thread::scope(|scope| {
                 for t in 0..4 {
                     let r = &r;
                     scope.spawn(move || {
                         for i in 0..50 {
-                            r.record_report(id(&format!("{t}-{i}")), &report(&[(5, 1)], None, 1.0), 0);
-                            r.record_report(id(&format!("shared-{i}")), &report(&[(5, 1)], None, 1.0), 0);
+                            r.record_report(&id(&format!("{t}-{i}")), &report(&[(5, 1)], None, 1.0), 0);
+                            r.record_report(&id(&format!("shared-{i}")), &report(&[(5, 1)], None, 1.0), 0);
                         }
                     });
                 }
@@ -492,15 +469,15 @@ mod tests {
     fn past_the_series_budget_reports_fold_into_overflow_with_exact_totals() {
         // Room for two streams of one type each (4 gauges + 1).
         let budget = Arc::new(SeriesBudget::new(10));
-        let r = StreamRegistry::new(100, 64, budget.clone());
-        assert_eq!(r.record_report(id("a"), &report(&[(1, 1)], None, 1.0), 0), Placement::Stream);
-        assert_eq!(r.record_report(id("b"), &report(&[(1, 1), (1, 1)], None, 1.0), 0), Placement::Stream);
+        let r = StreamRegistry::new(100, budget.clone());
+        assert_eq!(r.record_report(&id("a"), &report(&[(1, 1)], None, 1.0), 0), Placement::Stream);
+        assert_eq!(r.record_report(&id("b"), &report(&[(1, 1), (1, 1)], None, 1.0), 0), Placement::Stream);
         assert_eq!(budget.held(), 10, "a type repeated in one report is one series");
         // A new type of a known stream, and a new stream: both past the budget.
-        assert_eq!(r.record_report(id("a"), &report(&[(2, 5)], None, 1.0), 0), Placement::Overflow);
-        assert_eq!(r.record_report(id("c"), &report(&[(1, 7)], None, 1.0), 0), Placement::Overflow);
+        assert_eq!(r.record_report(&id("a"), &report(&[(2, 5)], None, 1.0), 0), Placement::Overflow);
+        assert_eq!(r.record_report(&id("c"), &report(&[(1, 7)], None, 1.0), 0), Placement::Overflow);
         // Known series still count in place.
-        assert_eq!(r.record_report(id("a"), &report(&[(1, 1)], None, 1.0), 0), Placement::Stream);
+        assert_eq!(r.record_report(&id("a"), &report(&[(1, 1)], None, 1.0), 0), Placement::Stream);
         let out = rendered(&r);
         assert!(out.contains("css_push_errors_total{domain=\"d\",app=\"live\",stream=\"__overflow__\",error_type=\"2\",error=\"audio_timestamp_rollback\"} 5\n"), "{out}");
         assert!(
@@ -515,24 +492,24 @@ mod tests {
 
     #[test]
     fn expiry_removes_idle_streams_and_frees_the_cap() {
-        let r = registry(1, 64);
-        r.record_report(id("old"), &report(&[(1, 1)], None, 1.0), 100);
-        assert_eq!(r.record_report(id("new"), &report(&[(1, 1)], None, 1.0), 150), Placement::Overflow);
+        let r = registry(1);
+        r.record_report(&id("old"), &report(&[(1, 1)], None, 1.0), 100);
+        assert_eq!(r.record_report(&id("new"), &report(&[(1, 1)], None, 1.0), 150), Placement::Overflow);
         assert_eq!(r.expire(100 + 59, 60, 600), 0);
         assert_eq!(r.expire(100 + 60, 60, 600), 1);
         assert_eq!(r.tracked(), 0);
         assert!(rendered(&r).contains("stream=\"__overflow__\""));
         assert_eq!(r.expire(150 + 60, 60, 600), 0);
         assert!(!rendered(&r).contains("stream="));
-        assert_eq!(r.record_report(id("new"), &report(&[(1, 1)], None, 1.0), 300), Placement::Stream);
+        assert_eq!(r.record_report(&id("new"), &report(&[(1, 1)], None, 1.0), 300), Placement::Stream);
     }
 
     #[test]
     fn long_label_values_render_whole() {
         // 40 KB of quotes escape to 80 KB: past what a u16 length could hold.
         let domain = "\"".repeat(40_000);
-        let r = registry(10, 70_000);
-        r.set_live(StreamId { domain: &domain, app: "a", stream: "s" }, true, 0);
+        let r = registry(10);
+        r.set_live(&StreamKey::new(StreamId { domain: &domain, app: "a", stream: "s" }, 70_000), true, 0);
         let out = rendered(&r);
         let escaped = "\\\"".repeat(40_000);
         assert!(
@@ -544,9 +521,9 @@ mod tests {
 
     #[test]
     fn live_streams_expire_on_their_own_ttl_and_never_overflow() {
-        let r = registry(1, 64);
-        r.set_live(id("a"), true, 1000);
-        assert_eq!(r.set_live(id("b"), true, 1000), Placement::Overflow);
+        let r = registry(1);
+        r.set_live(&id("a"), true, 1000);
+        assert_eq!(r.set_live(&id("b"), true, 1000), Placement::Overflow);
         assert!(!rendered(&r).contains("__overflow__"));
         assert_eq!(r.expire(1100, 60, 600), 0, "a live stream outlives the error TTL");
         r.clear_live("domain=\"d\",app=\"live\",stream=\"a\"");
@@ -556,16 +533,16 @@ mod tests {
 
     #[test]
     fn gauges_restore_without_counters() {
-        let r = registry(1, 64);
-        r.record_report(id("a"), &report(&[(6, 2)], Some(3.0), 100.0), 10);
-        r.set_live(id("a"), true, 20);
-        r.record_report(id("b"), &report(&[(6, 1)], None, 90.0), 30);
+        let r = registry(1);
+        r.record_report(&id("a"), &report(&[(6, 2)], Some(3.0), 100.0), 10);
+        r.set_live(&id("a"), true, 20);
+        r.record_report(&id("b"), &report(&[(6, 1)], None, 90.0), 30);
         let mut saved = Vec::new();
         r.for_each_gauges(|k, g| saved.push((Box::<str>::from(k), g)));
-        let back = registry(1, 64);
-        for (k, g) in saved.clone() {
-            let stream = if g.overflow { OVERFLOW } else { "a" };
-            assert!(back.restore(StreamId { stream, ..id(&k) }, g));
+        let back = registry(1);
+        for (_, g) in saved.clone() {
+            let key = if g.overflow { id("a").overflow_bucket() } else { id("a") };
+            assert!(back.restore(&key, g));
         }
         let mut again = Vec::new();
         back.for_each_gauges(|k, g| again.push((Box::<str>::from(k), g)));
@@ -575,15 +552,15 @@ mod tests {
         assert_eq!(back.tracked(), 1, "the overflow bucket is not a stream");
         assert!(!rendered(&back).contains("css_push_errors_total{"));
         let own = again.iter().find(|(_, g)| !g.overflow).unwrap().1;
-        assert!(!back.restore(id("c"), own), "the cap holds");
-        assert!(!back.restore(id("a"), own), "a stream is restored once");
+        assert!(!back.restore(&id("c"), own), "the cap holds");
+        assert!(!back.restore(&id("a"), own), "a stream is restored once");
     }
 
     #[test]
     fn label_values_are_capped_and_escaped() {
-        let r = registry(10, 4);
+        let r = registry(10);
         r.record_report(
-            StreamId { domain: "dom\"ain", app: "a", stream: "stream-long" },
+            &StreamKey::new(StreamId { domain: "dom\"ain", app: "a", stream: "stream-long" }, 4),
             &report(&[(catalog::error_code(200), 1)], None, 1.0),
             0,
         );

@@ -492,6 +492,7 @@ mod tests {
     use super::*;
     use crate::ingest::event::{Observer, ReportAccepted};
     use crate::observe::callbacks::CallbackTallies;
+    use crate::state::key::StreamKey;
     use crate::state::streams::StreamId;
     use crate::status_page::{PageInputs, Recent};
     use std::sync::Arc;
@@ -501,17 +502,11 @@ mod tests {
         assert_eq!(escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&#39;");
         let s = Recent::new(0, Arc::new(CallbackTallies::new()));
         let evil = "<script>alert(1)</script>";
+        let sent = StreamId { domain: evil, app: "a", stream: "s\"><img src=x>" };
+        let key = StreamKey::new(sent, 64);
         s.report(&ReportAccepted {
-            sent: StreamId { domain: evil, app: "a", stream: "s\"><img src=x>" },
-            stream: StreamId { domain: evil, app: "a", stream: "s\"><img src=x>" },
-            data_time_ms: 1,
-            report_interval_ms: None,
-            errors: &[(6, 1)],
             frame_max: [Some(3.0), None],
-            delay_secs: 0.0,
-            future_data_time: false,
-            unparsed_details: &[],
-            at_secs: 0,
+            ..ReportAccepted::for_test(sent, &key, &[(6, 1)], 0)
         });
         let view = PageInputs {
             listeners: Vec::new(),

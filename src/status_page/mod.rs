@@ -453,6 +453,7 @@ mod tests {
             app: app.into(),
             live_streams: 1,
             slos: vec![("push-health".into(), bad, live)],
+            outage_secs: 0,
         };
         let live = |app: &str| LiveStreams { domain: "d".into(), app: app.into(), live: 1 };
         let page = recent(0).page(
@@ -473,20 +474,8 @@ mod tests {
     }
 
     fn report(r: &Recent, at_secs: u64, sent: StreamId<'_>, errors: &[(u8, u64)], frame_max: [Option<f64>; 2]) {
-        let unparsed_details = &[];
-        let future_data_time = false;
-        r.report(&ReportAccepted {
-            sent,
-            stream: sent,
-            data_time_ms: 1,
-            report_interval_ms: None,
-            errors,
-            frame_max,
-            delay_secs: 0.0,
-            future_data_time,
-            unparsed_details,
-            at_secs,
-        });
+        let key = crate::state::key::StreamKey::new(sent, 64);
+        r.report(&ReportAccepted { frame_max, ..ReportAccepted::for_test(sent, &key, errors, at_secs) });
     }
 
     fn refuse(r: &Recent, at_secs: u64, rejection: Rejection) {

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 const PAIR: [(&str, &str); 2] = [("domain", "d.example.com"), ("app", "live")];
+const PAIR_SLO: [(&str, &str); 3] = [PAIR[0], PAIR[1], ("slo", "push-health")];
 
 /// A push start of `stream` at `at` (Unix seconds).
 fn start(stream: &str, at: u64) -> Value {
@@ -25,6 +26,8 @@ fn end(stream: &str, at: u64) -> Value {
 fn late_frames(stream: &str, at: u64, interval_ms: Option<u64>) -> Value {
     let events = json!([{"type": 6, "count": 4}]);
     let mut body = push_error("d.example.com", "live", stream, i64::try_from(at * 1000).unwrap(), events);
+    // The session it belongs to, as CSS names it in both.
+    body["sequence"] = "q1".into();
     match interval_ms {
         Some(ms) => body["report_interval"] = ms.into(),
         None => drop(body.as_object_mut().unwrap().remove("report_interval")),
@@ -45,7 +48,7 @@ async fn live_and_bad_seconds_are_exact_and_bad_never_exceeds_live() {
     assert_eq!(app.post(other.to_string()).await.0, 200);
     let m = app.metrics().await;
     let vod = [("domain", "d.example.com"), ("app", "vod")];
-    assert_eq!(m.get("css_push_live_seconds_total", &vod), Some(0.0), "born at 0");
+    assert_eq!(m.get("css_push_live_seconds_total", &[vod[0], vod[1], ("slo", "push-health")]), Some(0.0), "born at 0");
     assert_eq!(m.get("css_push_bad_seconds_total", &[vod[0], vod[1], ("slo", "push-health")]), Some(0.0));
     assert_eq!(m.get("css_push_slo_unattributed_seconds_total", &[vod[0], vod[1], ("slo", "push-health")]), Some(0.0));
 
@@ -60,7 +63,7 @@ async fn live_and_bad_seconds_are_exact_and_bad_never_exceeds_live() {
         late_frames("a", t + 8, None),          // out of order, 5 s by default: nothing new
         late_frames("a", t + 40, Some(10_000)), // [30, 40)
         late_frames("b", t + 3, Some(60_000)),  // clipped to the session: [0, 3)
-        late_frames("b", t + 300, Some(5000)),  // ahead of now: clipped to [95, 100)
+        late_frames("b", t + 300, Some(5000)),  // ahead of now: clipped at now, nothing left
     ];
     for r in &reports {
         assert_eq!(app.post(r.to_string()).await.0, 200);
@@ -71,14 +74,14 @@ async fn live_and_bad_seconds_are_exact_and_bad_never_exceeds_live() {
     // After its end, only what is within the session counts: [98, 100).
     assert_eq!(app.post(late_frames("a", t + 103, Some(5000)).to_string()).await.0, 200);
     let m = app.metrics().await;
-    assert_eq!(m.get("css_push_live_seconds_total", &PAIR), Some(100.0 + 110.0));
-    let bad = [5, 2, 2, 10, 3, 5, 2].iter().sum::<u32>();
+    assert_eq!(m.get("css_push_live_seconds_total", &PAIR_SLO), Some(100.0 + 110.0));
+    let bad = [5, 2, 2, 10, 3, 0, 2].iter().sum::<u32>();
     assert_eq!(slo_seconds(&m, "css_push_bad_seconds_total", "push-health"), Some(f64::from(bad)));
     assert_eq!(slo_seconds(&m, "css_push_slo_unattributed_seconds_total", "push-health"), Some(0.0));
 
     app.clock.advance(Duration::from_secs(50));
     let m = app.metrics().await;
-    assert_eq!(m.get("css_push_live_seconds_total", &PAIR), Some(260.0), "b is still live");
+    assert_eq!(m.get("css_push_live_seconds_total", &PAIR_SLO), Some(260.0), "b is still live");
     app.stop().await;
 }
 
@@ -89,9 +92,10 @@ async fn streams_without_a_push_start_are_unattributed() {
         assert_eq!(app.post(late_frames("nostart", at, Some(5000)).to_string()).await.0, 200);
     }
     let m = app.metrics().await;
-    assert_eq!(m.get("css_push_live_seconds_total", &PAIR), Some(0.0));
+    assert_eq!(m.get("css_push_live_seconds_total", &PAIR_SLO), Some(0.0));
     assert_eq!(slo_seconds(&m, "css_push_bad_seconds_total", "push-health"), Some(0.0), "no data, not 100 % bad");
-    assert_eq!(slo_seconds(&m, "css_push_slo_unattributed_seconds_total", "push-health"), Some(12.0));
+    // [-20, -15) and [-18, -13) overlap: 7 s; the third is ahead of our clock, clipped to nothing.
+    assert_eq!(slo_seconds(&m, "css_push_slo_unattributed_seconds_total", "push-health"), Some(7.0));
     app.stop().await;
 }
 
@@ -104,8 +108,9 @@ async fn the_slo_file_defines_what_is_counted_and_is_published() {
     let shipped = include_str!("../../prometheus/slo.toml");
     std::fs::write(&file, format!("{shipped}\n{strict}")).unwrap();
     let app = spawn_app(&["--slo-file", file.to_str().unwrap()]).await;
-    assert_eq!(app.post(start("a", NOW_SECS - 30).to_string()).await.0, 200);
-    assert_eq!(app.post(late_frames("a", NOW_SECS, Some(5000)).to_string()).await.0, 200);
+    assert_eq!(app.post(start("a", NOW_SECS).to_string()).await.0, 200);
+    app.clock.advance(Duration::from_secs(30));
+    assert_eq!(app.post(late_frames("a", NOW_SECS + 30, Some(5000)).to_string()).await.0, 200);
     let m = app.metrics().await;
     assert_eq!(slo_seconds(&m, "css_push_bad_seconds_total", "push-health"), Some(5.0));
     assert_eq!(slo_seconds(&m, "css_push_bad_seconds_total", "audio"), Some(0.0), "video frames are not audio");
@@ -140,23 +145,24 @@ fn after_a_restart_with_the_state_file_restored_live_streams_accrue_from_the_sta
     for s in ["a", "b", "c"] {
         assert_eq!(before.post(&push_lifecycle("d.example.com", "live", s, "q1", None)), 200);
     }
-    before.wait_for(|m| m.get("css_push_live_seconds_total", &PAIR).is_some_and(|v| v >= 3.0));
+    before.wait_for(|m| m.get("css_push_live_seconds_total", &PAIR_SLO).is_some_and(|v| v >= 3.0));
     let (status, log) = before.terminate();
     assert!(status.success(), "{status}: {log}");
 
     let after = Binary::start(&flags);
     let first = after.metrics();
     // Counters start at 0 after a restart, as every counter here.
-    let at_start = first.get("css_push_live_seconds_total", &PAIR).expect("the restored pair is shown");
+    let at_start = first.get("css_push_live_seconds_total", &PAIR_SLO).expect("the restored pair is shown");
     assert!(at_start <= 3.0, "{at_start}");
-    let grown = after.wait_for(|m| m.get("css_push_live_seconds_total", &PAIR).is_some_and(|v| v >= at_start + 3.0));
+    let grown =
+        after.wait_for(|m| m.get("css_push_live_seconds_total", &PAIR_SLO).is_some_and(|v| v >= at_start + 3.0));
     assert_eq!(slo_seconds(&grown, "css_push_bad_seconds_total", "push-health"), Some(0.0));
     // A restored stream's end is known: it stops accruing.
     for s in ["a", "b", "c"] {
         assert_eq!(after.post(&push_lifecycle("d.example.com", "live", s, "q1", Some((1000, 0)))), 200);
     }
-    let ended = after.metrics().get("css_push_live_seconds_total", &PAIR).unwrap();
+    let ended = after.metrics().get("css_push_live_seconds_total", &PAIR_SLO).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(after.metrics().get("css_push_live_seconds_total", &PAIR), Some(ended));
+    assert_eq!(after.metrics().get("css_push_live_seconds_total", &PAIR_SLO), Some(ended));
     after.kill();
 }

@@ -321,7 +321,8 @@ mod restored_behaves_as_the_original {
             }
             let snapshot = StateSnapshot::decode(&original.snapshot().bytes).unwrap();
             let loaded = Loaded { snapshot, journal: Vec::new(), moved_aside: 0 };
-            let (restored, _) = Exporter::restored(&config, clock.clone() as Arc<dyn Clock>, loaded);
+            let slos = vec![css_push_exporter::slo::Slo::push_health()];
+            let (restored, _) = Exporter::restored(&config, slos, clock.clone() as Arc<dyn Clock>, loaded);
             prop_assert_eq!(kept(&restored), kept(&original));
             for step in &after {
                 match body(step) {

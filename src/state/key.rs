@@ -1,0 +1,88 @@
+//! A stream's key: its label set `domain="..",app="..",stream=".."`, each
+//! value capped at `--max-label-length` and escaped, built once per
+//! callback and used as is by every store keyed by stream (the stream
+//! registry, the lifecycles, the SLO accounting), with the hash that picks
+//! its shard.
+use super::sharded::shard_hash;
+use super::OVERFLOW;
+use crate::text::{cap, push_labels};
+
+/// A stream's identity as label values (domain, app, stream).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamId<'a> {
+    pub domain: &'a str,
+    pub app: &'a str,
+    pub stream: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamKey {
+    text: String,
+    /// Where `domain="..",app=".."` ends in `text`.
+    app_len: usize,
+    hash: u64,
+}
+
+impl StreamKey {
+    /// The key of `id`, its values cut to `max_label_bytes`.
+    pub fn new(id: StreamId, max_label_bytes: usize) -> Self {
+        let (domain, app, stream) =
+            (cap(id.domain, max_label_bytes), cap(id.app, max_label_bytes), cap(id.stream, max_label_bytes));
+        let mut text = String::with_capacity(32 + domain.len() + app.len() + stream.len());
+        push_labels(&mut text, &[("domain", domain), ("app", app)]);
+        let app_len = text.len();
+        text.push(',');
+        push_labels(&mut text, &[("stream", stream)]);
+        Self::from_parts(text, app_len)
+    }
+
+    fn from_parts(text: String, app_len: usize) -> Self {
+        let hash = shard_hash(&text);
+        Self { text, app_len, hash }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// `domain="..",app=".."`: the stream's pair as labels.
+    pub fn app_labels(&self) -> &str {
+        &self.text[..self.app_len]
+    }
+
+    /// What picks its shard in a sharded store.
+    pub fn shard_hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// Whether the stream's name is the reserved [`OVERFLOW`].
+    pub fn is_overflow_bucket(&self) -> bool {
+        self.text[self.app_len..].strip_prefix(",stream=\"").and_then(|s| s.strip_suffix('"')) == Some(OVERFLOW)
+    }
+
+    /// The key of its pair's `__overflow__` stream.
+    pub fn overflow_bucket(&self) -> Self {
+        let mut text = String::with_capacity(self.app_len + 24);
+        text.push_str(self.app_labels());
+        text.push(',');
+        push_labels(&mut text, &[("stream", OVERFLOW)]);
+        Self::from_parts(text, self.app_len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_once_capped_and_escaped() {
+        let tricky = StreamKey::new(StreamId { domain: "d", app: "x\",stream=\"", stream: "stream-long" }, 6);
+        assert_eq!(tricky.as_str(), "domain=\"d\",app=\"x\\\",str\",stream=\"stream\"");
+        assert_eq!(tricky.app_labels(), "domain=\"d\",app=\"x\\\",str\"");
+        assert_eq!(tricky.shard_hash(), shard_hash(tricky.as_str()));
+        assert!(!tricky.is_overflow_bucket());
+        let bucket = tricky.overflow_bucket();
+        assert_eq!(bucket, StreamKey::new(StreamId { domain: "d", app: "x\",str", stream: OVERFLOW }, 64));
+        assert!(bucket.is_overflow_bucket());
+    }
+}
