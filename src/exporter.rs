@@ -14,7 +14,7 @@ use crate::observe::auth::AuthFailures;
 use crate::observe::callbacks::CallbackTallies;
 use crate::observe::log::EventLog;
 use crate::observe::metrics::ExporterMetrics;
-use crate::slo::{AppHealth, BadStream, Saturation, Slo, SloAccounting};
+use crate::slo::{AppHealth, Slo, SloAccounting};
 use crate::state::clock::Clock;
 use crate::state::dedup::Dedup;
 use crate::state::journal::Pending;
@@ -144,6 +144,8 @@ impl Exporter {
             authenticated: self.authenticates(),
             live_streams: status_page::live_streams(self.state.lifecycles.live_per_app()),
             slo_health: self.slo_health(status_page::SLO_SPAN_SECS),
+            slo_saturation: self.slo.saturation(),
+            slo_top_streams: self.slo.top_bad_streams(status_page::SLO_SPAN_SECS, status_page::slo::TOP_BAD_STREAMS),
             bounds: self.bounds(),
             state_file: self.snapshot_stats.as_ref().map(|s| s.status()),
         };
@@ -185,16 +187,6 @@ impl Exporter {
     /// status page.
     pub fn slo_health(&self, span_secs: u64) -> Vec<AppHealth> {
         self.slo.recent_health(span_secs)
-    }
-
-    /// How full the SLO accounting's rooms are.
-    pub fn slo_saturation(&self) -> Vec<Saturation> {
-        self.slo.saturation()
-    }
-
-    /// The `n` streams with the most bad time over about the last `span_secs`.
-    pub fn slo_top_streams(&self, span_secs: u64, n: usize) -> Vec<BadStream> {
-        self.slo.top_bad_streams(span_secs, n)
     }
 
     /// The state a restart should find again, as the bytes of a state file.

@@ -781,3 +781,218 @@ fn ms(d: std::time::Duration) -> u64 {
 fn secs(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{EndCause, Region};
+    use crate::cli::Config;
+    use crate::ingest::event::StreamId;
+    use crate::state::clock::ManualClock;
+    use crate::state::lifecycle::{Change, Lifecycles};
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    const T0: u64 = 1_700_000_000;
+
+    /// The lifecycle store and the accounting, wired as the pipeline wires them.
+    struct Harness {
+        lifecycles: Lifecycles,
+        slo: SloAccounting,
+        clock: Arc<ManualClock>,
+    }
+
+    impl Harness {
+        fn new(max_live_streams: &str) -> Self {
+            let limits = Config::from_flags(["--max-live-streams", max_live_streams]).unwrap().limits();
+            let clock = Arc::new(ManualClock::new(Duration::from_secs(T0)));
+            let budget = Arc::new(SeriesBudget::new(1 << 20));
+            let slo = SloAccounting::new(vec![Slo::push_health()], &limits, budget, clock.clone());
+            Self { lifecycles: Lifecycles::new(1000, 900_000, None), slo, clock }
+        }
+
+        fn now_ms(&self) -> u64 {
+            u64::try_from(self.clock.now().as_millis()).unwrap()
+        }
+
+        fn lifecycle(&self, stream: &str, session: u64, start: bool, event_time: u64, errcode: i64) {
+            let id = StreamId { domain: "d", app: "live", stream };
+            let key = StreamKey::new(id, 64);
+            let at_ms = self.now_ms();
+            let event_time = i64::try_from(event_time).unwrap();
+            let errcode = (!start).then_some(errcode);
+            let (node, region) = (None, Region::Unknown);
+            let change = Change { start, folded: false, session, at_ms, event_time, node, region, errcode };
+            let effect = self.lifecycles.apply(&key, &change, |_| {});
+            self.slo.transition(&Transition {
+                stream: id,
+                sent: id,
+                key: &key,
+                folded: false,
+                session,
+                sequence: "",
+                start,
+                event_time,
+                node,
+                region,
+                errcode,
+                cause: errcode.map(EndCause::of),
+                duration_ms: None,
+                effect,
+                at_secs: at_ms / 1000,
+                at_ms,
+            });
+        }
+
+        fn report(
+            &self,
+            stream: &str,
+            session: u64,
+            errors: &[(u8, u64)],
+            data_time_ms: u64,
+            interval_ms: Option<i64>,
+        ) {
+            let id = StreamId { domain: "d", app: "live", stream };
+            let key = StreamKey::new(id, 64);
+            let matched = self.lifecycles.session(&key, session);
+            let at_ms = self.now_ms();
+            self.slo.report(&ReportAccepted {
+                data_time_ms: i64::try_from(data_time_ms).unwrap(),
+                report_interval_ms: interval_ms,
+                session: matched.map(|m| m.session),
+                matched,
+                at_ms,
+                ..ReportAccepted::for_test(id, &key, errors, at_ms / 1000)
+            });
+        }
+
+        /// The value of the sample `name{labels}` on the page, in ms.
+        fn value(&self, sample: &str) -> Option<u64> {
+            let mut page = String::new();
+            self.slo.encode(&mut Encoder::new(&mut page));
+            let secs: f64 = page.lines().find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())?;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "ms of a test")]
+            Some((secs * 1000.0).round() as u64)
+        }
+    }
+
+    const LIVE: &str = "css_push_live_seconds_total{domain=\"d\",app=\"live\",slo=\"push-health\"}";
+    const BAD: &str = "css_push_bad_seconds_total{domain=\"d\",app=\"live\",slo=\"push-health\"}";
+    const UNATTRIBUTED: &str = "css_push_slo_unattributed_seconds_total{domain=\"d\",app=\"live\",slo=\"push-health\"}";
+    const LATE: (u8, u64) = (6, 3);
+
+    #[test]
+    fn bad_time_is_the_exact_union_clipped_to_the_reports_session() {
+        let h = Harness::new("100");
+        h.clock.advance(Duration::from_secs(1000));
+        h.lifecycle("s", 1, true, T0 + 1000, 0);
+        h.clock.advance(Duration::from_secs(10));
+        let at = |secs: u64| (T0 + secs) * 1000;
+        h.report("s", 1, &[LATE], at(1010), Some(5000));
+        assert_eq!(h.value(BAD), Some(5000), "[1005, 1010)");
+        h.report("s", 1, &[LATE, (7, 9)], at(1010), Some(5000));
+        assert_eq!(h.value(BAD), Some(5000), "a duplicate, two bad types, any count: nothing new");
+        h.report("s", 1, &[LATE], at(1003) + 500, None);
+        assert_eq!(h.value(BAD), Some(8500), "out of order, 5 s when absent, cut at the start: [1000, 1003.5)");
+        h.report("s", 1, &[(5, 1), (16, 1), (0, 1)], at(1009), Some(5000));
+        assert_eq!(h.value(BAD), Some(8500), "types the SLO does not count");
+        h.report("s", 2, &[LATE], at(1009), Some(5000));
+        assert_eq!((h.value(BAD), h.value(UNATTRIBUTED)), (Some(8500), Some(5000)), "another session's report");
+        h.report("s", 1, &[LATE], at(1010), Some(999_000));
+        assert_eq!(h.value(BAD), Some(10_000), "at most 60 s, cut at the start: the rest of [1000, 1010)");
+        assert_eq!(h.value(LIVE), Some(10_000));
+    }
+
+    #[test]
+    fn a_gap_counts_only_after_an_abnormal_end_within_the_window() {
+        let h = Harness::new("100");
+        for (stream, errcode) in [("cut", 14), ("stopped", 2)] {
+            h.lifecycle(stream, 1, true, h.now_ms() / 1000, 0);
+            h.clock.advance(Duration::from_secs(10));
+            h.lifecycle(stream, 1, false, h.now_ms() / 1000, errcode);
+            h.clock.advance(Duration::from_secs(20));
+            h.lifecycle(stream, 2, true, h.now_ms() / 1000, 0);
+        }
+        let outage = "css_push_outage_seconds_total{domain=\"d\",app=\"live\"}";
+        assert_eq!((h.value(outage), h.value(BAD)), (Some(20_000), Some(20_000)));
+        let stream_bad =
+            "css_push_stream_bad_seconds_total{domain=\"d\",app=\"live\",stream=\"cut\",slo=\"push-health\"}";
+        assert_eq!(h.value(stream_bad), Some(20_000));
+        assert!(h.value(&stream_bad.replace("cut", "stopped")).is_none(), "no bad second, no series");
+    }
+
+    #[test]
+    fn report_only_streams_have_their_own_smaller_room() {
+        let h = Harness::new("20");
+        h.lifecycle("started", 1, true, T0, 0);
+        h.clock.advance(Duration::from_secs(10));
+        let now = h.now_ms();
+        for i in 0..5 {
+            h.report(&format!("ghost-{i}"), 9, &[LATE], now, None);
+        }
+        h.report("started", 1, &[LATE], now, None);
+        let room = |kind: Kind| h.slo.saturation()[kind as usize];
+        assert_eq!((room(Kind::ReportOnly).tracked, room(Kind::ReportOnly).dropped), (2, 3), "a tenth of 20");
+        assert_eq!((room(Kind::Started).tracked, room(Kind::Started).dropped), (1, 0));
+        assert_eq!(h.value(BAD), Some(5000));
+        assert_eq!(h.value(UNATTRIBUTED), Some(25_000), "dropped reports still counted there, without a union");
+    }
+
+    /// One step of a hostile sender: which stream, what, when.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Start { stream: u8, session: u8, back: u16 },
+        End { stream: u8, session: u8, errcode: i64 },
+        Report { stream: u8, session: u8, bad: bool, ahead_ms: i32, interval_ms: Option<i64> },
+        Tick(u32),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0..4u8, 0..3u8, any::<u16>()).prop_map(|(stream, session, back)| Step::Start { stream, session, back }),
+            (0..4u8, 0..3u8, 0..25i64).prop_map(|(stream, session, errcode)| Step::End { stream, session, errcode }),
+            (0..4u8, 0..3u8, any::<bool>(), -2_000_000..700_000i32, proptest::option::of(-10_000..200_000i64))
+                .prop_map(|(stream, session, bad, ahead_ms, interval_ms)| Step::Report {
+                    stream,
+                    session,
+                    bad,
+                    ahead_ms,
+                    interval_ms
+                }),
+            (0..400_000u32).prop_map(Step::Tick),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn bad_never_exceeds_live_and_nothing_goes_down(steps in proptest::collection::vec(step(), 1..200)) {
+            let h = Harness::new("100");
+            let (mut last_live, mut last_bad) = (0, 0);
+            for step in steps {
+                let name = |n: u8| format!("s{n}");
+                let now_secs = h.now_ms() / 1000;
+                match step {
+                    Step::Start { stream, session, back } => {
+                        h.lifecycle(&name(stream), u64::from(session), true, now_secs - u64::from(back), 0);
+                    }
+                    Step::End { stream, session, errcode } => {
+                        h.lifecycle(&name(stream), u64::from(session), false, now_secs, errcode);
+                    }
+                    Step::Report { stream, session, bad, ahead_ms, interval_ms } => {
+                        let errors = if bad { [LATE] } else { [(5, 1)] };
+                        let data_time = h.now_ms().saturating_add_signed(i64::from(ahead_ms));
+                        h.report(&name(stream), u64::from(session), &errors, data_time, interval_ms);
+                    }
+                    Step::Tick(ms) => {
+                        h.clock.advance(Duration::from_millis(u64::from(ms)));
+                        h.slo.expire();
+                    }
+                }
+                let (live, bad) = (h.value(LIVE).unwrap_or(0), h.value(BAD).unwrap_or(0));
+                prop_assert!(bad <= live, "bad {bad} > live {live}");
+                prop_assert!(live >= last_live && bad >= last_bad, "a counter went down");
+                (last_live, last_bad) = (live, bad);
+            }
+        }
+    }
+}

@@ -300,4 +300,27 @@ mod tests {
         assert_eq!(first.iter().map(|t| t.seq).collect::<Vec<_>>(), [10, 11]);
         assert_eq!(sink.next_seq(), 10 + PENDING as u64 + 3);
     }
+
+    #[test]
+    fn version_1_records_are_read_with_what_they_had() {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        let mut payload = Vec::new();
+        payload.extend_from_slice(&5u64.to_le_bytes());
+        payload.push(END | FOLDED);
+        payload.extend_from_slice(&9u64.to_le_bytes());
+        payload.extend_from_slice(&1234u64.to_le_bytes());
+        push_str(&mut payload, "k");
+        bytes.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        bytes.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&payload).to_le_bytes());
+        let (read, left) = decode(&bytes).unwrap();
+        assert_eq!(left, 0);
+        let c = read[0].change;
+        assert_eq!(
+            (read[0].seq, c.start, c.folded, c.session, c.at_ms, c.event_time),
+            (5, false, true, 9, 1_234_000, 1234)
+        );
+        assert_eq!((c.errcode, c.node, c.region, &*read[0].key), (None, None, Region::Unknown, "k"));
+    }
 }

@@ -489,4 +489,45 @@ mod tests {
         assert_eq!(removed[1..], ["domain=\"d\",app=\"live\",stream=\"a\""], "a live one after the live TTL");
         assert_eq!(l.tracked(), 0);
     }
+
+    #[test]
+    fn the_session_record_says_what_each_start_and_end_changed() {
+        let l = Lifecycles::new(10, 900_000, None);
+        let key = test_key(id("s"));
+        let change = |start, session, at_secs: u64, errcode| Change {
+            node: Some("198.51.100.20".parse().unwrap()),
+            region: Region::Mainland,
+            errcode,
+            ..test_change(start, false, session, at_secs)
+        };
+        let opened = l.apply(&key, &change(true, 1, 1000, None), |_| {}).unwrap();
+        assert_eq!(opened, Effect { opened: Some(1_000_000), ..Effect::default() });
+        let m = l.session(&key, 1).unwrap();
+        assert_eq!(
+            (m.start_ms, m.end_ms, m.node, m.region),
+            (1_000_000, None, change(true, 1, 0, None).node, Region::Mainland)
+        );
+        assert_eq!(l.session(&key, 2), None, "a report of another sequence matches nothing");
+        let closed = l.apply(&key, &change(false, 1, 1100, Some(13)), |_| {}).unwrap();
+        assert_eq!(closed.closed, Some((1_000_000, 1_100_000)));
+        let record = l.get(key.as_str()).unwrap().record;
+        assert_eq!(record.end.map(|e| (e.at_ms, e.cause())), Some((1_100_000, EndCause::PusherNetwork)));
+        // Back 30 s later: the gap after the abnormal end.
+        let again = l.apply(&key, &change(true, 2, 1130, None), |_| {}).unwrap();
+        let gap = Gap { from_ms: 1_100_000, to_ms: 1_130_000, cause: EndCause::PusherNetwork };
+        assert_eq!(again, Effect { opened: Some(1_130_000), closed: None, gap: Some(gap) });
+        assert_eq!(
+            l.session(&key, 1).map(|m| (m.start_ms, m.end_ms)),
+            Some((1_000_000, Some(1_100_000))),
+            "the one before"
+        );
+        // A start after a missed end closes the old session there; no gap.
+        let missed = l.apply(&key, &change(true, 3, 1200, None), |_| {}).unwrap();
+        assert_eq!(missed, Effect { opened: Some(1_200_000), closed: Some((1_130_000, 1_200_000)), gap: None });
+        // An end that overtakes its start: the start changes nothing.
+        let other = test_key(id("o"));
+        assert_eq!(l.apply(&other, &change(false, 7, 1300, Some(14)), |_| {}), Some(Effect::default()));
+        assert_eq!(l.apply(&other, &change(true, 7, 1300, None), |live| assert!(!live)), Some(Effect::default()));
+        assert_eq!(l.session(&other, 7), None);
+    }
 }

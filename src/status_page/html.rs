@@ -2,6 +2,7 @@
 //! JavaScript, refreshing itself. Every sender-controlled value (stream
 //! names, reasons) goes through [`escape`].
 use super::refusals::GROUPS_KEPT;
+use super::slo::{SloView, TOP_BAD_STREAMS};
 use super::window::{MAX_TRACKED, RECENT_SECS};
 use super::{Bound, StatusPage, REPORTS_SHOWN, TOP_STREAMS};
 use crate::ingest::outcome::OutcomeKind;
@@ -67,10 +68,14 @@ pub fn render(s: &StatusPage) -> String {
         humantime::format_duration(Duration::from_secs(s.uptime_seconds)),
     );
     banners(&mut out, s);
+    slo_banner(&mut out, &s.slo);
     // What an incident needs first: who is affected, and the worst streams.
     out.push_str("<div class=\"grid\">");
     apps(&mut out, s);
     top_streams(&mut out, s);
+    out.push_str("</div><div class=\"grid\">");
+    top_bad_streams(&mut out, &s.slo, super::SLO_SPAN_SECS);
+    slo_accounting(&mut out, &s.slo);
     out.push_str("</div>");
     refused(&mut out, s);
     callbacks(&mut out, s);
@@ -338,10 +343,16 @@ fn apps(out: &mut String, s: &StatusPage) {
             (n, live) => format!("{} of {} live streams", thousands(n), thousands(live)),
         };
         // Time, not errors: the SLO's error-free share of live stream-seconds.
-        let error_free = match a.slo.as_ref().and_then(|s| s.error_free.map(|f| (f, s.bad_seconds))) {
-            Some((share, bad)) => {
+        let error_free = match a.slo.as_ref().and_then(|s| s.error_free.map(|f| (f, s.bad_seconds, s.outage_seconds))) {
+            Some((share, bad, 0)) => {
                 format!("{:.2}% <span class=\"muted\">({} s bad)</span>", share * 100.0, thousands(bad))
             }
+            Some((share, bad, outage)) => format!(
+                "{:.2}% <span class=\"muted\">({} s bad, {} s of it outage)</span>",
+                share * 100.0,
+                thousands(bad),
+                thousands(outage)
+            ),
             None => "<span class=\"muted\">no live time</span>".to_owned(),
         };
         let _ = write!(
@@ -364,6 +375,79 @@ fn apps(out: &mut String, s: &StatusPage) {
             "<p class=\"muted\">These are at least the counts: some streams were past the tracking limit.</p>",
         );
     }
+    out.push_str("</section>");
+}
+
+/// A warning while the accounting drops reports.
+fn slo_banner(out: &mut String, v: &SloView) {
+    let dropped: u64 = v.saturation.iter().map(|r| r.dropped_reports).sum();
+    if dropped > 0 {
+        let _ = write!(
+            out,
+            "<p class=\"banner warn\" id=\"slo-saturated\"><strong>The SLO accounting had no room for {} bad \
+             reports.</strong> Their time is in neither side of the error-free share (see SLO accounting below, \
+             <code>css_push_slo_dropped_reports_total</code>): raise <code>--max-live-streams</code>, or find who \
+             sends reports of streams that never started.</p>",
+            thousands(dropped)
+        );
+    }
+}
+
+/// The accounting's rooms and the push ends by cause.
+fn slo_accounting(out: &mut String, v: &SloView) {
+    out.push_str(
+        "<section id=\"slo\"><h2>SLO accounting<small>rooms for bad time, and what found none, since start</small></h2>\
+         <table><tr><th>streams</th><th class=\"num\">held</th><th class=\"num\">limit</th>\
+         <th class=\"num\">reports dropped</th></tr>",
+    );
+    for r in &v.saturation {
+        let level = if r.dropped_reports > 0 { " class=\"full\"" } else { "" };
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\"><span{level}>{}</span></td></tr>",
+            escape(r.kind),
+            thousands(r.tracked as u64),
+            thousands(r.limit as u64),
+            thousands(r.dropped_reports)
+        );
+    }
+    out.push_str(
+        "</table><h3>Push ends by cause</h3><table><tr><th>cause</th><th>what</th><th class=\"num\">ends</th></tr>",
+    );
+    for c in &v.end_causes {
+        let outage = if c.abnormal { " <span class=\"muted\">(outage if it comes back)</span>" } else { "" };
+        let _ = write!(
+            out,
+            "<tr><td class=\"mono\">{}</td><td>{}{outage}</td><td class=\"num\">{}</td></tr>",
+            escape(c.cause),
+            escape(c.description),
+            thousands(c.ends)
+        );
+    }
+    out.push_str("</table></section>");
+}
+
+/// The streams with the most bad time.
+fn top_bad_streams(out: &mut String, v: &SloView, span_secs: u64) {
+    let _ = write!(
+        out,
+        "<section id=\"top-bad\"><h2>Streams with the most bad time<small>top {TOP_BAD_STREAMS} over the last {} \
+         min, reports and outages, per SLO</small></h2><table><tr><th>stream</th><th>slo</th>\
+         <th class=\"num\">bad seconds</th></tr>",
+        span_secs / 60
+    );
+    for b in &v.top_bad_streams {
+        let _ = write!(
+            out,
+            "<tr><td class=\"mono\">{} / {} / {}</td><td>{}</td><td class=\"num\">{:.1}</td></tr>",
+            escape(&b.domain),
+            escape(&b.app),
+            escape(&b.stream),
+            escape(&b.slo),
+            b.bad_seconds
+        );
+    }
+    end_table(out, v.top_bad_streams.len(), "No stream had bad time lately.");
     out.push_str("</section>");
 }
 
@@ -508,15 +592,19 @@ mod tests {
             frame_max: [Some(3.0), None],
             ..ReportAccepted::for_test(sent, &key, &[(6, 1)], 0)
         });
+        let bad = crate::slo::BadStream { labels: key.as_str().to_owned(), slo: "push-health".into(), bad_secs: 5.0 };
         let view = PageInputs {
             listeners: Vec::new(),
             authenticated: false,
             live_streams: Vec::new(),
             slo_health: Vec::new(),
+            slo_saturation: Vec::new(),
+            slo_top_streams: vec![bad],
             bounds: Vec::new(),
             state_file: None,
         };
         let page = render(&s.page(10, view));
+        assert!(page.contains("<section id=\"top-bad\">"), "the ranking by bad time is shown");
         assert!(!page.contains("<script") && !page.contains("<img"), "{page}");
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(page.contains("id=\"unauthenticated\""));

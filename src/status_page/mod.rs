@@ -7,13 +7,14 @@
 //! exporter's state on each request.
 pub(crate) mod html;
 pub mod refusals;
+pub mod slo;
 pub mod window;
 
 use crate::catalog::{self, EventType};
-use crate::ingest::event::{CallbackSeen, Observer, ReportAccepted};
+use crate::ingest::event::{CallbackSeen, Observer, ReportAccepted, Transition};
 use crate::ingest::outcome::{Outcome, OutcomeKind};
 use crate::observe::callbacks::CallbackTallies;
-use crate::slo::AppHealth;
+use crate::slo::{AppHealth, BadStream, Saturation};
 use crate::state::persist::StateFileStatus;
 use crate::state::streams::add_count;
 use crate::text::parse_labels;
@@ -76,6 +77,7 @@ pub struct Recent {
     refused: Refusals,
     reports: Ring<Report>,
     windows: StreamWindows,
+    end_causes: slo::EndCauses,
 }
 
 impl Recent {
@@ -86,6 +88,7 @@ impl Recent {
             refused: Refusals::default(),
             reports: Ring::new(REPORTS_SHOWN),
             windows: StreamWindows::default(),
+            end_causes: slo::EndCauses::default(),
         }
     }
 
@@ -107,6 +110,7 @@ impl Recent {
             top_streams: top_streams(window, now_secs),
             bounds: inputs.bounds,
             state_file: inputs.state_file,
+            slo: slo::view(&inputs.slo_saturation, inputs.slo_top_streams, &self.end_causes),
         }
     }
 
@@ -136,6 +140,11 @@ impl Observer for Recent {
 
     /// Remembers an accepted push error report and counts it into its
     /// stream's window; names as sent, cut short.
+    /// Counts push ends by cause.
+    fn transition(&self, t: &Transition<'_>) {
+        self.end_causes.count(t);
+    }
+
     fn report(&self, report: &ReportAccepted<'_>) {
         let worst_gap_secs = report.frame_max.into_iter().flatten().reduce(f64::max);
         let id = &report.sent;
@@ -231,7 +240,12 @@ fn apps(live: Vec<LiveStreams>, health: &[AppHealth], window: &WindowView) -> Ve
     let slo = |domain: &str, app: &str| {
         let h = health.iter().find(|h| h.domain == domain && h.app == app)?;
         let &(_, bad, live) = h.slos.first()?;
-        Some(SloSummary { bad_seconds: bad, live_seconds: live, error_free: h.error_free(0) })
+        Some(SloSummary {
+            bad_seconds: bad,
+            live_seconds: live,
+            outage_seconds: h.outage_secs,
+            error_free: h.error_free(0),
+        })
     };
     let mut out: Vec<AppSummary> = live
         .into_iter()
@@ -277,6 +291,10 @@ pub struct PageInputs {
     /// Per (domain, app): the first SLO's bad and live seconds over the last
     /// [`SLO_SPAN_SECS`], from the SLO accounting's memory.
     pub slo_health: Vec<AppHealth>,
+    /// How full the SLO accounting's rooms are.
+    pub slo_saturation: Vec<Saturation>,
+    /// The streams with the most bad time over [`SLO_SPAN_SECS`].
+    pub slo_top_streams: Vec<BadStream>,
     pub bounds: Vec<Bound>,
     pub state_file: Option<StateFileStatus>,
 }
@@ -310,6 +328,8 @@ pub struct StatusPage {
     pub bounds: Vec<Bound>,
     /// With `--state-file` only.
     pub state_file: Option<StateFileStatus>,
+    /// The SLO accounting: its rooms, push ends by cause, the streams with the most bad time.
+    pub slo: slo::SloView,
 }
 
 /// One listening address and the paths it serves.
@@ -400,6 +420,8 @@ pub struct AppSummary {
 pub struct SloSummary {
     pub bad_seconds: u64,
     pub live_seconds: u64,
+    /// Of those, outage gaps (an abnormal end, then a start within the reconnect window).
+    pub outage_seconds: u64,
     /// 1 − bad / live; `None` without live time (no data, never "100 %").
     pub error_free: Option<f64>,
 }
@@ -441,6 +463,8 @@ mod tests {
             authenticated: true,
             live_streams: Vec::new(),
             slo_health: Vec::new(),
+            slo_saturation: Vec::new(),
+            slo_top_streams: Vec::new(),
             bounds: Vec::new(),
             state_file: None,
         }

@@ -19,6 +19,7 @@ mod security;
 mod shutdown;
 mod simulate;
 mod slo;
+mod slo_session;
 mod state_file;
 mod state_file_hardening;
 mod status;
