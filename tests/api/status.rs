@@ -151,7 +151,7 @@ async fn what_is_kept_stays_bounded_under_ten_thousand_callbacks() {
     assert_eq!((&top["dropped_reports"], &top["dropped_errors"]), (&json!(904), &json!(904 * 3)));
     assert_eq!(top["streams"].as_array().unwrap().len(), 10);
     // No push start seen: no live time, so no share (never "100 %").
-    let slo = json!({"bad_seconds": 0, "error_free": null, "live_seconds": 0});
+    let slo = json!({"bad_seconds": 0, "error_free": null, "live_seconds": 0, "outage_seconds": 0});
     assert_eq!(
         s["apps"],
         json!([{"domain": "d.example.com", "app": "live", "live": 0, "streams_with_errors": 4096, "slo": slo}])
@@ -251,7 +251,7 @@ async fn top_streams_cover_fifteen_minutes_and_apps_count_streams_with_recent_er
     assert_eq!(s["top_streams"]["window_seconds"], 900);
     // The SLO's share: live time from the push starts; these reports' data_time
     // falls before the sessions began, so no second of them is bad.
-    let slo = json!({"bad_seconds": 0, "error_free": 1.0, "live_seconds": 3360});
+    let slo = json!({"bad_seconds": 0, "error_free": 1.0, "live_seconds": 3360, "outage_seconds": 0});
     assert_eq!(
         s["apps"],
         json!([{"domain": "d.example.com", "app": "live", "live": 4, "streams_with_errors": 2, "slo": slo}])
@@ -269,7 +269,7 @@ async fn top_streams_cover_fifteen_minutes_and_apps_count_streams_with_recent_er
     app.clock.advance(Duration::from_secs(4 * 60));
     let s = status(&app).await;
     // Four live streams for the whole 15 minutes the share looks back.
-    let slo = json!({"bad_seconds": 0, "error_free": 1.0, "live_seconds": 4 * 900});
+    let slo = json!({"bad_seconds": 0, "error_free": 1.0, "live_seconds": 4 * 900, "outage_seconds": 0});
     assert_eq!(
         s["apps"],
         json!([{"domain": "d.example.com", "app": "live", "live": 4, "streams_with_errors": 0, "slo": slo}])
