@@ -36,6 +36,7 @@ use crate::state::sharded::{Shard, Sharded};
 use crate::state::OVERFLOW;
 use crate::sync::{lock, read, write};
 use crate::text::{parse_labels, push_labels};
+use hashbrown::hash_map::EntryRef;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -458,27 +459,29 @@ impl SloAccounting {
         kind: Kind,
         pair: impl FnOnce() -> Arc<PairSlo>,
     ) -> Option<&'a mut StreamSlo> {
-        if shard.contains_key(key.as_str()) {
-            let s = shard.get_mut(key.as_str())?;
-            if s.kind == Kind::ReportOnly && kind == Kind::Started {
-                if !self.admit(Kind::Started) {
+        let s = match shard.entry_ref(key.as_str()) {
+            EntryRef::Occupied(o) => o.into_mut(),
+            EntryRef::Vacant(v) => {
+                if !self.admit(kind) {
                     self.drop_report(kind);
                     return None;
                 }
-                self.rooms[Kind::ReportOnly as usize].tracked.fetch_sub(1, Ordering::Relaxed);
-                // Time marked while unattributed is not this session's.
-                s.slos.iter_mut().for_each(|p| p.spans = Spans::default());
-                s.kind = Kind::Started;
+                let s = StreamSlo { pair: pair(), kind, slos: Vec::new(), last_seen: 0 };
+                return Some(v.insert_with_key(key.as_str().into(), s));
             }
-            // A started stream keeps its entry; its reports of no known session count unattributed.
-            return Some(s);
+        };
+        if s.kind == Kind::ReportOnly && kind == Kind::Started {
+            if !self.admit(Kind::Started) {
+                self.drop_report(kind);
+                return None;
+            }
+            self.rooms[Kind::ReportOnly as usize].tracked.fetch_sub(1, Ordering::Relaxed);
+            // Time marked while unattributed is not this session's.
+            s.slos.iter_mut().for_each(|p| p.spans = Spans::default());
+            s.kind = Kind::Started;
         }
-        if !self.admit(kind) {
-            self.drop_report(kind);
-            return None;
-        }
-        let s = StreamSlo { pair: pair(), kind, slos: Vec::new(), last_seen: 0 };
-        Some(shard.entry(key.as_str().into()).or_insert(s))
+        // A started stream keeps its entry; its reports of no known session count unattributed.
+        Some(s)
     }
 
     /// Adds an outage gap to the pair and, per SLO within its window, to
@@ -487,20 +490,20 @@ impl SloAccounting {
         let Some(gap) = effect.gap else { return };
         let (from, to) = (self.counted_from(gap.from_ms), gap.to_ms);
         let (len, full) = (to.saturating_sub(from), gap.to_ms - gap.from_ms);
-        let within: Vec<usize> = (0..self.slos.len()).filter(|&i| full <= self.reconnect_ms[i]).collect();
-        if within.is_empty() || len == 0 {
+        let within = (0..self.slos.len()).filter(|&i| full <= self.reconnect_ms[i]).fold(0u8, |m, i| m | 1 << i);
+        if within == 0 || len == 0 {
             return;
         }
         let pair = self.pair_of(t.key, t.folded, t.stream.domain, t.stream.app, now);
         pair.outage.fetch_add(len, Ordering::Relaxed);
-        for &i in &within {
+        for i in bits(within) {
             pair.gaps[i].fetch_add(len, Ordering::Relaxed);
             pair.bad[i].fetch_add(len, Ordering::Relaxed);
         }
         let mut shard = self.streams.at(t.key.shard_hash());
         let Some(s) = self.entry(&mut shard, t.key, Kind::Started, || pair.clone()) else { return };
         s.last_seen = now;
-        for i in within {
+        for i in bits(within) {
             self.add_stream_bad(per_slo(&mut s.slos, i), len);
         }
     }
