@@ -504,7 +504,11 @@ impl SloAccounting {
         let Some(s) = self.entry(&mut shard, t.key, Kind::Started, || pair.clone()) else { return };
         s.last_seen = now;
         for i in bits(within) {
-            self.add_stream_bad(per_slo(&mut s.slos, i), len);
+            let p = per_slo(&mut s.slos, i);
+            // Held for the status page's recent ranking; no report can mark
+            // it again (reports are clipped to sessions, the gap lies between).
+            p.spans.mark(from.max(p.spans.floor(now)), to, now);
+            self.add_stream_bad(p, len);
         }
     }
 
@@ -922,6 +926,9 @@ mod tests {
             "css_push_stream_bad_seconds_total{domain=\"d\",app=\"live\",stream=\"cut\",slo=\"push-health\"}";
         assert_eq!(h.value(stream_bad), Some(20_000));
         assert!(h.value(&stream_bad.replace("cut", "stopped")).is_none(), "no bad second, no series");
+        let top = h.slo.top_bad_streams(900, 10);
+        assert_eq!(top.len(), 1, "{top:?}");
+        assert_eq!((top[0].labels.as_str(), top[0].bad_secs), ("domain=\"d\",app=\"live\",stream=\"cut\"", 20.0));
     }
 
     #[test]
