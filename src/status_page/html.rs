@@ -418,7 +418,7 @@ fn slo_accounting(out: &mut String, v: &SloView) {
         let outage = if c.abnormal { " <span class=\"muted\">(outage if it comes back)</span>" } else { "" };
         let _ = write!(
             out,
-            "<tr><td class=\"mono\">{}</td><td>{}{outage}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td class=\"mono nowrap\">{}</td><td>{}{outage}</td><td class=\"num\">{}</td></tr>",
             escape(c.cause),
             escape(c.description),
             thousands(c.ends)
