@@ -15,4 +15,5 @@ mod browser;
 mod dashboards;
 mod exposition;
 mod prometheus_e2e;
+mod slo_fleet;
 mod slo_rules;
