@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes prometheus/slo_rules.yml (the push-health SLOs' recording rules,
 multi-window multi-burn-rate pages and tickets, the accounting's saturation
-ticket) and prometheus/slo_rules_test.yml (their
-promtool tests over synthetic days) from the SLO file (the site's slo_file,
+ticket) and prometheus/slo_rules_test.yml (their promtool tests over
+synthetic days) from the SLO file (the site's slo_file,
 prometheus/slo.toml by default), with the site's selector and URLs. Run
 `python3 tools/generate.py` (all generators) after editing either, commit the
 outputs; `--check` fails when a committed file differs (CI). Python 3.11+,
@@ -12,6 +12,7 @@ SLO".
 `--speedup N --output FILE` writes a test copy of the rules with every
 duration divided by N (the end-to-end SLO alerting test); never deploy that."""
 import json
+import math
 import pathlib
 import re
 import sys
@@ -322,10 +323,12 @@ def has_a_day():
 
 def took_part(s, window):
     """Pairs whose last 5 minutes burned at a page's rate within `window`
-    while a page of their domain fired: the page explains their burn."""
+    while a page of their domain fired or was pending: the page explains
+    their burn (a strict SLO's 1d tier can burn at the first evaluation,
+    while the surge is still pending)."""
     lowest = min(factor(s, t[3], t[1]) for t in PAGES)
     burn = f"slo:bad_seconds:rate5m{slo_sel(s)} / on (domain, app) group_left () slo:live_seconds:rate5m"
-    pages = f'ALERTS{{alertname=~"{shared.ALERT_PREFIX}.*", alertstate="firing", severity="critical", scope="domain"}}'
+    pages = f'ALERTS{{alertname=~"{shared.ALERT_PREFIX}.*", severity="critical", scope="domain"}}'
     return (f"max_over_time(({burn})[{window}:{SLICE}]) > {threshold(s, lowest)}\n"
             f"and on (domain)\nmax_over_time({pages}[{window}])")
 
@@ -648,21 +651,64 @@ def slo_alerts(extra=""):
     return f'alertname=~"{ALERT}|{EXHAUSTED}"' + extra
 
 
+def factors(s):
+    """The tiers' burn-rate factors: 1h, 6h, 1d, 3d (14.4, 6, 3, 1 for 30d).
+    Whatever the window, 1h's is 2.4 times 6h's, 1d's twice 6h's and 3d's a
+    third of 1d's: the scenarios below burn at multiples of them."""
+    return [factor(s, t[3], t[1]) for t in TIERS]
+
+
+def at_eval(minutes):
+    """The first evaluation at or after `minutes`."""
+    return EVAL * math.ceil(minutes / EVAL)
+
+
+def broad_ratio(phases, k, at, window):
+    """Oracle for the ticket scenarios: bad over live stream-seconds without
+    each minute's k - 1 worst streams, in the `window` minutes before `at`."""
+    minutes = [(live, sorted(bad.values(), reverse=True)) for m, live, bad in phases for _ in range(m)]
+    span = minutes[max(0, at - window):at]
+    bad = sum(sum(shares[k - 1:]) for _, shares in span)
+    return bad / sum(live for live, _ in span)
+
+
+def tickets_expected(s, phases, at):
+    """The ticket tiers firing at `at` by the oracle; None when a window is
+    within 10 % of its threshold (too close to call at this resolution)."""
+    out = []
+    for tier, f in zip(TIERS, factors(s)):
+        if tier[4]:
+            continue
+        ratios = [broad_ratio(phases, s["min_bad_streams"], at, shared.seconds(w) // 60) / (f * budget(s))
+                  for w in tier[1:3]]
+        if any(0.9 < r < 1.1 for r in ratios):
+            return None
+        if all(r > 1 for r in ratios):
+            out.append(tier[1])
+    return tuple(out)
+
+
 def page_tests(site, s):
     b, m, k = budget(s), s["min_live_streams"], s["min_bad_streams"]
+    f1, f2, _, _ = factors(s)
     n = max(40, m, k)  # live streams of an app that pages
     calm = {"glitch": 0.1 * b * n}  # one-off glitches, a tenth of the budget
+    # 100 % bad after calm days burns the 1h (or 6h) window's share: a page
+    # after this many minutes (8.64 for 99 % over 30 days), and its rate lag.
+    page_by = at_eval(min(60 * f1 * b, 360 * f2 * b) + 1)
+    length = max(15, page_by + 5)
     out = []
 
     # Steady state: 3 calm days, then every stream bad for 15 minutes.
-    i, r, end = 3 * DAY_MIN, 3 * DAY_MIN + 15, 3 * DAY_MIN + 15 + 8 * 60
+    i, r = 3 * DAY_MIN, 3 * DAY_MIN + length
+    end = r + 8 * 60
     out.append(test_case(
-        f"{s['name']}: 3 calm days, then {n} streams 100 % bad for 15 minutes: one page within 10 minutes,\n"
+        f"{s['name']}: 3 calm days, then {n} streams 100 % bad for {length} minutes: one page within {page_by} minutes,\n"
         f"resolved within 10 minutes of the recovery, nothing again for 8 hours; no ticket.",
-        pair(site, s, "steady.example.com", "live", [(i, n, calm), (15, n, spread(n, n)), (end - r, n, calm)]),
-        [(i, ALERT, []), (i + 10, ALERT, [page_alert(site, s, "steady.example.com", ["live"])]), (r + 10, ALERT, [])],
+        pair(site, s, "steady.example.com", "live", [(i, n, calm), (length, n, spread(n, n)), (end - r, n, calm)]),
+        [(i, ALERT, []), (i + page_by, ALERT, [page_alert(site, s, "steady.example.com", ["live"])]), (r + 10, ALERT, [])],
         end, exprs=[never(end, end - r - 10, f'alertname="{ALERT}"'),
-                    never(end, end, f'alertname=~"{ALERT}|{EXHAUSTED}",severity!="critical"')]))
+                    never(end, end, f'alertname="{ALERT}",severity!="critical"')]))
 
     # A new app, bad from its first second.
     born, r = 60, 60 + 120
@@ -686,23 +732,27 @@ def page_tests(site, s):
         end, exprs=[never(end, end - r - 10, f'alertname="{ALERT}"'),
                     never(end, end, f'alertname=~"{ALERT}|{EXHAUSTED}",severity!="critical"')]))
 
-    # The same incident while alerts.yml's surge pages for the domain.
-    i, r, end = 3 * DAY_MIN, 3 * DAY_MIN + 15, 3 * DAY_MIN + 15 + 60
+    # The steady-state incident while alerts.yml's surge pages for the domain.
+    i, r = DAY_MIN, DAY_MIN + length
+    end = r + 60
     out.append(test_case(
         f"{s['name']}: the steady-state incident while {shared.SURGE_ALERT} of the domain is pending, then\n"
         f"firing until 5 minutes after the recovery: the surge pages, this page never fires (nor {SURGE_HOLD} after).",
-        pair(site, s, "surge.example.com", "live", [(i, n, calm), (15, n, spread(n, n)), (end - r, n, calm)])
+        pair(site, s, "surge.example.com", "live", [(i, n, calm), (length, n, spread(n, n)), (end - r, n, calm)])
         + [alerts_series(site, shared.SURGE_ALERT, "pending", "surge.example.com", (i + 1, i + 6, end)),
            alerts_series(site, shared.SURGE_ALERT, "firing", "surge.example.com", (i + 6, r + 5, end))],
         [], end, exprs=[never(end, end - i + 5, f'alertname="{ALERT}"')]))
 
-    # A medium burn: the 6h page; the tickets held back.
+    # A medium burn between the two page tiers' factors: the 6h page only.
+    medium = (f1 + f2) / 2
     big = max(100, m, 20 * k)
     i, r = 3 * DAY_MIN, 3 * DAY_MIN + 12 * 60
     out.append(test_case(
-        f"{s['name']}: 3 calm days, then {num(8 * b * 100)} % bad (8× the budget rate) over 20 of {big} streams\n"
-        "for 12 hours: the 6h/30m page, never the 1h/5m one; no ticket while and after it pages (it explains them).",
-        pair(site, s, "medium.example.com", "live", [(i, big, {}), (12 * 60, big, spread(20, 8 * b * big)), (8 * 60, big, {})]),
+        f"{s['name']}: 3 calm days, then {num(medium * b * 100)} % bad ({num(medium)}× the budget rate) over 20 of {big}\n"
+        "streams for 12 hours: the 6h/30m page (not after 3 hours: not the 1h/5m one); no ticket while and after\n"
+        "it pages (it explains them).",
+        pair(site, s, "medium.example.com", "live",
+             [(i, big, {}), (12 * 60, big, spread(20, medium * b * big)), (8 * 60, big, {})]),
         [(i + 3 * 60, ALERT, []), (i + 6 * 60, ALERT, [page_alert(site, s, "medium.example.com", ["live"])]),
          (r - 5, ALERT, [page_alert(site, s, "medium.example.com", ["live"])]), (r + 10, ALERT, [])],
         r + 8 * 60, exprs=[never(r + 8 * 60, 16 * 60 + 10, f'alertname=~"{ALERT}|{EXHAUSTED}",severity="warning"')]))
@@ -712,7 +762,7 @@ def page_tests(site, s):
     out.append(test_case(
         f"{s['name']}: 100 % bad for 9 hours after a calm day: one page throughout, no ticket, the budget exhausted.",
         pair(site, s, "fast.example.com", "live", [(i, n, {}), (9 * 60, n, spread(n, n))]),
-        [(i + 10, ALERT, [page_alert(site, s, "fast.example.com", ["live"])]),
+        [(i + page_by, ALERT, [page_alert(site, s, "fast.example.com", ["live"])]),
          (i + 8 * 60, ALERT, [page_alert(site, s, "fast.example.com", ["live"])]),
          (i + 8 * 60, EXHAUSTED, [exhausted_alert(site, s, "fast.example.com", "live")])],
         i + 9 * 60 - 5, exprs=[never(i + 9 * 60 - 5, i + 9 * 60 - 5, f'alertname="{ALERT}",severity="warning"')]))
@@ -721,51 +771,68 @@ def page_tests(site, s):
     if m >= 3:
         tiny = m - 1
         apps = [f"a{j}" for j in range(10)]
-        inputs = [line for a in apps for line in pair(site, s, "swarm.example.com", a, [(2 * DAY_MIN, tiny, {}), (60, tiny, spread(tiny, tiny))])]
+        i = DAY_MIN
+        inputs = [line for a in apps
+                  for line in pair(site, s, "swarm.example.com", a, [(i, tiny, {}), (60, tiny, spread(tiny, tiny))])]
         out.append(test_case(
             f"{s['name']}: 10 apps of {tiny} streams each (fewer than {m}), all 100 % bad: no app pages alone,\n"
             "the domain's apps together do (one page, the same alert).",
             inputs,
-            [(2 * DAY_MIN - 5, ALERT, []), (2 * DAY_MIN + 15, ALERT, [page_alert(site, s, "swarm.example.com", apps)])],
-            2 * DAY_MIN + 60))
+            [(i - 5, ALERT, []), (i + page_by, ALERT, [page_alert(site, s, "swarm.example.com", apps)])],
+            i + 60))
     return out
 
 
 def ticket_tests(site, s):
     b, m, k = budget(s), s["min_live_streams"], s["min_bad_streams"]
+    _, f2, f3, f4 = factors(s)
     big = max(100, m, 20 * k)
+    spread_over = max(10, k + 1)
+    kept = (spread_over - k + 1) / spread_over  # the share left without the worst streams
     out = []
 
-    # A slow burn, spread over 10 streams: the 3d/6h ticket after a day.
+    # A slow burn between the tickets' factors, spread over 10 streams: the
+    # 3d/6h ticket after a day.
+    slow = (f3 + f4) / 2 / kept
+    exhausted = kept * slow > 1.1
+    day_gate = at_eval(DAY_MIN + 5)
     out.append(test_case(
-        f"{s['name']}: {num(2 * b * 100)} % bad (2× the budget rate) over 10 of {big} streams for 3 days: no ticket\n"
-        "before a day of data, then the 3d/6h ticket only, and the budget exhausted; never a page.",
-        pair(site, s, "slow.example.com", "live", [(3 * DAY_MIN, big, spread(10, 2 * b * big))]),
+        f"{s['name']}: {num(slow * b * 100)} % bad ({num(slow)}× the budget rate) over {spread_over} of {big} streams for 3 days:\n"
+        f"no ticket before a day of data, then the 3d/6h ticket only{', and the budget exhausted' if exhausted else ''}; "
+        "never a page.",
+        pair(site, s, "slow.example.com", "live", [(3 * DAY_MIN, big, spread(spread_over, slow * b * big))]),
         [tickets_at(site, s, 120, "slow.example.com", "live", ()),
-         tickets_at(site, s, DAY_MIN - 5, "slow.example.com", "live", ()),
-         (DAY_MIN - 5, EXHAUSTED, []),
+         tickets_at(site, s, day_gate - 5, "slow.example.com", "live", ()),
+         (day_gate - 5, EXHAUSTED, []),
          tickets_at(site, s, DAY_MIN + 120, "slow.example.com", "live", ("3d",)),
-         (DAY_MIN + 120, EXHAUSTED, [exhausted_alert(site, s, "slow.example.com", "live")]),
+         (DAY_MIN + 120, EXHAUSTED, [exhausted_alert(site, s, "slow.example.com", "live")] if exhausted else []),
          tickets_at(site, s, 3 * DAY_MIN - 5, "slow.example.com", "live", ("3d",))],
         3 * DAY_MIN, exprs=[never(3 * DAY_MIN, 3 * DAY_MIN, 'severity="critical"')]))
 
-    # 4× the budget rate: both tickets; open an hour after the burn stops.
+    # Between the 1d ticket's factor and the 6h page's: both tickets; open
+    # an hour after the burn stops.
+    steady = (f3 + f2) / 2 / kept
     d = 2 * DAY_MIN
+    # The 2h window drops below the 1d tier's factor this long after the stop.
+    fails = at_eval(120 * (1 - f3 / (kept * steady)) + 1)
     out.append(test_case(
-        f"{s['name']}: {num(4 * b * 100)} % bad over 10 of {big} streams for 2 days: the 1d/2h and 3d/6h tickets,\n"
-        f"no page; when it stops, the 1d/2h ticket's condition fails within 20 minutes and the ticket\n"
-        f"stays open {TICKET_KEEP} longer (no flapping), then resolves.",
-        pair(site, s, "steady-burn.example.com", "live", [(d, big, spread(10, 4 * b * big)), (3 * 60, big, {})]),
+        f"{s['name']}: {num(steady * b * 100)} % bad over {spread_over} of {big} streams for 2 days: the 1d/2h and 3d/6h\n"
+        f"tickets, no page; when it stops, the 1d/2h ticket's condition fails within {fails} minutes and the\n"
+        f"ticket stays open {TICKET_KEEP} longer (no flapping), then resolves.",
+        pair(site, s, "steady-burn.example.com", "live",
+             [(d, big, spread(spread_over, steady * b * big)), (4 * 60, big, {})]),
         [tickets_at(site, s, DAY_MIN + 60, "steady-burn.example.com", "live", ("1d", "3d")),
-         tickets_at(site, s, d + 65, "steady-burn.example.com", "live", ("1d", "3d")),
-         tickets_at(site, s, d + 95, "steady-burn.example.com", "live", ("3d",))],
-        d + 3 * 60, exprs=[never(d + 3 * 60, d + 3 * 60, 'severity="critical"')]))
+         tickets_at(site, s, d + fails + 45, "steady-burn.example.com", "live", ("1d", "3d")),
+         tickets_at(site, s, d + fails + shared.seconds(TICKET_KEEP) // 60 + 10, "steady-burn.example.com", "live", ("3d",))],
+        d + 4 * 60, exprs=[never(d + 4 * 60, d + 4 * 60, 'severity="critical"')]))
 
-    # Just below the budget rate.
+    # Just below the smallest factor.
+    below = 0.9 * f4 / kept
+    quiet = f'alertname="{ALERT}"' if kept * below > 0.9 else slo_alerts()
     out.append(test_case(
-        f"{s['name']}: just below the budget rate ({num(0.9 * b * 100)} % bad over 10 streams) for 3 days: nothing fires.",
-        pair(site, s, "below.example.com", "live", [(3 * DAY_MIN, big, spread(10, 0.9 * b * big))]),
-        [], 3 * DAY_MIN, exprs=[never(3 * DAY_MIN, 3 * DAY_MIN, slo_alerts())]))
+        f"{s['name']}: just below the slowest tier ({num(below * b * 100)} % bad over {spread_over} streams) for 3 days: no alert.",
+        pair(site, s, "below.example.com", "live", [(3 * DAY_MIN, big, spread(spread_over, below * b * big))]),
+        [], 3 * DAY_MIN, exprs=[never(3 * DAY_MIN, 3 * DAY_MIN, quiet)]))
 
     # One stream: its own ticket (alerts.yml), never its app's, nor a page.
     if k >= 2:
@@ -783,12 +850,13 @@ def ticket_tests(site, s):
     if m >= 3 and m - 1 >= k:
         tiny = m - 1
         i = DAY_MIN
+        phases = [(i, tiny, {}), (8 * 60 + 1, tiny, spread(tiny, tiny))]
+        checks = [(at, tickets_expected(s, phases, at)) for at in (i + 30, i + 8 * 60)]
         out.append(test_case(
             f"{s['name']}: a {tiny}-stream app (fewer than {m}) 100 % bad for 8 hours after a calm day: no page\n"
             f"(neither its own nor the domain's), the tickets only.",
-            pair(site, s, "small.example.com", "tiny", [(i, tiny, {}), (8 * 60 + 1, tiny, spread(tiny, tiny))]),
-            [tickets_at(site, s, i + 30, "small.example.com", "tiny", ("3d",)),
-             tickets_at(site, s, i + 8 * 60, "small.example.com", "tiny", ("1d", "3d"))],
+            pair(site, s, "small.example.com", "tiny", phases),
+            [tickets_at(site, s, at, "small.example.com", "tiny", tiers) for at, tiers in checks if tiers is not None],
             i + 8 * 60 + 1, exprs=[never(i + 8 * 60, i + 8 * 60, 'severity="critical"')]))
 
     if b >= 0.01:

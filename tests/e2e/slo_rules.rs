@@ -47,6 +47,51 @@ fn slo_files_are_up_to_date_valid_and_unit_tested() {
     assert!(tests.matches("count_over_time(ALERTS{").count() >= 10);
 }
 
+/// Another SLO file (a stricter objective over 7 days, 3 bad streams for a
+/// page, 10 live streams): the rules follow it and their generated promtool
+/// tests, scaled to its budget and factors, pass; mistakes in its optional
+/// fields are errors.
+#[test]
+#[ignore = "needs python3 and promtool: bash .ci/run installs them"]
+fn another_slo_file_scales_the_rules_and_their_tests() {
+    let found = tools::require_all(&["python3", "promtool"]);
+    let (python, promtool) = (&found[0], &found[1]);
+    let dir = tempfile::tempdir().unwrap();
+    let slo = dir.path().join("slo.toml");
+    let site = dir.path().join("site.toml");
+    let write = |fields: &str| {
+        let text = "[[slo]]\nname = \"strict\"\nobjective = 0.999\nwindow = \"7d\"\nbad_error_types = [6, 7]\n";
+        std::fs::write(&slo, format!("{text}{fields}")).unwrap();
+    };
+    std::fs::write(&site, format!("slo_file = \"{}\"\n", slo.display())).unwrap();
+    let out = dir.path().join("out");
+    let generate = |out: &Path| {
+        std::process::Command::new(python)
+            .args(["prometheus/slo.py", "--config", site.to_str().unwrap(), "--output-dir", out.to_str().unwrap()])
+            .current_dir(tools::repo())
+            .output()
+            .unwrap()
+    };
+    write("min_live_streams = 10\nmin_bad_streams = 3\nreconnect_window = \"10m\"\n");
+    assert!(generate(&out).status.success());
+    let rules = std::fs::read_to_string(out.join(RULES)).unwrap();
+    assert!(rules.contains("topk by (domain, app, slo) (2, "), "the 2 worst streams left out: {rules}");
+    assert!(rules.contains(") >= 10\n"), "10 live streams: {rules}");
+    let tests = out.join(TESTS);
+    assert!(tools::run_ok(promtool, &["test", "rules", tests.to_str().unwrap()]).contains("SUCCESS"));
+    for (fields, error) in [
+        ("min_live_streams = 10\nmin_bad_streams = 0\n", "min_bad_streams must be a whole number, 1 or more"),
+        ("min_live_streams = 10\nreconnect_window = \"2h\"\n", "reconnect_window must be a duration"),
+        ("min_live_streams = 10\nreconnect_window = 300\n", "reconnect_window must be a duration"),
+        ("min_live_streams = 10\nmin_bad = 2\n", "fields must be"),
+    ] {
+        write(fields);
+        let run = generate(&dir.path().join("bad"));
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success() && stderr.contains(error), "{fields:?}: {stderr}");
+    }
+}
+
 /// The SLO dashboard's own invariants (dashboards::DASHBOARDS lists it, so
 /// the shared lint covers its style).
 #[test]
