@@ -44,15 +44,27 @@ def variables(site, slos):
     ]}
 
 
-def error_ratio(window):
+def error_ratio(window, bad="bad_seconds"):
     """Bad over live stream-seconds of the selection over `window` (a
     recording's suffix): numerator and denominator summed apart."""
-    return f"(sum(slo:bad_seconds:rate{window}{{{BAD}}}) / sum(slo:live_seconds:rate{window}{{{LIVE}}}))"
+    return f"(sum(slo:{bad}:rate{window}{{{BAD}}}) / sum(slo:live_seconds:rate{window}{{{LIVE}}}))"
+
+
+def sliced_ratio(window, bad="bad_seconds"):
+    """The same from the 5-minute slices, for windows with no recording
+    (2h, 1d, 3d: what the tickets read)."""
+    return (f"(sum(avg_over_time(slo:{bad}:increase{rules.SLICE}{{{BAD}}}[{window}])) / "
+            f"sum(avg_over_time(slo:live_seconds:increase{rules.SLICE}{{{LIVE}}}[{window}])))")
 
 
 BUDGET = f"scalar(slo:error_budget:ratio{{{ONE_SLO}}})"
 WINDOW_S = f"scalar(slo:window:seconds{{{ONE_SLO}}})"
 REMAINING = f"(1 - {error_ratio('$window')} / {BUDGET})"
+# Every window the alerts read, as the tiers read them: the pages the raw
+# rates and the 6h recording, the tickets the slices without the worst
+# streams (which also gate the pages over the last 5 minutes).
+RECORDED = (*rules.RAW, *rules.SLICED)
+TICKET_WINDOWS = tuple(sorted({w for t in rules.TICKETS for w in t[1:3]} - set(RECORDED), key=shared.seconds))
 
 
 def per_slo(slos, make):
@@ -67,27 +79,28 @@ def bad_types(s):
     return 'error_type=~"' + "|".join(str(t) for t in s["bad_error_types"]) + '"'
 
 
-def tier_table():
-    """Every tier of the burn alert, with how many alerts fire in it (0 when
-    none: a constant row per tier, so the table never reads as empty)."""
-    rows = []
-    for severity, long_w, short_w, share, paging in rules.TIERS:
-        rows.append(
-            'label_replace(label_replace(label_replace(vector(0), "severity", "%s", "", ""), "long_window", "%s", "", ""), '
-            '"short_window", "%s", "", "")' % (severity, long_w, short_w))
-    firing = ('count by (severity, long_window, short_window) '
-              f'(ALERTS{{alertname="{rules.ALERT}",alertstate="firing",{ONE_SLO},domain=~"$domain"}})')
-    pending = firing.replace('"firing"', '"pending"')
-    constants = " or ".join(rows)
-    return [target(f"{firing} or {constants}", "", instant=True, fmt="table"),
-            target(f"{pending} or {constants}", "", instant=True, fmt="table")]
+def named(expr, window):
+    return f'label_replace({expr}, "window", "{window}", "", "")'
+
+
+def burn_now():
+    """The selection's burn over every window the alerts read, now: all
+    bad seconds (A), and without each pair's worst streams (B)."""
+    every = [named(f"{error_ratio(w)} / {BUDGET}", w) for w in RECORDED]
+    every += [named(f"{sliced_ratio(w)} / {BUDGET}", w) for w in TICKET_WINDOWS]
+    every.append(named(f"{error_ratio('$window')} / {BUDGET}", "$window"))
+    broad = [named(f"{error_ratio(rules.NOW, 'broad_bad_seconds')} / {BUDGET}", rules.NOW)]
+    broad += [named(f"{sliced_ratio(w, 'broad_bad_seconds')} / {BUDGET}", w)
+              for w in sorted(set(TICKET_WINDOWS) | set(rules.SLICED), key=shared.seconds)]
+    return [target(" or ".join(every), "{{window}}", instant=True),
+            target(" or ".join(broad), "{{window}} without the worst streams", instant=True)]
 
 
 def board(slos):
     first = slos[0]
-    objective, b = first["objective"], rules.budget(first)
+    objective = first["objective"]
     factors = [(t, rules.factor(first, t[3], t[1])) for t in rules.TIERS]
-    windows = [*rules.SHORT, *rules.LONG]
+    worst = rules.without_worst(first).strip() or "with every stream"
     g = Board()
     g.row("Objective")
     g.panel("stat", "Error-free over the window", f"Share of the selected apps' live stream-seconds that were not bad over the SLO's window (1 - bad / live stream-seconds, summed over apps before dividing), against the objective. Red below {rules.num(objective * 100)} % (the {first['name']} objective). Read with the data coverage: a window only partly covered says nothing about the rest.",
@@ -103,7 +116,7 @@ def board(slos):
     g.panel("stat", "Time to exhaustion at the current burn", "How long the remaining budget lasts if the last hour's burn rate continues: remaining × window / burn rate (1h). 0: already spent; empty or infinite: nothing burns now.",
             "s", [target(f"clamp_min({REMAINING}, 0) * {WINDOW_S} / ({error_ratio('1h')} / {BUDGET})", "left")],
             w=4, h=5, thresholds=steps(("red", None), ("orange", 86400), ("green", 7 * 86400)))
-    g.panel("stat", "Data coverage", "Days of data in the window (the share of 5-minute slices recorded, best-covered selected app): after a fresh install, or with no push start/end callbacks, the window is short and the SLO figures cover only that.",
+    g.panel("stat", "Data coverage", "Days of data in the window (the share of 5-minute slices recorded, best-covered selected app): after a fresh install, or with no push start/end callbacks, the window is short and the SLO figures cover only that. Tickets wait for a day of data.",
             "d", [target(f"max(slo:data_coverage:ratio$window{{{LIVE}}}) * {WINDOW_S} / 86400", "days")],
             w=4, h=5, thresholds=steps(("orange", None), ("green", 7)), defaults={"decimals": 1})
     g.panel("timeseries", "Error-free over the window vs objective", "The window's error-free share as it moved (recorded every 5 minutes), with the objective.",
@@ -115,20 +128,27 @@ def board(slos):
                       "custom": {"drawStyle": "line", "fillOpacity": 20, "showPoints": "never",
                                  "thresholdsStyle": {"mode": "line"}}})
     g.row("Burn rate and alerts")
-    g.panel("timeseries", "Burn rate per window", "How fast the budget burns over each window (1 = exactly the budget over the whole window), with the alert thresholds of "
+    g.panel("timeseries", "Burn rate per window", "How fast the budget burns over each recorded window (1 = exactly the budget over the whole window), with the alert thresholds of "
             + first["name"] + ": " + ", ".join(f"{rules.num(f)}× ({t[1]}/{t[2]})" for t, f in factors)
-            + ". A tier fires when both its long and short windows are above its line.",
-            "short", [target(f"{error_ratio(w)} / {BUDGET}", w) for w in windows], w=16, h=9,
+            + ". A page needs both windows of its tier above its line and the last 5 minutes too, " + worst
+            + "; a ticket reads its windows " + worst + " (next panel).",
+            "short", [target(f"{error_ratio(w)} / {BUDGET}", w) for w in (*RECORDED, "$window")], w=16, h=9,
             defaults={"thresholds": steps(("green", None), *[("red" if t[4] else "orange", f) for t, f in sorted(factors, key=lambda x: x[1])]),
                       "custom": {"drawStyle": "line", "fillOpacity": 0, "showPoints": "never",
                                  "thresholdsStyle": {"mode": "dashed"}, "scaleDistribution": {"type": "log", "log": 10}}})
-    g.panel("table", "Alert tiers and their state", f"Each tier of {rules.ALERT} (critical pages, warning tickets) and how many apps or domains are firing (A) and pending (B) in it now.",
-            "short", tier_table(), w=8, h=9,
-            transformations=[{"id": "merge", "options": {}},
-                             {"id": "organize", "options": {"excludeByName": {"Time": True},
-                                                            "renameByName": {"Value #A": "firing", "Value #B": "pending"}}}])
-    g.panel("table", "Worst apps by budget remaining", "The 20 apps with least error budget left in the window (recorded slo:error_budget_remaining:ratio). Click for the app on the overview, or its streams.",
-            "percentunit", [target(f"bottomk(20, slo:error_budget_remaining:ratio{{{BAD}}})", "", instant=True, fmt="table")],
+    g.panel("bargauge", "Burn rate now, every window", "The selection's burn rate now over every window an alert reads, with all bad seconds and " + worst + " (the breadth the pages' last 5 minutes and the tickets use: one stream's time is its own ticket's). The 2h, 1d and 3d windows come from the 5-minute slices.",
+            "short", burn_now(), w=8, h=9,
+            options={"orientation": "horizontal", "displayMode": "gradient", "showUnfilled": True,
+                     "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
+            thresholds=steps(("green", None), *[("red" if t[4] else "orange", f) for t, f in sorted(factors, key=lambda x: x[1])]))
+    g.panel("table", "SLO alerts now", f"Firing and pending {rules.ALERT} (a page per domain, critical; tickets per app, warning), {rules.EXHAUSTED} and {rules.SATURATED} for the selected domains.",
+            "short", [target(f'ALERTS{{alertname=~"{rules.ALERT}|{rules.EXHAUSTED}",{ONE_SLO},domain=~"$domain"}} or ALERTS{{alertname="{rules.SATURATED}"}}', "", instant=True, fmt="table")],
+            w=24, h=6,
+            transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "__name__": True, "Value": True}}}])
+    remaining = (f"1 - slo:bad_seconds:rate$window{{{BAD}}} / on (domain, app) group_left () "
+                 f"slo:live_seconds:rate$window{{{LIVE}}} / on (slo) group_left () slo:error_budget:ratio{{{ONE_SLO}}}")
+    g.panel("table", "Worst apps by budget remaining", "The 20 apps with least error budget left in the window (1 - bad / live stream-seconds / budget). Click for the app on the overview, or its streams.",
+            "percentunit", [target(f"bottomk(20, {remaining})", "", instant=True, fmt="table")],
             w=24, h=8,
             transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "__name__": True},
                                                             "renameByName": {"Value": "budget remaining"}}}],
@@ -136,20 +156,37 @@ def board(slos):
                 {"title": "Overview of this app", "url": f"/d/{OVERVIEW}/{OVERVIEW}?${{__url_time_range}}&var-datasource=${{datasource}}&var-domain=${{__data.fields.domain}}&var-app=${{__data.fields.app}}"},
                 {"title": "Streams of this app", "url": f"/d/{STREAM}/{STREAM}?${{__url_time_range}}&var-datasource=${{datasource}}&var-domain=${{__data.fields.domain}}&var-app=${{__data.fields.app}}"}]})
     g.row("What is burning")
-    g.panel("timeseries", "Bad error types", "Push errors per second of the error types the selected SLO counts as bad, by type: which problem spends the budget.",
-            "cps", [target(per_slo(slos, lambda s: f"sum by (error) (rate(css_push_errors_total{{{RAW},{bad_types(s)}}}[$__rate_interval]))"), "{{error}}")])
-    g.panel("timeseries", "Live and bad streams", "Average live streams and average bad streams (bad stream-seconds per second) of the selection over 5 minutes.",
-            "short", [target(f"sum(slo:live_seconds:rate5m{{{LIVE}}})", "live"),
-                      target(f"sum(slo:bad_seconds:rate5m{{{BAD}}})", "bad")])
-    g.panel("table", "Top streams by bad error reports", "The 10 streams with most errors of the bad types in the time range. Click a stream for its drill-down.",
-            "short", [target(per_slo(slos, lambda s: f"topk(10, sum by (domain, app, stream) (increase(css_push_errors_total{{{RAW},{bad_types(s)}}}[$__range])))"), "", instant=True, fmt="table")],
+    stream_bad = f"css_push_stream_bad_seconds_total{{{RAW},{ONE_SLO}}}"
+    g.panel("table", "Top streams by bad seconds", "The 10 streams with most bad stream-seconds of the selected SLO in the time range (css_push_stream_bad_seconds_total; outage gaps included). Click a stream for its drill-down.",
+            "s", [target(f"topk(10, sum by (domain, app, stream) (increase({stream_bad}[$__range])))", "", instant=True, fmt="table")],
             w=16,
-            transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}, "renameByName": {"Value": "bad errors"}}}],
+            transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}, "renameByName": {"Value": "bad seconds"}}}],
+            options={"sortBy": [{"displayName": "bad seconds", "desc": True}]},
             defaults={"links": [{"title": "Stream drill-down",
                                  "url": f"/d/{STREAM}/{STREAM}?${{__url_time_range}}&var-datasource=${{datasource}}&var-domain=${{__data.fields.domain}}&var-app=${{__data.fields.app}}&var-stream=${{__data.fields.stream}}"}]})
     g.panel("stat", "Unattributed share", "Bad-reported seconds of streams with no known push session (no push start seen, or no lifecycle callbacks), as a share of all bad-reported seconds in the time range. They count on neither side of the SLO: a high share means the SLO sees only part of the fleet.",
             "percentunit", [target(f"sum(rate(css_push_slo_unattributed_seconds_total{{{RAW},{ONE_SLO}}}[$__range])) / (sum(rate(css_push_slo_unattributed_seconds_total{{{RAW},{ONE_SLO}}}[$__range])) + sum(rate(css_push_bad_seconds_total{{{RAW},{ONE_SLO}}}[$__range])))", "unattributed")],
             w=8, thresholds=steps(("green", None), ("orange", 0.1), ("red", 0.5)))
+    g.panel("timeseries", "Live and bad streams", "Average live streams, average bad streams (bad stream-seconds per second), and the same " + worst + ", of the selection over 5 minutes; and how many distinct streams had bad seconds.",
+            "short", [target(f"sum(slo:live_seconds:rate5m{{{LIVE}}})", "live"),
+                      target(f"sum(slo:bad_seconds:rate5m{{{BAD}}})", "bad"),
+                      target(f"sum(slo:broad_bad_seconds:rate5m{{{BAD}}})", "bad " + worst),
+                      target(f"count(sum by (domain, app, stream) (increase({stream_bad}[$__rate_interval])) > 0)", "streams with bad seconds")])
+    g.panel("timeseries", "Bad error types", "Push errors per second of the error types the selected SLO counts as bad, by type: which problem spends the budget.",
+            "cps", [target(per_slo(slos, lambda s: f"sum by (error) (rate(css_push_errors_total{{{RAW},{bad_types(s)}}}[$__rate_interval]))"), "{{error}}")])
+    g.panel("timeseries", "Push ends by cause", "Push ends per second by cause (CSS's errcode, grouped): pusher_stopped is the normal end; every other cause is abnormal, and the gap until the same stream starts again (within the SLO's reconnect window) counts as live and bad.",
+            "cps", [target(f"sum by (cause) (rate(css_push_stream_ends_total{{{RAW}}}[$__rate_interval]))", "{{cause}}")])
+    g.panel("timeseries", "Outage time", "Stream-seconds between an abnormal push end and the same stream's next start (within the reconnect window), per second: the average number of streams down, counted when they come back. They are bad seconds of every SLO.",
+            "short", [target(f"sum by (domain, app) (rate(css_push_outage_seconds_total{{{RAW}}}[$__rate_interval]))", "{{domain}}/{{app}}")])
+    g.row("Accounting")
+    g.panel("timeseries", "Streams the SLO tracks", "Streams in the SLO accounting against its limits, per instance: started streams (push start seen) and streams known only from reports, each in its own room so the second cannot crowd out the first.",
+            "short", [target(f"sum by (instance, kind) (css_push_slo_streams_tracked{{{JOB}}})", "{{instance}} {{kind}}"),
+                      target(f"sum by (instance, kind) (css_push_slo_streams_limit{{{JOB}}})", "{{instance}} {{kind}} limit")])
+    g.panel("timeseries", "Reports the SLO had no room for", f"Reports per second the SLO accounting dropped, by kind of stream: their bad seconds are not counted. {rules.SATURATED} opens a ticket while this is above 0.",
+            "cps", [target(f"sum by (instance, kind) (rate(css_push_slo_dropped_reports_total{{{JOB}}}[$__rate_interval]))", "{{instance}} {{kind}}")],
+            defaults={"thresholds": steps(("green", None), ("red", 0.000001)),
+                      "custom": {"drawStyle": "line", "fillOpacity": 10, "showPoints": "never",
+                                 "thresholdsStyle": {"mode": "line"}}})
     return g.panels
 
 

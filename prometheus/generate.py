@@ -9,7 +9,6 @@ Python 3.11 standard library only.
 by N (the end-to-end alerting test); never deploy that."""
 import json
 import pathlib
-import re
 import string
 import sys
 import textwrap
@@ -153,13 +152,15 @@ silent meanwhile.""",
 # taken from the alert's labels). when/action: the README's alert table.
 ALERTS = [
     dict(
-        name="CSSPushDomainErrorSurge", severity="critical", scope="domain", for_="5m",
-        why="A fleet-wide surge: a large share of a domain's streams (live or seen lately) fails at once.",
-        expr=DOMAIN_SURGE,
+        name=shared.SURGE_ALERT, severity="critical", scope="domain", for_="5m",
+        why="A fleet-wide surge: a large share of a domain's streams (live or seen lately) fails at once;\nheld while the SLO's page of the domain fires (it pages for this incident already).",
+        expr=DOMAIN_SURGE + f"""
+    unless on (domain)
+    ALERTS{{alertname="{shared.SLO_PAGE_ALERT}", alertstate="firing", severity="critical"}}""",
         summary="Domain {{ $labels.domain }}: {{ $value | humanizePercentage }} of its streams have push errors",
         description="{{ $value | humanizePercentage }} of the streams of {{ $labels.domain }} (at least ${surge_min} streams) reported push errors in the last 5 minutes, for 5 minutes. A shared cause (CSS, the ingest network, a common encoder setup) rather than one pusher.",
         panel=(OVERVIEW, "Push error rate by error type", ("domain",)),
-        when="more than ${surge_share} of a domain's streams (live, or seen within `--stream-ttl`), and at least ${surge_min}, had errors in 5 minutes, for 5 minutes",
+        when="more than ${surge_share} of a domain's streams (live, or seen within `--stream-ttl`), and at least ${surge_min}, had errors in 5 minutes, for 5 minutes, unless the SLO's page of the domain fires already",
         action="a shared cause: check the error types, CSS status, the ingest network, a recent encoder rollout; the domain's app pages and per-stream warnings are held meanwhile"),
     dict(
         name="CSSPushCallbacksStopped", severity="critical", scope="exporter", for_="5m",
@@ -292,18 +293,6 @@ ALERTS = [
 SEVERITY_ORDER = {"critical": 0, "warning": 1}
 
 
-def seconds(duration):
-    n, unit = int(duration[:-1]), duration[-1]
-    return n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
-
-
-def speed_up(text, speedup):
-    """Divides every duration ([5m], offset 1d, for: 10m, $SECONDS(5m)) by speedup."""
-    fast = lambda d: f"{max(1, round(seconds(d) / speedup))}s"
-    text = re.sub(r"(\[|offset |for: )(\d+[smhd])\b", lambda m: m.group(1) + fast(m.group(2)), text)
-    return re.sub(r"\$SECONDS\((\d+[smhd])\)", lambda m: "$SECONDS(" + fast(m.group(1)) + ")", text)
-
-
 # Shared names the rule expressions use as $NAME: the refusal
 # matcher, the recorded series.
 NAMES = {name: getattr(shared, name) for name in (
@@ -315,8 +304,8 @@ def fill_expr(expr, site, speedup):
     expr = textwrap.dedent(expr).strip()
     expr = string.Template(expr).substitute(SEL=site["selector"], SECONDS="$SECONDS", **NAMES, **site["thresholds"])
     if speedup != 1:
-        expr = speed_up(expr, speedup)
-    return re.sub(r"\$SECONDS\((\d+[smhd])\)", lambda m: str(seconds(m.group(1))), expr)
+        expr = shared.speed_up(expr, speedup)
+    return shared.fill_seconds(expr)
 
 
 def fill_text(text, site):
@@ -388,7 +377,7 @@ def rules_yaml(site, speedup=1):
         if a["scope"] == "stream":
             durations.append(f"keep_firing_for: {STREAM_KEEP_FIRING}")
         if speedup != 1:
-            durations = [speed_up(d, speedup) for d in durations]
+            durations = [shared.speed_up(d, speedup) for d in durations]
         out += [
             comment(a["why"], 6),
             f"      - alert: {a['name']}",
@@ -435,29 +424,7 @@ def render(site, for_site):
 
 
 def main():
-    ap = outputs.parser(__doc__)
-    ap.add_argument("--speedup", type=float, default=1, help="divide every duration by this (test copies only)")
-    ap.add_argument("--output", type=pathlib.Path, metavar="FILE",
-                    help="write only the rules, here ('-': stdout), as a test copy with --speedup")
-    args = ap.parse_args()
-    if args.output is None:
-        if args.speedup != 1:
-            ap.error("--speedup writes a test copy: give --output")
-        outputs.run(args, render)
-        return
-    if args.check or args.output_dir:
-        ap.error("--output writes one file: without --check or --output-dir")
-    if args.speedup <= 0:
-        ap.error("--speedup must be positive")
-    try:
-        site = shared.load_site(args.config)
-    except shared.SiteError as e:
-        ap.error(str(e))
-    rules = rules_yaml(site, args.speedup)
-    if str(args.output) == "-":
-        sys.stdout.buffer.write(rules.encode("utf-8"))
-    else:
-        outputs.write_or_check({args.output: rules}, check=False)
+    outputs.main(__doc__, render, rules_yaml)
 
 
 if __name__ == "__main__":

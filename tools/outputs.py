@@ -55,3 +55,31 @@ def write_or_check(files, check):
     if stale:
         sys.exit("out of date: " + ", ".join(stale)
                  + "\nrun the same command without --check (python3 tools/generate.py for the repository) and commit")
+
+
+def main(description, render, test_copy):
+    """`run`, or with `--speedup N --output FILE` a test copy of the rules
+    alone: test_copy(site, speedup) -> text, every duration divided by N
+    (the end-to-end tests); never deployed."""
+    ap = parser(description)
+    ap.add_argument("--speedup", type=float, default=1, help="divide every duration by this (test copies only)")
+    ap.add_argument("--output", type=pathlib.Path, metavar="FILE",
+                    help="write only the rules, here ('-': stdout), as a test copy with --speedup")
+    args = ap.parse_args()
+    if args.output is None:
+        if args.speedup != 1:
+            ap.error("--speedup writes a test copy: give --output")
+        run(args, render)
+        return
+    if args.check or args.output_dir:
+        ap.error("--output writes one file: without --check or --output-dir")
+    if args.speedup <= 0:
+        ap.error("--speedup must be positive")
+    try:
+        rules = test_copy(shared.load_site(args.config), args.speedup)
+    except shared.SiteError as e:
+        ap.error(str(e))
+    if str(args.output) == "-":
+        sys.stdout.buffer.write(rules.encode("utf-8"))
+    else:
+        write_or_check({args.output: rules}, check=False)

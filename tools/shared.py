@@ -4,6 +4,7 @@ callback outcomes that are not refusals, and the site settings (selector,
 URLs, thresholds) read from tools/site.example.toml and a team's own file."""
 import importlib.util
 import pathlib
+import re
 import sys
 import tomllib
 
@@ -36,6 +37,38 @@ APP_INCIDENT = "domain_app:css_push_incident:bool"
 # side is counted as refused everywhere without touching a rule or panel.
 KEPT_OUTCOMES = ("accepted", "duplicate", "ignored")
 REFUSED = 'outcome!~"' + "|".join(KEPT_OUTCOMES) + '"'
+
+
+# alerts.yml's domain-wide surge (prometheus/generate.py) and the SLO's
+# domain page (prometheus/slo.py) hold each other back: one page per
+# domain incident, whichever comes first.
+SURGE_ALERT = "CSSPushDomainErrorSurge"
+SLO_PAGE_ALERT = "CSSPushErrorBudgetBurn"
+
+
+def seconds(duration):
+    """A Prometheus duration of one unit ("90s", "5m", "1h", "30d") in seconds."""
+    n, unit = int(duration[:-1]), duration[-1]
+    return n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+DURATION = r"\d+[smhd]"
+
+
+def speed_up(text, speedup):
+    """Rule text with every duration ([5m], [6h:5m], offset 1d, for: 10m,
+    keep_firing_for: 1h, interval: 5m, $SECONDS(5m)) divided by speedup, in
+    whole seconds (at least 1): the test copies of the end-to-end tests."""
+    def fast(d):
+        return f"{max(1, round(seconds(d) / speedup))}s"
+    text = re.sub(rf"(\[|offset |for: |interval: )({DURATION})\b(?!:)", lambda m: m.group(1) + fast(m.group(2)), text)
+    text = re.sub(rf"\[({DURATION}):({DURATION})\]", lambda m: f"[{fast(m.group(1))}:{fast(m.group(2))}]", text)
+    return re.sub(rf"\$SECONDS\(({DURATION})\)", lambda m: "$SECONDS(" + fast(m.group(1)) + ")", text)
+
+
+def fill_seconds(text):
+    """$SECONDS(5m) as the number of seconds, 300 (after any speed-up)."""
+    return re.sub(rf"\$SECONDS\(({DURATION})\)", lambda m: str(seconds(m.group(1))), text)
 
 
 KINDS = {str: "a string", int: "an integer", float: "a number"}

@@ -172,15 +172,27 @@ fn lint_expr(ctx: &str, expr: &str) {
 }
 
 /// Ranges and subqueries: $__rate_interval (or $__range for whole-range
-/// stats), never a fixed duration.
+/// stats), never a fixed duration, but over the SLO's 5-minute slices.
 fn lint_ranges(ctx: &str, expr: &str) {
     for (i, _) in expr.match_indices('[') {
         let rest = &expr[i + 1..];
         assert!(
-            ["$__rate_interval]", "$__range]", "$__range:]"].iter().any(|ok| rest.starts_with(ok)),
+            ["$__rate_interval]", "$__range]", "$__range:]"].iter().any(|ok| rest.starts_with(ok))
+                || over_slices(expr, i),
             "{ctx}: fixed range in {expr}"
         );
     }
+}
+
+/// Whether the range opening at `expr[i]` reads the SLO rules' 5-minute
+/// slices (`slo:…:increase5m{…}[1d]`): a fixed window of a few hundred
+/// recorded samples, what the slices are for (an SLO window is fixed).
+pub fn over_slices(expr: &str, i: usize) -> bool {
+    let Some(open) = expr[..i].strip_suffix('}').and_then(|b| b.rfind('{')) else { return false };
+    let head = &expr[..open];
+    let start = head.rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')).map_or(0, |p| p + 1);
+    let name = &head[start..];
+    name.starts_with("slo:") && name.ends_with(":increase5m")
 }
 
 /// Grafana's own variables the dashboards may use.
@@ -374,7 +386,10 @@ fn alertmanager_example_config_is_valid() {
 fn the_lint_catches_hard_coded_labels_and_fixed_ranges() {
     let ok = r#"sum(rate(css_push_errors_total{job=~"$job",instance=~"$instance"}[$__rate_interval]))"#;
     lint_expr("ok", ok);
+    lint_expr("slices", r#"sum(avg_over_time(slo:live_seconds:increase5m{domain=~"$domain"}[1d]))"#);
     for bad in [
+        r#"sum(avg_over_time(slo:live_seconds:rate5m{domain=~"$domain"}[1d]))"#,
+        r#"sum(avg_over_time(xslo:live_seconds:increase5m{domain=~"$domain"}[1d]))"#,
         r#"sum(rate(css_push_errors_total{job="css-push-exporter",instance=~"$instance"}[$__rate_interval]))"#,
         r#"sum(rate(css_push_errors_total{job=~"$job",instance="10.0.0.1:9321"}[$__rate_interval]))"#,
         r#"sum(rate(css_push_errors_total{job=~"$job",instance=~"$instance"}[5m]))"#,

@@ -15,4 +15,6 @@ mod browser;
 mod dashboards;
 mod exposition;
 mod prometheus_e2e;
+mod slo_alerting;
+mod slo_fleet;
 mod slo_rules;
