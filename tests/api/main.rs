@@ -8,6 +8,7 @@ use common::{binary, helpers, raw_http, tools};
 
 mod auth_hardening;
 mod callback;
+mod docs;
 mod hostile;
 mod layering;
 mod lifecycle;
