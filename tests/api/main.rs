@@ -9,6 +9,7 @@ use common::{binary, helpers, raw_http, tools};
 mod auth_hardening;
 mod callback;
 mod docs;
+mod flag_tables;
 mod hostile;
 mod layering;
 mod lifecycle;
