@@ -3,7 +3,7 @@
 exporter selector, the runbook URL). Run `python3 tools/generate.py` (all
 generators) after editing this, commit both; `--check` fails when the
 committed JSON differs (CI), so a change made in Grafana belongs here.
-tests/api/dashboards.rs lints the result."""
+tests/e2e/dashboards.rs lints the result."""
 import json
 import pathlib
 import sys

@@ -29,9 +29,9 @@ pub struct Markdown {
     pub anchors: Vec<String>,
 }
 
-/// Every Markdown file under `root`, skipping build output and hidden
-/// directories (`.git`, `.ci/venv`).
-pub fn files(root: &Path) -> Vec<PathBuf> {
+/// Every file under `root` whose name `wanted` takes, skipping build
+/// output and hidden directories (`.git`, `.ci/venv`).
+pub fn files(root: &Path, wanted: impl Fn(&str) -> bool) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
@@ -42,7 +42,7 @@ pub fn files(root: &Path) -> Vec<PathBuf> {
                 if !name.starts_with('.') && name != "target" {
                     dirs.push(path);
                 }
-            } else if name.ends_with(".md") {
+            } else if wanted(&name) {
                 out.push(path);
             }
         }

@@ -1,6 +1,7 @@
 //! Docs that cannot rot: every `cargo test` command in the repository's
-//! Markdown runs at least one test, and every relative link and anchor in
-//! it resolves, as GitHub resolves them.
+//! Markdown runs at least one test, every relative link and anchor in it
+//! resolves, as GitHub resolves them, and the files the docs and comments
+//! name are where they say.
 mod cargo_test;
 mod markdown;
 mod test_names;
@@ -13,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 
 /// Every Markdown file of the repository, parsed, by path.
 fn docs() -> BTreeMap<PathBuf, Markdown> {
-    markdown::files(repo())
+    markdown::files(repo(), |name| name.ends_with(".md"))
         .into_iter()
         .map(|p| (p.clone(), Markdown::parse(&std::fs::read_to_string(&p).unwrap())))
         .collect()
@@ -239,4 +240,70 @@ fn broken_links_and_anchors_are_found() {
     assert!(broken(&readme, "missing.md", &docs).unwrap().contains("no such file"));
     assert!(broken(&readme, "../outside.md", &docs).unwrap().contains("no such file"));
     assert!(broken(&readme, "Cargo.toml#package", &docs).unwrap().contains("only line anchors"));
+}
+
+/// The repository paths `text` names (`src/cli.rs`, `tests/e2e/`): a
+/// top-level directory, then a file name with an extension, or a `/`.
+fn paths_named(text: &str) -> Vec<&str> {
+    const TOP: [&str; 9] = ["src", "tests", "benches", "examples", "tools", "deploy", "prometheus", "grafana", "docs"];
+    let part = |c: char| c.is_alphanumeric() || "_./-".contains(c);
+    let mut out = Vec::new();
+    for (at, _) in text.match_indices('/') {
+        let start =
+            text[..at].rfind(|c: char| !part(c)).map_or(0, |i| i + text[i..].chars().next().unwrap().len_utf8());
+        if !TOP.contains(&&text[start..at]) {
+            continue;
+        }
+        let end = text[at..].find(|c: char| !part(c)).map_or(text.len(), |i| at + i);
+        let path = text[start..end].trim_end_matches('.');
+        let file = path.rsplit('/').next().unwrap();
+        if path.ends_with('/') || file.contains('.') {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// What a file says in prose: Markdown and Python whole (docstrings),
+/// Rust's `//` comments, and `#` comments elsewhere.
+fn prose(path: &Path, text: &str) -> Vec<(usize, String)> {
+    let name = path.file_name().unwrap().to_string_lossy();
+    let said = |line: &str| {
+        let line = line.trim_start();
+        let whole = name.ends_with(".md") || name.ends_with(".py");
+        let comment = if name.ends_with(".rs") { line.starts_with("//") } else { line.starts_with('#') };
+        (whole || comment).then(|| line.to_owned())
+    };
+    text.lines().enumerate().filter_map(|(i, l)| said(l).map(|c| (i + 1, c))).collect()
+}
+
+/// A path into a directory that exists names a file that should: the
+/// trace a moved or renamed file leaves. (A path into a directory that
+/// does not exist, `src/a/b.rs`, is an example.)
+#[test]
+fn every_file_the_docs_and_comments_name_exists() {
+    let kinds = [".md", ".rs", ".py", ".toml", ".yml", ".yaml", ".sh"];
+    let named = |n: &str| kinds.iter().any(|k| n.ends_with(k)) || n == "run" || n == "Dockerfile";
+    let (mut checked, mut wrong) = (0, Vec::new());
+    for file in markdown::files(repo(), named) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (line, prose) in prose(&file, &text) {
+            for path in paths_named(&prose) {
+                checked += 1;
+                let full = repo().join(path);
+                if !full.exists() && full.parent().is_some_and(Path::is_dir) {
+                    wrong.push(format!("{}:{line}: {path}", shown(&file)));
+                }
+            }
+        }
+    }
+    assert!(checked >= 50, "found only {checked} paths: is the reader broken?");
+    assert!(wrong.is_empty(), "no such file:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn paths_are_read_out_of_prose() {
+    let text = "see `src/cli.rs`, tests/e2e/ and (grafana/dashboards/*.json). Not https://x.org/docs/a.md, \
+                my-site/prometheus/alerts.yml, prometheus/v1 or /src/x.rs.";
+    assert_eq!(paths_named(text), ["src/cli.rs", "tests/e2e/", "grafana/dashboards/"]);
 }
