@@ -8,6 +8,7 @@ use common::{binary, helpers, raw_http, tools};
 
 mod auth_hardening;
 mod callback;
+mod ci_script;
 mod docs;
 mod flag_tables;
 mod hostile;
