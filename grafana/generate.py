@@ -113,7 +113,7 @@ class Board:
                             "tooltip": {"mode": "multi", "sort": "desc"}}
         if kind == "stat":
             if thresholds is None:
-                sys.exit(f"grafana/generate.py: stat panel {title!r} without thresholds")
+                raise shared.GeneratorError(f"grafana/generate.py: stat panel {title!r} without thresholds")
             p["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
                             "colorMode": "none" if thresholds is NEUTRAL else "value",
                             "graphMode": "area", "textMode": "auto"}
@@ -356,4 +356,4 @@ def render(site, for_site):
 
 
 if __name__ == "__main__":
-    outputs.run(outputs.parser(__doc__).parse_args(), render)
+    outputs.main(__doc__, render)

@@ -17,6 +17,7 @@ mod lifecycle;
 mod metric_contract;
 mod operator;
 mod properties;
+mod python_rules;
 mod scrape_hardening;
 mod security;
 mod shutdown;

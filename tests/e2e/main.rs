@@ -14,5 +14,6 @@ mod alerting_e2e;
 mod browser;
 mod dashboards;
 mod exposition;
+mod generators;
 mod prometheus_e2e;
 mod slo_rules;
