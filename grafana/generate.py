@@ -3,7 +3,7 @@
 exporter selector, the runbook URL). Run `python3 tools/generate.py` (all
 generators) after editing this, commit both; `--check` fails when the
 committed JSON differs (CI), so a change made in Grafana belongs here.
-tests/api/dashboards.rs lints the result."""
+tests/e2e/dashboards.rs lints the result."""
 import json
 import pathlib
 import sys
@@ -113,7 +113,7 @@ class Board:
                             "tooltip": {"mode": "multi", "sort": "desc"}}
         if kind == "stat":
             if thresholds is None:
-                sys.exit(f"grafana/generate.py: stat panel {title!r} without thresholds")
+                raise shared.GeneratorError(f"grafana/generate.py: stat panel {title!r} without thresholds")
             p["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
                             "colorMode": "none" if thresholds is NEUTRAL else "value",
                             "graphMode": "area", "textMode": "auto"}
@@ -356,4 +356,4 @@ def render(site, for_site):
 
 
 if __name__ == "__main__":
-    outputs.run(outputs.parser(__doc__).parse_args(), render)
+    outputs.main(__doc__, render)

@@ -211,4 +211,4 @@ def render(site, for_site):
 
 
 if __name__ == "__main__":
-    outputs.run(outputs.parser(__doc__).parse_args(), render)
+    outputs.main(__doc__, render)

@@ -331,7 +331,7 @@ def dashboard_link(panel, site, ids):
     query = []
     if title is not None:
         if (uid, title) not in ids:
-            sys.exit(f"prometheus/generate.py: no panel {title!r} in the dashboard {uid}")
+            raise shared.GeneratorError(f"prometheus/generate.py: no panel {title!r} in the dashboard {uid}")
         query.append(f"viewPanel={ids[(uid, title)]}")
     query += [f"var-{v}={{{{ $labels.{v} | urlquery }}}}" for v in variables]
     return url + ("?" + "&".join(query) if query else "")
@@ -428,4 +428,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    outputs.exit_on_error(main)

@@ -1,72 +1,12 @@
-//! Command-line flags, each with a `CSS_PUSH_*` environment fallback, and
-//! how durations are written in them.
+//! The exporter's command-line flags, each with a `CSS_PUSH_*` environment
+//! fallback, and the rules between them. The command line as a whole (this
+//! or the `simulate` subcommand) is `main.rs`'s; durations are written as
+//! [`crate::durations`] reads them.
+use crate::durations::{interval, parse as duration, timeout, ttl};
 use crate::logging::LogFormat;
 use clap::Parser;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-
-#[derive(Parser)]
-#[command(
-    name = "css-push-exporter",
-    version = VERSION,
-    about = "Prometheus exporter for Tencent Cloud CSS push error callbacks"
-)]
-#[command(args_conflicts_with_subcommands = true)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-
-    #[command(flatten)]
-    pub config: Config,
-}
-
-/// `--version`: the package version, the git revision it was built from and
-/// the compiler (as `css_push_exporter_build_info` labels them).
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (revision ",
-    env!("CSS_PUSH_REVISION"),
-    ", rustc ",
-    env!("CSS_PUSH_RUSTC_VERSION"),
-    ")"
-);
-
-#[derive(clap::Subcommand)]
-pub enum Command {
-    /// Post realistic callbacks to an exporter: a demo and a load generator.
-    #[cfg(feature = "simulate")]
-    Simulate(SimulateArgs),
-}
-
-fn duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 30s, 15m, 1h)"))
-}
-
-/// A duration of at least `min`: a TTL or interval of zero (or a few
-/// nanoseconds) would make the exporter forget everything or spin.
-fn duration_at_least(s: &str, min: Duration) -> Result<Duration, String> {
-    let d = duration(s)?;
-    if d < min {
-        return Err(format!("must be at least {}", humantime::format_duration(min)));
-    }
-    Ok(d)
-}
-
-/// TTLs and windows: the clock counts whole seconds.
-fn ttl(s: &str) -> Result<Duration, String> {
-    duration_at_least(s, Duration::from_secs(1))
-}
-
-/// Timer intervals.
-fn interval(s: &str) -> Result<Duration, String> {
-    duration_at_least(s, Duration::from_millis(10))
-}
-
-/// Network deadlines.
-fn timeout(s: &str) -> Result<Duration, String> {
-    duration_at_least(s, Duration::from_millis(100))
-}
 
 /// A callback key as typed into a Secret or an env file: surrounding
 /// whitespace (the newline `--from-file` and `echo` leave, the space after a
@@ -250,60 +190,15 @@ pub struct Config {
     /// Proxies (addresses or CIDR ranges; repeat, or comma-separate in the
     /// environment) whose X-Forwarded-For names the sender shown on the
     /// status page and in the log. Display only: never authentication.
+    // Read as `http::cidr::Cidr` when the exporter starts: naming that HTTP
+    // type here would make an import cycle (http needs these flags).
     #[arg(long = "trusted-proxy", env = "CSS_PUSH_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<Cidr>,
+    pub trusted_proxies: Vec<String>,
 
     /// The push-health SLOs (TOML, as prometheus/slo.toml): objective,
     /// window, bad error types. Unset: the built-in push-health SLO.
     #[arg(long, env = "CSS_PUSH_SLO_FILE")]
     pub slo_file: Option<PathBuf>,
-}
-
-/// An address range such as `10.0.0.0/8` or `fd00::/8`; a bare address is
-/// a range of one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        // An IPv4 client seen through an IPv6 socket is still that client.
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        match (self.network, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                same_prefix(net.to_bits().into(), ip.to_bits().into(), 32, self.prefix)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => same_prefix(net.to_bits(), ip.to_bits(), 128, self.prefix),
-            _ => false,
-        }
-    }
-}
-
-/// Whether the top `prefix` of `bits` bits are equal.
-fn same_prefix(a: u128, b: u128, bits: u32, prefix: u8) -> bool {
-    let host_bits = bits - u32::from(prefix);
-    host_bits >= bits || (a >> host_bits) == (b >> host_bits)
-}
-
-impl std::str::FromStr for Cidr {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        let (address, prefix) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
-        let network: IpAddr = address.parse().map_err(|_| format!("{address:?} is not an IP address"))?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p.parse::<u8>().ok().filter(|&p| p <= max).ok_or_else(|| format!("prefix length 0 to {max}"))?,
-        };
-        Ok(Self { network, prefix })
-    }
 }
 
 impl Config {
@@ -350,102 +245,6 @@ impl Config {
     }
 }
 
-impl Cli {
-    /// Parses and [checks](Config::check) the command line, exiting with a
-    /// usage error as clap does; also tells whether a callback key was given
-    /// as a flag, where every local user can read it (`ps`, `/proc/PID/cmdline`).
-    pub fn parse_checked() -> (Self, bool) {
-        use clap::{CommandFactory, FromArgMatches};
-        let matches = Self::command().get_matches();
-        let cli = Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-        if cli.command.is_none() {
-            if let Err(e) = cli.config.check() {
-                Self::command().error(clap::error::ErrorKind::ArgumentConflict, e).exit();
-            }
-        }
-        let key_as_flag = matches.value_source("callback_keys") == Some(clap::parser::ValueSource::CommandLine);
-        (cli, key_as_flag)
-    }
-}
-
-#[cfg(feature = "simulate")]
-#[derive(clap::Args, Clone)]
-pub struct SimulateArgs {
-    /// Callback URL to post to.
-    #[arg(long, default_value = "http://127.0.0.1:9321/callback")]
-    pub target: String,
-
-    /// Push domain of the simulated streams.
-    #[arg(long, default_value = "demo.example.com")]
-    pub domain: String,
-
-    /// Apps (push paths) the streams are spread over: live0, live1, ...
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
-    pub apps: u32,
-
-    /// Distinct streams; a few of them get most of the errors, as in life.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
-    pub streams: u32,
-
-    /// Push error callbacks per second at most; 0 posts as fast as the
-    /// target answers. Each stream still reports at most once per
-    /// --report-interval, so the rate reached is at most streams / interval.
-    #[arg(long, default_value_t = 50.0, value_parser = rate)]
-    pub rate: f64,
-
-    /// Each stream reports at most once per this long, as CSS does (its
-    /// report_interval, 5 s). Shorter only to compress time in tests.
-    #[arg(long, default_value = "5s", value_parser = interval)]
-    pub report_interval: Duration,
-
-    /// Stop after this long.
-    #[arg(long, default_value = "60s", value_parser = duration)]
-    pub duration: Duration,
-
-    /// Stop after this many push error callbacks (unset: --duration alone).
-    #[arg(long)]
-    pub count: Option<u64>,
-
-    /// Requests in flight at once (keep-alive connections).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub concurrency: u32,
-
-    /// Sign callbacks with this key, as CSS does.
-    #[arg(long, env = "CSS_PUSH_CALLBACK_KEY", hide_env_values = true)]
-    pub callback_key: Option<String>,
-
-    /// Also send push start for every stream first and push end last, so
-    /// the live-stream panels fill too.
-    #[arg(long)]
-    pub lifecycle: bool,
-
-    /// Seed of the random choices, for a repeatable run.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-
-    /// Who reports errors: `busy`, a few streams get most errors of a
-    /// weighted mix (a load test); `calm`, a healthy fleet: 1 stream in 200
-    /// (at least one) has late frames in report after report, and 1
-    /// callback in 20 is a one-off glitch of any type from a clean stream.
-    #[arg(long, value_enum, default_value_t = Profile::Busy)]
-    pub profile: Profile,
-}
-
-#[cfg(feature = "simulate")]
-#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Profile {
-    Busy,
-    Calm,
-}
-
-#[cfg(feature = "simulate")]
-fn rate(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
-        _ => Err("a number of callbacks per second, 0 or more".into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,24 +258,6 @@ mod tests {
         assert_eq!(c.max_streams, 50_000);
         assert_eq!(c.max_body_bytes, 1 << 20);
         assert_eq!((c.state_file, c.state_interval, c.max_live_streams), (None, Duration::from_secs(60), 200_000));
-    }
-
-    #[test]
-    fn trusted_proxies_are_ranges() {
-        let c =
-            Config::from_flags(["--trusted-proxy", "10.0.0.0/8, 192.0.2.7", "--trusted-proxy", "fd00::/8"]).unwrap();
-        let inside = |ip: &str| c.trusted_proxies.iter().any(|r| r.contains(ip.parse().unwrap()));
-        for ip in ["10.1.2.3", "192.0.2.7", "fd12::1", "::ffff:10.9.9.9"] {
-            assert!(inside(ip), "{ip}");
-        }
-        for ip in ["11.0.0.1", "192.0.2.8", "fe80::1", "::1"] {
-            assert!(!inside(ip), "{ip}");
-        }
-        assert!("0.0.0.0/0".parse::<Cidr>().unwrap().contains("203.0.113.1".parse().unwrap()));
-        for bad in ["10.0.0.0/33", "fd00::/129", "10.0.0/8", "proxy", "10.0.0.0/", "10.0.0.0/-1"] {
-            assert!(Config::from_flags(["--trusted-proxy", bad]).is_err(), "{bad} accepted");
-        }
-        assert!(Config::from_flags::<_, &str>([]).unwrap().trusted_proxies.is_empty());
     }
 
     #[test]

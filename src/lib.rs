@@ -20,8 +20,9 @@
 //!
 //! [`exporter::Exporter`] is the composition root: it ties ingest, state,
 //! the observers and exposition together without HTTP; [`Application`]
-//! serves it. [`cli`] owns the flags; [`text`] and `catalog` are the leaves
-//! every stage shares.
+//! serves it. [`cli`] owns the server's flags (`main.rs` the command line,
+//! `simulate` its own; `durations` how they write durations); [`text`] and
+//! `catalog` are the leaves every stage shares.
 //!
 //! With the `simulate` feature (on by default), `callback_body` writes CSS
 //! callback bodies: the one builder tests, benches and `simulate` use.
@@ -30,6 +31,7 @@
 pub mod callback_body;
 pub(crate) mod catalog;
 pub mod cli;
+pub(crate) mod durations;
 pub mod exporter;
 pub mod expose;
 pub mod http;

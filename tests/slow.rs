@@ -6,7 +6,7 @@
 //! not each other or the tool tests.
 mod common;
 use common::binary::Binary;
-use common::helpers::{now_ms, report};
+use common::helpers::{now_ms, push_lifecycle, report};
 use common::raw_http::{post_json, request};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -137,4 +137,57 @@ fn a_series_flood_stays_within_max_series_with_exact_domain_totals() {
         assert!(m.sum("css_push_errors_total", &[("domain", domain), ("stream", "__overflow__")]) > 0.0);
     }
     assert!(m.get("css_push_series_overflow_total", &[]).unwrap() > 1000.0);
+}
+
+/// Starts and ends pour in from several senders while snapshots are
+/// written back to back; a SIGKILL at a varying moment; the restart must
+/// show a state the exporter had: as many streams live by their lifecycle
+/// (`css_push_streams_live`) as show `css_push_stream_live` 1.
+#[test]
+#[ignore = "slow: 20 rounds of ingest and snapshots cut short by SIGKILL"]
+fn restored_state_is_consistent_after_sigkill_during_ingest() {
+    const ROUNDS: usize = 20;
+    const SENDERS: usize = 4;
+    const STREAMS: usize = 500;
+    const PER_SENDER: usize = 2_000;
+    let _alone = alone();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    let flags = ["--state-file", path.to_str().unwrap(), "--state-interval", "10ms"];
+    let mut inconsistent = 0;
+    for round in 0..ROUNDS {
+        let app = Binary::start(&flags);
+        let deadline = Instant::now() + Duration::from_millis(300 + 50 * (round as u64 % 8));
+        std::thread::scope(|scope| {
+            for sender in 0..SENDERS {
+                let app = &app;
+                scope.spawn(move || {
+                    for n in 0..PER_SENDER {
+                        if Instant::now() >= deadline {
+                            return;
+                        }
+                        let stream = format!("s{}", (sender * STREAMS / SENDERS) + n % (STREAMS / SENDERS));
+                        let sequence = format!("q{round}-{}", n / (STREAMS / SENDERS) / 2);
+                        let starting = (n / (STREAMS / SENDERS)).is_multiple_of(2);
+                        let end = (!starting).then_some((60_000, 0));
+                        let body = push_lifecycle("d.example.com", "live", &stream, &sequence, end);
+                        assert_eq!(app.post(&body), 200);
+                    }
+                });
+            }
+        });
+        app.kill();
+        let back = Binary::start(&flags);
+        let m = back.metrics();
+        let live_gauges =
+            m.text.lines().filter(|l| l.starts_with("css_push_stream_live{") && l.ends_with(" 1")).count();
+        let live = m.sum("css_push_streams_live", &[]);
+        if (live_gauges as f64 - live).abs() > 0.5 {
+            inconsistent += 1;
+            eprintln!("round {round}: {live} live by lifecycle, {live_gauges} by css_push_stream_live");
+        }
+        back.kill();
+    }
+    eprintln!("{ROUNDS} SIGKILL rounds: {inconsistent} inconsistent");
+    assert_eq!(inconsistent, 0);
 }

@@ -28,9 +28,5 @@ def render(site, for_site):
     return files
 
 
-def main():
-    outputs.run(outputs.parser(__doc__).parse_args(), render)
-
-
 if __name__ == "__main__":
-    main()
+    outputs.main(__doc__, render)

@@ -74,7 +74,12 @@ def fill_seconds(text):
 KINDS = {str: "a string", int: "an integer", float: "a number"}
 
 
-class SiteError(Exception):
+class GeneratorError(Exception):
+    """Why a generator cannot write its files; the message says it. Library
+    functions raise it; only entry points exit (outputs.exit_on_error)."""
+
+
+class SiteError(GeneratorError):
     """A site file that cannot be used; the message says why."""
 
 

@@ -46,7 +46,7 @@ def prometheus_rule(name, source, text):
     # and nothing else at the top level.
     top = [line for line in text.splitlines() if line[:1] not in ("", " ", "#")]
     if top != ["groups:"]:
-        sys.exit(f"{source}: expected `groups:` as the only top-level key, found {top}")
+        raise shared.GeneratorError(f"{source}: expected `groups:` as the only top-level key, found {top}")
     return (header(source)
             + "apiVersion: monitoring.coreos.com/v1\n"
             + "kind: PrometheusRule\n"
@@ -60,7 +60,7 @@ def prometheus_rule(name, source, text):
 def block_scalar(text):
     """A literal block indicator that gives `text` back exactly."""
     if text[:1] in (" ", "\t", "\n"):
-        sys.exit("a dashboard starting with whitespace needs an indentation indicator")
+        raise shared.GeneratorError("a dashboard starting with whitespace needs an indentation indicator")
     if not text.endswith("\n"):
         return "|-"
     return "|+" if text.endswith("\n\n") else "|"
@@ -121,4 +121,4 @@ def render(site, for_site):
 
 
 if __name__ == "__main__":
-    outputs.run(outputs.parser(__doc__).parse_args(), render)
+    outputs.main(__doc__, render)

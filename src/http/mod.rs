@@ -2,6 +2,7 @@
 //! the limits that keep them answering, and the web configuration (TLS,
 //! basic auth) that guards `/metrics`.
 pub mod basic_auth;
+pub(crate) mod cidr;
 pub(crate) mod headers;
 pub(crate) mod limits;
 pub(crate) mod peer;

@@ -1,7 +1,7 @@
 //! Who sent a callback, as the status page and the log name it: the TCP
 //! peer, or, when that peer is a `--trusted-proxy`, the client it
 //! forwarded for. For display only; authentication never looks at it.
-use crate::cli::Cidr;
+use crate::http::cidr::Cidr;
 use actix_web::http::header::HeaderMap;
 use std::net::{IpAddr, SocketAddr};
 

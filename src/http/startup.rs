@@ -2,6 +2,7 @@
 //! thing this way on port 0.
 use crate::cli::Config;
 use crate::exporter::Exporter;
+use crate::http::cidr::Cidr;
 use crate::http::routes::{self, AppState, Routes};
 use crate::http::webconfig::{WebConfig, WebConfigError};
 use crate::http::{headers, limits};
@@ -19,12 +20,19 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 
-/// Why the exporter cannot start.
+/// Why the exporter cannot start. Each message says its own part once:
+/// the cause an I/O error gives is its `source()`, not repeated in the
+/// message (the exporter prints the chain, `message: cause`).
 #[derive(Debug)]
 pub enum StartError {
     WebConfig(WebConfigError),
     State(StateFileError),
     Slo(SloFileError),
+    /// A `--trusted-proxy` that is no address or range.
+    TrustedProxy {
+        value: String,
+        reason: String,
+    },
     /// An address cannot be listened on.
     Listen {
         address: String,
@@ -40,18 +48,21 @@ impl fmt::Display for StartError {
             Self::WebConfig(e) => write!(f, "--web-config-file {e}"),
             Self::State(e) => e.fmt(f),
             Self::Slo(e) => e.fmt(f),
-            Self::Listen { address, source } => write!(f, "cannot listen on {address}: {source}"),
-            Self::Serve(e) => write!(f, "cannot serve: {e}"),
+            Self::TrustedProxy { value, reason } => write!(f, "--trusted-proxy {value}: {reason}"),
+            Self::Listen { address, .. } => write!(f, "cannot listen on {address}"),
+            Self::Serve(_) => f.write_str("cannot serve"),
         }
     }
 }
 
 impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // The wrapped errors' messages are this one's: their causes come next.
         match self {
-            Self::WebConfig(e) => Some(e),
-            Self::State(e) => Some(e),
-            Self::Slo(e) => Some(e),
+            Self::WebConfig(e) => e.source(),
+            Self::State(e) => e.source(),
+            Self::Slo(e) => e.source(),
+            Self::TrustedProxy { .. } => None,
             Self::Listen { source, .. } | Self::Serve(source) => Some(source),
         }
     }
@@ -74,6 +85,13 @@ impl Application {
         let web_config =
             config.web_config_file.as_deref().map(WebConfig::load).transpose().map_err(StartError::WebConfig)?;
         let slos = slo::definition::load(config.slo_file.as_deref()).map_err(StartError::Slo)?;
+        let trusted_proxies = config
+            .trusted_proxies
+            .iter()
+            .map(|value| {
+                value.parse::<Cidr>().map_err(|reason| StartError::TrustedProxy { value: value.clone(), reason })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         // The state is loaded before the listeners open: ready means loaded.
         let (exporter, state_file) = match &config.state_file {
             Some(path) => {
@@ -104,7 +122,7 @@ impl Application {
             max_body_bytes: config.max_body_bytes,
             listeners,
             read_timeout: config.read_timeout,
-            trusted_proxies: config.trusted_proxies.clone(),
+            trusted_proxies,
             write_timeout: config.write_timeout,
             auth_log: RateLimitedLog::new(LOG_INTERVAL),
         });

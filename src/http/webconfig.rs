@@ -65,7 +65,8 @@ pub enum WebConfigError {
 impl fmt::Display for WebConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Read { path, source } => write!(f, "{}: {source}", path.display()),
+            // Its reason is the `source()`.
+            Self::Read { path, .. } => write!(f, "{}", path.display()),
             Self::Format { path, reason } => write!(f, "{}: {reason}", path.display()),
             Self::NotBcrypt { user } => write!(f, "basic_auth_users.{user}: not a bcrypt hash"),
             Self::CostTooHigh { user, cost } => write!(

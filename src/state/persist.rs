@@ -44,12 +44,13 @@ pub enum StateFileError {
 impl fmt::Display for StateFileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Unwritable { path, source } => {
-                write!(f, "--state-file {}: cannot write in its directory: {source}", path.display())
+            // The reasons of these three are their `source()`.
+            Self::Unwritable { path, .. } => {
+                write!(f, "--state-file {}: cannot write in its directory", path.display())
             }
-            Self::Unreadable { path, source } => write!(f, "--state-file {}: cannot read it: {source}", path.display()),
-            Self::MoveAside { path, source } => {
-                write!(f, "--state-file {}: unusable, and cannot be moved aside: {source}", path.display())
+            Self::Unreadable { path, .. } => write!(f, "--state-file {}: cannot read it", path.display()),
+            Self::MoveAside { path, .. } => {
+                write!(f, "--state-file {}: unusable, and cannot be moved aside", path.display())
             }
             Self::InUse { path, lock, holder } => {
                 write!(f, "--state-file {}: cannot use it: another exporter ", path.display())?;

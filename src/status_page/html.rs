@@ -137,12 +137,12 @@ fn listeners(out: &mut String, s: &StatusPage) {
             };
             let _ = write!(
                 out,
-                "<p class=\"muted\" id=\"state-file\">State file <code>{}</code>: {last}, every {} s; {} writes, {} failed; {} streams restored at start.</p>",
+                "<p class=\"muted\" id=\"state-file\">State file <code>{}</code>: {last}, every {} s; {}, {} failed; {} restored at start.</p>",
                 escape(&f.path),
                 f.interval_seconds,
-                f.writes_ok,
-                f.writes_failed,
-                f.restored_streams
+                count(f.writes_ok, "write", "writes"),
+                thousands(f.writes_failed),
+                count(f.restored_streams, "stream", "streams")
             );
         }
     }
@@ -223,11 +223,9 @@ fn refused(out: &mut String, s: &StatusPage) {
     }
     end_table(out, s.refused.len(), "None refused.");
     if s.refused_groups_evicted > 0 {
-        let _ = write!(
-            out,
-            "<p class=\"muted\">{} older groups were replaced by newer ones.</p>",
-            thousands(s.refused_groups_evicted)
-        );
+        let n = s.refused_groups_evicted;
+        let groups = if n == 1 { "older group was" } else { "older groups were" };
+        let _ = write!(out, "<p class=\"muted\">{} {groups} replaced by newer ones.</p>", thousands(n));
     }
     if !s.refused.is_empty() {
         refusal_legend(out);
@@ -290,11 +288,11 @@ fn top_streams(out: &mut String, s: &StatusPage) {
     if t.dropped_reports > 0 {
         let _ = write!(
             out,
-            "<p class=\"banner warn\" id=\"dropped\">{} reports ({} errors) of further streams in the window are \
-             not counted here: at most {MAX_TRACKED} streams are tracked. <code>css_push_errors_total</code> \
-             counts them all.</p>",
-            thousands(t.dropped_reports),
-            thousands(t.dropped_errors)
+            "<p class=\"banner warn\" id=\"dropped\">{} ({}) of further streams in the window {} not counted \
+             here: at most {MAX_TRACKED} streams are tracked. <code>css_push_errors_total</code> counts them all.</p>",
+            count(t.dropped_reports, "report", "reports"),
+            count(t.dropped_errors, "error", "errors"),
+            if t.dropped_reports == 1 { "is" } else { "are" }
         );
     }
     out.push_str("</section>");
@@ -313,9 +311,9 @@ fn apps(out: &mut String, s: &StatusPage) {
     if troubled > 0 {
         let _ = write!(
             out,
-            "<p id=\"summary\"><strong>{} streams in {troubled} (domain, app) pairs had errors in the last {} \
-             minutes.</strong></p>",
-            thousands(streams),
+            "<p id=\"summary\"><strong>{} in {} had errors in the last {} minutes.</strong></p>",
+            count(streams, "stream", "streams"),
+            count(troubled as u64, "(domain, app) pair", "(domain, app) pairs"),
             RECENT_SECS / 60
         );
     }
@@ -338,9 +336,12 @@ fn apps(out: &mut String, s: &StatusPage) {
         } else {
             String::new()
         };
-        let what = match (a.streams_with_errors, a.live) {
-            (n, 0) => format!("{} streams; none seen live", thousands(n)),
-            (n, live) => format!("{} of {} live streams", thousands(n), thousands(live)),
+        // "None seen live" means no start or end came (README: lifecycle
+        // callbacks not configured), not that every push ended.
+        let what = match (a.streams_with_errors, a.live, a.lifecycle_seen) {
+            (n, 0, false) => format!("{}; none seen live", count(n, "stream", "streams")),
+            (n, 0, true) => format!("{}; none live now", count(n, "stream", "streams")),
+            (n, live, _) => format!("{} of {}", thousands(n), count(live, "live stream", "live streams")),
         };
         // Time, not errors: the SLO's error-free share of live stream-seconds.
         let error_free = match a.slo.as_ref().and_then(|s| s.error_free.map(|f| (f, s.bad_seconds, s.outage_seconds))) {
@@ -368,7 +369,8 @@ fn apps(out: &mut String, s: &StatusPage) {
         "No live stream and no error seen (live streams need the push and interruption callback URLs too).",
     );
     if let Some(more) = s.apps.len().checked_sub(APPS_SHOWN).filter(|&n| n > 0) {
-        let _ = write!(out, "<p class=\"muted\">and {more} more pairs: see <code>css_push_streams_live</code>.</p>");
+        let more = count(more as u64, "more pair", "more pairs");
+        let _ = write!(out, "<p class=\"muted\">and {more}: see <code>css_push_streams_live</code>.</p>");
     }
     if s.top_streams.dropped_reports > 0 {
         out.push_str(
@@ -467,6 +469,11 @@ fn refusal_legend(out: &mut String) {
         let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", kind.label(), escape(kind.meaning()));
     }
     out.push_str("</dl>");
+}
+
+/// `n` (as [`thousands`]) and the noun it counts: "1 stream", "2 streams".
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
 /// `n` with thin spaces between thousands, as it is easier to read.
@@ -578,7 +585,7 @@ mod tests {
     use crate::observe::callbacks::CallbackTallies;
     use crate::state::key::StreamKey;
     use crate::state::streams::StreamId;
-    use crate::status_page::{PageInputs, Recent};
+    use crate::status_page::{LiveStreams, PageInputs, Recent};
     use std::sync::Arc;
 
     #[test]
@@ -609,6 +616,49 @@ mod tests {
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(page.contains("id=\"unauthenticated\""));
         assert!(page.contains("<meta http-equiv=\"refresh\" content=\"5\">"));
+    }
+
+    fn report_from(s: &Recent, app: &str, stream: &str) {
+        let id = StreamId { domain: "d", app, stream };
+        let key = StreamKey::new(id, 64);
+        s.report(&ReportAccepted::for_test(id, &key, &[(6, 1)], 0));
+    }
+
+    fn page_with(live: &[(&str, u64)], s: &Recent) -> String {
+        let live_streams = live.iter().map(|&(app, live)| LiveStreams { domain: "d".into(), app: app.into(), live });
+        let view = PageInputs {
+            listeners: Vec::new(),
+            authenticated: true,
+            live_streams: live_streams.collect(),
+            slo_health: Vec::new(),
+            slo_saturation: Vec::new(),
+            slo_top_streams: Vec::new(),
+            bounds: Vec::new(),
+            state_file: None,
+        };
+        render(&s.page(10, view))
+    }
+
+    #[test]
+    fn counts_agree_with_their_nouns_and_ended_pushes_are_not_unseen_ones() {
+        let s = Recent::new(0, Arc::new(CallbackTallies::new()));
+        for (app, stream) in [("one", "a"), ("ended", "b"), ("unseen", "c"), ("unseen", "d")] {
+            report_from(&s, app, stream);
+        }
+        let page = page_with(&[("one", 1), ("ended", 0)], &s);
+        assert!(page.contains("<td>1 of 1 live stream</td>"), "{page}");
+        assert!(page.contains("<td>1 stream; none live now</td>"), "starts and ends came: {page}");
+        assert!(page.contains("<td>2 streams; none seen live</td>"), "no start or end came: {page}");
+        assert!(page.contains("4 streams in 3 (domain, app) pairs had errors"), "{page}");
+        let s = Recent::new(0, Arc::new(CallbackTallies::new()));
+        report_from(&s, "one", "a");
+        let page = page_with(&[("one", 40)], &s);
+        assert!(page.contains("1 stream in 1 (domain, app) pair had errors"), "{page}");
+        assert!(page.contains("<td>1 of 40 live streams</td>"), "{page}");
+        assert_eq!(
+            (count(0, "x", "xs"), count(1, "x", "xs"), count(1000, "x", "xs")),
+            ("0 xs".into(), "1 x".into(), "1\u{202f}000 xs".into())
+        );
     }
 
     #[test]

@@ -252,13 +252,13 @@ fn apps(live: Vec<LiveStreams>, health: &[AppHealth], window: &WindowView) -> Ve
         .map(|l| {
             let streams_with_errors = recent.remove(&(l.domain.clone(), l.app.clone())).unwrap_or(0);
             let slo = slo(&l.domain, &l.app);
-            AppSummary { domain: l.domain, app: l.app, live: l.live, streams_with_errors, slo }
+            AppSummary { domain: l.domain, app: l.app, live: l.live, lifecycle_seen: true, streams_with_errors, slo }
         })
         .collect();
-    // Pairs with errors and no push start seen (or none live).
+    // Pairs with errors and no push start or end remembered.
     out.extend(recent.into_iter().map(|((domain, app), n)| {
         let slo = slo(&domain, &app);
-        AppSummary { domain, app, live: 0, streams_with_errors: n, slo }
+        AppSummary { domain, app, live: 0, lifecycle_seen: false, streams_with_errors: n, slo }
     }));
     out.sort_by(|a, b| {
         (b.streams_with_errors, b.live)
@@ -408,6 +408,10 @@ pub struct AppSummary {
     pub app: String,
     /// Push started and not ended (0 without push start callbacks).
     pub live: u64,
+    /// Push starts or ends of the pair's streams are remembered: with
+    /// `live` 0, every push ended; without, no lifecycle callback came
+    /// (their URLs are not in the callback template) or it was forgotten.
+    pub lifecycle_seen: bool,
     /// Streams with errors reported in the last 5 minutes.
     pub streams_with_errors: u64,
     /// The first SLO over the last [`SLO_SPAN_SECS`]; `None` before the

@@ -8,12 +8,16 @@ use common::{binary, helpers, raw_http, tools};
 
 mod auth_hardening;
 mod callback;
+mod ci_script;
+mod docs;
+mod flag_tables;
 mod hostile;
 mod layering;
 mod lifecycle;
 mod metric_contract;
 mod operator;
 mod properties;
+mod python_rules;
 mod scrape_hardening;
 mod security;
 mod shutdown;

@@ -1,5 +1,6 @@
 //! The metric families are a public API: the page, the table in
-//! `src/expose/families.rs` and the README must name the same ones.
+//! `src/expose/families.rs` and the README must name the same ones (the
+//! flags' tables: `flag_tables.rs`).
 use crate::helpers::spawn_app_showing_every_family;
 use css_push_exporter::expose::families;
 use std::collections::BTreeSet;
@@ -35,26 +36,4 @@ async fn every_family_is_shown_once_in_the_table_and_documented() {
     }
     assert_eq!(documented(), table, "README vs src/expose/families.rs");
     app.stop().await;
-}
-
-/// Every server flag has its row in the README's Flags table, and no row
-/// names a flag that does not exist.
-#[test]
-fn every_flag_is_documented() {
-    use clap::CommandFactory;
-    let readme = include_str!("../../README.md");
-    let table = &readme[readme.find("## Flags").unwrap()..];
-    let table = &table[..table[3..].find("\n## ").unwrap()];
-    let rows: BTreeSet<String> = table
-        .lines()
-        .filter_map(|l| l.strip_prefix("| `--"))
-        .map(|rest| format!("--{}", &rest[..rest.find('`').unwrap()]))
-        .collect();
-    let flags: BTreeSet<String> = css_push_exporter::cli::Cli::command()
-        .get_arguments()
-        .filter_map(|a| a.get_long())
-        .filter(|l| !matches!(*l, "help" | "version"))
-        .map(|l| format!("--{l}"))
-        .collect();
-    assert_eq!(rows, flags, "README Flags table vs the flags");
 }

@@ -44,6 +44,56 @@ fn a_fatal_error_is_printed_once() {
     assert_eq!(log.matches("/nonexistent/web.yml").count(), 1, "{log}");
 }
 
+/// Each cause of a start-up error is told once: no message repeats what
+/// its `source()` says (a reporter walking the chain would print it twice),
+/// and the exporter prints the chain, `message: cause`.
+#[test]
+fn a_start_up_error_tells_each_cause_once() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    let missing = "No such file or directory (os error 2)";
+    let table = [
+        (["--web-config-file", "/nonexistent/web.yml"], format!("--web-config-file /nonexistent/web.yml: {missing}")),
+        (
+            ["--state-file", "/nonexistent/state"],
+            format!("--state-file /nonexistent/state: cannot write in its directory: {missing}"),
+        ),
+        (
+            ["--listen-address", taken.as_str()],
+            format!("cannot listen on {taken}: Address already in use (os error 98)"),
+        ),
+        (["--trusted-proxy", "10.0.0.0/33"], "--trusted-proxy 10.0.0.0/33: prefix length 0 to 32".to_owned()),
+    ];
+    actix_web::rt::System::new().block_on(async {
+        for (flags, want) in &table {
+            let mut all = flags.to_vec();
+            if all[0] != "--listen-address" {
+                all.extend(["--listen-address", "127.0.0.1:0"]);
+            }
+            let config = css_push_exporter::Config::from_flags(all).unwrap();
+            let clock = std::sync::Arc::new(css_push_exporter::clock::SystemClock);
+            let err = css_push_exporter::Application::build(&config, clock).err().expect("start-up refused");
+            let mut chain = vec![err.to_string()];
+            let mut cause = std::error::Error::source(&err);
+            while let Some(c) = cause {
+                chain.push(c.to_string());
+                cause = c.source();
+            }
+            for pair in chain.windows(2) {
+                assert!(!pair[0].contains(&pair[1]), "{flags:?}: the message repeats its cause: {chain:?}");
+            }
+            assert_eq!(chain.join(": "), *want, "{flags:?}");
+        }
+    });
+    for (flags, want) in &table {
+        let (status, log) = Binary::run_to_exit(flags);
+        assert!(!status.success(), "{flags:?}");
+        assert_eq!(log.matches(want.as_str()).count(), 1, "{flags:?}: {log}");
+        let cause = want.rsplit(": ").next().unwrap();
+        assert_eq!(log.matches(cause).count(), 1, "{flags:?}: {log}");
+    }
+}
+
 #[test]
 fn the_version_names_the_revision_and_the_compiler_as_build_info_does() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_css-push-exporter")).arg("--version").output().unwrap();

@@ -2,17 +2,11 @@
 //! exporter counts, and its bounds hold.
 use crate::helpers::*;
 use clap::Parser;
-use css_push_exporter::cli::SimulateArgs;
-use css_push_exporter::cli::{Cli, Command};
-use css_push_exporter::simulate;
+use css_push_exporter::simulate::{self, SimulateArgs};
 use std::time::Duration;
 
 fn args(flags: &[&str]) -> SimulateArgs {
-    let cli = Cli::try_parse_from(["css-push-exporter", "simulate"].iter().chain(flags)).expect("valid simulate flags");
-    match cli.command {
-        Some(Command::Simulate(args)) => args,
-        None => panic!("simulate subcommand not parsed"),
-    }
+    SimulateArgs::try_parse_from(["simulate"].iter().chain(flags)).expect("valid simulate flags")
 }
 
 #[actix_web::test]
@@ -162,7 +156,7 @@ fn nonsense_flags_are_refused() {
         &["--duration", "soon"],
         &["--report-interval", "0s"],
     ] {
-        let parsed = Cli::try_parse_from(["css-push-exporter", "simulate"].iter().chain(flags));
+        let parsed = SimulateArgs::try_parse_from(["simulate"].iter().chain(flags));
         assert!(parsed.is_err(), "{flags:?} accepted");
     }
 }

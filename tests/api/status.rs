@@ -154,7 +154,7 @@ async fn what_is_kept_stays_bounded_under_ten_thousand_callbacks() {
     let slo = json!({"bad_seconds": 0, "error_free": null, "live_seconds": 0, "outage_seconds": 0});
     assert_eq!(
         s["apps"],
-        json!([{"domain": "d.example.com", "app": "live", "live": 0, "streams_with_errors": 4096, "slo": slo}])
+        json!([{"domain": "d.example.com", "app": "live", "live": 0, "lifecycle_seen": false, "streams_with_errors": 4096, "slo": slo}])
     );
     let page = get(&app, "/", None).await.1;
     assert!(page.contains("id=\"dropped\"") && page.contains("904 reports"), "the page says what was dropped");
@@ -254,7 +254,7 @@ async fn top_streams_cover_fifteen_minutes_and_apps_count_streams_with_recent_er
     let slo = json!({"bad_seconds": 0, "error_free": 1.0, "live_seconds": 3360, "outage_seconds": 0});
     assert_eq!(
         s["apps"],
-        json!([{"domain": "d.example.com", "app": "live", "live": 4, "streams_with_errors": 2, "slo": slo}])
+        json!([{"domain": "d.example.com", "app": "live", "live": 4, "lifecycle_seen": true, "streams_with_errors": 2, "slo": slo}])
     );
     let page = get(&app, "/", None).await.1;
     assert!(page.contains("2 of 4 live streams"), "{page}");
@@ -272,8 +272,35 @@ async fn top_streams_cover_fifteen_minutes_and_apps_count_streams_with_recent_er
     let slo = json!({"bad_seconds": 0, "error_free": 1.0, "live_seconds": 4 * 900, "outage_seconds": 0});
     assert_eq!(
         s["apps"],
-        json!([{"domain": "d.example.com", "app": "live", "live": 4, "streams_with_errors": 0, "slo": slo}])
+        json!([{"domain": "d.example.com", "app": "live", "live": 4, "lifecycle_seen": true, "streams_with_errors": 0, "slo": slo}])
     );
+    app.stop().await;
+}
+
+/// "None seen live" says no push start or end came (the callback template
+/// lacks their URLs); a pair whose pushes all ended says so instead.
+#[actix_web::test]
+async fn a_pair_whose_pushes_ended_is_told_from_one_without_lifecycle_callbacks() {
+    let app = spawn_app(&[]).await;
+    let lifecycle = |stream: &str, end| push_lifecycle("d.example.com", "ended", stream, "seq", end).to_string();
+    assert_eq!(app.post(lifecycle("a", None)).await.0, 200);
+    assert_eq!(app.post(lifecycle("a", Some((60_000, 0)))).await.0, 200);
+    for app_name in ["ended", "unseen"] {
+        let report = push_error("d.example.com", app_name, "a", 1_764_000_000_000, late_video(1500));
+        assert_eq!(app.post(report.to_string()).await.0, 200);
+    }
+    let s = status(&app).await;
+    let seen: Vec<_> = s["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["app"].as_str().unwrap(), a["live"].as_u64().unwrap(), a["lifecycle_seen"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(seen, [("ended", 0, true), ("unseen", 0, false)]);
+    let page = get(&app, "/", None).await.1;
+    assert!(page.contains("<td>1 stream; none live now</td>"), "{page}");
+    assert!(page.contains("<td>1 stream; none seen live</td>"), "{page}");
+    assert!(page.contains("2 streams in 2 (domain, app) pairs had errors"), "{page}");
     app.stop().await;
 }
 

@@ -56,7 +56,7 @@ async fn a_real_browser_renders_the_page() {
     assert!(dom.contains("room-&lt;b&gt;1001&lt;/b&gt;"), "the stream name, as text:\n{dom}");
     assert!(!dom.contains("<b>1001</b>"), "a stream name became markup");
     // The incident summary and the top streams lead the page.
-    let summary = dom.find("1 of 1 live streams").expect("the incident summary");
+    let summary = dom.find("1 of 1 live stream<").expect("the incident summary");
     let top = dom.find("id=\"top\"").expect("the top streams");
     assert!(summary < top && top < dom.find("id=\"refused\"").unwrap(), "{dom}");
 

@@ -14,6 +14,7 @@ mod alerting_e2e;
 mod browser;
 mod dashboards;
 mod exposition;
+mod generators;
 mod prometheus_e2e;
 mod slo_alerting;
 mod slo_fleet;

@@ -5,9 +5,9 @@ mod health;
 mod metrics;
 mod status;
 
-use crate::cli::Cidr;
 use crate::exporter::Exporter;
 use crate::http::basic_auth::BasicAuth;
+use crate::http::cidr::Cidr;
 use crate::observe::ratelog::RateLimitedLog;
 use crate::status_page::Listener;
 use actix_web::middleware::from_fn;

@@ -2,9 +2,11 @@
 //! exporter, as a demo (watch the dashboards fill) and as a load generator.
 //! Like CSS, each stream reports at most once per report interval, so the
 //! rate a demo reaches (and alert thresholds tuned on it) is one CSS could.
+mod args;
+
 use crate::callback_body::{event, frame_gap_detail, Lifecycle, PushError};
-use crate::cli::{Profile, SimulateArgs};
 use crate::state::clock::{Clock, SystemClock};
+pub use args::{Profile, SimulateArgs};
 use rand::distr::weighted::WeightedIndex;
 use rand::distr::Distribution;
 use rand::rngs::SmallRng;

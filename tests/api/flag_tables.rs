@@ -1,0 +1,98 @@
+//! The README's flag tables are what clap parses: a row per flag, the
+//! variable each reads, and its default as clap has it.
+use clap::CommandFactory;
+use css_push_exporter::simulate::SimulateArgs;
+use css_push_exporter::Config;
+use std::collections::BTreeMap;
+
+/// The rows of the README table in the section `heading`: each flag's
+/// other cells.
+fn table(heading: &str) -> BTreeMap<String, Vec<String>> {
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme.find(heading).unwrap_or_else(|| panic!("README: no {heading}"))..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |end| end + 3)];
+    section
+        .lines()
+        .filter(|l| l.starts_with("| `--"))
+        .map(|row| {
+            let mut cells = row.trim_matches(['|', ' ']).split(" | ").map(str::to_owned);
+            (cells.next().unwrap().trim_matches('`').to_owned(), cells.collect())
+        })
+        .collect()
+}
+
+/// What clap has of a flag: its variable and its default.
+struct Flag {
+    env: Option<String>,
+    default: Option<String>,
+}
+
+fn flags(command: clap::Command) -> BTreeMap<String, Flag> {
+    command
+        .get_arguments()
+        .filter(|a| a.get_long().is_some_and(|l| !matches!(l, "help" | "version")))
+        .map(|a| {
+            let defaults: Vec<String> = a.get_default_values().iter().map(|v| v.to_string_lossy().into()).collect();
+            let flag = Flag {
+                env: a.get_env().map(|e| e.to_string_lossy().into()),
+                default: (!defaults.is_empty()).then(|| defaults.join(",")),
+            };
+            (format!("--{}", a.get_long().unwrap()), flag)
+        })
+        .collect()
+}
+
+/// A default cell shows clap's default as code, or, for a flag without
+/// one, says in words what happens (`unset`, `off`, `one per CPU`): never
+/// a value that is not the default, such as a variable's name.
+fn wrong_default(cell: &str, flag: &Flag) -> Option<String> {
+    match &flag.default {
+        Some(d) if cell != format!("`{d}`") => Some(format!("default {cell}, clap's is `{d}`")),
+        None if cell.contains('`') => Some(format!("default {cell}, but it has none")),
+        _ => None,
+    }
+}
+
+#[test]
+fn every_server_flag_has_its_row_with_its_variable_and_default() {
+    let rows = table("## Flags");
+    let flags = flags(Config::command());
+    assert_eq!(rows.keys().collect::<Vec<_>>(), flags.keys().collect::<Vec<_>>(), "README Flags table vs the flags");
+    let mut wrong = Vec::new();
+    for (name, cells) in &rows {
+        let flag = &flags[name];
+        let env = flag.env.as_ref().map(|e| format!("`{e}`"));
+        if Some(&cells[0]) != env.as_ref() {
+            wrong.push(format!("{name}: variable {}, clap reads {env:?}", cells[0]));
+        }
+        wrong.extend(wrong_default(&cells[1], flag).map(|w| format!("{name}: {w}")));
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[test]
+fn every_simulate_flag_has_its_row_with_its_default() {
+    let rows = table("## simulate");
+    let flags = flags(SimulateArgs::command());
+    assert_eq!(rows.keys().collect::<Vec<_>>(), flags.keys().collect::<Vec<_>>(), "README simulate table vs the flags");
+    let mut wrong = Vec::new();
+    for (name, cells) in &rows {
+        let flag = &flags[name];
+        wrong.extend(wrong_default(&cells[0], flag).map(|w| format!("{name}: {w}")));
+        // No variable column here: a flag that reads one says so.
+        if let Some(env) = flag.env.as_ref().filter(|e| !cells[1].contains(&format!("`{e}`"))) {
+            wrong.push(format!("{name}: reads {env}, and its row does not say so"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[test]
+fn a_default_cell_is_clap_s_default_or_words() {
+    let flag = |default: Option<&str>| Flag { env: None, default: default.map(str::to_owned) };
+    assert_eq!(wrong_default("`5s`", &flag(Some("5s"))), None);
+    assert_eq!(wrong_default("unset", &flag(None)), None);
+    assert!(wrong_default("`CSS_PUSH_CALLBACK_KEY`", &flag(None)).is_some(), "a variable's name is no default");
+    assert!(wrong_default("`10s`", &flag(Some("5s"))).is_some());
+    assert!(wrong_default("unset", &flag(Some("5s"))).is_some());
+}
