@@ -140,6 +140,55 @@ fn a_series_flood_stays_within_max_series_with_exact_domain_totals() {
     assert!(m.get("css_push_series_overflow_total", &[]).unwrap() > 1000.0);
 }
 
+/// A page of about 17 MB: 370 streams of 99 error types with long names.
+fn large_page(exporter: &Binary) -> u64 {
+    let long = |c: char, i: usize| format!("{i:04}{}", c.to_string().repeat(124));
+    for i in 0..370 {
+        let mut body = report(&long('d', 0), &long('s', i), 1..=99, now_ms());
+        body["path"] = long('a', 0).into();
+        assert_eq!(post_json(&exporter.addr, &body).status, 200);
+    }
+    let page_kb = exporter.metrics().text.len() as u64 / 1024;
+    assert!(page_kb > 16_000, "a large page: {page_kb} kB");
+    page_kb
+}
+
+#[test]
+#[ignore = "slow: 15 rounds of 16 concurrent plain scrapes of a 17 MB page, resident memory measured"]
+fn after_a_storm_of_plain_scrapes_memory_comes_back() {
+    let _alone = alone();
+    let exporter = Binary::start_limited(&[], None);
+    let page_kb = large_page(&exporter);
+    std::thread::sleep(Duration::from_millis(500));
+    let before = exporter.memory_kb("VmRSS");
+    let started = Instant::now();
+    for _ in 0..15 {
+        let scrapers: Vec<_> = (0..16)
+            .map(|_| {
+                let addr = exporter.metrics_addr.clone();
+                std::thread::spawn(move || request(&addr, "GET", "/metrics", "", Duration::from_secs(60)))
+            })
+            .collect();
+        for s in scrapers {
+            let answer = s.join().unwrap();
+            assert_eq!(answer.status, 200);
+            assert!(answer.body.len() as u64 / 1024 >= page_kb);
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "the storm took {:?}", started.elapsed());
+    }
+    let storm = started.elapsed();
+    let peak = exporter.memory_kb("VmHWM");
+    std::thread::sleep(Duration::from_secs(10));
+    let after = exporter.memory_kb("VmRSS");
+    eprintln!(
+        "scrape storm: page {page_kb} kB, RSS {before} kB before, peak {peak} kB, {after} kB 10 s after \
+         ({:+} kB, {:.2} pages); 240 scrapes in {storm:?}",
+        after.cast_signed() - before.cast_signed(),
+        (after as f64 - before as f64) / page_kb as f64
+    );
+    assert!(after < before + 3 * page_kb, "{after} kB 10 s after the storm, {before} kB before: more than 3 pages");
+}
+
 /// What a scraper saw during a wrong-password flood: when its first scrape
 /// passed (from its first try), how many of 20 did, and the flood's answers.
 struct Flooded {
