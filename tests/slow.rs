@@ -6,7 +6,7 @@
 //! not each other or the tool tests.
 mod common;
 use common::binary::Binary;
-use common::helpers::{basic_auth, now_ms, report, web_config};
+use common::helpers::{basic_auth, now_ms, push_lifecycle, report, web_config};
 use common::raw_http::{get_from, post_json, request};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -274,4 +274,102 @@ fn a_correct_login_is_never_starved_by_failing_ones() {
         assert!(f.passed >= 16, "{name}: {} of 20 scrapes passed", f.passed);
         assert!(f.flood_refused > 0, "{name}: the flood was checked");
     }
+}
+
+/// One callback after another on one keep-alive connection for `span`
+/// (100 000 at most): the time each took to be answered, sorted.
+fn callback_latencies(addr: &str, span: Duration, round: usize) -> Vec<Duration> {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_nodelay(true).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = Instant::now();
+    let mut took = Vec::new();
+    for n in 0..100_000 {
+        if started.elapsed() >= span {
+            break;
+        }
+        let body = report("lat.example.com", &format!("r{round}-{}", n % 500), 1..=3, now_ms() - n as i64).to_string();
+        let request = format!("POST /callback HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        let sent = Instant::now();
+        conn.write_all(request.as_bytes()).unwrap();
+        assert_eq!(read_answer(&mut conn), 200);
+        took.push(sent.elapsed());
+    }
+    took.sort();
+    took
+}
+
+/// Reads one answer with a `Content-Length` off a keep-alive connection: its status.
+fn read_answer(conn: &mut TcpStream) -> u16 {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        conn.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let length = head.lines().find_map(|l| l.strip_prefix("content-length:")).unwrap().trim().parse().unwrap();
+    conn.read_exact(&mut vec![0; length]).unwrap();
+    head[9..12].parse().unwrap()
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+#[test]
+#[ignore = "slow: callback latency for 3 rounds of 3 s without and 3 s with 4 status page readers"]
+fn status_page_readers_do_not_slow_callbacks() {
+    let _alone = alone();
+    let exporter = Binary::start(&[]);
+    // Something for every read to walk: 2000 live streams in 100 apps.
+    for i in 0..2000 {
+        let body = push_lifecycle("d.example.com", &format!("app{}", i % 100), &format!("s{i}"), "q", None);
+        assert_eq!(post_json(&exporter.addr, &body).status, 200);
+    }
+    let (mut alone_p99, mut read_p99, mut reads) = (Vec::new(), Vec::new(), 0);
+    for round in 0..3 {
+        let quiet = callback_latencies(&exporter.addr, 3 * SECOND, 2 * round);
+        let stop = AtomicBool::new(false);
+        let served = AtomicU64::new(0);
+        let busy = std::thread::scope(|s| {
+            for reader in 0..4 {
+                let (addr, stop, served) = (&exporter.metrics_addr, &stop, &served);
+                s.spawn(move || {
+                    let path = if reader % 2 == 0 { "/" } else { "/api/v1/status" };
+                    for _ in 0..100_000 {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        assert_eq!(request(addr, "GET", path, "", Duration::from_secs(10)).status, 200);
+                        served.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+            let busy = callback_latencies(&exporter.addr, 3 * SECOND, 2 * round + 1);
+            stop.store(true, Ordering::Relaxed);
+            busy
+        });
+        eprintln!(
+            "round {round}: callbacks alone p50 {:?} p99 {:?} ({} sent); with 4 readers p50 {:?} p99 {:?} ({} sent, {} reads)",
+            percentile(&quiet, 50),
+            percentile(&quiet, 99),
+            quiet.len(),
+            percentile(&busy, 50),
+            percentile(&busy, 99),
+            busy.len(),
+            served.load(Ordering::Relaxed)
+        );
+        alone_p99.push(percentile(&quiet, 99));
+        read_p99.push(percentile(&busy, 99));
+        reads += served.into_inner();
+    }
+    alone_p99.sort();
+    read_p99.sort();
+    let (alone, read) = (alone_p99[1], read_p99[1]);
+    eprintln!(
+        "status page readers: callback p99 {alone:?} alone, {read:?} with 4 readers (median of 3), {reads} reads"
+    );
+    assert!(reads > 0);
+    assert!(read <= 3 * alone, "callback p99 {alone:?} alone, {read:?} with 4 status page readers");
 }
