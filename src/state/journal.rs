@@ -13,6 +13,10 @@
 //! a u32 payload length, the payload (number u64, kind u8, session u64,
 //! time u64, the stream's key as a u32 length and UTF-8 bytes) and the
 //! xxh3-64 of the payload. A record cut short by a crash ends the file.
+//!
+//! While snapshots fail the journal is what keeps starts and ends: it is
+//! compacted ([`super::compaction`]) rather than let grow, and holds at most
+//! [`MAX_KEPT`] records; every record written is read back at start.
 use super::codec::{push_str, FormatError, Reader};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -25,8 +29,17 @@ const VERSION: u32 = 1;
 /// disk) further ones are counted and left to the next snapshot.
 pub const PENDING: usize = 65_536;
 /// Transitions the journal holds before a snapshot is taken early, so the
-/// file and the replay at start stay small whatever `--state-interval` is.
+/// file and the replay at start stay small whatever `--state-interval` is;
+/// while snapshots fail, before it is compacted.
 pub const MAX_RECORDS: usize = 200_000;
+/// Transitions the journal holds at most, compacted, while snapshots fail:
+/// past it, further ones wait in memory for a snapshot (logged).
+pub const MAX_KEPT: usize = 3 * MAX_RECORDS;
+/// The largest journal file a release writes, with label values of at most
+/// `max_label_bytes` bytes: what is read at start.
+pub const fn max_len(max_label_bytes: usize) -> usize {
+    MAGIC.len() + 4 + (MAX_KEPT + PENDING) * max_record_len(max_label_bytes)
+}
 /// Longest record any release writes: label values of `MAX_LABEL_LENGTH` bytes.
 const MAX_RECORD_LEN: usize = max_record_len(crate::cli::MAX_LABEL_LENGTH);
 
@@ -139,10 +152,18 @@ pub fn encode(out: &mut Vec<u8>, t: &Transition) {
     out.extend_from_slice(&checksum.to_le_bytes());
 }
 
-/// The records of a journal file, up to the first one a crash cut short or
-/// damaged (what follows it cannot be trusted to be in order); the number
-/// of bytes left unread after it.
-pub fn decode(bytes: &[u8]) -> Result<(Vec<Transition>, usize), FormatError> {
+/// Where reading a journal file stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unread {
+    pub bytes: usize,
+    /// A whole record that does not check out, rather than one cut short.
+    pub damaged: bool,
+}
+
+/// Every record of a journal file, up to the first one a crash cut short or
+/// that is damaged (what follows it cannot be trusted to be in order), and
+/// what was left unread there.
+pub fn decode(bytes: &[u8]) -> Result<(Vec<Transition>, Option<Unread>), FormatError> {
     let mut r = Reader(bytes);
     if r.take(MAGIC.len()).map_err(|_| FormatError::Truncated)? != MAGIC {
         return Err(FormatError::NotAStateFile);
@@ -156,17 +177,24 @@ pub fn decode(bytes: &[u8]) -> Result<(Vec<Transition>, usize), FormatError> {
     while !r.0.is_empty() {
         let left = r.0.len();
         match record(&mut r) {
-            Some(t) if records.len() < MAX_RECORDS => records.push(t),
-            _ => return Ok((records, left)),
+            Ok(t) => records.push(t),
+            Err(cut_short) => return Ok((records, Some(Unread { bytes: left, damaged: !cut_short }))),
         }
     }
-    Ok((records, 0))
+    Ok((records, None))
 }
 
-fn record(r: &mut Reader<'_>) -> Option<Transition> {
-    let len = usize::try_from(r.u32().ok()?).ok().filter(|&n| n <= MAX_RECORD_LEN)?;
-    let payload = r.take(len).ok()?;
-    let checksum = r.u64().ok()?;
+/// The next record; `Err(true)` if the bytes end within it, `Err(false)`
+/// if it is there whole and does not check out.
+fn record(r: &mut Reader<'_>) -> Result<Transition, bool> {
+    let len = r.u32().map_err(|_| true)?;
+    let len = usize::try_from(len).ok().filter(|&n| n <= MAX_RECORD_LEN).ok_or(false)?;
+    let payload = r.take(len).map_err(|_| true)?;
+    let checksum = r.u64().map_err(|_| true)?;
+    parse(payload, checksum).ok_or(false)
+}
+
+fn parse(payload: &[u8], checksum: u64) -> Option<Transition> {
     if xxhash_rust::xxh3::xxh3_64(payload) != checksum {
         return None;
     }
@@ -204,18 +232,30 @@ mod tests {
         for record in &sent {
             encode(&mut bytes, record);
         }
-        assert_eq!(decode(&bytes).unwrap(), (sent.clone(), 0));
+        assert_eq!(decode(&bytes).unwrap(), (sent.clone(), None));
+        let record = (bytes.len() - header().len()) / 4;
         // A crash in the middle of the last record: the others are kept.
         let cut = bytes.len() - 5;
         let (read, left) = decode(&bytes[..cut]).unwrap();
         assert_eq!(read, sent[..3]);
-        assert!(left > 0);
+        assert_eq!(left, Some(Unread { bytes: record - 5, damaged: false }));
         // A flipped byte in the second record: it and what follows are dropped.
         let mut flipped = bytes.clone();
-        flipped[header().len() + 74 + 20] ^= 1;
-        assert_eq!(decode(&flipped).unwrap().0, sent[..1]);
+        flipped[header().len() + record + 20] ^= 1;
+        assert_eq!(decode(&flipped).unwrap(), (sent[..1].to_vec(), Some(Unread { bytes: 3 * record, damaged: true })));
         assert_eq!(decode(b"CSSPJRN").unwrap_err(), FormatError::Truncated);
         assert_eq!(decode(b"CSSPUSHS\x01\x00\x00\x00").unwrap_err(), FormatError::NotAStateFile);
+    }
+
+    #[test]
+    fn every_record_written_is_read_back() {
+        let mut bytes = header();
+        let n = MAX_RECORDS + 10;
+        for i in 0..n {
+            encode(&mut bytes, &t(i as u64, "k"));
+        }
+        assert_eq!(decode(&bytes).unwrap().0.len(), n);
+        assert!(bytes.len() <= max_len(1));
     }
 
     #[test]

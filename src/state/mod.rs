@@ -10,6 +10,7 @@ pub(crate) mod apps;
 pub(crate) mod budget;
 pub mod clock;
 pub mod codec;
+pub(crate) mod compaction;
 pub mod dedup;
 pub mod journal;
 pub(crate) mod lifecycle;
