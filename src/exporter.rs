@@ -4,7 +4,8 @@
 //! the exposition of it all. Tests and benchmarks drive it directly; the
 //! `http` module serves it.
 use crate::cli::Config;
-use crate::expose::scrape::{Page, Scrapes};
+use crate::expose::render_thread;
+use crate::expose::scrape::{Page, Scrapes, Text};
 use crate::expose::{Collector, Exposition};
 use crate::ingest::event::{Observer, Observers};
 use crate::ingest::outcome::{Handled, Rejection};
@@ -22,6 +23,7 @@ use crate::state::limits::Limits;
 use crate::state::persist::{Loaded, SnapshotStats};
 use crate::state::snapshot::{self, Encoded, Restored};
 use crate::state::State;
+use crate::status_page::rendered::Rendered;
 use crate::status_page::{self, Bound, Listener, PageInputs, Recent, StatusPage};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,8 +33,9 @@ pub struct Exporter {
     pipeline: Pipeline,
     state: Arc<State>,
     dedup: Arc<Dedup>,
-    exposition: Exposition,
-    scrapes: Arc<Scrapes>,
+    exposition: Arc<Exposition>,
+    scrapes: Arc<Scrapes<Text>>,
+    status_pages: Scrapes<Rendered>,
     auth_failures: Arc<AuthFailures>,
     clock: Arc<dyn Clock>,
     /// With `--state-file` only.
@@ -111,12 +114,13 @@ impl Exporter {
             pipeline,
             state,
             dedup,
-            exposition: Exposition::new(collectors),
+            exposition: Arc::new(Exposition::new(collectors)),
             clock,
             snapshot_stats,
             last_snapshot_len: AtomicUsize::new(0),
             recent,
             scrapes,
+            status_pages: Scrapes::default(),
             auth_failures,
             slo,
         }
@@ -135,6 +139,13 @@ impl Exporter {
     /// A body refused before it could be parsed, observed like any other.
     pub fn reject(&self, rejection: Rejection, peer: Option<IpAddr>) -> Handled {
         self.pipeline.reject(rejection, peer)
+    }
+
+    /// The status page for a read, shared with concurrent reads as a
+    /// scrape is; `listeners` are the addresses served.
+    pub fn status(self: &Arc<Self>, listeners: Vec<Listener>) -> Arc<Page<Rendered>> {
+        let exporter = self.clone();
+        self.status_pages.page(|| render_thread::run(move || Rendered::from(exporter.status_page(listeners))))
     }
 
     /// What the status page shows; `listeners` are the addresses served.
@@ -219,8 +230,10 @@ impl Exporter {
         &self.auth_failures
     }
 
-    /// The `/metrics` page for a scrape, shared with concurrent scrapes.
-    pub fn scrape(&self) -> Arc<Page> {
-        self.scrapes.page(|| self.exposition.render())
+    /// The `/metrics` page for a scrape, shared with concurrent scrapes,
+    /// made on the render thread.
+    pub fn scrape(&self) -> Arc<Page<Text>> {
+        let exposition = self.exposition.clone();
+        self.scrapes.page(|| Text::from(render_thread::run(move || exposition.render())))
     }
 }

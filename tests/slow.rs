@@ -6,10 +6,13 @@
 //! not each other or the tool tests.
 mod common;
 use common::binary::Binary;
-use common::helpers::{now_ms, push_lifecycle, report};
-use common::raw_http::{post_json, request};
+use common::helpers::{basic_auth, now_ms, push_lifecycle, report, web_config};
+use common::raw_http::{get_from, post_json, request};
+use css_push_exporter::state::journal;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -190,4 +193,373 @@ fn restored_state_is_consistent_after_sigkill_during_ingest() {
     }
     eprintln!("{ROUNDS} SIGKILL rounds: {inconsistent} inconsistent");
     assert_eq!(inconsistent, 0);
+}
+
+/// A page of about 17 MB: 370 streams of 99 error types with long names.
+fn large_page(exporter: &Binary) -> u64 {
+    let long = |c: char, i: usize| format!("{i:04}{}", c.to_string().repeat(124));
+    for i in 0..370 {
+        let mut body = report(&long('d', 0), &long('s', i), 1..=99, now_ms());
+        body["path"] = long('a', 0).into();
+        assert_eq!(post_json(&exporter.addr, &body).status, 200);
+    }
+    let page_kb = exporter.metrics().text.len() as u64 / 1024;
+    assert!(page_kb > 16_000, "a large page: {page_kb} kB");
+    page_kb
+}
+
+#[test]
+#[ignore = "slow: 15 rounds of 16 concurrent plain scrapes of a 17 MB page, resident memory measured"]
+fn after_a_storm_of_plain_scrapes_memory_comes_back() {
+    let _alone = alone();
+    let exporter = Binary::start_limited(&[], None);
+    let page_kb = large_page(&exporter);
+    std::thread::sleep(Duration::from_millis(500));
+    let before = exporter.memory_kb("VmRSS");
+    let started = Instant::now();
+    for _ in 0..15 {
+        let scrapers: Vec<_> = (0..16)
+            .map(|_| {
+                let addr = exporter.metrics_addr.clone();
+                std::thread::spawn(move || request(&addr, "GET", "/metrics", "", Duration::from_secs(60)))
+            })
+            .collect();
+        for s in scrapers {
+            let answer = s.join().unwrap();
+            assert_eq!(answer.status, 200);
+            assert!(answer.body.len() as u64 / 1024 >= page_kb);
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "the storm took {:?}", started.elapsed());
+    }
+    let storm = started.elapsed();
+    let peak = exporter.memory_kb("VmHWM");
+    std::thread::sleep(Duration::from_secs(10));
+    let after = exporter.memory_kb("VmRSS");
+    eprintln!(
+        "scrape storm: page {page_kb} kB, RSS {before} kB before, peak {peak} kB, {after} kB 10 s after \
+         ({:+} kB, {:.2} pages); 240 scrapes in {storm:?}",
+        after.cast_signed() - before.cast_signed(),
+        (after as f64 - before as f64) / page_kb as f64
+    );
+    assert!(after < before + 3 * page_kb, "{after} kB 10 s after the storm, {before} kB before: more than 3 pages");
+}
+
+/// What a scraper saw during a wrong-password flood: when its first scrape
+/// passed (from its first try), how many of 20 did, and the flood's answers.
+struct Flooded {
+    first_pass: Option<Duration>,
+    passed: usize,
+    flood_refused: u64,
+    flood_throttled: u64,
+}
+
+/// A fresh exporter (basic auth, bcrypt cost 10, nothing cached) flooded
+/// with wrong passwords for the scraper's user by 16 connections from
+/// `flood_from` (the same password each time unless `vary`), and 20
+/// scrapes with the right password from 127.0.0.1, one every 0.5 s.
+fn scrapes_during_a_flood(flood_from: &[[u8; 4]], vary: bool) -> Flooded {
+    let dir = tempfile::tempdir().unwrap();
+    let config = web_config(dir.path(), &[("prometheus", "s3cret")], 10);
+    let exporter = Binary::start(&["--web-config-file", &config, "--metrics-listen-address", "127.0.0.1:0"]);
+    let addr = exporter.metrics_addr.clone();
+    let stop = AtomicBool::new(false);
+    let (refused, throttled) = (AtomicU64::new(0), AtomicU64::new(0));
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    std::thread::scope(|s| {
+        for i in 0..16 {
+            let (source, addr, stop, refused, throttled) =
+                (flood_from[i % flood_from.len()], &addr, &stop, &refused, &throttled);
+            s.spawn(move || {
+                for n in 0..100_000 {
+                    if stop.load(Ordering::Relaxed) || started.elapsed() > Duration::from_secs(30) {
+                        return;
+                    }
+                    let password = if vary { format!("guess-{i}-{n}") } else { "guess".to_owned() };
+                    match get_from(source, addr, "/metrics", &basic_auth("prometheus", &password)) {
+                        Ok(401) => refused.fetch_add(1, Ordering::Relaxed),
+                        Ok(429) => throttled.fetch_add(1, Ordering::Relaxed),
+                        other => panic!("a flood request got {other:?}"),
+                    };
+                }
+            });
+        }
+        // The flood in full swing, then a scrape every half second.
+        std::thread::sleep(Duration::from_millis(500));
+        let first_try = Instant::now();
+        for n in 0..20 {
+            let due = first_try + Duration::from_millis(500) * n;
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            let status = get_from([127, 0, 0, 1], &addr, "/metrics", &basic_auth("prometheus", "s3cret"));
+            statuses.push((first_try.elapsed(), status.unwrap()));
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    let m = exporter.log();
+    assert!(m.contains("basic auth failed for user \"prometheus\""), "failures are logged: {m}");
+    Flooded {
+        first_pass: statuses.iter().find(|(_, s)| *s == 200).map(|(at, _)| *at),
+        passed: statuses.iter().filter(|(_, s)| *s == 200).count(),
+        flood_refused: refused.into_inner(),
+        flood_throttled: throttled.into_inner(),
+    }
+}
+
+#[test]
+#[ignore = "slow: three 10 s floods of wrong passwords against a scraper's first logins (bcrypt cost 10)"]
+fn a_correct_login_is_never_starved_by_failing_ones() {
+    let _alone = alone();
+    let others: Vec<[u8; 4]> = (1..=8).map(|n| [127, 0, 1, n]).collect();
+    // Issue 28's floods: a repeated wrong password is checked once. A new
+    // one each time is checked every time; the scraper's address waits its
+    // turn behind at most one check of each flooding address.
+    let cases = [
+        ("one wrong password from 8 other addresses", others.clone(), false, 2),
+        ("one wrong password from the scraper's own address", vec![[127, 0, 0, 1]], false, 2),
+        ("a new wrong password each time from 8 other addresses", others, true, 5),
+    ];
+    for (name, from, vary, within) in cases {
+        let f = scrapes_during_a_flood(&from, vary);
+        eprintln!(
+            "auth flood, {name}: first scrape passed after {:?}, {} of 20 passed; the flood got {} 401 and {} 429",
+            f.first_pass, f.passed, f.flood_refused, f.flood_throttled
+        );
+        let first = f.first_pass.unwrap_or_else(|| panic!("{name}: no scrape passed"));
+        assert!(first < Duration::from_secs(within), "{name}: the first scrape passed after {first:?}");
+        assert!(f.passed >= 16, "{name}: {} of 20 scrapes passed", f.passed);
+        assert!(f.flood_refused > 0, "{name}: the flood was checked");
+    }
+}
+
+/// One callback after another on one keep-alive connection for `span`
+/// (100 000 at most): the time each took to be answered, sorted.
+fn callback_latencies(addr: &str, span: Duration, round: usize) -> Vec<Duration> {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_nodelay(true).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = Instant::now();
+    let mut took = Vec::new();
+    for n in 0..100_000 {
+        if started.elapsed() >= span {
+            break;
+        }
+        let body = report("lat.example.com", &format!("r{round}-{}", n % 500), 1..=3, now_ms() - n as i64).to_string();
+        let request = format!("POST /callback HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        let sent = Instant::now();
+        conn.write_all(request.as_bytes()).unwrap();
+        assert_eq!(read_answer(&mut conn), 200);
+        took.push(sent.elapsed());
+    }
+    took.sort();
+    took
+}
+
+/// Reads one answer with a `Content-Length` off a keep-alive connection: its status.
+fn read_answer(conn: &mut TcpStream) -> u16 {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        conn.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let length = head.lines().find_map(|l| l.strip_prefix("content-length:")).unwrap().trim().parse().unwrap();
+    conn.read_exact(&mut vec![0; length]).unwrap();
+    head[9..12].parse().unwrap()
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+#[test]
+#[ignore = "slow: callback latency for 3 rounds of 3 s without and 3 s with 4 status page readers"]
+fn status_page_readers_do_not_slow_callbacks() {
+    let _alone = alone();
+    let exporter = Binary::start(&[]);
+    // Something for every read to walk: 2000 live streams in 100 apps.
+    for i in 0..2000 {
+        let body = push_lifecycle("d.example.com", &format!("app{}", i % 100), &format!("s{i}"), "q", None);
+        assert_eq!(post_json(&exporter.addr, &body).status, 200);
+    }
+    let (mut alone_p99, mut read_p99, mut reads) = (Vec::new(), Vec::new(), 0);
+    for round in 0..3 {
+        let quiet = callback_latencies(&exporter.addr, 3 * SECOND, 2 * round);
+        let stop = AtomicBool::new(false);
+        let served = AtomicU64::new(0);
+        let busy = std::thread::scope(|s| {
+            for reader in 0..4 {
+                let (addr, stop, served) = (&exporter.metrics_addr, &stop, &served);
+                s.spawn(move || {
+                    let path = if reader % 2 == 0 { "/" } else { "/api/v1/status" };
+                    for _ in 0..100_000 {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        assert_eq!(request(addr, "GET", path, "", Duration::from_secs(10)).status, 200);
+                        served.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+            let busy = callback_latencies(&exporter.addr, 3 * SECOND, 2 * round + 1);
+            stop.store(true, Ordering::Relaxed);
+            busy
+        });
+        eprintln!(
+            "round {round}: callbacks alone p50 {:?} p99 {:?} ({} sent); with 4 readers p50 {:?} p99 {:?} ({} sent, {} reads)",
+            percentile(&quiet, 50),
+            percentile(&quiet, 99),
+            quiet.len(),
+            percentile(&busy, 50),
+            percentile(&busy, 99),
+            busy.len(),
+            served.load(Ordering::Relaxed)
+        );
+        alone_p99.push(percentile(&quiet, 99));
+        read_p99.push(percentile(&busy, 99));
+        reads += served.into_inner();
+    }
+    alone_p99.sort();
+    read_p99.sort();
+    let (alone, read) = (alone_p99[1], read_p99[1]);
+    eprintln!(
+        "status page readers: callback p99 {alone:?} alone, {read:?} with 4 readers (median of 3), {reads} reads"
+    );
+    assert!(reads > 0);
+    assert!(read <= 3 * alone, "callback p99 {alone:?} alone, {read:?} with 4 status page readers");
+}
+
+/// Posts `bodies` over `connections` keep-alive connections, each answered 200.
+fn post_all(addr: &str, bodies: &[String], connections: usize) {
+    std::thread::scope(|s| {
+        for part in bodies.chunks(bodies.len().div_ceil(connections)) {
+            s.spawn(move || {
+                let mut conn = TcpStream::connect(addr).unwrap();
+                conn.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                for body in part {
+                    let request =
+                        format!("POST /callback HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                    conn.write_all(request.as_bytes()).unwrap();
+                    assert_eq!(read_answer(&mut conn), 200);
+                }
+            });
+        }
+    });
+}
+
+/// The exporter on `dir/state` while its directory cannot take snapshots
+/// (`break_disk` after start, `mend_disk` before the restart): 10 streams
+/// started before, 1000 streams started and ended 110 times each (220 000
+/// starts and ends, more than bring a snapshot forward), then 200 starts,
+/// 3 s before a SIGKILL. The restart shows every stream as it was. The log
+/// of the run killed.
+fn sigkill_while_snapshots_fail(dir: &Path, break_disk: impl FnOnce(), mend_disk: impl FnOnce()) -> String {
+    let path = dir.join("state");
+    let flags = ["--state-file", path.to_str().unwrap(), "--state-interval", "1h"];
+    let start = |app: &str, stream: &str, sequence: &str| push_lifecycle("d.example.com", app, stream, sequence, None);
+    let end = |app: &str, stream: &str, sequence: &str| {
+        push_lifecycle("d.example.com", app, stream, sequence, Some((60_000, 0)))
+    };
+    let before = Binary::start(&flags);
+    for i in 0..10 {
+        assert_eq!(post_json(&before.addr, &start("old", &format!("o{i}"), "q")).status, 200);
+    }
+    assert!(before.terminate().0.success());
+
+    let exporter = Binary::start(&flags);
+    break_disk();
+    let started = Instant::now();
+    let flood: Vec<String> = (0..110)
+        .flat_map(|session| (0..1000).map(move |s| (session, s)))
+        .flat_map(|(session, s)| {
+            let (stream, sequence) = (format!("f{s}"), format!("q{session}"));
+            [start("flood", &stream, &sequence).to_string(), end("flood", &stream, &sequence).to_string()]
+        })
+        .collect();
+    post_all(&exporter.addr, &flood, 4);
+    let acked: Vec<String> = (0..200).map(|i| start("acked", &format!("a{i}"), "q").to_string()).collect();
+    post_all(&exporter.addr, &acked, 1);
+    eprintln!("{} starts and ends posted in {:?}", flood.len() + acked.len(), started.elapsed());
+    std::thread::sleep(3 * SECOND);
+    let records = journal::decode(&std::fs::read(dir.join("state.journal")).unwrap()).unwrap().0.len();
+    let log = exporter.log();
+    exporter.kill();
+    let journal_bytes = std::fs::metadata(dir.join("state.journal")).unwrap().len();
+    eprintln!("at the kill: the journal held {records} records, {journal_bytes} bytes");
+    assert!(records < journal::MAX_RECORDS / 2, "{records} records in the journal:\n{log}");
+
+    mend_disk();
+    let after = Binary::start(&flags);
+    let m = after.metrics();
+    let live = |app| m.get("css_push_streams_live", &[("app", app)]);
+    assert_eq!((live("old"), live("flood"), live("acked")), (Some(10.0), Some(0.0), Some(200.0)), "{}", after.log());
+    for i in 0..200 {
+        assert_eq!(m.get("css_push_stream_live", &[("stream", &format!("a{i}"))]), Some(1.0), "a{i}");
+    }
+    assert!(!after.log().contains("cut short or damaged"), "{}", after.log());
+    log
+}
+
+#[test]
+#[ignore = "slow: 220 000 starts and ends while every snapshot fails, then SIGKILL"]
+fn acknowledged_starts_survive_sigkill_while_snapshots_fail() {
+    let _alone = alone();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    let kept = std::cell::RefCell::new(Vec::new());
+    // A directory that is not empty in the file's place: every rename over it fails.
+    let break_disk = || {
+        kept.replace(std::fs::read(&path).unwrap());
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir_all(path.join("x")).unwrap();
+    };
+    // Then the file as the last good snapshot left it.
+    let mend_disk = || {
+        std::fs::remove_dir_all(&path).unwrap();
+        std::fs::write(&path, kept.take()).unwrap();
+    };
+    let log = sigkill_while_snapshots_fail(dir.path(), break_disk, mend_disk);
+    assert!(log.contains("cannot write the state file"), "{log}");
+    assert!(log.contains("snapshots fail: compacted"), "{log}");
+}
+
+/// A tmpfs mounted at a new directory, unmounted when dropped.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(options: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mount -t tmpfs failed: this test needs root (or CAP_SYS_ADMIN)");
+        Self(dir)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("--lazy").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+#[ignore = "needs root and mount: a tmpfs out of inodes (bash .ci/run runs it as root)"]
+fn acknowledged_starts_survive_sigkill_in_a_directory_out_of_inodes() {
+    let _alone = alone();
+    let tmpfs = Tmpfs::mount("size=256m,nr_inodes=64,mode=0700");
+    let dir = tmpfs.0.path();
+    let fillers = dir.join("fillers");
+    // Every inode left taken by empty files (the mount's root is one).
+    let break_disk = || {
+        std::fs::create_dir(&fillers).unwrap();
+        let taken = (0..64).take_while(|i| std::fs::File::create(fillers.join(i.to_string())).is_ok()).count();
+        assert!(taken < 64, "the inodes ran out");
+        assert!(std::fs::File::create(dir.join("probe")).is_err());
+    };
+    let mend_disk = || std::fs::remove_dir_all(&fillers).unwrap();
+    let log = sigkill_while_snapshots_fail(dir, break_disk, mend_disk);
+    assert!(log.contains("written through"), "{log}");
 }

@@ -70,7 +70,7 @@ pub const SCRAPE_WRITE_TIMEOUTS: Family = family(
 pub const HTTP_AUTH_FAILURES: Family = family(
     "css_push_http_auth_failures_total",
     Counter,
-    "Requests refused by basic auth, by reason: missing, invalid (wrong user or password), throttled (not checked: too many checks in flight).",
+    "Requests refused by basic auth, by reason: missing, invalid (wrong user or password), throttled (not checked: too many checks waiting).",
 );
 pub const DEDUP_ENTRIES: Family =
     family("css_push_dedup_entries", Gauge, "Callback identities remembered to recognise CSS retries.");

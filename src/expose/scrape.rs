@@ -1,8 +1,10 @@
-//! Scrapes of `/metrics`, coalesced. A scrape that arrives while a page is
-//! being rendered waits for the next render and shares it, and its gzip
-//! copy: at most one render runs at a time, so a storm of scrapes costs one
-//! or two pages of memory, not one per scraper. The latest page is kept
-//! until the next render starts, which lets it go before rendering anew.
+//! Scrapes of `/metrics` (and reads of the status page), coalesced. A
+//! scrape that arrives while a page is being rendered waits for the next
+//! render and shares it, and its gzip copy: at most one render runs at a
+//! time, so a storm of scrapes costs one or two pages of memory, not one per
+//! scraper. The latest page is kept until the next render starts, which lets
+//! it go before rendering anew. What a page holds is up to its kind:
+//! [`Text`] for `/metrics`.
 //!
 //! Pages are held by the scrapes sending them; a scraper that does not read
 //! holds its page until the write deadline cuts it. At most [`MAX_PAGES`]
@@ -21,6 +23,7 @@ use bytes::Bytes;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use std::io::Write;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -59,8 +62,8 @@ impl Drop for Counted {
     }
 }
 
-/// One rendered page, plain and (made on first demand) gzipped.
-pub struct Page {
+/// One rendered page: its content `C`, and what coalescing needs to know.
+pub struct Page<C> {
     counted: Counted,
     /// Which render made it, counting from 1.
     render: u64,
@@ -68,33 +71,57 @@ pub struct Page {
     done: Instant,
     /// Nanoseconds spent rendering and (once done) compressing it.
     cost: AtomicU64,
-    plain: Bytes,
-    gzip: OnceLock<Bytes>,
+    content: C,
 }
 
-impl Page {
+impl<C> Page<C> {
     /// A page slow to make, younger than twice its making at `now`.
     fn fresh(&self, now: Instant) -> bool {
         let cost = Duration::from_nanos(self.cost.load(Ordering::Relaxed));
         cost >= SLOW_RENDER && now.saturating_duration_since(self.done) < 2 * cost
     }
 
-    pub fn plain(&self) -> Bytes {
-        self.plain.clone()
-    }
-
     /// Counts a scrape of this page cut off for not reading it in time.
     pub fn write_timed_out(&self) {
         self.counted.0.write_timeouts.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+impl<C> Deref for Page<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        &self.content
+    }
+}
+
+/// The `/metrics` page, plain and (made on first demand) gzipped.
+pub struct Text {
+    plain: Bytes,
+    gzip: OnceLock<Bytes>,
+}
+
+impl From<String> for Text {
+    fn from(plain: String) -> Self {
+        Self { plain: Bytes::from(plain), gzip: OnceLock::new() }
+    }
+}
+
+impl Page<Text> {
+    pub fn plain(&self) -> Bytes {
+        self.plain.clone()
+    }
 
     /// The page gzipped at the fastest level (a tenth of the size for a
-    /// fifth of the render time); compressed once, however many ask.
+    /// fifth of the render time); compressed once, however many ask, on the
+    /// render thread.
     pub fn gzip(&self) -> Bytes {
-        self.gzip
+        self.content
+            .gzip
             .get_or_init(|| {
                 let start = Instant::now();
-                let gzip = gzip(&self.plain);
+                let plain = self.plain.clone();
+                let gzip = super::render_thread::run(move || gzip(&plain));
                 self.cost.fetch_add(nanos(start.elapsed()), Ordering::Relaxed);
                 gzip
             })
@@ -114,26 +141,31 @@ pub fn gzip(plain: &[u8]) -> Bytes {
     Bytes::from(enc.finish().unwrap_or_default())
 }
 
-#[derive(Default)]
-pub struct Scrapes {
+pub struct Scrapes<C> {
     /// The latest page; locked during a render.
-    latest: Mutex<Option<Arc<Page>>>,
+    latest: Mutex<Option<Arc<Page<C>>>>,
     /// Renders started.
     renders: AtomicU64,
     served: AtomicU64,
     held: Arc<Held>,
 }
 
-impl Scrapes {
+impl<C> Default for Scrapes<C> {
+    fn default() -> Self {
+        Self { latest: Mutex::new(None), renders: AtomicU64::new(0), served: AtomicU64::new(0), held: Arc::default() }
+    }
+}
+
+impl<C> Scrapes<C> {
     /// A page rendered after this call began: the one being rendered by
     /// another scrape if it started after, else a new one from `render`;
     /// the latest page instead if [`MAX_PAGES`] would be exceeded.
-    pub fn page(&self, render: impl FnOnce() -> String) -> Arc<Page> {
+    pub fn page(&self, render: impl FnOnce() -> C) -> Arc<Page<C>> {
         self.page_timed(&Instant::now, render)
     }
 
     /// [`Self::page`] with the time from `now`, which tests make up.
-    fn page_timed(&self, now: &dyn Fn() -> Instant, render: impl FnOnce() -> String) -> Arc<Page> {
+    fn page_timed(&self, now: &dyn Fn() -> Instant, render: impl FnOnce() -> C) -> Arc<Page<C>> {
         self.served.fetch_add(1, Ordering::Relaxed);
         let arrived = self.renders.load(Ordering::Acquire);
         let mut latest = crate::sync::lock(&self.latest);
@@ -152,16 +184,16 @@ impl Scrapes {
         let n = self.renders.fetch_add(1, Ordering::AcqRel) + 1;
         let counted = Counted::new(&self.held);
         let start = now();
-        let plain = Bytes::from(render());
+        let content = render();
         let done = now();
         let cost = AtomicU64::new(nanos(done - start));
-        let page = Arc::new(Page { counted, render: n, done, cost, plain, gzip: OnceLock::new() });
+        let page = Arc::new(Page { counted, render: n, done, cost, content });
         *latest = Some(page.clone());
         page
     }
 }
 
-impl Collector for Scrapes {
+impl Collector for Scrapes<Text> {
     fn encode(&self, enc: &mut Encoder<'_>) {
         enc.single(&f::SCRAPES, Value::Int(self.served.load(Ordering::Relaxed)));
         enc.single(&f::SCRAPE_RENDERS, Value::Int(self.renders.load(Ordering::Relaxed)));
@@ -178,16 +210,16 @@ mod tests {
 
     #[test]
     fn concurrent_scrapes_share_renders_and_one_gzip_copy() {
-        let scrapes = Scrapes::default();
+        let scrapes = Scrapes::<Text>::default();
         let renders = AtomicU64::new(0);
-        let pages: Vec<Arc<Page>> = std::thread::scope(|s| {
+        let pages: Vec<Arc<Page<Text>>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..16)
                 .map(|_| {
                     s.spawn(|| {
                         scrapes.page(|| {
                             renders.fetch_add(1, Ordering::SeqCst);
                             std::thread::sleep(Duration::from_millis(50));
-                            "metric 1\n".repeat(1000)
+                            Text::from("metric 1\n".repeat(1000))
                         })
                     })
                 })
@@ -209,27 +241,27 @@ mod tests {
 
     #[test]
     fn a_scrape_after_a_render_gets_a_new_page_and_the_old_one_is_let_go() {
-        let scrapes = Scrapes::default();
-        let a = Arc::downgrade(&scrapes.page(|| "a\n".into()));
+        let scrapes = Scrapes::<Text>::default();
+        let a = Arc::downgrade(&scrapes.page(|| Text::from("a\n".to_owned())));
         let b = scrapes.page(|| {
             assert!(a.upgrade().is_none(), "the previous page is freed before rendering anew");
-            "b\n".into()
+            Text::from("b\n".to_owned())
         });
         assert_eq!(&b.plain()[..], b"b\n");
     }
 
     #[test]
     fn pages_held_by_slow_scrapers_are_not_multiplied() {
-        let scrapes = Scrapes::default();
-        let pinned = scrapes.page(|| "1\n".into());
-        let second = scrapes.page(|| "2\n".into());
+        let scrapes = Scrapes::<Text>::default();
+        let pinned = scrapes.page(|| Text::from("1\n".to_owned()));
+        let second = scrapes.page(|| Text::from("2\n".to_owned()));
         assert_eq!(&second.plain()[..], b"2\n", "one page held: another may be made");
-        let again = scrapes.page(|| "3\n".into());
+        let again = scrapes.page(|| Text::from("3\n".to_owned()));
         assert!(Arc::ptr_eq(&again, &second), "two held: the latest is shared instead");
         assert_eq!(scrapes.held.pages.load(Ordering::Relaxed), MAX_PAGES);
         drop((pinned, second, again));
         assert_eq!(scrapes.held.pages.load(Ordering::Relaxed), 1, "only the latest is kept");
-        assert_eq!(&scrapes.page(|| "4\n".into()).plain()[..], b"4\n");
+        assert_eq!(&scrapes.page(|| Text::from("4\n".to_owned())).plain()[..], b"4\n");
         assert_eq!(scrapes.held.pages.load(Ordering::Relaxed), 1, "the unsent latest made way");
         let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scrapes.page(|| panic!("render"))));
         assert!(failed.is_err());
@@ -244,9 +276,9 @@ mod tests {
         let now = || clock.get();
         let render = |took: Duration, text: &str| {
             clock.set(clock.get() + took);
-            text.to_owned()
+            Text::from(text.to_owned())
         };
-        let scrapes = Scrapes::default();
+        let scrapes = Scrapes::<Text>::default();
         // Done at t0 + 100 ms after 100 ms of work: reused until t0 + 300 ms.
         let slow = scrapes.page_timed(&now, || render(SLOW_RENDER * 2, "slow\n"));
         clock.set(t0 + SLOW_RENDER * 6 - Duration::from_millis(1));

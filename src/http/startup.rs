@@ -209,10 +209,14 @@ fn restored(
     path: &std::path::Path,
     loaded: Loaded,
 ) -> Exporter {
-    let age = clock.now_secs().saturating_sub(loaded.snapshot.written_at());
+    // An exporter that has seen nothing writes no time: there was no snapshot.
+    let written = match loaded.snapshot.written_at() {
+        0 => "no snapshot to restore".to_owned(),
+        at => format!("written {} s ago", clock.now_secs().saturating_sub(at)),
+    };
     let (exporter, r) = Exporter::restored(config, slos, clock, loaded);
     log::info!(
-        "restored {} streams ({} live) and {} remembered callbacks from {}, written {age} s ago; \
+        "restored {} streams ({} live) and {} remembered callbacks from {} ({written}); \
          {} journalled starts and ends replayed",
         r.streams,
         r.live,

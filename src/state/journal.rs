@@ -17,6 +17,10 @@
 //! access node's IP (a length u8 of 0, 4 or 16 and its bytes), the stream's
 //! key as a u32 length and UTF-8 bytes. Version 1 (still read) had number,
 //! kind, session, receive time in seconds and key.
+//!
+//! While snapshots fail the journal is what keeps starts and ends: it is
+//! compacted ([`super::compaction`]) rather than let grow, and holds at most
+//! [`MAX_KEPT`] records; every record written is read back at start.
 use super::codec::{push_ip, push_str, read_ip, FormatError, Reader};
 use crate::catalog::Region;
 use std::net::IpAddr;
@@ -31,8 +35,17 @@ const VERSION: u32 = 2;
 /// disk) further ones are counted and left to the next snapshot.
 pub const PENDING: usize = 65_536;
 /// Transitions the journal holds before a snapshot is taken early, so the
-/// file and the replay at start stay small whatever `--state-interval` is.
+/// file and the replay at start stay small whatever `--state-interval` is;
+/// while snapshots fail, before it is compacted.
 pub const MAX_RECORDS: usize = 200_000;
+/// Transitions the journal holds at most, compacted, while snapshots fail:
+/// past it, further ones wait in memory for a snapshot (logged).
+pub const MAX_KEPT: usize = 3 * MAX_RECORDS;
+/// The largest journal file a release writes, with label values of at most
+/// `max_label_bytes` bytes: what is read at start.
+pub const fn max_len(max_label_bytes: usize) -> usize {
+    MAGIC.len() + 4 + (MAX_KEPT + PENDING) * max_record_len(max_label_bytes)
+}
 /// Longest record any release writes: label values of `MAX_LABEL_LENGTH` bytes.
 const MAX_RECORD_LEN: usize = max_record_len(super::limits::MAX_LABEL_LENGTH);
 
@@ -179,10 +192,18 @@ fn flag(set: bool, bit: u8) -> u8 {
     }
 }
 
-/// The records of a journal file, up to the first one a crash cut short or
-/// damaged (what follows it cannot be trusted to be in order); the number
-/// of bytes left unread after it.
-pub fn decode(bytes: &[u8]) -> Result<(Vec<Transition>, usize), FormatError> {
+/// Where reading a journal file stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unread {
+    pub bytes: usize,
+    /// A whole record that does not check out, rather than one cut short.
+    pub damaged: bool,
+}
+
+/// Every record of a journal file, up to the first one a crash cut short or
+/// that is damaged (what follows it cannot be trusted to be in order), and
+/// what was left unread there.
+pub fn decode(bytes: &[u8]) -> Result<(Vec<Transition>, Option<Unread>), FormatError> {
     let mut r = Reader(bytes);
     if r.take(MAGIC.len()).map_err(|_| FormatError::Truncated)? != MAGIC {
         return Err(FormatError::NotAStateFile);
@@ -196,17 +217,24 @@ pub fn decode(bytes: &[u8]) -> Result<(Vec<Transition>, usize), FormatError> {
     while !r.0.is_empty() {
         let left = r.0.len();
         match record(&mut r, version) {
-            Some(t) if records.len() < MAX_RECORDS => records.push(t),
-            _ => return Ok((records, left)),
+            Ok(t) => records.push(t),
+            Err(cut_short) => return Ok((records, Some(Unread { bytes: left, damaged: !cut_short }))),
         }
     }
-    Ok((records, 0))
+    Ok((records, None))
 }
 
-fn record(r: &mut Reader<'_>, version: u32) -> Option<Transition> {
-    let len = usize::try_from(r.u32().ok()?).ok().filter(|&n| n <= MAX_RECORD_LEN)?;
-    let payload = r.take(len).ok()?;
-    let checksum = r.u64().ok()?;
+/// The next record; `Err(true)` if the bytes end within it, `Err(false)`
+/// if it is there whole and does not check out.
+fn record(r: &mut Reader<'_>, version: u32) -> Result<Transition, bool> {
+    let len = r.u32().map_err(|_| true)?;
+    let len = usize::try_from(len).ok().filter(|&n| n <= MAX_RECORD_LEN).ok_or(false)?;
+    let payload = r.take(len).map_err(|_| true)?;
+    let checksum = r.u64().map_err(|_| true)?;
+    parse(payload, checksum, version).ok_or(false)
+}
+
+fn parse(payload: &[u8], checksum: u64, version: u32) -> Option<Transition> {
     if xxhash_rust::xxh3::xxh3_64(payload) != checksum {
         return None;
     }
@@ -272,20 +300,32 @@ mod tests {
         for record in &sent {
             encode(&mut bytes, record);
         }
-        assert_eq!(decode(&bytes).unwrap(), (sent.clone(), 0));
+        assert_eq!(decode(&bytes).unwrap(), (sent.clone(), None));
         // A crash in the middle of the last record: the others are kept.
         let cut = bytes.len() - 5;
         let (read, left) = decode(&bytes[..cut]).unwrap();
         assert_eq!(read, sent[..3]);
-        assert!(left > 0);
+        assert_eq!(left.map(|u| u.damaged), Some(false));
         // A flipped byte in the second record: it and what follows are dropped.
         let mut flipped = bytes.clone();
         let mut first = Vec::new();
         encode(&mut first, &sent[0]);
         flipped[header().len() + first.len() + 20] ^= 1;
-        assert_eq!(decode(&flipped).unwrap().0, sent[..1]);
+        let (read, left) = decode(&flipped).unwrap();
+        assert_eq!((read, left.map(|u| u.damaged)), (sent[..1].to_vec(), Some(true)));
         assert_eq!(decode(b"CSSPJRN").unwrap_err(), FormatError::Truncated);
         assert_eq!(decode(b"CSSPUSHS\x01\x00\x00\x00").unwrap_err(), FormatError::NotAStateFile);
+    }
+
+    #[test]
+    fn every_record_written_is_read_back() {
+        let mut bytes = header();
+        let n = MAX_RECORDS + 10;
+        for i in 0..n {
+            encode(&mut bytes, &t(i as u64, "k"));
+        }
+        assert_eq!(decode(&bytes).unwrap().0.len(), n);
+        assert!(bytes.len() <= max_len(1));
     }
 
     #[test]
@@ -315,7 +355,7 @@ mod tests {
         bytes.extend_from_slice(&payload);
         bytes.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&payload).to_le_bytes());
         let (read, left) = decode(&bytes).unwrap();
-        assert_eq!(left, 0);
+        assert_eq!(left, None);
         let c = read[0].change;
         assert_eq!(
             (read[0].seq, c.start, c.folded, c.session, c.at_ms, c.event_time),

@@ -10,6 +10,7 @@ pub(crate) mod apps;
 pub mod budget;
 pub mod clock;
 pub mod codec;
+pub(crate) mod compaction;
 pub mod dedup;
 pub mod journal;
 pub mod key;

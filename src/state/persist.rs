@@ -6,8 +6,16 @@
 //! journal (`PATH.journal`) appended every second in between; with metrics
 //! about both. It knows files and bytes, not the exporter: what to write
 //! comes from a closure, what was read goes back as data.
+//!
+//! While snapshots fail the journal keeps every start and end: compacted
+//! when it reaches [`journal::MAX_RECORDS`] (each stream's deciding ones,
+//! [`compaction`]), at most [`journal::MAX_KEPT`]; past that, further ones
+//! wait in memory for a snapshot, as the log says. An empty spare file
+//! (`PATH.spare`) stands in for a temporary file that cannot be created,
+//! so a directory out of inodes still takes snapshots.
 use super::clock::Clock;
 use super::codec::FormatError;
+use super::compaction;
 use super::journal::{self, Pending, Transition};
 use super::limits::Limits;
 use super::snapshot::{self, Encoded, StateSnapshot};
@@ -146,15 +154,20 @@ impl StateFile {
             None => None,
         };
         let journal_path = journal_path(path);
-        let journal_limit =
-            (journal::header().len() + journal::MAX_RECORDS * journal::max_record_len(limits.max_label_bytes)) as u64;
+        let journal_limit = journal::max_len(limits.max_label_bytes) as u64;
         let mut journal = match read_limited(&journal_path, journal_limit, now_secs, &mut moved_aside)? {
             Some(bytes) => match journal::decode(&bytes) {
-                Ok((records, torn)) => {
-                    if torn > 0 {
+                Ok((records, unread)) => {
+                    if let Some(unread) = unread {
+                        let what = if unread.damaged {
+                            "a damaged record (it and what follows cannot be trusted: not replayed)"
+                        } else {
+                            "a record cut short, as a crash while appending leaves one"
+                        };
                         log::warn!(
-                            "{}: the last {torn} bytes are a record cut short or damaged; the {} before it are replayed",
+                            "{}: the last {} bytes begin with {what}; the {} records before them are replayed",
                             journal_path.display(),
+                            unread.bytes,
                             records.len()
                         );
                     }
@@ -349,18 +362,41 @@ fn move_aside(path: &Path, now_secs: u64) -> io::Result<PathBuf> {
 /// old file or the new one: a temporary file of its own in the same
 /// directory, fsynced, renamed over it, and the directory fsynced.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let (mut file, temp) = create_temp(path)?;
-    let result = (|| {
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temp, path)?;
-        File::open(parent(path))?.sync_all()
-    })();
+    let (file, temp) = create_temp(path)?;
+    write_temp(file, &temp, path, bytes)
+}
+
+/// [`replace_with`]; the temporary file removed if that fails.
+fn write_temp(file: File, temp: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let result = replace_with(file, temp, path, bytes);
     if result.is_err() {
         // A full disk must not stay full of a half-written copy.
-        let _ = fs::remove_file(&temp);
+        let _ = fs::remove_file(temp);
     }
     result
+}
+
+/// Writes `bytes` to `file` (at `temp`), then renames it over `path`.
+fn replace_with(mut file: File, temp: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(temp, path)?;
+    File::open(parent(path))?.sync_all()
+}
+
+/// `PATH.spare`, made afresh (one left by a killed exporter is removed
+/// first: a file planted there is never written through); `None`, logged,
+/// if it cannot be.
+fn make_spare(path: &Path) -> Option<PathBuf> {
+    let spare = with_suffix(path, ".spare");
+    let _ = fs::remove_file(&spare);
+    match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&spare) {
+        Ok(_) => Some(spare),
+        Err(e) => {
+            log::warn!("cannot create {}: {e}; without it, a directory out of inodes fails snapshots", spare.display());
+            None
+        }
+    }
 }
 
 /// The state file as the status page shows it.
@@ -479,6 +515,16 @@ struct Worker {
     journal: Option<File>,
     /// Transitions the lifecycle store dropped, as last logged.
     dropped_seen: u64,
+    /// Kept transitions at which a snapshot is tried early, or (while
+    /// snapshots fail) the journal is compacted.
+    compact_at: usize,
+    /// When the last snapshot failed, if none succeeded since.
+    snapshot_failed_at: Option<Instant>,
+    /// The journal is full even compacted: transitions since wait for a
+    /// snapshot, counted here.
+    held_back: Option<u64>,
+    /// `PATH.spare`, while there is one.
+    spare: Option<PathBuf>,
 }
 
 impl Persister {
@@ -493,7 +539,21 @@ impl Persister {
         snapshot: impl Fn() -> Encoded + Send + 'static,
     ) -> io::Result<Self> {
         let snapshot = Box::new(snapshot);
-        let mut worker = Worker { file, interval, stats, clock, snapshot, transitions, journal: None, dropped_seen: 0 };
+        let spare = make_spare(&file.path);
+        let mut worker = Worker {
+            file,
+            interval,
+            stats,
+            clock,
+            snapshot,
+            transitions,
+            journal: None,
+            dropped_seen: 0,
+            compact_at: journal::MAX_RECORDS,
+            snapshot_failed_at: None,
+            held_back: None,
+            spare,
+        };
         worker.rewrite_journal()?;
         let shared = Arc::new(Shared { stopped: Mutex::new(false), wake: Condvar::new() });
         let signal = shared.clone();
@@ -508,9 +568,8 @@ impl Persister {
                 }
                 drop(stopped);
                 worker.flush();
-                if Instant::now() >= next_snapshot || worker.file.kept.len() >= journal::MAX_RECORDS {
-                    // A failure is logged and counted; the next interval tries again.
-                    let _ = worker.write();
+                let due = Instant::now() >= next_snapshot;
+                if (due || worker.journal_full()) && worker.snapshot_or_compact(due) {
                     next_snapshot = Instant::now() + worker.interval;
                 }
             }
@@ -546,6 +605,11 @@ impl Worker {
     fn flush(&mut self) {
         let Some(pending) = &self.transitions else { return };
         let fresh = pending.drain(journal::PENDING);
+        if let Some(held_back) = &mut self.held_back {
+            // The live state has them: the next snapshot does too.
+            *held_back += fresh.len() as u64;
+            return;
+        }
         let dropped = pending.dropped();
         if dropped > self.dropped_seen {
             log::warn!(
@@ -573,17 +637,45 @@ impl Worker {
         }
     }
 
+    /// Whether the journal holds enough to bring a snapshot forward (or to
+    /// be compacted).
+    fn journal_full(&self) -> bool {
+        self.held_back.is_none() && self.file.kept.len() >= self.compact_at
+    }
+
+    /// A snapshot, when one is due or the journal is full (early only if
+    /// none failed within the interval); if it fails and the journal is
+    /// full, the journal compacted. Whether a snapshot was tried.
+    fn snapshot_or_compact(&mut self, due: bool) -> bool {
+        let failed_lately = self.snapshot_failed_at.is_some_and(|at| at.elapsed() < self.interval);
+        let tried = due || !failed_lately;
+        // A failure is logged and counted; the next interval tries again.
+        if tried && self.write().is_ok() {
+            return true;
+        }
+        if self.journal_full() {
+            self.compact();
+        }
+        tried
+    }
+
     /// Writes a snapshot, counted in the metrics, then the journal afresh
     /// with only what the snapshot does not hold; returns the bytes written.
     fn write(&mut self) -> io::Result<usize> {
         let started = Instant::now();
         let encoded = (self.snapshot)();
-        if let Err(e) = write_atomic(&self.file.path, &encoded.bytes) {
+        if let Err(e) = self.replace(&self.file.path.clone(), &encoded.bytes) {
             log::error!("cannot write the state file {}: {e}", self.file.path.display());
             self.stats.failed();
+            self.snapshot_failed_at = Some(Instant::now());
             return Err(e);
         }
         self.stats.written(encoded.bytes.len(), started.elapsed(), self.clock.now());
+        if let Some(n) = self.held_back.take() {
+            log::info!("the state file holds the {n} starts and ends the full journal could not take");
+        }
+        self.snapshot_failed_at = None;
+        self.compact_at = journal::MAX_RECORDS;
         // Those sent before the cut are in the snapshot; the rest wait.
         self.flush();
         self.file.kept.retain(|t| encoded.after_cut(t));
@@ -591,6 +683,48 @@ impl Worker {
             log::error!("cannot write {}: {e}", journal_path(&self.file.path).display());
         }
         Ok(encoded.bytes.len())
+    }
+
+    /// While snapshots fail: each stream's transitions reduced to those that
+    /// decide its state, the newest [`journal::MAX_KEPT`] kept, and the
+    /// journal written afresh with them. The next compaction comes when it
+    /// has doubled; if it cannot, the journal is full until a snapshot.
+    fn compact(&mut self) {
+        let path = journal_path(&self.file.path);
+        let before = self.file.kept.len();
+        compaction::compact(&mut self.file.kept);
+        let over = self.file.kept.len().saturating_sub(journal::MAX_KEPT);
+        self.file.kept.drain(..over);
+        let kept = self.file.kept.len();
+        match self.rewrite_journal() {
+            Ok(()) => log::warn!(
+                "snapshots fail: compacted {} from {before} to {kept} starts and ends (each stream's that decide its \
+                 state); a restart replays them all",
+                path.display()
+            ),
+            Err(e) => log::error!(
+                "snapshots fail and {} cannot be written afresh ({e}): starts and ends since its last write are in \
+                 memory only until a snapshot succeeds",
+                path.display()
+            ),
+        }
+        if over > 0 {
+            log::error!(
+                "{}: the {over} oldest starts and ends were dropped, past its bound of {} even compacted; a restart \
+                 before the next snapshot may show those streams' liveness wrong",
+                path.display(),
+                journal::MAX_KEPT
+            );
+        }
+        if kept > journal::MAX_KEPT / 2 {
+            log::error!(
+                "{} is full ({kept} starts and ends even compacted): those from now on wait in memory for a \
+                 snapshot, and a crash before one loses them",
+                path.display()
+            );
+            self.held_back = Some(0);
+        }
+        self.compact_at = (2 * kept).clamp(journal::MAX_RECORDS, journal::MAX_KEPT);
     }
 
     /// Replaces the journal with the transitions kept, and appends from there.
@@ -601,9 +735,53 @@ impl Worker {
         for t in &self.file.kept {
             journal::encode(&mut bytes, t);
         }
-        write_atomic(&path, &bytes)?;
+        self.replace(&path, &bytes)?;
         self.journal = Some(OpenOptions::new().append(true).custom_flags(libc::O_NOFOLLOW).open(&path)?);
         Ok(())
+    }
+
+    /// [`write_atomic`], or through the spare file if no temporary file can
+    /// be created (a directory out of inodes): the rename frees the old
+    /// file's inode, which makes the next spare.
+    fn replace(&mut self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        self.replace_via(path, bytes, create_temp)
+    }
+
+    /// [`Self::replace`] with temporary files from `create_temp`.
+    fn replace_via(
+        &mut self,
+        path: &Path,
+        bytes: &[u8],
+        create_temp: impl FnOnce(&Path) -> io::Result<(File, PathBuf)>,
+    ) -> io::Result<()> {
+        let e = match create_temp(path) {
+            Ok((file, temp)) => return write_temp(file, &temp, path, bytes),
+            Err(e) => e,
+        };
+        let Some(spare) = self.spare.take() else { return Err(e) };
+        let file = OpenOptions::new().write(true).truncate(true).custom_flags(libc::O_NOFOLLOW).open(&spare)?;
+        match replace_with(file, &spare, path, bytes) {
+            Ok(()) => {
+                log::warn!("{}: written through {} ({e})", path.display(), spare.display());
+                self.spare = make_spare(&self.file.path);
+                Ok(())
+            }
+            Err(e) => {
+                // Kept, empty, for the next try.
+                if OpenOptions::new().write(true).truncate(true).custom_flags(libc::O_NOFOLLOW).open(&spare).is_ok() {
+                    self.spare = Some(spare);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some(spare) = &self.spare {
+            let _ = fs::remove_file(spare);
+        }
     }
 }
 
@@ -664,6 +842,128 @@ mod tests {
         write_atomic(&path, b"new").unwrap();
         assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
         assert_eq!(names(dir.path()), ["state", "state.lock", "victim"], "the planted link was stale: removed");
+    }
+
+    /// A worker on a fresh state file in `dir` whose snapshots fail (a
+    /// directory that is not empty takes the file's place), fed through the
+    /// sink returned.
+    fn failing_worker(dir: &Path) -> (Worker, journal::Sink) {
+        let path = dir.join("state");
+        let (file, _) = StateFile::open(&config(), &path, 1000).unwrap();
+        fs::create_dir_all(path.join("x")).unwrap();
+        let (sink, pending) = journal::channel();
+        let stats = Arc::new(SnapshotStats::new(&path, Duration::from_secs(3600)));
+        let clock: Arc<dyn Clock> = Arc::new(crate::state::clock::ManualClock::new(Duration::from_secs(1000)));
+        // Once written, it holds every transition sent.
+        let snapshot = Box::new(|| Encoded { bytes: b"snapshot".to_vec(), cuts: vec![u64::MAX; 64] });
+        let mut worker = Worker {
+            file,
+            interval: Duration::from_secs(3600),
+            stats,
+            clock,
+            snapshot,
+            transitions: Some(pending),
+            journal: None,
+            dropped_seen: 0,
+            compact_at: journal::MAX_RECORDS,
+            snapshot_failed_at: None,
+            held_back: None,
+            spare: make_spare(&path),
+        };
+        worker.rewrite_journal().unwrap();
+        (worker, sink)
+    }
+
+    /// Sends `n` starts and ends, `streams` streams in turn, each a new session, flushed as they go.
+    fn feed(worker: &mut Worker, sink: &journal::Sink, n: usize, streams: usize) {
+        for i in 0..n {
+            let change = journal::Change {
+                start: i % (2 * streams) < streams,
+                folded: false,
+                session: (i / streams) as u64,
+                at_ms: 1_000_000,
+                event_time: 1000,
+                node: None,
+                region: crate::catalog::Region::Unknown,
+                errcode: None,
+            };
+            sink.send(&change, &format!("s{}", i % streams));
+            if (i + 1) % 10_000 == 0 {
+                worker.flush();
+            }
+        }
+        worker.flush();
+    }
+
+    fn journalled(dir: &Path) -> Vec<Transition> {
+        let (records, unread) = journal::decode(&fs::read(dir.join("state.journal")).unwrap()).unwrap();
+        assert_eq!(unread, None);
+        records
+    }
+
+    #[test]
+    fn while_snapshots_fail_the_journal_is_compacted_and_keeps_every_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut worker, sink) = failing_worker(dir.path());
+        feed(&mut worker, &sink, journal::MAX_RECORDS + 10, 1000);
+        assert!(worker.journal_full());
+        assert!(worker.snapshot_or_compact(false), "a snapshot is tried first");
+        assert_eq!(worker.stats.status().writes_failed, 1);
+        let kept = journalled(dir.path());
+        assert!(kept.len() <= 3 * 1000, "{} kept", kept.len());
+        assert_eq!(kept, worker.file.kept, "the file holds what is kept");
+        let streams: std::collections::BTreeSet<&str> = kept.iter().map(|t| &*t.key).collect();
+        assert_eq!(streams.len(), 1000, "every stream");
+        assert_eq!(worker.compact_at, journal::MAX_RECORDS, "the next compaction when full again");
+        // Within the interval, a full journal is compacted without trying a snapshot.
+        feed(&mut worker, &sink, journal::MAX_RECORDS, 1000);
+        assert!(!worker.snapshot_or_compact(false));
+        assert_eq!(worker.stats.status().writes_failed, 1);
+        assert!(journalled(dir.path()).len() <= 3 * 1000);
+        // Once a snapshot succeeds, the journal holds only what it does not.
+        fs::remove_dir_all(dir.path().join("state")).unwrap();
+        assert!(worker.snapshot_or_compact(true));
+        assert!(journalled(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_journal_full_even_compacted_holds_back_further_ones_until_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut worker, sink) = failing_worker(dir.path());
+        // As many streams as records: nothing to compact.
+        let streams = journal::MAX_KEPT / 2 + 1;
+        feed(&mut worker, &sink, streams, streams);
+        assert!(worker.snapshot_or_compact(false));
+        assert_eq!(journalled(dir.path()).len(), streams);
+        assert_eq!(worker.held_back, Some(0));
+        feed(&mut worker, &sink, 10, 10);
+        assert_eq!(worker.held_back, Some(10));
+        assert_eq!(journalled(dir.path()).len(), streams, "not appended");
+        assert!(!worker.journal_full(), "no compaction while full");
+        fs::remove_dir_all(dir.path().join("state")).unwrap();
+        assert!(worker.snapshot_or_compact(true));
+        assert_eq!(worker.held_back, None);
+    }
+
+    #[test]
+    fn the_spare_file_stands_in_for_a_temporary_file_that_cannot_be_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut worker, _sink) = failing_worker(dir.path());
+        let target = dir.path().join("target");
+        let out_of_inodes = |_: &Path| Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        let spare = worker.spare.clone().unwrap();
+        worker.replace_via(&target, b"one", out_of_inodes).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"one");
+        assert_eq!(fs::read(&spare).unwrap(), b"", "made afresh");
+        // A write that fails through it leaves it empty, for the next.
+        let unrenamable = dir.path().join("state");
+        assert!(worker.replace_via(&unrenamable, b"two", out_of_inodes).is_err());
+        assert_eq!(fs::read(&spare).unwrap(), b"");
+        worker.replace_via(&target, b"three", out_of_inodes).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"three");
+        drop(worker);
+        assert!(!spare.exists(), "removed with the worker");
+        assert!(names(dir.path()).iter().all(|n| !n.contains(".tmp")), "{:?}", names(dir.path()));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! exporter's state on each request.
 pub(crate) mod html;
 pub mod refusals;
+pub mod rendered;
 pub mod slo;
 pub mod window;
 

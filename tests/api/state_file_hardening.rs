@@ -167,6 +167,15 @@ fn a_crafted_file_cannot_write_into_the_metrics_page() {
 }
 
 #[test]
+fn a_first_start_says_there_was_no_snapshot_rather_than_its_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Binary::start(&strs(&flags(&dir.path().join("state"), &[])));
+    let log = app.log();
+    assert!(log.contains("(no snapshot to restore); 0 journalled starts and ends replayed"), "{log}");
+    assert!(!log.contains(" s ago"), "{log}");
+}
+
+#[test]
 fn starts_and_ends_after_the_last_snapshot_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state");

@@ -317,3 +317,22 @@ pub fn files_starting(dir: &std::path::Path, prefix: &str) -> Vec<std::path::Pat
     found.sort();
     found
 }
+
+/// A `--web-config-file` in `dir` with `users` (name, password) hashed at
+/// `cost`: its path.
+pub fn web_config(dir: &std::path::Path, users: &[(&str, &str)], cost: u32) -> String {
+    let mut yaml = String::from("basic_auth_users:\n");
+    for (user, password) in users {
+        yaml += &format!("  {user}: '{}'\n", bcrypt::hash(password, cost).unwrap());
+    }
+    let path = dir.join("web.yml");
+    std::fs::write(&path, yaml).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// The `Authorization` header line for `user` and `password`.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Authorization: Basic {encoded}\r\n")
+}

@@ -1,7 +1,7 @@
 //! Raw HTTP/1.1 exchanges over a TCP connection, for what a client library
 //! hides: slow bodies, exact headers, `HEAD`, closed connections.
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 /// An answer read whole from a raw HTTP/1.1 exchange.
@@ -54,4 +54,18 @@ pub fn post(addr: &str, body: &[u8]) -> Answer {
 /// `POST /callback` with `body` as JSON text.
 pub fn post_json(addr: &str, body: &serde_json::Value) -> Answer {
     post(addr, body.to_string().as_bytes())
+}
+
+/// A GET from a chosen loopback address (all of 127/8 is local on Linux),
+/// so a test can be many peers: the status.
+pub fn get_from(source: [u8; 4], addr: &str, path: &str, headers: &str) -> std::io::Result<u16> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&SocketAddr::from((source, 0)).into())?;
+    socket.connect(&addr.parse::<SocketAddr>().unwrap().into())?;
+    let mut conn: TcpStream = socket.into();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n")?;
+    let mut head = [0u8; 12];
+    conn.read_exact(&mut head)?;
+    Ok(String::from_utf8_lossy(&head[9..12]).parse().unwrap_or(0))
 }

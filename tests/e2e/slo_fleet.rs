@@ -144,7 +144,9 @@ impl Fleet {
             let pair = p.labels();
             let alive = move |t: f64| t >= p.born;
             out.push(series("css_push_live_seconds_total", &pair, move |t| alive(t).then(|| p.live(t))));
-            out.push(series("css_push_bad_seconds_total", &format!("{pair},{slo}"), move |t| alive(t).then(|| p.bad(t))));
+            out.push(series("css_push_bad_seconds_total", &format!("{pair},{slo}"), move |t| {
+                alive(t).then(|| p.bad(t))
+            }));
             out.push(series("css_push_streams_live", &pair, move |t| alive(t).then_some(p.streams as f64)));
             for i in 0..p.bad_streams(true) {
                 let stream = format!("{pair},stream=\"s{i:03}\"");
@@ -282,7 +284,10 @@ fn write_blocks(promtool: &Path, dir: &Path, write: impl FnOnce(&mut BufWriter<F
     out.flush().unwrap();
     drop(out);
     let data = dir.join("data");
-    tools::run_ok(promtool, &["tsdb", "create-blocks-from", "openmetrics", input.to_str().unwrap(), data.to_str().unwrap()]);
+    tools::run_ok(
+        promtool,
+        &["tsdb", "create-blocks-from", "openmetrics", input.to_str().unwrap(), data.to_str().unwrap()],
+    );
     std::fs::remove_file(input).unwrap();
 }
 

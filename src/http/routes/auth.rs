@@ -2,7 +2,7 @@
 //! [`crate::http::basic_auth`]'s; here refusals are answered, counted and
 //! logged (rate-limited) with the peer and the user name, never the password.
 use super::AppState;
-use crate::http::basic_auth::{BasicAuth, Verdict, QUEUE};
+use crate::http::basic_auth::{BasicAuth, Verdict, PER_ADDRESS, QUEUE};
 use crate::observe::auth::AuthRefusal;
 use crate::text::quote::{prefix, QUOTE_BYTES};
 use actix_web::body::{BoxBody, MessageBody};
@@ -42,7 +42,7 @@ pub async fn require(
         Verdict::Throttled => {
             failures.count(AuthRefusal::Throttled);
             state.auth_log.warn("basic auth throttled", || {
-                format!("basic auth not checked for {peer}: {QUEUE} checks or one of this peer's already in flight")
+                format!("basic auth not checked for {peer}: {QUEUE} checks wait, or {PER_ADDRESS} of this address's")
             });
             HttpResponse::TooManyRequests().insert_header((header::RETRY_AFTER, "1")).body("Too many login attempts\n")
         }

@@ -1,5 +1,5 @@
 use super::AppState;
-use crate::expose::scrape::Page;
+use crate::expose::scrape::{Page, Text};
 use crate::expose::CONTENT_TYPE;
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header;
@@ -43,7 +43,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
 /// scraper reading too slowly cannot hold the page for long (one that
 /// stops reading is cut by the kernel, `limits::cut_stalled_sends`).
 struct Sending {
-    page: Arc<Page>,
+    page: Arc<Page<Text>>,
     /// What is left to send: a slice of the page.
     rest: Bytes,
     deadline: Instant,
