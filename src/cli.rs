@@ -1,7 +1,7 @@
 //! The exporter's command-line flags, each with a `CSS_PUSH_*` environment
 //! fallback, and the rules between them. The command line as a whole (this
 //! or the `simulate` subcommand) is `main.rs`'s; durations are written as
-//! [`crate::durations`] reads them.
+//! `durations` reads them.
 use crate::durations::{interval, parse as duration, timeout, ttl};
 use crate::logging::LogFormat;
 use clap::Parser;

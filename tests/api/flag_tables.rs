@@ -53,38 +53,36 @@ fn wrong_default(cell: &str, flag: &Flag) -> Option<String> {
     }
 }
 
+/// The table under `heading` against clap's `command`: a row per flag,
+/// and nothing `wrong` finds in a row (given its cells after the flag).
+fn check(heading: &str, command: clap::Command, wrong: impl Fn(&[String], &Flag) -> Vec<String>) {
+    let rows = table(heading);
+    let flags = flags(command);
+    assert_eq!(rows.keys().collect::<Vec<_>>(), flags.keys().collect::<Vec<_>>(), "README {heading} vs the flags");
+    let found: Vec<String> = rows
+        .iter()
+        .flat_map(|(name, cells)| wrong(cells, &flags[name]).into_iter().map(move |w| format!("{name}: {w}")))
+        .collect();
+    assert!(found.is_empty(), "README {heading}: {found:#?}");
+}
+
 #[test]
 fn every_server_flag_has_its_row_with_its_variable_and_default() {
-    let rows = table("## Flags");
-    let flags = flags(Config::command());
-    assert_eq!(rows.keys().collect::<Vec<_>>(), flags.keys().collect::<Vec<_>>(), "README Flags table vs the flags");
-    let mut wrong = Vec::new();
-    for (name, cells) in &rows {
-        let flag = &flags[name];
+    check("## Flags", Config::command(), |cells, flag| {
         let env = flag.env.as_ref().map(|e| format!("`{e}`"));
-        if Some(&cells[0]) != env.as_ref() {
-            wrong.push(format!("{name}: variable {}, clap reads {env:?}", cells[0]));
-        }
-        wrong.extend(wrong_default(&cells[1], flag).map(|w| format!("{name}: {w}")));
-    }
-    assert!(wrong.is_empty(), "{wrong:#?}");
+        let variable = (Some(&cells[0]) != env.as_ref()).then(|| format!("variable {}, clap reads {env:?}", cells[0]));
+        variable.into_iter().chain(wrong_default(&cells[1], flag)).collect()
+    });
 }
 
 #[test]
 fn every_simulate_flag_has_its_row_with_its_default() {
-    let rows = table("## simulate");
-    let flags = flags(SimulateArgs::command());
-    assert_eq!(rows.keys().collect::<Vec<_>>(), flags.keys().collect::<Vec<_>>(), "README simulate table vs the flags");
-    let mut wrong = Vec::new();
-    for (name, cells) in &rows {
-        let flag = &flags[name];
-        wrong.extend(wrong_default(&cells[0], flag).map(|w| format!("{name}: {w}")));
+    check("## simulate", SimulateArgs::command(), |cells, flag| {
         // No variable column here: a flag that reads one says so.
-        if let Some(env) = flag.env.as_ref().filter(|e| !cells[1].contains(&format!("`{e}`"))) {
-            wrong.push(format!("{name}: reads {env}, and its row does not say so"));
-        }
-    }
-    assert!(wrong.is_empty(), "{wrong:#?}");
+        let untold = flag.env.as_ref().filter(|e| !cells[1].contains(&format!("`{e}`")));
+        let variable = untold.map(|e| format!("reads {e}, and its row does not say so"));
+        wrong_default(&cells[0], flag).into_iter().chain(variable).collect()
+    });
 }
 
 #[test]
