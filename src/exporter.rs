@@ -10,6 +10,7 @@ use crate::ingest::event::{Observer, Observers};
 use crate::ingest::outcome::{Handled, Rejection};
 use crate::ingest::pipeline::Pipeline;
 use crate::ingest::signature::Verifier;
+use crate::nodes::NodeAccounting;
 use crate::observe::auth::AuthFailures;
 use crate::observe::callbacks::CallbackTallies;
 use crate::observe::log::EventLog;
@@ -41,6 +42,7 @@ pub struct Exporter {
     last_snapshot_len: AtomicUsize,
     recent: Arc<Recent>,
     slo: Arc<SloAccounting>,
+    nodes: Arc<NodeAccounting>,
 }
 
 impl Exporter {
@@ -67,6 +69,7 @@ impl Exporter {
         exporter.state.lifecycles.for_each(|_, pair, l| {
             if l.live {
                 exporter.slo.restored_live(pair, l);
+                exporter.nodes.restored_live(l);
             }
         });
         if let Some(stats) = &exporter.snapshot_stats {
@@ -87,9 +90,20 @@ impl Exporter {
         let metrics = Arc::new(ExporterMetrics::new());
         let tallies = Arc::new(CallbackTallies::new());
         let recent = Arc::new(Recent::new(clock.now_secs(), tallies.clone()));
-        let slo = Arc::new(SloAccounting::new(slos, limits, state.budget.clone(), clock.clone()));
-        let observers: Vec<Arc<dyn Observer>> =
-            vec![tallies.clone(), metrics.clone(), recent.clone(), Arc::new(EventLog::new()), slo.clone()];
+        // The node breakdown gets the SLO accounting's bad time as it is counted.
+        let slo_names = slos.iter().map(|s| s.name.clone()).collect();
+        let nodes = Arc::new(NodeAccounting::new(slo_names, limits, state.budget.clone(), clock.clone()));
+        let slo = Arc::new(
+            SloAccounting::new(slos, limits, state.budget.clone(), clock.clone()).with_bad_time(nodes.clone()),
+        );
+        let observers: Vec<Arc<dyn Observer>> = vec![
+            tallies.clone(),
+            metrics.clone(),
+            recent.clone(),
+            Arc::new(EventLog::new()),
+            slo.clone(),
+            nodes.clone(),
+        ];
         let pipeline = Pipeline {
             state: state.clone(),
             dedup: dedup.clone(),
@@ -102,6 +116,7 @@ impl Exporter {
         let auth_failures = Arc::new(AuthFailures::default());
         let mut collectors: Vec<Arc<dyn Collector>> =
             vec![metrics, tallies, scrapes.clone(), auth_failures.clone(), dedup.clone(), state.clone(), slo.clone()];
+        collectors.push(nodes.clone());
         let snapshot_stats =
             config.state_file.as_deref().map(|path| Arc::new(SnapshotStats::new(path, config.state_interval)));
         if let Some(stats) = &snapshot_stats {
@@ -119,6 +134,7 @@ impl Exporter {
             scrapes,
             auth_failures,
             slo,
+            nodes,
         }
     }
 
@@ -146,6 +162,7 @@ impl Exporter {
             slo_health: self.slo_health(status_page::SLO_SPAN_SECS),
             bounds: self.bounds(),
             state_file: self.snapshot_stats.as_ref().map(|s| s.status()),
+            nodes: self.nodes.recent_health(status_page::SLO_SPAN_SECS * 1000),
         };
         self.recent.page(self.clock.now_secs(), inputs)
     }
@@ -169,15 +186,20 @@ impl Exporter {
                 self.state.lifecycles.max(),
             ),
             Bound::new("de-duplication memory", "--dedup-capacity", self.dedup.len(), self.dedup.capacity()),
+            Bound::new("CSS access nodes", "--max-nodes", self.nodes.tracked(), self.nodes.max()),
         ]
     }
 
     /// Drops expired streams, (domain, app) pairs and dedup entries. Runs on a timer.
     pub fn expire(&self) {
         let now = self.clock.now_secs();
-        self.state.expire(now, |key, pair, l| self.slo.forgotten(key, pair, l));
+        self.state.expire(now, |key, pair, l| {
+            self.slo.forgotten(key, pair, l);
+            self.nodes.forgotten(l);
+        });
         self.dedup.expire(now);
         self.slo.expire();
+        self.nodes.expire();
     }
 
     /// Per (domain, app): live streams now, and live and bad seconds per

@@ -35,6 +35,7 @@ pub mod expose;
 pub mod http;
 pub mod ingest;
 pub mod logging;
+pub mod nodes;
 pub mod observe;
 #[cfg(feature = "simulate")]
 pub mod simulate;

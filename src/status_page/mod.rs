@@ -13,6 +13,7 @@ use crate::catalog::{self, EventType};
 use crate::ingest::event::{CallbackSeen, Observer, ReportAccepted};
 use crate::ingest::outcome::{Outcome, OutcomeKind};
 use crate::observe::callbacks::CallbackTallies;
+use crate::nodes::NodeHealth;
 use crate::slo::AppHealth;
 use crate::state::persist::StateFileStatus;
 use crate::state::streams::add_count;
@@ -107,6 +108,7 @@ impl Recent {
             top_streams: top_streams(window, now_secs),
             bounds: inputs.bounds,
             state_file: inputs.state_file,
+            nodes: nodes(inputs.nodes, now_secs),
         }
     }
 
@@ -279,6 +281,9 @@ pub struct PageInputs {
     pub slo_health: Vec<AppHealth>,
     pub bounds: Vec<Bound>,
     pub state_file: Option<StateFileStatus>,
+    /// Per CSS access node: live streams, the first SLO's bad and live
+    /// seconds over the last [`SLO_SPAN_SECS`], the worst share first.
+    pub nodes: Vec<NodeHealth>,
 }
 
 /// How far back the page's error-free share looks.
@@ -310,6 +315,43 @@ pub struct StatusPage {
     pub bounds: Vec<Bound>,
     /// With `--state-file` only.
     pub state_file: Option<StateFileStatus>,
+    /// Per CSS access node (and region) of the push sessions: the worst
+    /// bad share over [`SLO_SPAN_SECS`] first.
+    pub nodes: Vec<NodeSummary>,
+}
+
+/// One CSS access node's recent health; `node` is "unknown" for sessions
+/// whose start was not seen (or named no IP), "other" past `--max-nodes`.
+#[derive(Debug, Serialize)]
+pub struct NodeSummary {
+    pub node: String,
+    pub region: &'static str,
+    pub live_streams: u64,
+    /// The first SLO's bad and live seconds over [`SLO_SPAN_SECS`].
+    pub bad_seconds: u64,
+    pub live_seconds: u64,
+    /// Bad over live; `None` without live time.
+    pub bad_share: Option<f64>,
+    /// The end of the last report that made time bad, Unix seconds.
+    pub last_bad: Option<u64>,
+    pub last_bad_seconds_ago: Option<u64>,
+}
+
+/// The nodes as the page shows them.
+fn nodes(health: Vec<NodeHealth>, now_secs: u64) -> Vec<NodeSummary> {
+    health
+        .into_iter()
+        .map(|h| NodeSummary {
+            bad_share: h.bad_share(),
+            last_bad_seconds_ago: h.last_bad_secs.map(|t| now_secs.saturating_sub(t)),
+            last_bad: h.last_bad_secs,
+            node: h.node,
+            region: h.region,
+            live_streams: h.live_streams,
+            bad_seconds: h.bad_secs,
+            live_seconds: h.live_secs,
+        })
+        .collect()
 }
 
 /// One listening address and the paths it serves.
@@ -443,6 +485,7 @@ mod tests {
             slo_health: Vec::new(),
             bounds: Vec::new(),
             state_file: None,
+            nodes: Vec::new(),
         }
     }
 
