@@ -307,3 +307,117 @@ impl Collector for NodeAccounting {
 fn secs(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::event::{Effect, StreamId, StreamKey};
+    use crate::state::clock::ManualClock;
+    use crate::state::lifecycle::PastSession;
+    use std::time::Duration;
+
+    const T0: u64 = 1_764_000_000_000;
+
+    fn accounting(flags: &[&str], budget: u64) -> (NodeAccounting, Arc<ManualClock>, Arc<SeriesBudget>) {
+        let limits = crate::cli::Config::from_flags(flags).unwrap().limits();
+        let clock = Arc::new(ManualClock::new(Duration::from_millis(T0)));
+        let budget = Arc::new(SeriesBudget::new(budget));
+        let nodes = NodeAccounting::new(vec!["push-health".into()], &limits, budget.clone(), clock.clone());
+        (nodes, clock, budget)
+    }
+
+    fn ip(last: u8) -> Option<IpAddr> {
+        Some(IpAddr::from([198, 51, 100, last]))
+    }
+
+    /// A start of a session at `start_ms` on `node`, or an end of one
+    /// started at `start_ms` on `node` with `cause`, at the clock's now.
+    fn tell(n: &NodeAccounting, clock: &ManualClock, node: Option<IpAddr>, start_ms: u64, cause: Option<EndCause>) {
+        let key = StreamKey::new(StreamId { domain: "d", app: "live", stream: "s" }, 64);
+        let at_ms = u64::try_from(clock.now().as_millis()).unwrap();
+        let effect = match cause {
+            None => Effect { opened: Some(start_ms), ..Effect::default() },
+            Some(_) => Effect {
+                closed: Some((start_ms, at_ms)),
+                ended: Some(PastSession { session: 1, start_ms, end_ms: at_ms, node, region: Region::Mainland }),
+                ..Effect::default()
+            },
+        };
+        let id = StreamId { domain: "d", app: "live", stream: "s" };
+        n.transition(&Transition {
+            stream: id,
+            sent: id,
+            key: &key,
+            folded: false,
+            session: 1,
+            sequence: "q",
+            start: cause.is_none(),
+            event_time: 0,
+            node,
+            region: Region::Mainland,
+            errcode: cause.map(|_| 5),
+            cause,
+            duration_ms: None,
+            effect: Some(effect),
+            at_secs: at_ms / 1000,
+            at_ms,
+        });
+    }
+
+    fn page(n: &NodeAccounting) -> String {
+        let mut s = String::new();
+        n.encode(&mut Encoder::new(&mut s));
+        s
+    }
+
+    #[test]
+    fn a_session_counts_on_its_start_node_until_its_end() {
+        let (n, clock, _) = accounting(&[], 1000);
+        tell(&n, &clock, ip(1), T0, None);
+        clock.advance(Duration::from_secs(30));
+        tell(&n, &clock, ip(1), T0, Some(EndCause::CssInternal));
+        clock.advance(Duration::from_secs(30));
+        let out = page(&n);
+        let node = r#"node="198.51.100.1",region="mainland""#;
+        assert!(out.contains(&format!("css_push_node_live_seconds_total{{{node}}} 30\n")), "{out}");
+        assert!(out.contains(&format!("css_push_node_streams_live{{{node}}} 0\n")), "{out}");
+        assert!(out.contains(&format!("css_push_node_stream_ends_total{{{node},cause=\"css_internal\"}} 1\n")), "{out}");
+        assert!(out.contains(&format!("css_push_node_stream_ends_total{{{node},cause=\"pusher_stopped\"}} 0\n")));
+        assert!(out.contains("css_push_nodes_tracked 1\n"), "{out}");
+    }
+
+    #[test]
+    fn past_the_bound_sessions_fold_into_other_and_stay_there() {
+        let (n, clock, budget) = accounting(&["--max-nodes", "1"], 1000);
+        tell(&n, &clock, ip(1), T0, None);
+        tell(&n, &clock, ip(2), T0, None);
+        tell(&n, &clock, None, T0, None);
+        let out = page(&n);
+        assert!(out.contains(r#"css_push_node_streams_live{node="other",region="mainland"} 1"#), "{out}");
+        assert!(out.contains(r#"css_push_node_streams_live{node="unknown",region="mainland"} 1"#), "{out}");
+        assert!(out.contains("css_push_node_overflow_total 1\n"), "{out}");
+        let per_node = 3 + 1 + EndCause::ALL.len();
+        assert_eq!(budget.held(), 3 * per_node as u64, "a node, other and unknown");
+        // Room again: a node gone quiet is forgotten and gives its series back.
+        clock.advance(Duration::from_secs(10));
+        tell(&n, &clock, ip(1), T0, Some(EndCause::PusherStopped));
+        clock.advance(Duration::from_secs(3601));
+        n.expire();
+        assert_eq!((n.tracked(), budget.held()), (0, 2 * per_node as u64), "{}", page(&n));
+        // The session on node 2 started while it had no room: it ends under "other" though 2 has room now.
+        tell(&n, &clock, ip(2), T0 + 3_700_000, None);
+        tell(&n, &clock, ip(2), T0, Some(EndCause::PusherStopped));
+        let out = page(&n);
+        assert!(out.contains(r#"css_push_node_streams_live{node="other",region="mainland"} 0"#), "{out}");
+        assert!(out.contains(r#"css_push_node_streams_live{node="198.51.100.2",region="mainland"} 1"#), "{out}");
+    }
+
+    #[test]
+    fn without_series_budget_a_node_folds_into_other() {
+        let (n, clock, budget) = accounting(&[], 5);
+        tell(&n, &clock, ip(1), T0, None);
+        assert_eq!(n.tracked(), 0);
+        assert!(page(&n).contains(r#"css_push_node_streams_live{node="other",region="mainland"} 1"#));
+        assert!(budget.held() > 5, "other is always there: no count is lost");
+    }
+}
