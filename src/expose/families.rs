@@ -268,7 +268,8 @@ pub const NODE_REPORTS: Family = family(
 );
 pub const NODES_TRACKED: Family =
     family("css_push_nodes_tracked", Gauge, "Access nodes with series of their own (unknown and other not counted).");
-pub const NODES_LIMIT: Family = family("css_push_nodes_limit", Gauge, "The --max-nodes bound on css_push_nodes_tracked.");
+pub const NODES_LIMIT: Family =
+    family("css_push_nodes_limit", Gauge, "The --max-nodes bound on css_push_nodes_tracked.");
 pub const NODE_OVERFLOW: Family = family(
     "css_push_node_overflow_total",
     Counter,

@@ -381,7 +381,10 @@ mod tests {
         let node = r#"node="198.51.100.1",region="mainland""#;
         assert!(out.contains(&format!("css_push_node_live_seconds_total{{{node}}} 30\n")), "{out}");
         assert!(out.contains(&format!("css_push_node_streams_live{{{node}}} 0\n")), "{out}");
-        assert!(out.contains(&format!("css_push_node_stream_ends_total{{{node},cause=\"css_internal\"}} 1\n")), "{out}");
+        assert!(
+            out.contains(&format!("css_push_node_stream_ends_total{{{node},cause=\"css_internal\"}} 1\n")),
+            "{out}"
+        );
         assert!(out.contains(&format!("css_push_node_stream_ends_total{{{node},cause=\"pusher_stopped\"}} 0\n")));
         assert!(out.contains("css_push_nodes_tracked 1\n"), "{out}");
     }

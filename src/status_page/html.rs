@@ -406,10 +406,9 @@ fn nodes(out: &mut String, s: &StatusPage) {
             (_, _, 0) if n.bad_seconds > 0 => "rest: none bad".to_owned(),
             (_, _, 0) => String::new(),
             #[allow(clippy::cast_precision_loss, reason = "a ratio shown")]
-            _ => format!(
-                "{:.1}×",
-                (n.bad_seconds as f64 / n.live_seconds as f64) / (rest_bad as f64 / rest_live as f64)
-            ),
+            _ => {
+                format!("{:.1}×", (n.bad_seconds as f64 / n.live_seconds as f64) / (rest_bad as f64 / rest_live as f64))
+            }
         };
         let last_bad = match (n.last_bad, n.last_bad_seconds_ago) {
             (Some(t), Some(ago)) => when(t, ago),
@@ -426,7 +425,8 @@ fn nodes(out: &mut String, s: &StatusPage) {
     }
     end_table(out, s.nodes.len(), "No push session seen yet (the node comes from push start callbacks).");
     if let Some(more) = s.nodes.len().checked_sub(NODES_SHOWN).filter(|&n| n > 0) {
-        let _ = write!(out, "<p class=\"muted\">and {more} more nodes: see <code>css_push_node_streams_live</code>.</p>");
+        let _ =
+            write!(out, "<p class=\"muted\">and {more} more nodes: see <code>css_push_node_streams_live</code>.</p>");
     }
     out.push_str("</section>");
 }

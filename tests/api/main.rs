@@ -12,6 +12,7 @@ mod hostile;
 mod layering;
 mod lifecycle;
 mod metric_contract;
+mod nodes;
 mod operator;
 mod properties;
 mod scrape_hardening;
