@@ -10,7 +10,7 @@ use crate::ingest::event::{Observer, Observers};
 use crate::ingest::outcome::{Handled, Rejection};
 use crate::ingest::pipeline::Pipeline;
 use crate::ingest::signature::Verifier;
-use crate::nodes::NodeAccounting;
+use crate::nodes::{self, NodeAccounting, NodeHealth};
 use crate::observe::auth::AuthFailures;
 use crate::observe::callbacks::CallbackTallies;
 use crate::observe::log::EventLog;
@@ -27,6 +27,10 @@ use crate::status_page::{self, Bound, Listener, PageInputs, Recent, StatusPage};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+/// The streams with the most bad time the status page's node table looks
+/// at, to name a few per node.
+const STREAMS_RANKED: usize = 500;
 
 pub struct Exporter {
     pipeline: Pipeline,
@@ -162,9 +166,25 @@ impl Exporter {
             slo_health: self.slo_health(status_page::SLO_SPAN_SECS),
             bounds: self.bounds(),
             state_file: self.snapshot_stats.as_ref().map(|s| s.status()),
-            nodes: self.nodes.recent_health(status_page::SLO_SPAN_SECS * 1000),
+            nodes: self.node_health(),
         };
         self.recent.page(self.clock.now_secs(), inputs)
+    }
+
+    /// Per access node over the status page's span, with the streams on it
+    /// with the most bad time (the first SLO's, as the page shows).
+    fn node_health(&self) -> Vec<NodeHealth> {
+        let mut health = self.nodes.recent_health(status_page::SLO_SPAN_SECS * 1000);
+        let first = &self.slo.slos()[0].name;
+        let bad = self.slo.top_bad_streams(status_page::SLO_SPAN_SECS, STREAMS_RANKED).into_iter();
+        let on_node = bad.filter(|b| &b.slo == first).filter_map(|b| {
+            let record = self.state.lifecycles.get(&b.labels)?.record;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "whole seconds shown")]
+            let secs = b.bad_secs as u64;
+            Some((b.labels, record.node, record.region, secs))
+        });
+        nodes::attach_streams(&mut health, on_node);
+        health
     }
 
     /// How full each bounded structure is, one line per bound.

@@ -40,6 +40,26 @@ use std::sync::{Arc, RwLock};
 
 /// How far back the status page's node table looks, ms.
 pub const RECENT_MS: u64 = 15 * 60_000;
+/// Streams named per node on the status page.
+pub const STREAMS_PER_NODE: usize = 3;
+
+/// Gives each node of `health` the streams of `bad` that are on it now
+/// (the node and region of their current session; a node folded into
+/// `other` gives its streams to `other`), at most [`STREAMS_PER_NODE`]
+/// each: (stream labels, node, region, bad seconds), most bad first. What
+/// a support ticket about a node needs besides its IP.
+pub fn attach_streams(health: &mut [NodeHealth], bad: impl IntoIterator<Item = (String, Option<IpAddr>, Region, u64)>) {
+    let rows: hashbrown::HashMap<(String, &str), usize> =
+        health.iter().enumerate().map(|(i, h)| ((h.node.clone(), h.region), i)).collect();
+    for (labels, node, region, secs) in bad {
+        let row = rows
+            .get(&(NodeId::of(node).label(), region.label()))
+            .or_else(|| rows.get(&(OTHER.to_owned(), region.label())));
+        if let Some(streams) = row.map(|&i| &mut health[i].streams).filter(|s| s.len() < STREAMS_PER_NODE) {
+            streams.push((labels, secs));
+        }
+    }
+}
 
 pub struct NodeAccounting {
     /// SLO names, in definition order.

@@ -95,6 +95,9 @@ pub struct NodeHealth {
     pub live_secs: u64,
     /// Unix seconds of the end of the last report that added bad time.
     pub last_bad_secs: Option<u64>,
+    /// The streams now on it with the most bad time over the span (their
+    /// label sets), most first; see [`super::attach_streams`].
+    pub streams: Vec<(String, u64)>,
 }
 
 impl NodeHealth {
@@ -209,6 +212,7 @@ impl Node {
             bad_secs: current.bad_ms.saturating_sub(then.bad_ms) / 1000,
             live_secs: current.live_ms.saturating_sub(then.live_ms) / 1000,
             last_bad_secs: (last_bad > 0).then_some(last_bad / 1000),
+            streams: Vec::new(),
         }
     }
 }

@@ -386,7 +386,7 @@ fn nodes(out: &mut String, s: &StatusPage) {
     }
     out.push_str(
         "<table><tr><th>node</th><th>region</th><th class=\"num\">live streams</th><th class=\"num\">bad share</th>\
-         <th class=\"num\">vs the rest</th><th>last bad second</th></tr>",
+         <th class=\"num\">vs the rest</th><th>last bad second</th><th>worst streams on it now</th></tr>",
     );
     for n in s.nodes.iter().take(NODES_SHOWN) {
         let share = if n.live_seconds > 0 {
@@ -414,13 +414,25 @@ fn nodes(out: &mut String, s: &StatusPage) {
             (Some(t), Some(ago)) => when(t, ago),
             _ => "<span class=\"muted\">none</span>".to_owned(),
         };
+        let streams: Vec<String> = n
+            .streams
+            .iter()
+            .map(|st| {
+                format!(
+                    "<span class=\"mono\">{}</span> <span class=\"muted\">{} s</span>",
+                    path(&st.domain, &st.app, &st.stream),
+                    thousands(st.bad_seconds)
+                )
+            })
+            .collect();
         let _ = write!(
             out,
             "<tr><td class=\"mono\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{share}</td>\
-             <td class=\"num\">{ratio}</td><td>{last_bad}</td></tr>",
+             <td class=\"num\">{ratio}</td><td>{last_bad}</td><td>{}</td></tr>",
             escape(&n.node),
             n.region,
             thousands(n.live_streams),
+            streams.join("<br>"),
         );
     }
     end_table(out, s.nodes.len(), "No push session seen yet (the node comes from push start callbacks).");

@@ -335,6 +335,17 @@ pub struct NodeSummary {
     /// The end of the last report that made time bad, Unix seconds.
     pub last_bad: Option<u64>,
     pub last_bad_seconds_ago: Option<u64>,
+    /// The streams now on it with the most bad seconds over the span,
+    /// most first (a few), names cut short.
+    pub streams: Vec<NodeStream>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeStream {
+    pub domain: String,
+    pub app: String,
+    pub stream: String,
+    pub bad_seconds: u64,
 }
 
 /// The nodes as the page shows them.
@@ -350,8 +361,20 @@ fn nodes(health: Vec<NodeHealth>, now_secs: u64) -> Vec<NodeSummary> {
             live_streams: h.live_streams,
             bad_seconds: h.bad_secs,
             live_seconds: h.live_secs,
+            streams: h.streams.into_iter().map(|(labels, bad_seconds)| node_stream(&labels, bad_seconds)).collect(),
         })
         .collect()
+}
+
+/// A stream of a node, from its label set.
+fn node_stream(labels: &str, bad_seconds: u64) -> NodeStream {
+    let mut values = parse_labels(labels).into_iter().map(|(_, value)| {
+        let mut cut = String::new();
+        push_capped(&mut cut, &value, QUOTE_BYTES);
+        cut
+    });
+    let mut next = || values.next().unwrap_or_default();
+    NodeStream { domain: next(), app: next(), stream: next(), bad_seconds }
 }
 
 /// One listening address and the paths it serves.
