@@ -14,5 +14,6 @@ mod alerting_e2e;
 mod browser;
 mod dashboards;
 mod exposition;
+mod nodes_e2e;
 mod prometheus_e2e;
 mod slo_rules;
