@@ -215,6 +215,44 @@ def top_streams_table(b):
             overrides=[by_name(name, unit=unit) for _, name, unit in columns[1:]])
 
 
+def access_nodes(b, th):
+    """The "CSS access nodes" row: is it CSS or us? Per access node (the
+    push start's node) and region; every domain and app (node series have
+    neither), summed over the selected instances. Last on the board, so
+    the ids of the panels above (alert links, bookmarks) stay put."""
+    shown = shared.shown(th)
+    b.row("CSS access nodes")
+    b.panel("timeseries", "Top nodes by bad share (15m), against the fleet",
+            f"The 10 CSS access nodes with the largest bad share of their live stream time over 15 minutes (recorded rule, all domains, all instances), and the whole fleet's share (dashed). CSSPushNodeDegraded fires for a node at least {shown['node_factor']}× the rest of the fleet and at least {shown['node_min_share']}, with {shown['node_min_live']} or more live streams.",
+            "percentunit", [target(f"topk(10, {shared.NODE_BAD_SHARE})", "{{node}} {{region}} {{slo}}"),
+                            target(shared.FLEET_BAD_SHARE, "fleet {{slo}}")],
+            defaults={"min": 0},
+            overrides=[{"matcher": {"id": "byRegexp", "options": "fleet.*"},
+                        "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+                                       {"id": "color", "value": {"mode": "fixed", "fixedColor": "text"}}]}])
+    columns = [(f"topk(20, {shared.NODE_BAD_SHARE})", "bad share (15m)", "percentunit"),
+               (f"{shared.NODE_BAD_SHARE} / {shared.NODE_REST_BAD_SHARE}", "vs the rest", "suffix:×"),
+               (f"{shared.NODE_STREAMS_LIVE} * on (node, region) group_right {shared.NODE_BAD_SHARE} ^ 0", "live streams", "short")]
+    only_top = f" and on (node, region, slo) topk(20, {shared.NODE_BAD_SHARE})"
+    b.panel("table", "Nodes by bad share (15m)",
+            "The 20 nodes with the largest bad share over 15 minutes: the share, how many times the rest of the fleet's it is (+Inf: the rest had no bad time), and the streams on it now. All domains and instances. node=\"unknown\": sessions whose start was not seen; \"other\": nodes past --max-nodes.",
+            "short", [target(expr if i == 0 else expr + only_top, "", instant=True, fmt="table") for i, (expr, _, _) in enumerate(columns)],
+            transformations=[
+                {"id": "merge", "options": {}},
+                {"id": "organize", "options": {
+                    "excludeByName": {"Time": True},
+                    "renameByName": {f"Value #{'ABC'[i]}": name for i, (_, name, _) in enumerate(columns)}}}],
+            options={"sortBy": [{"displayName": "bad share (15m)", "desc": True}]},
+            overrides=[by_name(name, unit=unit) for _, name, unit in columns])
+    b.panel("timeseries", "Push ends by cause per node", "Push ends per second by access node and cause, on the node of the session they end (node=\"unknown\": no start seen). One node with css_internal or proxy_interrupted ends the others lack points at it; pusher_stopped is the normal end.",
+            "cps", [target(f"sum by (node, cause) (rate(css_push_node_stream_ends_total{{{JOB}}}[$__rate_interval]))", "{{node}} {{cause}}")], w=8)
+    b.panel("timeseries", "Live streams by region", "Streams pushing now by region of their access node (mainland: set_id 1-6, overseas: 7-200), all domains, summed over the selected instances.",
+            "short", [target(f"sum by (region) (css_push_node_streams_live{{{JOB}}})", "{{region}}")], w=8)
+    b.panel("timeseries", "Bad share by region (15m)", "Bad share of live stream time over 15 minutes by region (recorded rules, all domains and instances).",
+            "percentunit", [target(f"sum by (region, slo) ({shared.NODE_BAD}) / on (region) group_left sum by (region) ({shared.NODE_LIVE})", "{{region}} {{slo}}")],
+            w=8, defaults={"min": 0})
+
+
 def overview(site):
     th = site["thresholds"]
     b = Board()
@@ -295,6 +333,7 @@ def overview(site):
                     target(f"sum(rate(css_push_dedup_evicted_total{{{JOB}}}[$__rate_interval]))", "dedup evicted")], w=8)
     b.panel("timeseries", "Rejected callbacks by outcome", "Refused callbacks per second by outcome (every outcome but accepted, duplicate, ignored). unauthorized: bad signature (probing, or a key mismatch after rotation); expired: t in the past (replay or clock skew); timeout: body not received within --read-timeout.",
             "cps", [target(f"sum by (outcome) (rate(css_push_callbacks_total{{{JOB},{REFUSED}}}[$__rate_interval]))", "{{outcome}}")], w=8)
+    access_nodes(b, th)
     return dashboard(site, OVERVIEW, "CSS push errors: overview",
                      "Tencent Cloud CSS push errors, live streams and exporter health (css-push-exporter).",
                      b, True, [{"title": "Stream drill-down", "type": "link", "url": f"/d/{STREAM}/{STREAM}", "keepTime": True, "includeVars": True}])

@@ -290,6 +290,69 @@ ALERTS = [
         action="read the exporter's log: disk full, permissions, read-only volume; fix and watch `css_push_state_snapshots_total`"),
 ]
 
+# CSS access nodes (issue 25): the node breakdown's rules. Shares are of
+# live stream-seconds over 15 minutes, summed over exporter instances.
+NODE_RECORDS = [
+    (shared.NODE_LIVE,
+     "Live stream-seconds per CSS access node and region in 15 minutes.",
+     "sum by (node, region) (increase(css_push_node_live_seconds_total{$SEL}[15m]))"),
+    (shared.NODE_BAD,
+     "Bad stream-seconds per CSS access node, region and SLO in 15 minutes.",
+     "sum by (node, region, slo) (increase(css_push_node_bad_seconds_total{$SEL}[15m]))"),
+    (shared.NODE_BAD_SHARE,
+     "A node's bad share (0..1) of its live time in 15 minutes; absent without live time.",
+     "$NODE_BAD / on (node, region) group_left () ($NODE_LIVE > 0)"),
+    (shared.NODE_REST_BAD_SHARE,
+     """The bad share of the rest of the fleet: every node but this one
+(unknown and other included). Absent when the rest had no live time.""",
+     """
+        (sum by (slo) ($NODE_BAD) - on (slo) group_right $NODE_BAD)
+        / on (node, region) group_left ()
+        ((sum($NODE_LIVE) - on () group_right $NODE_LIVE) > 0)"""),
+    (shared.FLEET_BAD_SHARE,
+     "The whole fleet's bad share in 15 minutes, per SLO: the overview's reference line.",
+     "sum by (slo) ($NODE_BAD) / on () group_left () (sum($NODE_LIVE) > 0)"),
+    (shared.NODE_STREAMS_LIVE,
+     "Streams pushing through each node now, summed over exporter instances.",
+     "sum by (node, region) (css_push_node_streams_live{$SEL})"),
+]
+
+CSS_INTERNAL = 'css_push_node_stream_ends_total{$SEL,cause="css_internal"}'
+
+NODE_ALERTS = [
+    dict(
+        name="CSSPushNodeDegraded", severity="warning", scope="node", for_="5m",
+        why="One CSS access node far worse than the rest of the fleet: CSS, not the pushers (who spread over nodes).",
+        expr="""
+            (
+                $NODE_BAD_SHARE{node!~"unknown|other"}
+              >= ${node_factor} * $NODE_REST_BAD_SHARE
+            )
+            and $NODE_BAD_SHARE >= ${node_min_share}
+            and on (node, region) ($NODE_LIVE >= ${node_min_live} * $SECONDS(15m))""",
+        summary="CSS access node {{ $labels.node }} ({{ $labels.region }}): {{ $value | humanizePercentage }} of its push time bad",
+        description="{{ $value | humanizePercentage }} of the live stream time pushed through CSS access node {{ $labels.node }} ({{ $labels.region }}) in the last 15 minutes was bad ({{ $labels.slo }}), at least ${node_factor} times the rest of the fleet's share, with at least ${node_min_live} live streams on it on average. The node, not the pushers: open a Tencent Cloud support ticket with the node IP, the affected streams and the time range, and steer new pushes away from it.",
+        panel=(OVERVIEW, "Top nodes by bad share (15m), against the fleet", ()),
+        when="a CSS access node's bad share of live time over 15 minutes is at least ${node_factor} × the rest of the fleet's and at least ${node_min_share}, with at least ${node_min_live} live streams on it on average, for 5 minutes",
+        action="ticket to Tencent Cloud support with the node IP, affected streams and time range; steer pushers away from the node (re-resolve the push domain, or a backup push domain)"),
+    dict(
+        name="CSSPushCSSInternalEnds", severity="warning", scope="region", for_="10m",
+        why="CSS ending pushes with internal errors (errcode 5, 9, 11, 18) at a rising share: CSS's fault, normally near zero.",
+        expr=f"""
+            (
+                sum by (region) (increase({CSS_INTERNAL}[30m]))
+              / sum by (region) (increase(css_push_node_stream_ends_total{{$SEL}}[30m]))
+            ) > ${{css_internal_share}}
+            and sum by (region) (increase({CSS_INTERNAL}[30m])) >= ${{css_internal_min}}""",
+        summary="{{ $value | humanizePercentage }} of push ends in {{ $labels.region }} are CSS internal errors",
+        description="{{ $value | humanizePercentage }} of the push ends in region {{ $labels.region }} in the last 30 minutes (at least ${css_internal_min}) were CSS internal errors (errcode 5, 9, 11 or 18): CSS cut the pushes off. See which nodes they came from on the overview's \"Push ends by cause per node\"; open a Tencent Cloud support ticket with those node IPs and the time range.",
+        panel=(OVERVIEW, "Push ends by cause per node", ()),
+        when="more than ${css_internal_share} of a region's push ends in 30 minutes, and at least ${css_internal_min}, are CSS internal errors, for 10 minutes",
+        action="see the nodes on the overview's \"Push ends by cause per node\"; ticket to Tencent Cloud support with the node IPs and time range; steer pushers away from those nodes"),
+]
+RECORDS += NODE_RECORDS
+ALERTS += NODE_ALERTS
+
 SEVERITY_ORDER = {"critical": 0, "warning": 1}
 
 
@@ -297,7 +360,8 @@ SEVERITY_ORDER = {"critical": 0, "warning": 1}
 # matcher, the recorded series.
 NAMES = {name: getattr(shared, name) for name in (
     "REFUSED", "APP_STREAMS_WITH_ERRORS", "APP_STREAMS_LIVE", "APP_LIVE_ERROR_RATIO",
-    "DOMAIN_STREAMS_WITH_ERRORS", "DOMAIN_STREAMS", "DOMAIN_INCIDENT", "APP_INCIDENT")}
+    "DOMAIN_STREAMS_WITH_ERRORS", "DOMAIN_STREAMS", "DOMAIN_INCIDENT", "APP_INCIDENT",
+    "NODE_LIVE", "NODE_BAD", "NODE_BAD_SHARE", "NODE_REST_BAD_SHARE", "NODE_STREAMS_LIVE")}
 
 
 def fill_expr(expr, site, speedup):

@@ -195,6 +195,12 @@ pub struct Config {
     #[arg(long = "trusted-proxy", env = "CSS_PUSH_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
 
+    /// Most CSS access nodes (the `node` of push start callbacks) with
+    /// series of their own; sessions on further nodes count under
+    /// node="other".
+    #[arg(long, env = "CSS_PUSH_MAX_NODES", default_value_t = 1024)]
+    pub max_nodes: usize,
+
     /// The push-health SLOs (TOML, as prometheus/slo.toml): objective,
     /// window, bad error types. Unset: the built-in push-health SLO.
     #[arg(long, env = "CSS_PUSH_SLO_FILE")]
@@ -241,6 +247,7 @@ impl Config {
             dedup_window: self.dedup_window,
             dedup_capacity: self.dedup_capacity,
             journal: self.state_file.is_some(),
+            max_nodes: self.max_nodes,
         }
     }
 }

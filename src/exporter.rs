@@ -11,6 +11,7 @@ use crate::ingest::event::{Observer, Observers};
 use crate::ingest::outcome::{Handled, Rejection};
 use crate::ingest::pipeline::Pipeline;
 use crate::ingest::signature::Verifier;
+use crate::nodes::{self, NodeAccounting, NodeHealth};
 use crate::observe::auth::AuthFailures;
 use crate::observe::callbacks::CallbackTallies;
 use crate::observe::log::EventLog;
@@ -29,6 +30,10 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+/// The streams with the most bad time the status page's node table looks
+/// at, to name a few per node.
+const STREAMS_RANKED: usize = 500;
+
 pub struct Exporter {
     pipeline: Pipeline,
     state: Arc<State>,
@@ -44,6 +49,7 @@ pub struct Exporter {
     last_snapshot_len: AtomicUsize,
     recent: Arc<Recent>,
     slo: Arc<SloAccounting>,
+    nodes: Arc<NodeAccounting>,
 }
 
 impl Exporter {
@@ -70,6 +76,7 @@ impl Exporter {
         exporter.state.lifecycles.for_each(|_, pair, l| {
             if l.live {
                 exporter.slo.restored_live(pair, l);
+                exporter.nodes.restored_live(l);
             }
         });
         if let Some(stats) = &exporter.snapshot_stats {
@@ -90,9 +97,20 @@ impl Exporter {
         let metrics = Arc::new(ExporterMetrics::new());
         let tallies = Arc::new(CallbackTallies::new());
         let recent = Arc::new(Recent::new(clock.now_secs(), tallies.clone()));
-        let slo = Arc::new(SloAccounting::new(slos, limits, state.budget.clone(), clock.clone()));
-        let observers: Vec<Arc<dyn Observer>> =
-            vec![tallies.clone(), metrics.clone(), recent.clone(), Arc::new(EventLog::new()), slo.clone()];
+        // The node breakdown gets the SLO accounting's bad time as it is counted.
+        let slo_names = slos.iter().map(|s| s.name.clone()).collect();
+        let nodes = Arc::new(NodeAccounting::new(slo_names, limits, state.budget.clone(), clock.clone()));
+        let slo = Arc::new(
+            SloAccounting::new(slos, limits, state.budget.clone(), clock.clone()).with_bad_time(nodes.clone()),
+        );
+        let observers: Vec<Arc<dyn Observer>> = vec![
+            tallies.clone(),
+            metrics.clone(),
+            recent.clone(),
+            Arc::new(EventLog::new()),
+            slo.clone(),
+            nodes.clone(),
+        ];
         let pipeline = Pipeline {
             state: state.clone(),
             dedup: dedup.clone(),
@@ -105,6 +123,7 @@ impl Exporter {
         let auth_failures = Arc::new(AuthFailures::default());
         let mut collectors: Vec<Arc<dyn Collector>> =
             vec![metrics, tallies, scrapes.clone(), auth_failures.clone(), dedup.clone(), state.clone(), slo.clone()];
+        collectors.push(nodes.clone());
         let snapshot_stats =
             config.state_file.as_deref().map(|path| Arc::new(SnapshotStats::new(path, config.state_interval)));
         if let Some(stats) = &snapshot_stats {
@@ -123,6 +142,7 @@ impl Exporter {
             status_pages: Scrapes::default(),
             auth_failures,
             slo,
+            nodes,
         }
     }
 
@@ -159,8 +179,25 @@ impl Exporter {
             slo_top_streams: self.slo.top_bad_streams(status_page::SLO_SPAN_SECS, status_page::slo::TOP_BAD_STREAMS),
             bounds: self.bounds(),
             state_file: self.snapshot_stats.as_ref().map(|s| s.status()),
+            nodes: self.node_health(),
         };
         self.recent.page(self.clock.now_secs(), inputs)
+    }
+
+    /// Per access node over the status page's span, with the streams on it
+    /// with the most bad time (the first SLO's, as the page shows).
+    fn node_health(&self) -> Vec<NodeHealth> {
+        let mut health = self.nodes.recent_health(status_page::SLO_SPAN_SECS * 1000);
+        let first = &self.slo.slos()[0].name;
+        let bad = self.slo.top_bad_streams(status_page::SLO_SPAN_SECS, STREAMS_RANKED).into_iter();
+        let on_node = bad.filter(|b| &b.slo == first).filter_map(|b| {
+            let record = self.state.lifecycles.get(&b.labels)?.record;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "whole seconds shown")]
+            let secs = b.bad_secs as u64;
+            Some((b.labels, record.node, record.region, secs))
+        });
+        nodes::attach_streams(&mut health, on_node);
+        health
     }
 
     /// How full each bounded structure is, one line per bound.
@@ -182,15 +219,20 @@ impl Exporter {
                 self.state.lifecycles.max(),
             ),
             Bound::new("de-duplication memory", "--dedup-capacity", self.dedup.len(), self.dedup.capacity()),
+            Bound::new("CSS access nodes", "--max-nodes", self.nodes.tracked(), self.nodes.max()),
         ]
     }
 
     /// Drops expired streams, (domain, app) pairs and dedup entries. Runs on a timer.
     pub fn expire(&self) {
         let now = self.clock.now_secs();
-        self.state.expire(now, |key, pair, l| self.slo.forgotten(key, pair, l));
+        self.state.expire(now, |key, pair, l| {
+            self.slo.forgotten(key, pair, l);
+            self.nodes.forgotten(l);
+        });
         self.dedup.expire(now);
         self.slo.expire();
+        self.nodes.expire();
     }
 
     /// Per (domain, app): live streams now, and live and bad seconds per

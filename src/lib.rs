@@ -37,6 +37,7 @@ pub mod expose;
 pub mod http;
 pub mod ingest;
 pub mod logging;
+pub mod nodes;
 pub mod observe;
 #[cfg(feature = "simulate")]
 pub mod simulate;

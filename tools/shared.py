@@ -31,6 +31,16 @@ DOMAIN_STREAMS = "domain:css_push_streams:count"
 # "One incident, one page").
 DOMAIN_INCIDENT = "domain:css_push_incident:bool"
 APP_INCIDENT = "domain_app:css_push_incident:bool"
+# Per CSS access node (and region), over 15 minutes, summed over instances
+# (prometheus/generate.py, "CSS access nodes"): live and bad stream-seconds,
+# the node's bad share, the rest of the fleet's (the fleet without that
+# node), the fleet's, and live streams now.
+NODE_LIVE = "node_region:css_push_node_live_seconds:increase15m"
+NODE_BAD = "node_region_slo:css_push_node_bad_seconds:increase15m"
+NODE_BAD_SHARE = "node_region_slo:css_push_node_bad:ratio15m"
+NODE_REST_BAD_SHARE = "node_region_slo:css_push_node_rest_bad:ratio15m"
+FLEET_BAD_SHARE = "slo:css_push_node_bad:ratio15m"
+NODE_STREAMS_LIVE = "node_region:css_push_node_streams_live:sum"
 
 # Outcomes of css_push_callbacks_total that keep a callback (answered 200).
 # Refusals are selected as "none of these", so an outcome added on the Rust

@@ -240,6 +240,42 @@ pub const SLO_LATE_REPORTS: Family = family(
     "Bad push error reports covering time older than the SLO accounting holds (1024 s); that time is not counted.",
 );
 
+// Per CSS access node and region (issue 25).
+pub const NODE_LIVE_SECONDS: Family = family(
+    "css_push_node_live_seconds_total",
+    Counter,
+    "Stream-seconds pushed (push start to end) per CSS access node (the push start's node) and region.",
+);
+pub const NODE_BAD_SECONDS: Family = family(
+    "css_push_node_bad_seconds_total",
+    Counter,
+    "Per access node, region and SLO: live stream-seconds covered by bad push error reports, each once (outage gaps excluded).",
+);
+pub const NODE_STREAMS_LIVE: Family = family(
+    "css_push_node_streams_live",
+    Gauge,
+    "Per access node and region: streams pushing through it now (push start seen, no end yet).",
+);
+pub const NODE_STREAM_ENDS: Family = family(
+    "css_push_node_stream_ends_total",
+    Counter,
+    "Push ends per access node and region of their session, by cause; node=\"unknown\" when its start was not seen.",
+);
+pub const NODE_REPORTS: Family = family(
+    "css_push_node_reports_total",
+    Counter,
+    "Push error reports per access node and region of their session; node=\"unknown\" when its start was not seen.",
+);
+pub const NODES_TRACKED: Family =
+    family("css_push_nodes_tracked", Gauge, "Access nodes with series of their own (unknown and other not counted).");
+pub const NODES_LIMIT: Family =
+    family("css_push_nodes_limit", Gauge, "The --max-nodes bound on css_push_nodes_tracked.");
+pub const NODE_OVERFLOW: Family = family(
+    "css_push_node_overflow_total",
+    Counter,
+    "Push sessions counted under node=\"other\" because --max-nodes or --max-series was reached.",
+);
+
 /// Every family, in page order.
 pub const ALL: &[&Family] = &[
     &BUILD_INFO,
@@ -290,6 +326,14 @@ pub const ALL: &[&Family] = &[
     &SLO_STREAMS_LIMIT,
     &SLO_DROPPED_REPORTS,
     &SLO_LATE_REPORTS,
+    &NODE_LIVE_SECONDS,
+    &NODE_BAD_SECONDS,
+    &NODE_STREAMS_LIVE,
+    &NODE_STREAM_ENDS,
+    &NODE_REPORTS,
+    &NODES_TRACKED,
+    &NODES_LIMIT,
+    &NODE_OVERFLOW,
 ];
 
 /// Families of the standard process collector, which shows them itself.

@@ -22,7 +22,9 @@
 //! Streams seen only through reports have their own, smaller room than
 //! streams with a session, so a flood of them cannot take the room of the
 //! streams the SLI is about; what finds no room is counted.
+use super::bad_time::BadTime;
 use super::definition::{Slo, MAX_SLOS};
+use super::live::Live;
 use super::monotonic::Monotonic;
 use super::spans::Spans;
 use crate::expose::families as f;
@@ -74,6 +76,8 @@ pub struct SloAccounting {
     /// Bad reports with time older than the accounting holds, not counted.
     late_reports: AtomicU64,
     overflow_labels: Box<str>,
+    /// Told each report's newly bad time of a known session, as counted here.
+    bad_time: Option<Arc<dyn BadTime>>,
 }
 
 /// Which room a stream takes.
@@ -142,14 +146,6 @@ struct Sample {
     live: [u64; MAX_SLOS],
     bad: [u64; MAX_SLOS],
     outage: u64,
-}
-
-/// Running sums from which a pair's live time at any `now` follows.
-#[derive(Default)]
-struct Live {
-    open: i64,
-    open_starts: i128,
-    closed: u64,
 }
 
 struct StreamSlo {
@@ -227,7 +223,15 @@ impl SloAccounting {
             budget,
             late_reports: AtomicU64::new(0),
             overflow_labels: overflow_labels.into(),
+            bad_time: None,
         }
+    }
+
+    /// Tells `sink` the bad time of sessions as it is counted.
+    #[must_use]
+    pub fn with_bad_time(mut self, sink: Arc<dyn BadTime>) -> Self {
+        self.bad_time = Some(sink);
+        self
     }
 
     pub fn slos(&self) -> &[Slo] {
@@ -606,6 +610,9 @@ impl Observer for SloAccounting {
             if kind == Kind::Started {
                 pair.bad[i].fetch_add(added, Ordering::Relaxed);
                 self.add_stream_bad(p, added);
+                if let Some(sink) = self.bad_time.as_ref().filter(|_| added > 0) {
+                    sink.bad(r, i, added);
+                }
             } else {
                 pair.unattributed[i].fetch_add(added, Ordering::Relaxed);
             }
@@ -754,24 +761,6 @@ impl PairSlo {
             s.bad[i] = at_share(before.bad[i], next.bad[i]);
         }
         s
-    }
-}
-
-impl Live {
-    fn at(&self, now: u64) -> u64 {
-        let total = i128::from(self.closed) + i128::from(self.open) * i128::from(now) - self.open_starts;
-        u64::try_from(total.max(0)).unwrap_or(u64::MAX)
-    }
-
-    fn open(&mut self, start: u64) {
-        self.open += 1;
-        self.open_starts += i128::from(start);
-    }
-
-    fn close(&mut self, start: u64, end: u64) {
-        self.open -= 1;
-        self.open_starts -= i128::from(start);
-        self.closed += end.saturating_sub(start);
     }
 }
 

@@ -4,9 +4,12 @@
 //! events (the push sessions themselves live in `state`) and a collector
 //! for `/metrics`; the exporter wires it, nothing else knows it.
 pub mod accounting;
+pub mod bad_time;
 pub mod definition;
-mod monotonic;
+pub mod live;
+pub mod monotonic;
 mod spans;
 
 pub use accounting::{AppHealth, BadStream, Kind, Saturation, SloAccounting};
+pub use bad_time::BadTime;
 pub use definition::{Slo, SloFileError};

@@ -123,6 +123,11 @@ pub struct Effect {
     /// The stream started again after an abnormal end: the gap `[end,
     /// start)` and the cause of that end.
     pub gap: Option<Gap>,
+    /// The session this start or end is the end of, as the store holds it
+    /// now: an end's own (the live one it ended, or the one before, over
+    /// already), or the live session a start closed for want of its end.
+    /// `None` when an end names no session whose start was seen.
+    pub ended: Option<PastSession>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,6 +276,7 @@ impl Lifecycles {
             start_ms = start_ms.max(r.start_ms);
             effect.closed = Some((r.start_ms, start_ms));
             l.previous = Some(r.past(l.session, start_ms));
+            effect.ended = l.previous;
         } else if let Some(end) = r.end.filter(|_| r.start_ms > 0) {
             start_ms = start_ms.max(end.at_ms);
             l.previous = Some(r.past(l.session, end.at_ms));
@@ -351,16 +357,21 @@ impl Lifecycles {
     }
 }
 
-/// Ends the session if it is the live one.
+/// Ends the session if it is the live one; either way names the session
+/// the end is of, if its start was seen.
 fn end(l: &mut Lifecycle, c: &Change) -> Effect {
     l.ended_session = Some(c.session);
     if !(l.live && l.session == c.session) {
-        return Effect::default();
+        let r = &l.record;
+        let own = r.end.filter(|_| l.session == c.session && r.start_ms > 0).map(|e| r.past(l.session, e.at_ms));
+        let ended = own.or(l.previous.filter(|p| p.session == c.session));
+        return Effect { ended, ..Effect::default() };
     }
     l.live = false;
     let at_ms = c.at_ms.max(l.record.start_ms);
     l.record.end = Some(SessionEnd { at_ms, errcode: c.errcode.unwrap_or(0) });
-    Effect { closed: Some((l.record.start_ms, at_ms)), ..Effect::default() }
+    let ended = Some(l.record.past(l.session, at_ms));
+    Effect { closed: Some((l.record.start_ms, at_ms)), ended, ..Effect::default() }
 }
 
 impl Tracked {
@@ -464,6 +475,30 @@ mod tests {
     }
 
     #[test]
+    fn each_end_names_the_session_it_is_the_end_of() {
+        let l = Lifecycles::new(10, 0, None);
+        let key = test_key(id("a"));
+        let on = |start, session, node: [u8; 4]| Change {
+            node: Some(IpAddr::from(node)),
+            region: Region::Mainland,
+            ..test_change(start, false, session, 100)
+        };
+        let apply = |c: &Change| l.apply(&key, c, |_| {}).unwrap();
+        let node_of = |e: Effect| e.ended.map(|p| (p.session, p.node));
+        let a = Some(IpAddr::from([192, 0, 2, 1]));
+        let b = Some(IpAddr::from([192, 0, 2, 2]));
+        assert_eq!(node_of(apply(&on(true, 1, [192, 0, 2, 1]))), None, "a first start ends nothing");
+        assert_eq!(node_of(apply(&on(false, 1, [203, 0, 113, 9]))), Some((1, a)), "the start's node, not the end's");
+        apply(&on(true, 2, [192, 0, 2, 2]));
+        // A start after a missed end closes the old session: its node.
+        let missed = apply(&on(true, 3, [192, 0, 2, 3]));
+        assert_eq!((missed.closed.is_some(), node_of(missed)), (true, Some((2, b))));
+        let late = apply(&on(false, 2, [192, 0, 2, 2]));
+        assert_eq!((late.closed, node_of(late)), (None, Some((2, b))), "the late end of the one before");
+        assert_eq!(node_of(apply(&on(false, 9, [192, 0, 2, 9]))), None, "a session never started");
+    }
+
+    #[test]
     fn the_bound_is_counted_and_folded_pairs_count_under_overflow() {
         let l = Lifecycles::new(2, 0, None);
         l.start(id("a"), false, 1, 0, |_| {});
@@ -515,7 +550,7 @@ mod tests {
         // Back 30 s later: the gap after the abnormal end.
         let again = l.apply(&key, &change(true, 2, 1130, None), |_| {}).unwrap();
         let gap = Gap { from_ms: 1_100_000, to_ms: 1_130_000, cause: EndCause::PusherNetwork };
-        assert_eq!(again, Effect { opened: Some(1_130_000), closed: None, gap: Some(gap) });
+        assert_eq!(again, Effect { opened: Some(1_130_000), closed: None, gap: Some(gap), ended: None });
         assert_eq!(
             l.session(&key, 1).map(|m| (m.start_ms, m.end_ms)),
             Some((1_000_000, Some(1_100_000))),
@@ -523,7 +558,21 @@ mod tests {
         );
         // A start after a missed end closes the old session there; no gap.
         let missed = l.apply(&key, &change(true, 3, 1200, None), |_| {}).unwrap();
-        assert_eq!(missed, Effect { opened: Some(1_200_000), closed: Some((1_130_000, 1_200_000)), gap: None });
+        assert_eq!(
+            missed,
+            Effect {
+                opened: Some(1_200_000),
+                closed: Some((1_130_000, 1_200_000)),
+                gap: None,
+                ended: Some(PastSession {
+                    session: 2,
+                    start_ms: 1_130_000,
+                    end_ms: 1_200_000,
+                    node: change(true, 2, 0, None).node,
+                    region: Region::Mainland,
+                }),
+            }
+        );
         // An end that overtakes its start: the start changes nothing.
         let other = test_key(id("o"));
         assert_eq!(l.apply(&other, &change(false, 7, 1300, Some(14)), |_| {}), Some(Effect::default()));

@@ -29,4 +29,6 @@ pub struct Limits {
     pub dedup_capacity: usize,
     /// With `--state-file`: starts and ends are journalled.
     pub journal: bool,
+    /// `--max-nodes`: CSS access nodes with series of their own.
+    pub max_nodes: usize,
 }

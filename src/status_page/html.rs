@@ -13,6 +13,8 @@ use std::time::{Duration, UNIX_EPOCH};
 pub const REFRESH_SECS: u32 = 5;
 /// (domain, app) pairs listed in the summary, the most troubled first.
 const APPS_SHOWN: usize = 50;
+/// CSS access nodes listed, the worst bad share first.
+const NODES_SHOWN: usize = 20;
 
 const STYLE: &str = "
 :root{--ink:#1f2933;--muted:#616e7c;--line:#e4e7eb;--bg:#f5f7fa;--ok:#2f9e44;--warn:#e8590c;--bad:#c92a2a;--info:#1c7ed6}
@@ -77,6 +79,8 @@ pub fn render(s: &StatusPage) -> String {
     top_bad_streams(&mut out, &s.slo, super::SLO_SPAN_SECS);
     slo_accounting(&mut out, &s.slo);
     out.push_str("</div>");
+    // Then "is it CSS or us?": the access nodes the pushes went through.
+    nodes(&mut out, s);
     refused(&mut out, s);
     callbacks(&mut out, s);
     reports(&mut out, s);
@@ -453,6 +457,85 @@ fn top_bad_streams(out: &mut String, v: &SloView, span_secs: u64) {
     out.push_str("</section>");
 }
 
+/// Per CSS access node: live streams, bad share over the SLO span against
+/// the rest of the fleet, and the last bad second.
+fn nodes(out: &mut String, s: &StatusPage) {
+    let (bad, live) = s.nodes.iter().fold((0, 0), |(b, l), n| (b + n.bad_seconds, l + n.live_seconds));
+    let _ = write!(
+        out,
+        "<section id=\"nodes\"><h2>CSS access nodes<small>the node and region of each push session (from its push \
+         start); bad share of live stream time over {} min, first SLO</small></h2>",
+        super::SLO_SPAN_SECS / 60
+    );
+    if live > 0 {
+        let _ = write!(out, "<p>Fleet: <strong>{}</strong> bad.</p>", percent(bad, live));
+    }
+    out.push_str(
+        "<table><tr><th>node</th><th>region</th><th class=\"num\">live streams</th><th class=\"num\">bad share</th>\
+         <th class=\"num\">vs the rest</th><th>last bad second</th><th>worst streams on it now</th></tr>",
+    );
+    for n in s.nodes.iter().take(NODES_SHOWN) {
+        let share = if n.live_seconds > 0 {
+            format!(
+                "{} <span class=\"muted\">({} s of {} s)</span>",
+                percent(n.bad_seconds, n.live_seconds),
+                thousands(n.bad_seconds),
+                thousands(n.live_seconds)
+            )
+        } else {
+            "<span class=\"muted\">no live time</span>".to_owned()
+        };
+        // The node against the fleet without it: what the degraded-node ticket compares.
+        let (rest_bad, rest_live) = (bad - n.bad_seconds, live - n.live_seconds);
+        let ratio = match (n.live_seconds, rest_live, rest_bad) {
+            (0, ..) | (_, 0, _) => String::new(),
+            (_, _, 0) if n.bad_seconds > 0 => "rest: none bad".to_owned(),
+            (_, _, 0) => String::new(),
+            #[allow(clippy::cast_precision_loss, reason = "a ratio shown")]
+            _ => {
+                format!("{:.1}×", (n.bad_seconds as f64 / n.live_seconds as f64) / (rest_bad as f64 / rest_live as f64))
+            }
+        };
+        let last_bad = match (n.last_bad, n.last_bad_seconds_ago) {
+            (Some(t), Some(ago)) => when(t, ago),
+            _ => "<span class=\"muted\">none</span>".to_owned(),
+        };
+        let streams: Vec<String> = n
+            .streams
+            .iter()
+            .map(|st| {
+                format!(
+                    "<span class=\"mono\">{}</span> <span class=\"muted\">{} s</span>",
+                    path(&st.domain, &st.app, &st.stream),
+                    thousands(st.bad_seconds)
+                )
+            })
+            .collect();
+        let _ = write!(
+            out,
+            "<tr><td class=\"mono\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{share}</td>\
+             <td class=\"num\">{ratio}</td><td>{last_bad}</td><td>{}</td></tr>",
+            escape(&n.node),
+            n.region,
+            thousands(n.live_streams),
+            streams.join("<br>"),
+        );
+    }
+    end_table(out, s.nodes.len(), "No push session seen yet (the node comes from push start callbacks).");
+    if let Some(more) = s.nodes.len().checked_sub(NODES_SHOWN).filter(|&n| n > 0) {
+        let _ =
+            write!(out, "<p class=\"muted\">and {more} more nodes: see <code>css_push_node_streams_live</code>.</p>");
+    }
+    out.push_str("</section>");
+}
+
+/// `part` of `whole` as a percentage with two decimals.
+fn percent(part: u64, whole: u64) -> String {
+    #[allow(clippy::cast_precision_loss, reason = "a percentage shown")]
+    let p = part as f64 * 100.0 / whole as f64;
+    format!("{p:.2}%")
+}
+
 /// Closes a section's table, saying `when_empty` if it had no rows.
 fn end_table(out: &mut String, rows: usize, when_empty: &str) {
     out.push_str("</table>");
@@ -600,16 +683,7 @@ mod tests {
             ..ReportAccepted::for_test(sent, &key, &[(6, 1)], 0)
         });
         let bad = crate::slo::BadStream { labels: key.as_str().to_owned(), slo: "push-health".into(), bad_secs: 5.0 };
-        let view = PageInputs {
-            listeners: Vec::new(),
-            authenticated: false,
-            live_streams: Vec::new(),
-            slo_health: Vec::new(),
-            slo_saturation: Vec::new(),
-            slo_top_streams: vec![bad],
-            bounds: Vec::new(),
-            state_file: None,
-        };
+        let view = PageInputs { slo_top_streams: vec![bad], ..PageInputs::default() };
         let page = render(&s.page(10, view));
         assert!(page.contains("<section id=\"top-bad\">"), "the ranking by bad time is shown");
         assert!(!page.contains("<script") && !page.contains("<img"), "{page}");
@@ -626,16 +700,7 @@ mod tests {
 
     fn page_with(live: &[(&str, u64)], s: &Recent) -> String {
         let live_streams = live.iter().map(|&(app, live)| LiveStreams { domain: "d".into(), app: app.into(), live });
-        let view = PageInputs {
-            listeners: Vec::new(),
-            authenticated: true,
-            live_streams: live_streams.collect(),
-            slo_health: Vec::new(),
-            slo_saturation: Vec::new(),
-            slo_top_streams: Vec::new(),
-            bounds: Vec::new(),
-            state_file: None,
-        };
+        let view = PageInputs { authenticated: true, live_streams: live_streams.collect(), ..PageInputs::default() };
         render(&s.page(10, view))
     }
 

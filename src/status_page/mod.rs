@@ -14,6 +14,7 @@ pub mod window;
 use crate::catalog::{self, EventType};
 use crate::ingest::event::{CallbackSeen, Observer, ReportAccepted, Transition};
 use crate::ingest::outcome::{Outcome, OutcomeKind};
+use crate::nodes::NodeHealth;
 use crate::observe::callbacks::CallbackTallies;
 use crate::slo::{AppHealth, BadStream, Saturation};
 use crate::state::persist::StateFileStatus;
@@ -112,6 +113,7 @@ impl Recent {
             bounds: inputs.bounds,
             state_file: inputs.state_file,
             slo: slo::view(&inputs.slo_saturation, inputs.slo_top_streams, &self.end_causes),
+            nodes: nodes(inputs.nodes, now_secs),
         }
     }
 
@@ -285,6 +287,7 @@ pub fn live_streams(per_app: hashbrown::HashMap<String, u64>) -> Vec<LiveStreams
 }
 
 /// What the page needs from outside the rings.
+#[derive(Default)]
 pub struct PageInputs {
     pub listeners: Vec<Listener>,
     pub authenticated: bool,
@@ -298,6 +301,9 @@ pub struct PageInputs {
     pub slo_top_streams: Vec<BadStream>,
     pub bounds: Vec<Bound>,
     pub state_file: Option<StateFileStatus>,
+    /// Per CSS access node: live streams, the first SLO's bad and live
+    /// seconds over the last [`SLO_SPAN_SECS`], the worst share first.
+    pub nodes: Vec<NodeHealth>,
 }
 
 /// How far back the page's error-free share looks.
@@ -331,6 +337,66 @@ pub struct StatusPage {
     pub state_file: Option<StateFileStatus>,
     /// The SLO accounting: its rooms, push ends by cause, the streams with the most bad time.
     pub slo: slo::SloView,
+    /// Per CSS access node (and region) of the push sessions: the worst
+    /// bad share over [`SLO_SPAN_SECS`] first.
+    pub nodes: Vec<NodeSummary>,
+}
+
+/// One CSS access node's recent health; `node` is "unknown" for sessions
+/// whose start was not seen (or named no IP), "other" past `--max-nodes`.
+#[derive(Debug, Serialize)]
+pub struct NodeSummary {
+    pub node: String,
+    pub region: &'static str,
+    pub live_streams: u64,
+    /// The first SLO's bad and live seconds over [`SLO_SPAN_SECS`].
+    pub bad_seconds: u64,
+    pub live_seconds: u64,
+    /// Bad over live; `None` without live time.
+    pub bad_share: Option<f64>,
+    /// The end of the last report that made time bad, Unix seconds.
+    pub last_bad: Option<u64>,
+    pub last_bad_seconds_ago: Option<u64>,
+    /// The streams now on it with the most bad seconds over the span,
+    /// most first (a few), names cut short.
+    pub streams: Vec<NodeStream>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeStream {
+    pub domain: String,
+    pub app: String,
+    pub stream: String,
+    pub bad_seconds: u64,
+}
+
+/// The nodes as the page shows them.
+fn nodes(health: Vec<NodeHealth>, now_secs: u64) -> Vec<NodeSummary> {
+    health
+        .into_iter()
+        .map(|h| NodeSummary {
+            bad_share: h.bad_share(),
+            last_bad_seconds_ago: h.last_bad_secs.map(|t| now_secs.saturating_sub(t)),
+            last_bad: h.last_bad_secs,
+            node: h.node,
+            region: h.region,
+            live_streams: h.live_streams,
+            bad_seconds: h.bad_secs,
+            live_seconds: h.live_secs,
+            streams: h.streams.into_iter().map(|(labels, bad_seconds)| node_stream(&labels, bad_seconds)).collect(),
+        })
+        .collect()
+}
+
+/// A stream of a node, from its label set.
+fn node_stream(labels: &str, bad_seconds: u64) -> NodeStream {
+    let mut values = parse_labels(labels).into_iter().map(|(_, value)| {
+        let mut cut = String::new();
+        push_capped(&mut cut, &value, QUOTE_BYTES);
+        cut
+    });
+    let mut next = || values.next().unwrap_or_default();
+    NodeStream { domain: next(), app: next(), stream: next(), bad_seconds }
 }
 
 /// One listening address and the paths it serves.
@@ -463,16 +529,7 @@ mod tests {
     use crate::state::streams::StreamId;
 
     fn inputs() -> PageInputs {
-        PageInputs {
-            listeners: Vec::new(),
-            authenticated: true,
-            live_streams: Vec::new(),
-            slo_health: Vec::new(),
-            slo_saturation: Vec::new(),
-            slo_top_streams: Vec::new(),
-            bounds: Vec::new(),
-            state_file: None,
-        }
+        PageInputs { authenticated: true, ..PageInputs::default() }
     }
 
     #[test]

@@ -42,16 +42,7 @@ mod tests {
 
     #[test]
     fn both_answers_show_the_same_page() {
-        let inputs = super::super::PageInputs {
-            listeners: Vec::new(),
-            authenticated: true,
-            live_streams: Vec::new(),
-            slo_health: Vec::new(),
-            slo_saturation: Vec::new(),
-            slo_top_streams: Vec::new(),
-            bounds: Vec::new(),
-            state_file: None,
-        };
+        let inputs = super::super::PageInputs { authenticated: true, ..super::super::PageInputs::default() };
         let tallies = Arc::new(crate::observe::callbacks::CallbackTallies::new());
         let rendered = Rendered::from(super::super::Recent::new(1000, tallies).page(1042, inputs));
         let json: serde_json::Value = serde_json::from_slice(&rendered.json()).unwrap();

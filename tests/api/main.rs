@@ -15,6 +15,7 @@ mod hostile;
 mod layering;
 mod lifecycle;
 mod metric_contract;
+mod nodes;
 mod operator;
 mod properties;
 mod python_rules;

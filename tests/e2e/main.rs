@@ -15,6 +15,7 @@ mod browser;
 mod dashboards;
 mod exposition;
 mod generators;
+mod nodes_e2e;
 mod prometheus_e2e;
 mod slo_alerting;
 mod slo_fleet;

@@ -97,7 +97,10 @@ async fn every_dashboard_query_and_rule_returns_data() {
 
     // Lifecycle: late-1 is live on a; on b one stream is live, one ended.
     post_ok(&a, push_lifecycle(DOMAIN, APP, "late-1", "seq-late", None)).await;
-    post_ok(&b, push_lifecycle(DOMAIN, APP, "live-b1", "seq-b1", None)).await;
+    // On another CSS access node than the others: a node with a rest of the fleet.
+    let mut live_b1 = push_lifecycle(DOMAIN, APP, "live-b1", "seq-b1", None);
+    live_b1["node"] = "198.51.100.21".into();
+    post_ok(&b, live_b1).await;
     post_ok(&b, push_lifecycle(DOMAIN, APP, "ended-b", "seq-e", None)).await;
     for r in 0..3 {
         round(&a, &b, r).await;
