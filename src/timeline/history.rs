@@ -462,6 +462,7 @@ impl History {
 }
 
 /// A session as read back from a state file, before it is checked.
+#[derive(Debug)]
 pub struct RawSession {
     pub hash: u64,
     pub sequence: Box<str>,
@@ -565,9 +566,9 @@ mod tests {
         assert_eq!(spans(&h), [vec![(0, 15_000, 3), (20_000, 25_000, 1), (30_000, 35_000, 1)]]);
         h.report(1, "q", &none, &bad(T + 15_000, T + 20_000, &[(6, 1)], 0));
         h.report(1, "q", &none, &bad(T + 25_500, T + 30_000, &[(6, 1)], 0));
-        assert_eq!(spans(&h), [vec![(0, 35_000, 6)]]);
+        assert_eq!(spans(&h), [vec![(0, 35_000, 7)]]);
         let iv = &h.sessions().next().unwrap().intervals[0];
-        assert_eq!((iv.errors.clone(), iv.worst_gap_ms), (vec![(6, 9), (7, 1)], 3046));
+        assert_eq!((iv.errors.clone(), iv.worst_gap_ms), (vec![(6, 10), (7, 1)], 3046));
         assert_eq!(h.intervals(), 1);
         let s = h.sessions().next().unwrap();
         assert_eq!((s.first_ms, s.last_ms, s.start_ms), (T, T + 35_000, None));

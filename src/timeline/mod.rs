@@ -435,7 +435,7 @@ mod tests {
         let v = t.view(id, &key("s"), T + 3000).unwrap();
         assert_eq!((v.sessions.len(), v.sessions[0].start_ms), (1, Some(T - 500)));
         assert_eq!(t.streams(), 2);
-        t.expire(T + 8 * 86_400_000);
+        t.expire(T + 9 * 86_400_000);
         assert_eq!((t.streams(), t.bytes().0), (0, 0), "a week later the live sessions are believed over");
         let off = Timelines::new(&limits(0), 604_800);
         start(&off, "s", 1, T, None);

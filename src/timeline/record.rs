@@ -90,7 +90,11 @@ fn session(r: &mut Reader<'_>) -> Result<RawSession, FormatError> {
     let mut intervals = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(r.0.len() / 25));
     for _ in 0..n {
         let (from_ms, to_ms, reports, worst_gap_ms) = (r.u64()?, r.u64()?, r.u32()?, r.u32()?);
-        let errors = (0..r.u8()?).map(|_| Ok((r.u8()?, r.u64()?))).collect::<Result<Vec<_>, FormatError>>()?;
+        let n = r.u8()?;
+        let mut errors = Vec::with_capacity(usize::from(n));
+        for _ in 0..n {
+            errors.push((r.u8()?, r.u64()?));
+        }
         intervals.push(Interval { from_ms, to_ms, reports, worst_gap_ms, errors });
     }
     let end = end_ms.map(|at_ms| End { at_ms, errcode });
