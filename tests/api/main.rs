@@ -22,5 +22,6 @@ mod slo;
 mod state_file;
 mod state_file_hardening;
 mod status;
+mod timeline;
 mod tools_policy;
 mod web_config;
