@@ -471,7 +471,7 @@ pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
 /// Characters that show nothing, or change how the text around them shows:
 /// controls, bidirectional marks, embeddings, overrides and isolates,
 /// zero-width and other format characters, variation selectors, tags.
-fn hidden(c: char) -> bool {
+pub(crate) fn hidden(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

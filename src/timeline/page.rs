@@ -58,8 +58,9 @@ pub fn render(v: &StreamHistory) -> String {
         out,
         "<section id=\"support\"><h2>For a support ticket<small>plain text, times in UTC</small></h2>\
          <textarea readonly rows=\"{}\" aria-label=\"support summary\">{}</textarea></section>",
-        v.summary.lines().count().clamp(6, 40),
-        escape(&v.summary)
+        (v.summary.lines().count() * 3 / 2).clamp(6, 60),
+        // Line by line: the summary's own newlines stay (names have none left).
+        v.summary.lines().map(escape).collect::<Vec<_>>().join("\n")
     );
     let _ = write!(
         out,

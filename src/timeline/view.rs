@@ -7,8 +7,10 @@
 use super::history::{Bounds, History, Interval, Session};
 use crate::catalog::{self, EndCause};
 use crate::state::streams::StreamId;
+use crate::status_page::html::hidden;
 use crate::status_page::ErrorCount;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::net::IpAddr;
 use std::time::{Duration, UNIX_EPOCH};
@@ -227,15 +229,34 @@ fn status(h: &History, bad_since: Option<u64>, bounds: &Bounds, now_ms: u64) -> 
     }
 }
 
+/// `s` with the characters that show nothing or reorder text (a newline
+/// too) written out as `\u{202E}`, as the status page shows names: a name
+/// cannot add a line to the summary or disguise itself.
+fn visible(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(hidden) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if hidden(c) {
+            let _ = write!(out, "\\u{{{:04X}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// The story as plain text for a support ticket: UTC times, nodes, errors.
 fn summary(v: &StreamHistory) -> String {
     let mut out = String::with_capacity(512 + 256 * v.sessions.len());
-    let _ = writeln!(out, "Stream: {} / {} / {}", v.domain, v.app, v.stream);
+    let (domain, app, stream) = (visible(&v.domain), visible(&v.app), visible(&v.stream));
+    let _ = writeln!(out, "Stream: {domain} / {app} / {stream}");
     let _ = writeln!(out, "As of: {} (UTC, the exporter's clock)", utc(v.now_ms));
     let _ = writeln!(out, "Status: {}", v.status);
     let _ = writeln!(out, "Push sessions, oldest first ({}):", v.sessions.len());
     for (i, s) in v.sessions.iter().enumerate() {
-        let _ = write!(out, "{}. sequence {}", i + 1, s.sequence.as_deref().unwrap_or("unknown"));
+        let _ = write!(out, "{}. sequence {}", i + 1, visible(s.sequence.as_deref().unwrap_or("unknown")));
         match s.node {
             Some(node) => {
                 let _ = writeln!(out, ", node {node} ({})", s.region);
@@ -300,6 +321,17 @@ mod tests {
     fn report(h: &mut History, session: u64, from_s: u64, errors: &[(u8, u64)], gap_ms: u32) {
         let bad = Bad { from_ms: T + from_s * 1000, to_ms: T + (from_s + 5) * 1000, errors, worst_gap_ms: gap_ms };
         h.report(session, "seq", &Facts::default(), &bad);
+    }
+
+    #[test]
+    fn names_cannot_add_lines_to_the_summary() {
+        let mut h = History::new(10);
+        h.start(1, "q\nStatus: fine", T, (None, Region::Unknown), None);
+        let id = StreamId { domain: "d", app: "a", stream: "s\u{202E}\nStatus: fine" };
+        let v = build(id, &h, &BOUNDS, T);
+        assert_eq!(v.summary.lines().filter(|l| l.starts_with("Status:")).count(), 1, "{}", v.summary);
+        assert!(v.summary.contains("Stream: d / a / s\\u{202E}\\u{000A}Status: fine\n"), "{}", v.summary);
+        assert!(v.summary.contains("1. sequence q\\u{000A}Status: fine,"), "{}", v.summary);
     }
 
     #[test]
