@@ -126,6 +126,7 @@ fn memory(streams: u64) {
             delay_secs: 0.0,
             future_data_time: false,
             unparsed_details: &[],
+            sequence: "q",
             session: Some(1),
             node: None,
             region,

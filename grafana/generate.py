@@ -63,6 +63,22 @@ def last_error(selector):
     return f"max by (domain, app, stream) ({LAST_ERROR}{{{selector}}})"
 
 
+# Where a panel's data link finds a stream's names: series labels, or a
+# table's fields.
+LABELS, FIELDS = "__field.labels", "__data.fields"
+# The labels that name a stream, kept by every query of a linked panel.
+BY_STREAM = "by (domain, app, stream"
+STREAM_PAGE_LINK = "Stream history (exporter)"
+
+
+def stream_page_link(site, names=LABELS):
+    """A data link to the exporter's page of the stream a value belongs to
+    (README, "A stream's story"), each name one percent-encoded segment."""
+    segments = "/".join(f"${{{names}.{label}:percentencode}}" for label in ("domain", "app", "stream"))
+    return {"title": STREAM_PAGE_LINK, "url": f"{site['exporter_url'].rstrip('/')}/streams/{segments}",
+            "targetBlank": True}
+
+
 def by_name(name, **props):
     """A field override: `props` for the field displayed as `name`."""
     return {"matcher": {"id": "byName", "options": name},
@@ -188,7 +204,7 @@ def dashboard(site, uid, title, description, board, stream_multi, links, alert_f
     }
 
 
-def top_streams_table(b):
+def top_streams_table(site, b):
     """The 10 streams with most errors in 5 minutes, with since when they
     fail: first error report in the range, latest one, and the span."""
     top = f"topk(10, sum by (domain, app, stream) ({shared.STREAM_ERRORS}{{{REC_STREAMS}}}))"
@@ -211,7 +227,8 @@ def top_streams_table(b):
                     "renameByName": {f"Value #{'ABCD'[i]}": name for i, (_, name, _) in enumerate(columns)}}}],
             options={"sortBy": [{"displayName": "errors (5m)", "desc": True}]},
             defaults={"links": [{"title": "Stream drill-down",
-                                 "url": f"/d/{STREAM}/{STREAM}?${{__url_time_range}}&var-datasource=${{datasource}}&var-domain=${{__data.fields.domain}}&var-app=${{__data.fields.app}}&var-stream=${{__data.fields.stream}}"}]},
+                                 "url": f"/d/{STREAM}/{STREAM}?${{__url_time_range}}&var-datasource=${{datasource}}&var-domain=${{__data.fields.domain}}&var-app=${{__data.fields.app}}&var-stream=${{__data.fields.stream}}"},
+                                stream_page_link(site, FIELDS)]},
             overrides=[by_name(name, unit=unit) for _, name, unit in columns[1:]])
 
 
@@ -272,7 +289,7 @@ def overview(site):
             "cps", [target(f"sum by (error) (rate(css_push_errors_total{{{STREAMS}}}[$__rate_interval]))", "{{error}}")])
     b.panel("timeseries", "Push error rate by domain", "Push errors per second by push domain, summed over apps, streams and exporter instances.",
             "cps", [target(f"sum by (domain) (rate(css_push_errors_total{{{STREAMS}}}[$__rate_interval]))", "{{domain}}")])
-    top_streams_table(b)
+    top_streams_table(site, b)
     b.row("Frame gaps")
     b.panel("heatmap", "Frame gap distribution", "Frame arrival gaps CSS reported (late video and audio frames, error types 6 and 7), per interval and gap-length bucket.",
             "s", [target(f"sum by (le) (increase(css_push_frame_interval_seconds_bucket{{{APP}}}[$__rate_interval]))", "{{le}}", fmt="heatmap")],
@@ -283,8 +300,9 @@ def overview(site):
     b.panel("timeseries", "Late frames: video vs audio", "Share of late-frame errors (video_frame_late, audio_frame_late) that are video and audio.",
             "percentunit", [target(f"sum by (error) (rate(css_push_errors_total{{{STREAMS},{LATE}}}[$__rate_interval])) / ignoring (error) group_left sum(rate(css_push_errors_total{{{STREAMS},{LATE}}}[$__rate_interval]))", "{{error}}")],
             defaults={"min": 0, "max": 1, "custom": {"drawStyle": "line", "fillOpacity": 60, "showPoints": "never", "stacking": {"mode": "normal", "group": "A"}}})
-    b.panel("timeseries", "Largest frame gap now, top 10 streams", "Largest frame gap in each stream's latest push error report (css_push_frame_interval_max_seconds), 10 worst streams.",
-            "s", [target(f"topk(10, max by (domain, app, stream, media) (css_push_frame_interval_max_seconds{{{STREAMS}}}))", "{{stream}} {{media}}")])
+    b.panel("timeseries", "Largest frame gap now, top 10 streams", "Largest frame gap in each stream's latest push error report (css_push_frame_interval_max_seconds), 10 worst streams. Click a series for the stream's history on the exporter.",
+            "s", [target(f"topk(10, max {BY_STREAM}, media) (css_push_frame_interval_max_seconds{{{STREAMS}}}))", "{{stream}} {{media}}")],
+            defaults={"links": [stream_page_link(site)]})
     b.row("Live streams")
     b.panel("timeseries", "Live streams", "Streams pushing now (push start seen, no end yet) by domain and app, summed over exporter instances.",
             "short", [target(f"sum by (domain, app) (css_push_streams_live{{{APP}}})", "{{domain}}/{{app}}")])
@@ -343,34 +361,38 @@ def stream(site):
     failing = site["thresholds"]["failing_seconds"]
     b = Board()
     b.panel("stat", "Pushing now", "1 while the stream is pushing (push start seen), 0 after its push end; empty without lifecycle callbacks.",
-            "short", [target(f"max(css_push_stream_live{{{ONE}}})", "live")], w=6, h=5, thresholds=NEUTRAL,
+            "short", [target(f"max {BY_STREAM}) (css_push_stream_live{{{ONE}}})", "live")], w=6, h=5, thresholds=NEUTRAL,
             defaults={"mappings": states(**{"0": ("ended", "orange"), "1": ("pushing", "green")})})
     b.panel("stat", "First error in range", "data_time of the stream's first push error report inside the time range: since when it fails (if it still does, see the health timeline).",
-            "dateTimeAsIso", [target(f"min({first_error_in_range(ONE)}) * 1000", "first error")], w=6, h=5,
+            "dateTimeAsIso", [target(f"{first_error_in_range(ONE)} * 1000", "first error")], w=6, h=5,
             thresholds=NEUTRAL)
     b.panel("stat", "Last error report", "data_time of the stream's latest push error report.",
-            "dateTimeAsIso", [target(f"max({LAST_ERROR}{{{ONE}}}) * 1000", "last error")], w=6, h=5,
+            "dateTimeAsIso", [target(f"max {BY_STREAM}) ({LAST_ERROR}{{{ONE}}}) * 1000", "last error")], w=6, h=5,
             thresholds=NEUTRAL)
     b.panel("stat", "Since last error report", f"Time since the stream's latest push error report (CSS sends one per report interval with errors): red while under {failing:g} s, the stream still failing.",
-            "s", [target(f"time() - max({LAST_ERROR}{{{ONE}}})", "ago")], w=6, h=5,
+            "s", [target(f"time() - max {BY_STREAM}) ({LAST_ERROR}{{{ONE}}})", "ago")], w=6, h=5,
             thresholds=steps(("red", None), ("green", failing)))
     b.panel("state-timeline", "Health", f"Pushing: push start seen and no push end (css_push_stream_live). Errors: a push error report within the last {failing:g} s. Read across: since when the stream fails, and whether it was pushing then.",
-            "short", [target(f"max(css_push_stream_live{{{ONE}}})", "pushing"),
-                      target(f"time() - max({LAST_ERROR}{{{ONE}}}) < bool {failing:g}", "errors")], w=24, h=5,
+            "short", [target(f"max {BY_STREAM}) (css_push_stream_live{{{ONE}}})", "pushing"),
+                      target(f"time() - max {BY_STREAM}) ({LAST_ERROR}{{{ONE}}}) < bool {failing:g}", "errors")], w=24, h=5,
             options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8, "legend": {"showLegend": False}},
             overrides=[by_name("pushing", mappings=states(**{"0": ("ended", "orange"), "1": ("pushing", "green")})),
                        by_name("errors", mappings=states(**{"0": ("no errors", "green"), "1": ("errors", "red")}))])
     b.panel("stat", "Worst frame gap in range", "Largest frame arrival gap in any of the stream's reports in the time range (sampled at scrapes).",
-            "s", [target(f"max(max_over_time(css_push_frame_interval_max_seconds{{{ONE}}}[$__range]))", "max gap")], w=6, h=5,
+            "s", [target(f"max {BY_STREAM}) (max_over_time(css_push_frame_interval_max_seconds{{{ONE}}}[$__range]))", "max gap")], w=6, h=5,
             thresholds=NEUTRAL)
     b.panel("timeseries", "Error types over time", "This stream's push errors per second by error type.",
-            "cps", [target(f"sum by (error) (rate(css_push_errors_total{{{ONE}}}[$__rate_interval]))", "{{error}}")], w=18, h=5)
+            "cps", [target(f"sum {BY_STREAM}, error) (rate(css_push_errors_total{{{ONE}}}[$__rate_interval]))", "{{error}}")], w=18, h=5)
     b.panel("timeseries", "Worst frame gap per report", "Largest video and audio frame gap in the stream's latest push error report.",
-            "s", [target(f"max by (media) (css_push_frame_interval_max_seconds{{{ONE}}})", "{{media}}")])
+            "s", [target(f"max {BY_STREAM}, media) (css_push_frame_interval_max_seconds{{{ONE}}})", "{{media}}")])
     b.panel("bargauge", "Errors in the last 5 minutes by type", "Push errors of this stream in the last 5 minutes by error type (recorded rule; counts a stream's first report too).",
-            "short", [target(f"sum by (error) ({shared.STREAM_ERRORS}{{{REC_ONE}}})", "{{error}}", instant=True)],
+            "short", [target(f"sum {BY_STREAM}, error) ({shared.STREAM_ERRORS}{{{REC_ONE}}})", "{{error}}", instant=True)],
             options={"displayMode": "gradient", "orientation": "horizontal",
                      "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}})
+    # Every panel shows the one stream, by its labels: each links its history
+    # on the exporter.
+    for p in b.panels:
+        p["fieldConfig"]["defaults"]["links"] = [stream_page_link(site)]
     # The stream's own alerts, and those without a stream (domain-wide, the
     # exporter's).
     return dashboard(site, STREAM, "CSS push errors: stream",

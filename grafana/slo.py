@@ -96,7 +96,7 @@ def burn_now():
             target(" or ".join(broad), "{{window}} without the worst streams", instant=True)]
 
 
-def board(slos):
+def board(site, slos):
     first = slos[0]
     objective = first["objective"]
     factors = [(t, rules.factor(first, t[3], t[1])) for t in rules.TIERS]
@@ -163,7 +163,8 @@ def board(slos):
             transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}, "renameByName": {"Value": "bad seconds"}}}],
             options={"sortBy": [{"displayName": "bad seconds", "desc": True}]},
             defaults={"links": [{"title": "Stream drill-down",
-                                 "url": f"/d/{STREAM}/{STREAM}?${{__url_time_range}}&var-datasource=${{datasource}}&var-domain=${{__data.fields.domain}}&var-app=${{__data.fields.app}}&var-stream=${{__data.fields.stream}}"}]})
+                                 "url": f"/d/{STREAM}/{STREAM}?${{__url_time_range}}&var-datasource=${{datasource}}&var-domain=${{__data.fields.domain}}&var-app=${{__data.fields.app}}&var-stream=${{__data.fields.stream}}"},
+                                grafana.stream_page_link(site, grafana.FIELDS)]})
     g.panel("stat", "Unattributed share", "Bad-reported seconds of streams with no known push session (no push start seen, or no lifecycle callbacks), as a share of all bad-reported seconds in the time range. They count on neither side of the SLO: a high share means the SLO sees only part of the fleet.",
             "percentunit", [target(f"sum(rate(css_push_slo_unattributed_seconds_total{{{RAW},{ONE_SLO}}}[$__range])) / (sum(rate(css_push_slo_unattributed_seconds_total{{{RAW},{ONE_SLO}}}[$__range])) + sum(rate(css_push_bad_seconds_total{{{RAW},{ONE_SLO}}}[$__range])))", "unattributed")],
             w=8, thresholds=steps(("green", None), ("orange", 0.1), ("red", 0.5)))
@@ -201,7 +202,7 @@ def dashboard(site, slos):
         "annotations": {"list": []},
         "links": [{"title": "Overview", "type": "link", "url": f"/d/{OVERVIEW}/{OVERVIEW}", "keepTime": True, "includeVars": True},
                   {"title": "Runbook", "type": "link", "url": site["runbook_url"], "targetBlank": True}],
-        "panels": board(slos),
+        "panels": board(site, slos),
     }
 
 

@@ -42,10 +42,10 @@ impl clap::builder::TypedValueParser for CallbackKey {
     }
 }
 
-use crate::state::limits::Limits;
 /// Longest `--max-label-length`: longer values make pages no one can read
 /// and series Prometheus itself may refuse.
 pub use crate::state::limits::MAX_LABEL_LENGTH;
+use crate::state::limits::{Limits, TimelineLimits};
 
 fn label_length(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
@@ -205,7 +205,30 @@ pub struct Config {
     /// window, bad error types. Unset: the built-in push-health SLO.
     #[arg(long, env = "CSS_PUSH_SLO_FILE")]
     pub slo_file: Option<PathBuf>,
+
+    // Each stream's story (GET /streams/...).
+    /// Push sessions kept per stream in its history; older ones go first.
+    #[arg(long, env = "CSS_PUSH_TIMELINE_MAX_SESSIONS", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub timeline_max_sessions: u16,
+
+    /// Merged bad intervals kept per stream in its history, over all its
+    /// sessions; older ones go first.
+    #[arg(long, env = "CSS_PUSH_TIMELINE_MAX_INTERVALS", default_value_t = 512, value_parser = clap::value_parser!(u16).range(1..=16384))]
+    pub timeline_max_intervals: u16,
+
+    /// How far back a stream's history reaches.
+    #[arg(long, env = "CSS_PUSH_TIMELINE_MAX_AGE", default_value = "24h", value_parser = ttl)]
+    pub timeline_max_age: Duration,
+
+    /// Memory for all streams' histories together (bytes, estimated);
+    /// past it the oldest history of any stream is dropped first, counted
+    /// in css_push_timeline_dropped_total. 0 keeps no history.
+    #[arg(long, env = "CSS_PUSH_TIMELINE_MAX_BYTES", default_value_t = DEFAULT_TIMELINE_MAX_BYTES)]
+    pub timeline_max_bytes: u64,
 }
+
+/// Default `--timeline-max-bytes`: see BENCHMARKS.md for what it holds.
+pub const DEFAULT_TIMELINE_MAX_BYTES: u64 = 256 << 20;
 
 impl Config {
     /// The defaults overridden by `flags` (and by `CSS_PUSH_*` variables).
@@ -248,6 +271,12 @@ impl Config {
             dedup_capacity: self.dedup_capacity,
             journal: self.state_file.is_some(),
             max_nodes: self.max_nodes,
+            timeline: TimelineLimits {
+                max_sessions: usize::from(self.timeline_max_sessions),
+                max_intervals: usize::from(self.timeline_max_intervals),
+                max_age: self.timeline_max_age,
+                max_bytes: self.timeline_max_bytes,
+            },
         }
     }
 }

@@ -23,9 +23,13 @@ use crate::state::journal::Pending;
 use crate::state::limits::Limits;
 use crate::state::persist::{Loaded, SnapshotStats};
 use crate::state::snapshot::{self, Encoded, Restored};
+use crate::state::streams::StreamId;
 use crate::state::State;
 use crate::status_page::rendered::Rendered;
 use crate::status_page::{self, Bound, Listener, PageInputs, Recent, StatusPage};
+use crate::text::cap;
+use crate::timeline::view::StreamHistory;
+use crate::timeline::Timelines;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -50,6 +54,7 @@ pub struct Exporter {
     recent: Arc<Recent>,
     slo: Arc<SloAccounting>,
     nodes: Arc<NodeAccounting>,
+    timelines: Arc<Timelines>,
 }
 
 impl Exporter {
@@ -68,11 +73,16 @@ impl Exporter {
     /// The exporter with the state the state file and its journal held,
     /// less what has expired since.
     pub fn restored(config: &Config, slos: Vec<Slo>, clock: Arc<dyn Clock>, loaded: Loaded) -> (Self, Restored) {
-        let Loaded { snapshot, journal, moved_aside } = loaded;
+        let Loaded { mut snapshot, journal, moved_aside } = loaded;
         let limits = config.limits();
         let dedup = Dedup::with_seed(limits.dedup_window.as_secs(), limits.dedup_capacity, snapshot.dedup_seed());
         let exporter = Self::build(config, &limits, slos, clock, dedup);
-        let restored = snapshot.restore(&exporter.state, &exporter.dedup, exporter.clock.now_secs(), &journal);
+        let histories = snapshot.take_timelines();
+        let mut restored = snapshot.restore(&exporter.state, &exporter.dedup, exporter.clock.now_secs(), &journal);
+        let timelines = exporter.timelines.restore(&histories, exporter.now_ms(), limits.max_label_bytes);
+        restored.histories = timelines.streams;
+        restored.invalid += timelines.invalid;
+        restored.over_bounds += usize::try_from(timelines.over_bounds).unwrap_or(usize::MAX);
         exporter.state.lifecycles.for_each(|_, pair, l| {
             if l.live {
                 exporter.slo.restored_live(pair, l);
@@ -103,6 +113,7 @@ impl Exporter {
         let slo = Arc::new(
             SloAccounting::new(slos, limits, state.budget.clone(), clock.clone()).with_bad_time(nodes.clone()),
         );
+        let timelines = Arc::new(Timelines::new(&limits.timeline, limits.live_stream_ttl.as_secs()));
         let observers: Vec<Arc<dyn Observer>> = vec![
             tallies.clone(),
             metrics.clone(),
@@ -110,6 +121,7 @@ impl Exporter {
             Arc::new(EventLog::new()),
             slo.clone(),
             nodes.clone(),
+            timelines.clone(),
         ];
         let pipeline = Pipeline {
             state: state.clone(),
@@ -121,9 +133,17 @@ impl Exporter {
         };
         let scrapes = Arc::new(Scrapes::default());
         let auth_failures = Arc::new(AuthFailures::default());
-        let mut collectors: Vec<Arc<dyn Collector>> =
-            vec![metrics, tallies, scrapes.clone(), auth_failures.clone(), dedup.clone(), state.clone(), slo.clone()];
-        collectors.push(nodes.clone());
+        let mut collectors: Vec<Arc<dyn Collector>> = vec![
+            metrics,
+            tallies,
+            scrapes.clone(),
+            auth_failures.clone(),
+            dedup.clone(),
+            state.clone(),
+            slo.clone(),
+            nodes.clone(),
+            timelines.clone(),
+        ];
         let snapshot_stats =
             config.state_file.as_deref().map(|path| Arc::new(SnapshotStats::new(path, config.state_interval)));
         if let Some(stats) = &snapshot_stats {
@@ -143,6 +163,7 @@ impl Exporter {
             auth_failures,
             slo,
             nodes,
+            timelines,
         }
     }
 
@@ -220,7 +241,25 @@ impl Exporter {
             ),
             Bound::new("de-duplication memory", "--dedup-capacity", self.dedup.len(), self.dedup.capacity()),
             Bound::new("CSS access nodes", "--max-nodes", self.nodes.tracked(), self.nodes.max()),
+            Bound::new(
+                "stream histories, bytes",
+                "--timeline-max-bytes",
+                self.timelines.bytes().0,
+                self.timelines.bytes().1,
+            ),
         ]
+    }
+
+    /// The recent history of the stream `id` (names as a callback would
+    /// send them, capped here as labels are), if one is kept.
+    pub fn stream_history(&self, id: StreamId<'_>) -> Option<StreamHistory> {
+        let max = self.pipeline.max_label_bytes;
+        let capped = StreamId { domain: cap(id.domain, max), app: cap(id.app, max), stream: cap(id.stream, max) };
+        self.timelines.view(capped, &self.state.key(id), self.now_ms())
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.clock.now().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Drops expired streams, (domain, app) pairs and dedup entries. Runs on a timer.
@@ -233,6 +272,7 @@ impl Exporter {
         self.dedup.expire(now);
         self.slo.expire();
         self.nodes.expire();
+        self.timelines.expire(self.now_ms());
     }
 
     /// Per (domain, app): live streams now, and live and bad seconds per
@@ -245,7 +285,10 @@ impl Exporter {
     /// The state a restart should find again, as the bytes of a state file.
     pub fn snapshot(&self) -> Encoded {
         let last = self.last_snapshot_len.load(Ordering::Relaxed);
-        let encoded = snapshot::encode(&self.state, &self.dedup, self.clock.now_secs(), 4096 + last + last / 8);
+        let capacity = 4096 + last + last / 8;
+        let encoded = snapshot::encode_with(&self.state, &self.dedup, self.clock.now_secs(), capacity, |out| {
+            self.timelines.encode(out);
+        });
         self.last_snapshot_len.store(encoded.bytes.len(), Ordering::Relaxed);
         encoded
     }

@@ -15,8 +15,10 @@
 //!    metrics implements [`expose::Collector`], with names from one table.
 //!
 //! The observers of those events: [`observe`] (the callback tallies, the
-//! exporter-level metrics, the log) and [`status_page`], which keeps the
-//! latest callbacks, refused and accepted, for the status page (`GET /`).
+//! exporter-level metrics, the log), [`status_page`], which keeps the
+//! latest callbacks, refused and accepted, for the status page (`GET /`),
+//! the SLO accounting ([`slo`]) and [`timeline`], each stream's recent
+//! push sessions and bad intervals for its stream page.
 //!
 //! [`exporter::Exporter`] is the composition root: it ties ingest, state,
 //! the observers and exposition together without HTTP; [`Application`]
@@ -46,6 +48,7 @@ pub mod state;
 pub mod status_page;
 pub(crate) mod sync;
 pub mod text;
+pub mod timeline;
 
 pub use cli::Config;
 pub use exporter::Exporter;

@@ -128,6 +128,8 @@ def load_site(path=None):
         raise SiteError("slo_file must not be empty")
     if not site["selector"].strip():
         raise SiteError("selector must not be empty")
+    if not site["exporter_url"].startswith(("http://", "https://")):
+        raise SiteError(f"exporter_url must be an http:// or https:// URL, got {site['exporter_url']!r}")
     for key, value in site["thresholds"].items():
         if value < 0 or (key.endswith("_share") and value > 1):
             raise SiteError(f"thresholds.{key} out of range: {value}")

@@ -275,6 +275,21 @@ pub const NODE_OVERFLOW: Family = family(
     Counter,
     "Push sessions counted under node=\"other\" because --max-nodes or --max-series was reached.",
 );
+// Each stream's story (issue 26): GET /streams/{domain}/{app}/{stream}.
+pub const TIMELINE_STREAMS: Family = family(
+    "css_push_timeline_streams",
+    Gauge,
+    "Streams with a history (push sessions, bad intervals) kept for their stream page.",
+);
+pub const TIMELINE_BYTES: Family =
+    family("css_push_timeline_bytes", Gauge, "Memory the streams' histories hold, as estimated per update, bytes.");
+pub const TIMELINE_BYTES_LIMIT: Family =
+    family("css_push_timeline_bytes_limit", Gauge, "The --timeline-max-bytes cap on css_push_timeline_bytes.");
+pub const TIMELINE_DROPPED: Family = family(
+    "css_push_timeline_dropped_total",
+    Counter,
+    "History dropped before --timeline-max-age to keep a bound, oldest first, by bound (sessions, intervals: per stream; memory: all streams) and item.",
+);
 
 /// Every family, in page order.
 pub const ALL: &[&Family] = &[
@@ -334,6 +349,10 @@ pub const ALL: &[&Family] = &[
     &NODES_TRACKED,
     &NODES_LIMIT,
     &NODE_OVERFLOW,
+    &TIMELINE_STREAMS,
+    &TIMELINE_BYTES,
+    &TIMELINE_BYTES_LIMIT,
+    &TIMELINE_DROPPED,
 ];
 
 /// Families of the standard process collector, which shows them itself.

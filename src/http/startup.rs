@@ -217,16 +217,17 @@ fn restored(
     let (exporter, r) = Exporter::restored(config, slos, clock, loaded);
     log::info!(
         "restored {} streams ({} live) and {} remembered callbacks from {} ({written}); \
-         {} journalled starts and ends replayed",
+         {} journalled starts and ends replayed; {} stream histories",
         r.streams,
         r.live,
         r.dedup_entries,
         path.display(),
-        r.replayed
+        r.replayed,
+        r.histories
     );
     if r.over_bounds > 0 {
         log::warn!(
-            "{} entries of {} did not fit --max-apps, --max-live-streams, --max-streams or --max-series and were dropped",
+            "{} entries of {} did not fit --max-apps, --max-live-streams, --max-streams, --max-series or the --timeline-* bounds and were dropped",
             r.over_bounds,
             path.display()
         );
@@ -243,7 +244,7 @@ fn restored(
 
 /// What each address serves, as the status page lists it.
 fn served(address: SocketAddr, metrics_address: SocketAddr, tls: bool, basic_auth: bool) -> Vec<Listener> {
-    const METRICS: [&str; 3] = ["/metrics", "/", "/api/v1/status"];
+    const METRICS: [&str; 5] = ["/metrics", "/", "/api/v1/status", "/streams/", "/api/v1/streams/"];
     if address == metrics_address {
         let serves = std::iter::once("/callback").chain(METRICS).collect();
         return vec![Listener { address, serves, tls, basic_auth }];

@@ -44,6 +44,8 @@ pub struct ReportAccepted<'a> {
     /// Error codes of the type 6/7 details whose gap could not be read, one
     /// per such detail.
     pub unparsed_details: &'a [u8],
+    /// `sequence` as sent: the push session the report is about.
+    pub sequence: &'a str,
     /// Hash of the `sequence` of the push session it was matched to by
     /// (domain, app, stream, sequence); `None` when that session's start
     /// was never seen (or is forgotten).
@@ -73,6 +75,7 @@ impl<'a> ReportAccepted<'a> {
             delay_secs: 0.0,
             future_data_time: false,
             unparsed_details: &[],
+            sequence: "",
             session: None,
             node: None,
             region: Region::Unknown,

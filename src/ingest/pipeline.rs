@@ -223,6 +223,7 @@ impl Pipeline {
             delay_secs,
             future_data_time,
             unparsed_details: &unparsed_details,
+            sequence: &p.sequence,
             session: matched.map(|m| m.session),
             node: matched.and_then(|m| m.node),
             region: matched.map_or(Region::Unknown, |m| m.region),

@@ -31,7 +31,7 @@ impl fmt::Display for FormatError {
 impl std::error::Error for FormatError {}
 
 /// Writes a tag, a length filled in once `f` has written the payload.
-pub(super) fn section(out: &mut Vec<u8>, tag: u8, f: impl FnOnce(&mut Vec<u8>)) {
+pub(crate) fn section(out: &mut Vec<u8>, tag: u8, f: impl FnOnce(&mut Vec<u8>)) {
     out.push(tag);
     let at = out.len();
     out.extend_from_slice(&[0; 8]);
@@ -40,17 +40,17 @@ pub(super) fn section(out: &mut Vec<u8>, tag: u8, f: impl FnOnce(&mut Vec<u8>)) 
     out[at..at + 8].copy_from_slice(&len.to_le_bytes());
 }
 
-pub(super) fn push_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
     #[allow(clippy::cast_possible_truncation, reason = "at most three label values of at most 1024 bytes each")]
     out.extend_from_slice(&(s.len() as u32).to_le_bytes());
     out.extend_from_slice(s.as_bytes());
 }
 
 /// The bytes not read yet.
-pub(super) struct Reader<'a>(pub(super) &'a [u8]);
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], FormatError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], FormatError> {
         if self.0.len() < n {
             return Err(FormatError::Truncated);
         }
@@ -59,25 +59,25 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    pub(super) fn u8(&mut self) -> Result<u8, FormatError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, FormatError> {
         Ok(self.take(1)?[0])
     }
 
-    pub(super) fn u32(&mut self) -> Result<u32, FormatError> {
+    pub(crate) fn u32(&mut self) -> Result<u32, FormatError> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
     }
 
-    pub(super) fn u64(&mut self) -> Result<u64, FormatError> {
+    pub(crate) fn u64(&mut self) -> Result<u64, FormatError> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
     }
 
-    pub(super) fn str(&mut self) -> Result<Box<str>, FormatError> {
+    pub(crate) fn str(&mut self) -> Result<Box<str>, FormatError> {
         let len = usize::try_from(self.u32()?).map_err(|_| FormatError::Malformed("string length"))?;
         std::str::from_utf8(self.take(len)?).map(Into::into).map_err(|_| FormatError::Malformed("string"))
     }
 
     /// The payload of the section `tag`, which must come next.
-    pub(super) fn section(&mut self, tag: u8) -> Result<Reader<'a>, FormatError> {
+    pub(crate) fn section(&mut self, tag: u8) -> Result<Reader<'a>, FormatError> {
         if self.u8()? != tag {
             return Err(FormatError::Malformed("section order"));
         }
@@ -86,7 +86,7 @@ impl<'a> Reader<'a> {
     }
 }
 /// An IP address as a length (0 for none, 4 or 16) and its bytes.
-pub(super) fn push_ip(out: &mut Vec<u8>, ip: Option<IpAddr>) {
+pub(crate) fn push_ip(out: &mut Vec<u8>, ip: Option<IpAddr>) {
     match ip {
         None => out.push(0),
         Some(IpAddr::V4(v4)) => {
@@ -101,7 +101,7 @@ pub(super) fn push_ip(out: &mut Vec<u8>, ip: Option<IpAddr>) {
 }
 
 /// What [`push_ip`] wrote.
-pub(super) fn read_ip(r: &mut Reader<'_>) -> Result<Option<IpAddr>, FormatError> {
+pub(crate) fn read_ip(r: &mut Reader<'_>) -> Result<Option<IpAddr>, FormatError> {
     match r.u8()? {
         0 => Ok(None),
         4 => Ok(Some(IpAddr::from(<[u8; 4]>::try_from(r.take(4)?).expect("4 bytes")))),

@@ -31,4 +31,19 @@ pub struct Limits {
     pub journal: bool,
     /// `--max-nodes`: CSS access nodes with series of their own.
     pub max_nodes: usize,
+    /// The per-stream history's bounds (`--timeline-*`).
+    pub timeline: TimelineLimits,
+}
+
+/// How much of each stream's story is kept: per stream, and in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimelineLimits {
+    /// `--timeline-max-sessions`: push sessions per stream.
+    pub max_sessions: usize,
+    /// `--timeline-max-intervals`: merged bad intervals per stream.
+    pub max_intervals: usize,
+    /// `--timeline-max-age`: how far back.
+    pub max_age: Duration,
+    /// `--timeline-max-bytes`: all streams' histories together; 0 keeps none.
+    pub max_bytes: u64,
 }

@@ -1,9 +1,9 @@
 //! The state file's format: what survives a restart, and how it is laid out.
 //!
 //! Integers are little-endian. The file is the magic `CSSPUSHS`, the format
-//! version (u32), when it was written (u64, Unix seconds), five sections in
-//! this order (version 1: the first four), each a tag byte, its payload
-//! length (u64) and the payload:
+//! version (u32), when it was written (u64, Unix seconds), six sections in
+//! this order (version 1: the first four; versions 2 and 3: the first
+//! five), each a tag byte, its payload length (u64) and the payload:
 //!
 //! 1. de-duplication memory: the identity seed (u64), then (identity u64,
 //!    expires at u64) pairs;
@@ -19,6 +19,16 @@
 //!    flags say are present) records;
 //! 5. the lifecycle journal's cut: per lifecycle shard (64), the number of
 //!    the first journalled transition this file does not hold (u64);
+//! 6. the streams' histories (since version 4), as the `timeline` module
+//!    writes and checks them: per stream its key and a session count
+//!    (u32), each session as (sequence hash u64, sequence string, flags
+//!    u8, first and last time u64, then the start u64, the end u64, the
+//!    end's errcode i64 and the push duration u64 the flags say are
+//!    present, region u8, access node IP, interval count u32), each
+//!    merged bad interval as (from u64, to u64, reports u32, worst frame
+//!    gap ms u32, error count u8, then (error code u8, count u64) pairs);
+//!    times in Unix ms. This module keeps the payload as bytes; a record
+//!    that does not check is dropped there, not the file;
 //!
 //! where a string is a u32 length and UTF-8 bytes, and a key is the
 //! stream's label set as a string; last comes the xxh3-64 of everything
@@ -45,13 +55,14 @@ use crate::text::{cap, parse_labels, push_labels};
 
 const MAGIC: &[u8; 8] = b"CSSPUSHS";
 /// The format written; a later release reads this one and its own.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 const DEDUP: u8 = 1;
 const APPS: u8 = 2;
 const LIFECYCLES: u8 = 3;
 const STREAMS: u8 = 4;
 const CUTS: u8 = 5;
+const TIMELINES: u8 = 6;
 
 // Stream flags.
 const LIVE_KNOWN: u8 = 1;
@@ -98,6 +109,18 @@ fn after_cut(cuts: Option<&[u64]>, t: &Transition) -> bool {
 /// other way round. `capacity` (the last snapshot's size, say) spares
 /// growing the buffer, and copying it all, while a shard is locked.
 pub fn encode(state: &State, dedup: &Dedup, now_secs: u64, capacity: usize) -> Encoded {
+    encode_with(state, dedup, now_secs, capacity, |_| {})
+}
+
+/// [`encode`], with the streams' histories that `timelines` writes (the
+/// payload of section 6) after the rest.
+pub fn encode_with(
+    state: &State,
+    dedup: &Dedup,
+    now_secs: u64,
+    capacity: usize,
+    timelines: impl FnOnce(&mut Vec<u8>),
+) -> Encoded {
     let mut out = Vec::with_capacity(capacity);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -135,6 +158,7 @@ pub fn encode(state: &State, dedup: &Dedup, now_secs: u64, capacity: usize) -> E
             out.extend_from_slice(&cut.to_le_bytes());
         }
     });
+    section(&mut out, TIMELINES, timelines);
     let checksum = xxhash_rust::xxh3::xxh3_64(&out);
     out.extend_from_slice(&checksum.to_le_bytes());
     Encoded { bytes: out, cuts }
@@ -240,8 +264,12 @@ pub fn max_len(c: &Limits) -> u64 {
     let gauges = key + 1 + 4 * 8;
     let buckets = c.max_apps as u64 + 1;
     let dedup = c.dedup_capacity as u64 * 16 + 8;
-    let fixed = 8 + 4 + 8 + 5 * 9 + STREAM_SHARDS as u64 * 8 + 8;
+    let fixed = 8 + 4 + 8 + 6 * 9 + STREAM_SHARDS as u64 * 8 + 8;
+    // Each history is written in fewer bytes than its memory estimate, and
+    // all of them pass the cap by at most one update (a stream's worth).
+    let timelines = c.timeline.max_bytes.saturating_add(1 << 20);
     fixed
+        + timelines
         + dedup
         + c.max_apps as u64 * pair
         + c.max_live_streams as u64 * lifecycle
@@ -261,6 +289,8 @@ pub struct StateSnapshot {
     streams: Vec<(Box<str>, StreamGauges)>,
     /// Per lifecycle shard; `None` in a version 1 file (no journal then).
     cuts: Option<Vec<u64>>,
+    /// Section 6's payload, for the `timeline` module to check and restore.
+    timelines: Vec<u8>,
 }
 
 /// What a snapshot gave back, expired entries left out.
@@ -279,6 +309,9 @@ pub struct Restored {
     pub invalid: usize,
     /// Journalled starts and ends applied after the snapshot.
     pub replayed: usize,
+    /// Streams whose history (section 6) came back: the exporter restores
+    /// those through their owner and fills this in.
+    pub histories: usize,
 }
 
 impl StateSnapshot {
@@ -342,17 +375,25 @@ impl StateSnapshot {
             }
             Some(cuts)
         };
+        let timelines = if version >= 4 { r.section(TIMELINES)?.0.to_vec() } else { Vec::new() };
         if !r.0.is_empty() {
             return Err(FormatError::Malformed("trailing sections"));
         }
-        Ok(Self { written_at, dedup_seed, dedup, apps, lifecycles, streams, cuts })
+        Ok(Self { written_at, dedup_seed, dedup, apps, lifecycles, streams, cuts, timelines })
     }
 
     /// What an exporter that has seen nothing would write: a fresh seed, no
     /// cut (every journalled transition is after it).
     pub fn empty() -> Self {
         let (dedup, apps, lifecycles, streams) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        Self { written_at: 0, dedup_seed: rand::random(), dedup, apps, lifecycles, streams, cuts: None }
+        let timelines = Vec::new();
+        Self { written_at: 0, dedup_seed: rand::random(), dedup, apps, lifecycles, streams, cuts: None, timelines }
+    }
+
+    /// The streams' histories as written (section 6), taken out to be
+    /// checked and restored by their owner; empty before version 4.
+    pub fn take_timelines(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.timelines)
     }
 
     /// Unix seconds when it was written.
@@ -435,10 +476,10 @@ impl StateSnapshot {
 }
 
 /// The label values a key was built from.
-struct KeyParts([String; 3]);
+pub(crate) struct KeyParts([String; 3]);
 
 impl KeyParts {
-    fn id(&self) -> StreamId<'_> {
+    pub(crate) fn id(&self) -> StreamId<'_> {
         let [domain, app, stream] = &self.0;
         StreamId { domain, app, stream }
     }
@@ -447,7 +488,7 @@ impl KeyParts {
 /// The (domain, app, stream) of `key` if it is exactly the label set an
 /// exporter builds from them (escaped as it escapes), else `None`: a key is
 /// never shown as it was read, only built again from these.
-fn key_parts(key: &str) -> Option<KeyParts> {
+pub(crate) fn key_parts(key: &str) -> Option<KeyParts> {
     let labels: [(String, String); 3] = parse_labels(key).try_into().ok()?;
     let [(d, domain), (a, app), (s, stream)] = labels;
     if [d.as_str(), a.as_str(), s.as_str()] != ["domain", "app", "stream"] {
@@ -615,6 +656,7 @@ mod tests {
         section(&mut out, LIFECYCLES, |out| lifecycles.iter().for_each(|(k, l)| push_lifecycle(out, k, l)));
         section(&mut out, STREAMS, |out| streams.iter().for_each(|(k, g)| push_gauges(out, k, g)));
         section(&mut out, CUTS, |out| out.extend_from_slice(&[0; STREAM_SHARDS * 8]));
+        section(&mut out, TIMELINES, |_| {});
         let checksum = xxhash_rust::xxh3::xxh3_64(&out);
         out.extend_from_slice(&checksum.to_le_bytes());
         out

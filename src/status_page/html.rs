@@ -50,6 +50,7 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.
 .gauge{display:flex;align-items:center;gap:8px}.gauge span{width:48px;text-align:right;font-size:12px;color:var(--muted)}
 dl.legend{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:10px 0 0;font-size:12.5px;color:var(--muted)}dl.legend dt{font-weight:600}dl.legend dd{margin:0}
 .bar div{height:100%;background:var(--ok)}
+a.stream{color:inherit;text-decoration:none;border-bottom:1px dotted var(--muted)}
 .bar div.high{background:var(--warn)}.bar div.full{background:var(--bad)}
 footer{color:var(--muted);font-size:12px;margin-top:8px}
 ";
@@ -249,7 +250,7 @@ fn reports(out: &mut String, s: &StatusPage) {
             out,
             "<tr><td class=\"nowrap\">{}</td><td class=\"mono\">{}</td><td>",
             when(r.time, r.seconds_ago),
-            path(&r.domain, &r.app, &r.stream)
+            path(&r.domain, &r.app, &r.stream, &r.page)
         );
         for (i, e) in r.errors.iter().enumerate() {
             let sep = if i > 0 { ", " } else { "" };
@@ -281,7 +282,7 @@ fn top_streams(out: &mut String, s: &StatusPage) {
             out,
             "<tr><td class=\"mono\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"nowrap\" title=\"first in the window: {}\">{}</td></tr>",
-            path(&st.domain, &st.app, &st.stream),
+            path(&st.domain, &st.app, &st.stream, &st.page),
             thousands(st.errors),
             thousands(st.reports),
             time(st.first_seen),
@@ -506,7 +507,7 @@ fn nodes(out: &mut String, s: &StatusPage) {
             .map(|st| {
                 format!(
                     "<span class=\"mono\">{}</span> <span class=\"muted\">{} s</span>",
-                    path(&st.domain, &st.app, &st.stream),
+                    path(&st.domain, &st.app, &st.stream, &st.page),
                     thousands(st.bad_seconds)
                 )
             })
@@ -572,8 +573,15 @@ fn thousands(n: u64) -> String {
     out
 }
 
-fn path(domain: &str, app: &str, stream: &str) -> String {
-    format!("{} / {} / <strong>{}</strong>", escape(domain), escape(app), escape(stream))
+/// The names, linking the stream's page (its history).
+fn path(domain: &str, app: &str, stream: &str, page: &str) -> String {
+    format!(
+        "<a class=\"stream\" href=\"{}\">{} / {} / <strong>{}</strong></a>",
+        escape(page),
+        escape(domain),
+        escape(app),
+        escape(stream)
+    )
 }
 
 fn badge(outcome: OutcomeKind) -> String {
@@ -637,7 +645,7 @@ pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
 /// Characters that show nothing, or change how the text around them shows:
 /// controls, bidirectional marks, embeddings, overrides and isolates,
 /// zero-width and other format characters, variation selectors, tags.
-fn hidden(c: char) -> bool {
+pub(crate) fn hidden(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

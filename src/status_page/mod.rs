@@ -17,10 +17,11 @@ use crate::ingest::outcome::{Outcome, OutcomeKind};
 use crate::nodes::NodeHealth;
 use crate::observe::callbacks::CallbackTallies;
 use crate::slo::{AppHealth, BadStream, Saturation};
+use crate::state::limits::MAX_LABEL_LENGTH;
 use crate::state::persist::StateFileStatus;
 use crate::state::streams::add_count;
-use crate::text::parse_labels;
 use crate::text::quote::{push_capped, shorten, QUOTE_BYTES};
+use crate::text::{cap, parse_labels, url};
 use refusals::{Refusals, RefusedCallback};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -70,6 +71,8 @@ struct Report {
     /// (error code, count), one per code, sorted by code.
     errors: Vec<(u8, u64)>,
     worst_gap_secs: Option<f64>,
+    /// The stream's page, relative to this one.
+    page: String,
 }
 
 /// What the ingest path fills, read with the callback tallies.
@@ -158,6 +161,9 @@ impl Observer for Recent {
             out
         };
         let key = StreamKey { domain: cut(id.domain), app: cut(id.app), stream: cut(id.stream) };
+        // Linked by the names as sent: the page caps them as labels are.
+        let linked = |value| cap(value, MAX_LABEL_LENGTH);
+        let (domain, app, stream) = (linked(id.domain), linked(id.app), linked(id.stream));
         self.reports.push(|r| {
             r.at_secs = report.at_secs;
             for (field, value) in [(&mut r.domain, &key.domain), (&mut r.app, &key.app), (&mut r.stream, &key.stream)] {
@@ -169,8 +175,10 @@ impl Observer for Recent {
                 add_count(&mut r.errors, code, count);
             }
             r.worst_gap_secs = worst_gap_secs;
+            r.page.clear();
+            url::push_stream_page(&mut r.page, domain, app, stream);
         });
-        self.windows.record(key, report.at_secs, total);
+        self.windows.record(key, report.at_secs, total, || url::stream_page(domain, app, stream).into());
     }
 }
 
@@ -193,6 +201,7 @@ impl Report {
                 .collect(),
             total_errors: total(&self.errors),
             worst_frame_gap_seconds: self.worst_gap_secs,
+            page: self.page.clone(),
         }
     }
 }
@@ -218,6 +227,7 @@ fn top_streams(window: WindowView, now_secs: u64) -> TopStreams {
             stream: s.key.stream,
             errors: s.totals.errors,
             reports: s.totals.reports,
+            page: s.page.into(),
         })
         .collect();
     streams.sort_by(|a, b| {
@@ -368,6 +378,8 @@ pub struct NodeStream {
     pub app: String,
     pub stream: String,
     pub bad_seconds: u64,
+    /// The stream's page, relative to this one.
+    pub page: String,
 }
 
 /// The nodes as the page shows them.
@@ -390,13 +402,17 @@ fn nodes(health: Vec<NodeHealth>, now_secs: u64) -> Vec<NodeSummary> {
 
 /// A stream of a node, from its label set.
 fn node_stream(labels: &str, bad_seconds: u64) -> NodeStream {
-    let mut values = parse_labels(labels).into_iter().map(|(_, value)| {
-        let mut cut = String::new();
-        push_capped(&mut cut, &value, QUOTE_BYTES);
-        cut
-    });
+    let mut values = parse_labels(labels).into_iter().map(|(_, value)| value);
     let mut next = || values.next().unwrap_or_default();
-    NodeStream { domain: next(), app: next(), stream: next(), bad_seconds }
+    let (domain, app, stream) = (next(), next(), next());
+    // The page is named by the whole label values; the table shows them cut.
+    let page = url::stream_page(&domain, &app, &stream);
+    let cut = |value: &str| {
+        let mut cut = String::new();
+        push_capped(&mut cut, value, QUOTE_BYTES);
+        cut
+    };
+    NodeStream { domain: cut(&domain), app: cut(&app), stream: cut(&stream), bad_seconds, page }
 }
 
 /// One listening address and the paths it serves.
@@ -430,6 +446,8 @@ pub struct ReportView {
     pub total_errors: u64,
     /// The longest frame gap the report describes, video or audio.
     pub worst_frame_gap_seconds: Option<f64>,
+    /// The stream's page (its history), relative to the status page.
+    pub page: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -466,6 +484,8 @@ pub struct StreamErrors {
     pub first_seen: u64,
     pub last_seen: u64,
     pub seconds_ago: u64,
+    /// The stream's page (its history), relative to the status page.
+    pub page: String,
 }
 
 /// One (domain, app): "N of M live streams had errors in the last 5 minutes".

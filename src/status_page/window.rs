@@ -74,6 +74,8 @@ struct Tracked {
     minutes: Minutes,
     last_secs: u64,
     last_error_secs: Option<u64>,
+    /// The stream's page, as its first report named it.
+    page: Box<str>,
 }
 
 #[derive(Default)]
@@ -97,6 +99,7 @@ impl Inner {
 #[derive(Debug)]
 pub struct StreamTotals {
     pub key: StreamKey,
+    pub page: Box<str>,
     pub totals: Totals,
     pub last_secs: u64,
 }
@@ -115,8 +118,9 @@ pub struct WindowView {
 pub struct StreamWindows(Mutex<Inner>);
 
 impl StreamWindows {
-    /// Counts one report of `key` with `errors` errors.
-    pub fn record(&self, key: StreamKey, at_secs: u64, errors: u64) {
+    /// Counts one report of `key` with `errors` errors; `page` links a
+    /// stream not tracked yet.
+    pub fn record(&self, key: StreamKey, at_secs: u64, errors: u64, page: impl FnOnce() -> Box<str>) {
         let mut inner = crate::sync::lock(&self.0);
         let inner = &mut *inner;
         if !inner.streams.contains_key(&key) && inner.streams.len() >= MAX_TRACKED {
@@ -134,6 +138,7 @@ impl StreamWindows {
             minutes: Minutes::default(),
             last_secs: at_secs,
             last_error_secs: None,
+            page: page(),
         });
         tracked.minutes.add(at_secs, errors);
         tracked.last_secs = tracked.last_secs.max(at_secs);
@@ -157,7 +162,13 @@ impl StreamWindows {
             if t.last_error_secs.is_some_and(|e| e >= recent_since) {
                 *recent_errors.entry((key.domain.clone(), key.app.clone())).or_default() += 1;
             }
-            streams.push(StreamTotals { key: key.clone(), totals: t.minutes.totals(now_secs), last_secs: t.last_secs });
+            let page = t.page.clone();
+            streams.push(StreamTotals {
+                key: key.clone(),
+                page,
+                totals: t.minutes.totals(now_secs),
+                last_secs: t.last_secs,
+            });
         }
         WindowView { streams, recent_errors, dropped: inner.dropped.totals(now_secs) }
     }
@@ -181,7 +192,7 @@ mod tests {
         let w = StreamWindows::default();
         // A thousand reports a second for ten seconds, then one an hour later.
         for i in 0..10_000 {
-            w.record(key(&format!("s{}", i % 10)), 600 + i / 1000, 2);
+            w.record(key(&format!("s{}", i % 10)), 600 + i / 1000, 2, Box::default);
         }
         let view = w.view(1200);
         assert_eq!(totals(&view, "s3"), Some((2000, 1000, Some(600))));
@@ -195,10 +206,10 @@ mod tests {
     #[test]
     fn old_minutes_leave_the_window_and_recent_errors_are_per_app() {
         let w = StreamWindows::default();
-        w.record(key("a"), 0, 100);
-        w.record(key("a"), 14 * 60, 5);
-        w.record(key("b"), 14 * 60, 0);
-        w.record(StreamKey { app: "other".into(), ..key("c") }, 13 * 60, 1);
+        w.record(key("a"), 0, 100, Box::default);
+        w.record(key("a"), 14 * 60, 5, Box::default);
+        w.record(key("b"), 14 * 60, 0, Box::default);
+        w.record(StreamKey { app: "other".into(), ..key("c") }, 13 * 60, 1, Box::default);
         let view = w.view(15 * 60 + 10);
         assert_eq!(totals(&view, "a"), Some((5, 1, Some(14 * 60))), "minute 0 has left");
         assert_eq!(totals(&view, "b"), Some((0, 1, Some(14 * 60))));
@@ -214,16 +225,16 @@ mod tests {
     fn past_the_cap_new_streams_are_dropped_and_counted_until_old_ones_leave() {
         let w = StreamWindows::default();
         for i in 0..MAX_TRACKED {
-            w.record(key(&format!("s{i}")), 0, 1);
+            w.record(key(&format!("s{i}")), 0, 1, Box::default);
         }
-        w.record(key("s0"), 10, 1);
-        w.record(key("late"), 10, 7);
-        w.record(key("late"), 11, 3);
+        w.record(key("s0"), 10, 1, Box::default);
+        w.record(key("late"), 10, 7, Box::default);
+        w.record(key("late"), 11, 3, Box::default);
         let view = w.view(11);
         assert_eq!((view.streams.len(), totals(&view, "s0")), (MAX_TRACKED, Some((2, 2, Some(0)))));
         assert_eq!((view.dropped.errors, view.dropped.reports), (10, 2));
         // 15 minutes on every stream has left the window: the newcomer fits.
-        w.record(key("later"), 15 * 60, 1);
+        w.record(key("later"), 15 * 60, 1, Box::default);
         let view = w.view(15 * 60);
         assert_eq!(view.streams.len(), 1);
         assert_eq!(totals(&view, "later"), Some((1, 1, Some(15 * 60))));

@@ -1,6 +1,7 @@
 //! Text utilities every stage shares: cutting sender-controlled values
 //! short, and label-value escaping. A leaf: it imports nothing of the crate.
 pub mod quote;
+pub mod url;
 
 /// Cuts `value` to at most `max_bytes` on a character boundary.
 pub fn cap(value: &str, max_bytes: usize) -> &str {

@@ -28,5 +28,6 @@ mod slo_session;
 mod state_file;
 mod state_file_hardening;
 mod status;
+mod timeline;
 mod tools_policy;
 mod web_config;

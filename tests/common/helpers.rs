@@ -118,6 +118,18 @@ impl TestApp {
         (res.status().as_u16(), json)
     }
 
+    /// GETs `path` from the metrics listener, with basic auth if given:
+    /// the status and the body.
+    pub async fn get(&self, path: &str, auth: Option<(&str, &str)>) -> (u16, String) {
+        let mut req = self.client.get(format!("{}{path}", self.metrics_base));
+        if let Some((user, password)) = auth {
+            req = req.basic_auth(user, password);
+        }
+        let mut res = req.send().await.expect("request sent");
+        let body = res.body().limit(16 << 20).await.expect("body read");
+        (res.status().as_u16(), String::from_utf8(body.to_vec()).expect("UTF-8"))
+    }
+
     /// The /metrics page, parsed: rendered after the last one this test
     /// saw (see [`NewRender`]).
     pub async fn metrics(&self) -> Metrics {

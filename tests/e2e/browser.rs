@@ -71,3 +71,99 @@ async fn a_real_browser_renders_the_page() {
     eprintln!("status page screenshot: {}", shot.display());
     app.stop().await;
 }
+
+/// A stream's page (`GET /streams/...`), reached from the status page's
+/// link, as Chromium renders it: the state in words, the timeline's
+/// session and bad-interval bars, the support summary, names as text; and
+/// a screenshot.
+#[actix_web::test]
+#[ignore = "needs chromium: bash .ci/run installs it"]
+async fn a_real_browser_renders_a_streams_page() {
+    use css_push_exporter::callback_body::{Lifecycle, PushError};
+    use css_push_exporter::clock::Clock;
+    let chromium_bin = require("chromium");
+    let app = spawn_app(&[]).await;
+    let (domain, stream) = ("push.example.com", "stage/<b>1</b>");
+    let t0 = NOW_SECS;
+    let post = |body: serde_json::Value| {
+        let app = &app;
+        async move { assert_eq!(app.post(body.to_string()).await.0, 200, "{body}") }
+    };
+    // Where the manual clock is, minutes and seconds after t0.
+    let minute = |m: u64, s: u64| t0 + m * 60 + s;
+    let go_to = |at: u64| app.clock.advance(Duration::from_secs(at - app.clock.now_secs()));
+    let start = |sequence: &str, at: u64| Lifecycle::start(domain, "live", stream, sequence, at);
+    let bad = |sequence: &str, at: u64| {
+        let ms = i64::try_from(at * 1000).unwrap();
+        PushError::new(domain, "live", stream, ms).sequence(sequence).events(late_video(3046)).json()
+    };
+    // A: pushing from t0, bad twice, cut off by the pusher's network at 50 min.
+    post(start("seq-A", t0).json()).await;
+    for (m, reports) in [(10, 7), (25, 5)] {
+        for i in 0..reports {
+            go_to(minute(m, 5 * i));
+            post(bad("seq-A", minute(m, 5 * i))).await;
+        }
+    }
+    go_to(minute(50, 0));
+    post(start("seq-A", t0).end(50 * 60_000, 13, "network").json()).await;
+    // B: from another node overseas, bad once, stopped by the pusher.
+    go_to(minute(52, 0));
+    let mut b = start("seq-B", minute(52, 0)).json();
+    (b["node"], b["set_id"]) = ("203.0.113.9".into(), 8.into());
+    post(b.clone()).await;
+    for i in 0..6 {
+        go_to(minute(60, 5 * i));
+        post(bad("seq-B", minute(60, 5 * i))).await;
+    }
+    go_to(minute(90, 0));
+    b["event_type"] = 0.into();
+    (b["errcode"], b["push_duration"]) = (1.into(), "2280000".into());
+    post(b).await;
+    // C: live, bad for the last four minutes.
+    go_to(minute(95, 0));
+    post(start("seq-C", minute(95, 0)).json()).await;
+    for i in 0..48 {
+        go_to(minute(110, 5 * i));
+        post(bad("seq-C", minute(110, 5 * i))).await;
+    }
+    go_to(minute(114, 10));
+
+    let dir = tempfile::tempdir().unwrap();
+    let render = |url: String, args: Vec<String>| {
+        let (binary, profile) = (chromium_bin.clone(), dir.path().to_owned());
+        actix_web::web::block(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            chromium(&binary, &profile, &args, &url)
+        })
+    };
+    let status = render(format!("{}/", app.metrics_base), vec!["--dump-dom".into()]).await.unwrap();
+    let href = "streams/push.example.com/live/stage%2F%3Cb%3E1%3C%2Fb%3E";
+    assert!(status.contains(&format!("href=\"{href}\"")), "the status page links the stream:\n{status}");
+    let url = format!("{}/{href}", app.metrics_base);
+    let dom = render(url.clone(), vec!["--dump-dom".into()]).await.unwrap();
+    assert!(dom.contains("id=\"state\">Bad since 2025-11-24T17:49:55Z (4 min 15 s)</p>"), "{dom}");
+    assert!(dom.contains("stage/&lt;b&gt;1&lt;/b&gt;") && !dom.contains("<b>1</b>"), "the name is text:\n{dom}");
+    assert!(!dom.contains("<script"), "no script");
+    for class in ["s-cut", "s-ended", "s-live"] {
+        assert_eq!(dom.matches(&format!("<div class=\"{class}\"")).count(), 1, "{class}:\n{dom}");
+    }
+    assert_eq!(dom.matches("<div class=\"b\"").count(), 4, "A twice, B and C once:\n{dom}");
+    for said in [
+        "1. sequence seq-A, node 198.51.100.20 (mainland)",
+        "end 2025-11-24T16:50:00Z with errcode 13 (pusher_network), 50 min",
+        "2. sequence seq-B, node 203.0.113.9 (overseas)",
+        "bad 2025-11-24T17:49:55Z to 2025-11-24T17:53:55Z (4 min, 48 reports)",
+    ] {
+        assert!(dom.contains(said), "{said:?} not in the summary:\n{dom}");
+    }
+
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("stream-page.png");
+    let _ = std::fs::remove_file(&shot);
+    let args = vec![format!("--screenshot={}", shot.display()), "--window-size=1280,1000".into()];
+    render(url, args).await.unwrap();
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
+    eprintln!("stream page screenshot: {}", shot.display());
+    app.stop().await;
+}

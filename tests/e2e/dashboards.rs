@@ -1,7 +1,7 @@
 //! The Grafana dashboards (lint) and the Prometheus rules (promtool).
 use crate::tools;
 use css_push_exporter::ingest::outcome::OutcomeKind;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::HashSet;
 
 pub const DASHBOARDS: [&str; 3] = ["css-push-overview.json", "css-push-stream.json", SLO_DASHBOARD];
@@ -196,8 +196,8 @@ pub fn over_slices(expr: &str, i: usize) -> bool {
 }
 
 /// Grafana's own variables the dashboards may use.
-const BUILTIN_VARIABLES: [&str; 7] =
-    ["__rate_interval", "__interval", "__range", "__from", "__url_time_range", "__data", "__all"];
+const BUILTIN_VARIABLES: [&str; 8] =
+    ["__rate_interval", "__interval", "__range", "__from", "__url_time_range", "__data", "__field", "__all"];
 
 /// Every `$name`, `${name}`, `${name:format}` and `${name.field}` in `text`.
 fn variable_references(text: &str) -> Vec<String> {
@@ -339,6 +339,78 @@ fn the_outcome_lint_catches_unknown_and_hand_listed_outcomes() {
     }
 }
 
+/// The data link to a stream's page on the exporter (README, "A stream's story").
+const STREAM_PAGE_LINK: &str = "Stream history (exporter)";
+/// Every query of a panel that names one stream per series keeps these labels.
+const BY_STREAM: &str = "by (domain, app, stream";
+
+/// `exporter_url` of the repository's site file: where the links go.
+fn exporter_url() -> String {
+    let text = std::fs::read_to_string(tools::repo().join("tools/site.example.toml")).unwrap();
+    let site: toml::Table = toml::from_str(&text).unwrap();
+    site["exporter_url"].as_str().expect("exporter_url").trim_end_matches('/').to_owned()
+}
+
+/// Whether the panel links its stream's page on the exporter at `base`,
+/// and must: a panel whose every query keeps a stream's labels (each
+/// series, or table row, is one stream) links it, through those labels
+/// (a table's fields), each percent-encoded; a panel without them must
+/// not (its link would name no stream). `every` demands the link.
+fn lint_stream_link(ctx: &str, p: &Value, base: &str, every: bool) -> bool {
+    let exprs: Vec<&str> = p["targets"].as_array().into_iter().flatten().filter_map(|t| t["expr"].as_str()).collect();
+    let per_stream = !exprs.is_empty() && exprs.iter().all(|e| e.contains(BY_STREAM));
+    let links = p["fieldConfig"]["defaults"]["links"].as_array().cloned().unwrap_or_default();
+    let link = links.iter().find(|l| l["title"] == STREAM_PAGE_LINK);
+    assert!(!every || per_stream, "{ctx}: a query drops the stream's labels (keep {BY_STREAM}...): {exprs:?}");
+    let Some(link) = link else {
+        assert!(!per_stream, "{ctx}: shows streams, yet no {STREAM_PAGE_LINK:?} data link");
+        return false;
+    };
+    assert!(per_stream, "{ctx}: links a stream page, yet its series name no stream: {exprs:?}");
+    let names = if p["type"] == "table" { "__data.fields" } else { "__field.labels" };
+    let segments: Vec<String> =
+        ["domain", "app", "stream"].iter().map(|l| format!("${{{names}.{l}:percentencode}}")).collect();
+    assert_eq!(link["url"].as_str(), Some(format!("{base}/streams/{}", segments.join("/")).as_str()), "{ctx}");
+    assert_eq!(link["targetBlank"], true, "{ctx}: the exporter is another site");
+    true
+}
+
+#[test]
+fn stream_panels_link_the_exporters_stream_page() {
+    let base = exporter_url();
+    for name in DASHBOARDS {
+        let d = load(name);
+        let mut linked = 0;
+        for p in panels(&d).iter().filter(|p| p["type"] != "row") {
+            let ctx = format!("{name}/{}", p["title"].as_str().unwrap_or("?"));
+            // The stream board shows one stream in every panel.
+            linked += usize::from(lint_stream_link(&ctx, p, &base, name == "css-push-stream.json"));
+        }
+        assert!(linked > 0, "{name}: no panel links a stream's page");
+    }
+}
+
+#[test]
+fn the_stream_link_lint_catches_missing_broken_and_stray_links() {
+    let base = "https://exporter.test";
+    let link = |url: &str| json!([{"title": STREAM_PAGE_LINK, "url": url, "targetBlank": true}]);
+    let good = format!("{base}/streams/${{__field.labels.domain:percentencode}}/${{__field.labels.app:percentencode}}/${{__field.labels.stream:percentencode}}");
+    let panel = |expr: &str, links: Value| json!({"type": "timeseries", "targets": [{"expr": expr}], "fieldConfig": {"defaults": {"links": links}}});
+    let per_stream = "max by (domain, app, stream) (x)";
+    assert!(lint_stream_link("ok", &panel(per_stream, link(&good)), base, true));
+    assert!(!lint_stream_link("ok", &panel("sum(x)", json!([])), base, false));
+    for (what, p, every) in [
+        ("missing", panel(per_stream, json!([])), false),
+        ("unencoded", panel(per_stream, link(&good.replace(":percentencode", ""))), false),
+        ("another host", panel(per_stream, link(&good.replace(base, "https://elsewhere.test"))), false),
+        ("stray", panel("sum(x)", link(&good)), false),
+        ("labels dropped on the stream board", panel("max(x)", json!([])), true),
+    ] {
+        let caught = std::panic::catch_unwind(|| lint_stream_link(what, &p, base, every)).is_err();
+        assert!(caught, "the stream link lint let through: {what}");
+    }
+}
+
 #[test]
 fn the_variable_lint_finds_every_reference() {
     assert_eq!(
@@ -410,6 +482,7 @@ const SITE: &str = r#"
 selector = 'job="css-live",env="prod"'
 runbook_url = "https://wiki.acme.test/css/RUNBOOK.md"
 grafana_url = "https://grafana.acme.test/"
+exporter_url = "https://css-exporter.acme.test:9322/"
 [thresholds]
 live_share = 0.35
 rejected_share = 0.05
@@ -505,6 +578,10 @@ fn a_site_file_reaches_every_output_and_the_defaults_reproduce_the_repository() 
         let job = &d["templating"]["list"].as_array().unwrap()[1];
         assert!(job["definition"].as_str().unwrap().contains(selector), "{name}: {job}");
         assert!(d["links"].as_array().unwrap().iter().any(|l| l["url"] == "https://wiki.acme.test/css/RUNBOOK.md"));
+        assert!(
+            text.contains("\"https://css-exporter.acme.test:9322/streams/${__"),
+            "{name}: stream pages on the site's exporter"
+        );
         dashboard_texts.insert(name.to_owned(), Value::String(text));
     }
     let overview = &dashboard_texts["css-push-overview.json"];
@@ -580,6 +657,7 @@ fn a_site_file_reaches_every_output_and_the_defaults_reproduce_the_repository() 
         ("[thresholds]\nlive_share = 20\n", "thresholds.live_share out of range"),
         ("selector = \" \"\n", "selector must not be empty"),
         // The SLO file's errors too, as a message, not a traceback.
+        ("exporter_url = \"exporter:9322\"\n", "exporter_url must be an http:// or https:// URL"),
         ("slo_file = \"no/such.toml\"\n", "no/such.toml: [Errno 2]"),
         ("slo_file = \"tools/site.example.toml\"\n", "1 to 4 [[slo]] tables expected"),
     ] {

@@ -4,6 +4,7 @@ mod callback;
 mod health;
 mod metrics;
 mod status;
+mod streams;
 
 use crate::exporter::Exporter;
 use crate::http::basic_auth::BasicAuth;
@@ -62,5 +63,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, routes: &Routes) {
         cfg.service(page.route(web::get().to(status::page)).route(web::head().to(status::page)));
         let api = web::resource("/api/v1/status").wrap(guard());
         cfg.service(api.route(web::get().to(status::api)).route(web::head().to(status::api)));
+        // Each stream's history, linked from the status page: the same guard.
+        let page = web::resource("/streams/{names:.*}").wrap(guard());
+        cfg.service(page.route(web::get().to(streams::page)).route(web::head().to(streams::page)));
+        let api = web::resource("/api/v1/streams/{names:.*}").wrap(guard());
+        cfg.service(api.route(web::get().to(streams::api)).route(web::head().to(streams::api)));
     }
 }

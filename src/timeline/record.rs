@@ -1,0 +1,163 @@
+//! The streams' histories in the state file: its sixth section, laid out
+//! as `state::snapshot` documents it, with the same encoding (little-endian
+//! integers, length-prefixed strings, IPs as a length and bytes). Read back
+//! as [`RawSession`]s, each checked before it is restored.
+use super::history::{End, History, Interval, RawSession};
+use crate::catalog::Region;
+use crate::state::codec::{push_ip, push_str, read_ip, FormatError, Reader};
+
+// Session flags.
+const START: u8 = 1;
+const END: u8 = 2;
+const ERRCODE: u8 = 4;
+const DURATION: u8 = 8;
+
+/// Appends one stream's history, keyed `key`.
+pub fn push_history(out: &mut Vec<u8>, key: &str, h: &History) {
+    push_str(out, key);
+    push_len(out, h.sessions().count());
+    for s in h.sessions() {
+        out.extend_from_slice(&s.hash.to_le_bytes());
+        push_str(out, &s.sequence);
+        let errcode = s.end.and_then(|e| e.errcode);
+        let flag = |set: bool, bit: u8| if set { bit } else { 0 };
+        out.push(
+            flag(s.start_ms.is_some(), START)
+                | flag(s.end.is_some(), END)
+                | flag(errcode.is_some(), ERRCODE)
+                | flag(s.duration_ms.is_some(), DURATION),
+        );
+        let present = [s.start_ms, s.end.map(|e| e.at_ms), errcode.map(i64::cast_unsigned), s.duration_ms];
+        for n in [Some(s.first_ms), Some(s.last_ms)].into_iter().chain(present).flatten() {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        out.push(s.region.code());
+        push_ip(out, s.node);
+        push_len(out, s.intervals.len());
+        for iv in &s.intervals {
+            out.extend_from_slice(&iv.from_ms.to_le_bytes());
+            out.extend_from_slice(&iv.to_ms.to_le_bytes());
+            out.extend_from_slice(&iv.reports.to_le_bytes());
+            out.extend_from_slice(&iv.worst_gap_ms.to_le_bytes());
+            #[allow(clippy::cast_possible_truncation, reason = "at most one per error code (a u8)")]
+            out.push(iv.errors.len() as u8);
+            for &(code, count) in &iv.errors {
+                out.push(code);
+                out.extend_from_slice(&count.to_le_bytes());
+            }
+        }
+    }
+}
+
+fn push_len(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+}
+
+/// Every (key, sessions) the section holds, unchecked; an error if it does
+/// not parse to its end.
+pub fn decode(bytes: &[u8]) -> Result<Vec<(Box<str>, Vec<RawSession>)>, FormatError> {
+    let mut r = Reader(bytes);
+    let mut out = Vec::new();
+    while !r.0.is_empty() {
+        let key = r.str()?;
+        let n = r.u32()?;
+        // Each session takes at least 40 bytes: a count past that is damage, not a reason to allocate.
+        let mut sessions = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(r.0.len() / 40));
+        for _ in 0..n {
+            sessions.push(session(&mut r)?);
+        }
+        out.push((key, sessions));
+    }
+    Ok(out)
+}
+
+fn session(r: &mut Reader<'_>) -> Result<RawSession, FormatError> {
+    let hash = r.u64()?;
+    let sequence = r.str()?;
+    let flags = r.u8()?;
+    if flags & !(START | END | ERRCODE | DURATION) != 0 || (flags & ERRCODE != 0 && flags & END == 0) {
+        return Err(FormatError::Malformed("session flags"));
+    }
+    let (first_ms, last_ms) = (r.u64()?, r.u64()?);
+    let mut if_set = |bit: u8| if flags & bit != 0 { r.u64().map(Some) } else { Ok(None) };
+    let start_ms = if_set(START)?;
+    let end_ms = if_set(END)?;
+    let errcode = if_set(ERRCODE)?.map(u64::cast_signed);
+    let duration_ms = if_set(DURATION)?;
+    let region = Region::from_code(r.u8()?);
+    let node = read_ip(r)?;
+    let n = r.u32()?;
+    let mut intervals = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(r.0.len() / 25));
+    for _ in 0..n {
+        let (from_ms, to_ms, reports, worst_gap_ms) = (r.u64()?, r.u64()?, r.u32()?, r.u32()?);
+        let n = r.u8()?;
+        let mut errors = Vec::with_capacity(usize::from(n));
+        for _ in 0..n {
+            errors.push((r.u8()?, r.u64()?));
+        }
+        intervals.push(Interval { from_ms, to_ms, reports, worst_gap_ms, errors });
+    }
+    let end = end_ms.map(|at_ms| End { at_ms, errcode });
+    Ok(RawSession { hash, sequence, first_ms, last_ms, start_ms, end, duration_ms, node, region, intervals })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::history::{Bad, Facts};
+    use super::*;
+
+    const T: u64 = 1_764_000_000_000;
+
+    fn busy() -> History {
+        let mut h = History::new(40);
+        h.start(7, "seq-7", T, ("198.51.100.20".parse().ok(), Region::Mainland), None);
+        for i in 0..10 {
+            let bad = Bad {
+                from_ms: T + i * 20_000,
+                to_ms: T + i * 20_000 + 5000,
+                errors: &[(6, 2), (99, 1)],
+                worst_gap_ms: 3046,
+            };
+            h.report(7, "seq-7", &Facts::default(), &bad);
+        }
+        h.end(7, "seq-7", T + 300_000, 13, Some(300_000));
+        h.report(
+            8,
+            "",
+            &Facts::default(),
+            &Bad { from_ms: T + 400_000, to_ms: T + 405_000, errors: &[(0, 1)], worst_gap_ms: 0 },
+        );
+        h
+    }
+
+    #[test]
+    fn a_history_reads_back_as_it_was_and_fits_its_estimate() {
+        let h = busy();
+        let mut out = Vec::new();
+        push_history(&mut out, "domain=\"d\",app=\"a\",stream=\"s\"", &h);
+        assert!(out.len() <= h.bytes(), "{} bytes written, {} estimated", out.len(), h.bytes());
+        let mut back = decode(&out).unwrap();
+        assert_eq!(back.len(), 1);
+        let (key, sessions) = back.pop().unwrap();
+        assert_eq!(&*key, "domain=\"d\",app=\"a\",stream=\"s\"");
+        let mut again = History::new(40);
+        for s in sessions {
+            again.restore(s.checked(T + 500_000, |_| true).unwrap());
+        }
+        assert_eq!(again.sessions().collect::<Vec<_>>(), h.sessions().collect::<Vec<_>>());
+        assert_eq!(again.intervals(), h.intervals());
+    }
+
+    #[test]
+    fn damage_is_an_error_and_no_reason_to_allocate() {
+        let mut out = Vec::new();
+        push_history(&mut out, "k", &busy());
+        for cut in [1, 8, 20, out.len() / 2, out.len() - 1] {
+            assert!(decode(&out[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut huge = Vec::new();
+        push_str(&mut huge, "k");
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(decode(&huge).unwrap_err(), FormatError::Truncated);
+    }
+}
