@@ -116,13 +116,13 @@ async fn two_nodes_with_errors_on_one_only() {
     assert_eq!(nodes[0]["last_bad"], t + 40, "the end of the last bad report");
     assert!((nodes[0]["bad_share"].as_f64().unwrap() - 0.15).abs() < 1e-9, "{}", nodes[0]);
     // What a support ticket needs besides the node: the streams on it.
-    assert_eq!(nodes[0]["streams"], json!([{"domain": DOMAIN, "app": "live", "stream": "a1", "bad_seconds": 30}]));
+    assert_eq!(nodes[0]["streams"], json!([{"domain": DOMAIN, "app": "live", "stream": "a1", "bad_seconds": 30, "page": format!("streams/{DOMAIN}/live/a1")}]));
     assert_eq!(nodes[1]["streams"], json!([]));
     let html = page(&app, "/").await;
     let table = &html[html.find("id=\"nodes\"").expect("the node table")..];
     assert!(table.find(A[0].1).unwrap() < table.find(B[0].1).unwrap(), "the bad node first");
     assert!(table.contains("15.00%") && table.contains("Fleet: <strong>7.50%</strong>"), "{table}");
-    assert!(table.contains("<strong>a1</strong></span> <span class=\"muted\">30 s"), "{table}");
+    assert!(table.contains("<strong>a1</strong></a></span> <span class=\"muted\">30 s"), "{table}");
 
     // Personal data stays out of every page; set_id shows only as the region.
     let metrics = app.metrics().await.text;

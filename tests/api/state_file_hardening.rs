@@ -135,7 +135,7 @@ fn craft(path: &Path, name: &str, crafted: &[u8]) {
         bytes[at..at + name.len()].copy_from_slice(crafted);
         replaced += 1;
     }
-    assert_eq!(replaced, 2, "in the lifecycle and in the gauges");
+    assert_eq!(replaced, 3, "in the lifecycle, the gauges and the stream's history");
     let body = bytes.len() - 8;
     let checksum = xxhash_rust::xxh3::xxh3_64(&bytes[..body]);
     bytes[body..].copy_from_slice(&checksum.to_le_bytes());

@@ -82,12 +82,13 @@ async fn each_callback_is_listed_with_its_outcome_and_reason_and_no_secret() {
         json!({"time": NOW_SECS, "seconds_ago": 7, "domain": "push.example.com", "app": "live", "stream": "room-1001",
                "errors": [{"error_type": "1", "error": "video_timestamp_rollback", "count": 1},
                           {"error_type": "6", "error": "video_frame_late", "count": 2}],
-               "total_errors": 3, "worst_frame_gap_seconds": 3.046})
+               "total_errors": 3, "worst_frame_gap_seconds": 3.046, "page": "streams/push.example.com/live/room-1001"})
     );
     assert_eq!(
         s["top_streams"]["streams"],
         json!([{"domain": "push.example.com", "app": "live", "stream": "room-1001", "errors": 3, "reports": 1,
-                "first_seen": NOW_SECS, "last_seen": NOW_SECS, "seconds_ago": 7}])
+                "first_seen": NOW_SECS, "last_seen": NOW_SECS, "seconds_ago": 7,
+                "page": "streams/push.example.com/live/room-1001"}])
     );
     assert_eq!(s["callbacks_authenticated"], true);
     let bounds: Vec<_> = s["bounds"]
