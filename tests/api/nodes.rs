@@ -116,7 +116,10 @@ async fn two_nodes_with_errors_on_one_only() {
     assert_eq!(nodes[0]["last_bad"], t + 40, "the end of the last bad report");
     assert!((nodes[0]["bad_share"].as_f64().unwrap() - 0.15).abs() < 1e-9, "{}", nodes[0]);
     // What a support ticket needs besides the node: the streams on it.
-    assert_eq!(nodes[0]["streams"], json!([{"domain": DOMAIN, "app": "live", "stream": "a1", "bad_seconds": 30, "page": format!("streams/{DOMAIN}/live/a1")}]));
+    assert_eq!(
+        nodes[0]["streams"],
+        json!([{"domain": DOMAIN, "app": "live", "stream": "a1", "bad_seconds": 30, "page": format!("streams/{DOMAIN}/live/a1")}])
+    );
     assert_eq!(nodes[1]["streams"], json!([]));
     let html = page(&app, "/").await;
     let table = &html[html.find("id=\"nodes\"").expect("the node table")..];
