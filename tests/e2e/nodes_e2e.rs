@@ -41,14 +41,7 @@ fn bad_second(stream: &str) -> Value {
 async fn the_access_node_row_and_rules_show_the_bad_node() {
     let bins = tools::require_all(&["prometheus", "python3"]);
     let started = Instant::now();
-    let rules_dir = tempfile::tempdir().unwrap();
-    let rules_path = rules_dir.path().join("alerts.yml");
-    let generator = tools::repo().join("prometheus/generate.py");
-    tools::run_ok(
-        &bins[1],
-        &[generator.to_str().unwrap(), "--speedup", SPEEDUP, "--output", rules_path.to_str().unwrap()],
-    );
-    let rules = std::fs::read_to_string(&rules_path).unwrap();
+    let rules = tools::sped_up_rules(&bins[1], SPEEDUP);
     assert!(rules.contains("css_push_node_live_seconds_total{job=\"css-push-exporter\"}[15s]"), "{rules}");
 
     let app = spawn_app_real_clock(&[]).await;
@@ -95,10 +88,8 @@ async fn the_access_node_row_and_rules_show_the_bad_node() {
     let overview = dashboards::load("css-push-overview.json");
     let vars =
         [("job", ".*"), ("instance", ".*"), ("domain", ".*"), ("app", ".*"), ("stream_filter", ".*"), ("stream", ".*")];
-    let row: BTreeMap<String, String> = row_panels(&overview)
-        .into_iter()
-        .map(|(title, expr)| (title, dashboards::substitute(&expr, &vars)))
-        .collect();
+    let row: BTreeMap<String, String> =
+        row_panels(&overview).into_iter().map(|(title, expr)| (title, dashboards::substitute(&expr, &vars))).collect();
     assert_eq!(row.len(), 8, "{:?}", row.keys());
     let queries: Vec<(String, String)> = row.iter().map(|(t, e)| (t.clone(), e.clone())).collect();
     let failures =
@@ -110,7 +101,8 @@ async fn the_access_node_row_and_rules_show_the_bad_node() {
     };
 
     // The top nodes: node 0 all bad, node 1 a little, above the fleet's line.
-    let top = by(prom.query(&q("Top nodes by bad share (15m), against the fleet [A]"), Some(at)).await.unwrap(), "node");
+    let top =
+        by(prom.query(&q("Top nodes by bad share (15m), against the fleet [A]"), Some(at)).await.unwrap(), "node");
     let fleet = prom.value(&q("Top nodes by bad share (15m), against the fleet [B]"), Some(at)).await;
     let bad_node = top[NODES[0].0];
     assert!(bad_node > 0.5 && bad_node <= 1.0, "{top:?}");
