@@ -1,27 +1,34 @@
 //! The per-callback cost in process: parse, verify, de-duplicate, record.
-//! `cargo bench --bench hot_path`; figures in BENCHMARKS.md.
+//! `cargo bench --bench hot_path`; figures in BENCHMARKS.md. With
+//! `HOT_PATH_CALLGRIND=1` it runs only a fixed workload of pushes joined to
+//! their sessions, for `valgrind --tool=callgrind`.
 use criterion::{criterion_group, BatchSize, Criterion};
 use css_push_exporter::callback_body;
-use css_push_exporter::clock::{Clock, SystemClock};
+use css_push_exporter::clock::{Clock, ManualClock, SystemClock};
 use css_push_exporter::ingest::outcome::Outcome;
 use css_push_exporter::ingest::wire;
 use css_push_exporter::Config;
 use css_push_exporter::Exporter;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-/// Counts allocations, to report how many one callback costs.
+/// Counts allocations, to report how many one callback costs, and the
+/// bytes held, to report memory per push session.
 struct Counting;
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static HELD: AtomicI64 = AtomicI64::new(0);
 
 #[allow(unsafe_code, reason = "a global allocator is an unsafe trait; this one only counts, then delegates")]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        HELD.fetch_add(layout.size().cast_signed() as i64, Ordering::Relaxed);
         System.alloc(layout)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        HELD.fetch_sub(layout.size().cast_signed() as i64, Ordering::Relaxed);
         System.dealloc(ptr, layout)
     }
 }
@@ -110,6 +117,67 @@ fn allocations_per_callback() {
     println!("allocations per accepted seed callback (known stream): {per:.1}");
 }
 
+const T0: u64 = 1_764_000_000;
+
+/// Streams pushing through `nodes` CSS access nodes (set_id 2), each with
+/// one session, on a manual clock; their push error reports (the seed's
+/// late video and audio frames, bad for the SLO) name that session.
+struct Sessions {
+    exporter: Exporter,
+    clock: Arc<ManualClock>,
+    streams: u64,
+    report: serde_json::Value,
+    n: u64,
+}
+
+impl Sessions {
+    fn start(streams: u64, nodes: u64) -> Self {
+        let config = Config::from_flags(["--callback-key", KEY]).unwrap();
+        let clock = Arc::new(ManualClock::new(Duration::from_secs(T0)));
+        let exporter = Exporter::new(&config, clock.clone() as Arc<dyn Clock>);
+        let t = (T0 + 600).cast_signed();
+        for s in 0..streams {
+            let mut start = serde_json::json!({"event_type": 1, "app": "d", "appname": "live",
+                "stream_id": format!("s{s}"), "sequence": format!("q{s}"), "event_time": T0, "set_id": 2,
+                "node": format!("198.51.{}.{}", (s % nodes) / 256, (s % nodes) % 256), "user_ip": "192.0.2.1"});
+            callback_body::sign_json(&mut start, KEY, t);
+            assert_eq!(exporter.handle(start.to_string().as_bytes(), None).outcome, Outcome::Accepted);
+        }
+        let mut report: serde_json::Value = serde_json::from_str(SEED).unwrap();
+        report["domain"] = "d".into();
+        report["path"] = "live".into();
+        callback_body::sign_json(&mut report, KEY, t);
+        Self { exporter, clock, streams, report, n: 0 }
+    }
+
+    /// The next report: every stream in turn, each 5 s of the clock after its last.
+    fn next(&mut self) -> Vec<u8> {
+        let (s, round) = (self.n % self.streams, self.n / self.streams);
+        if s == 0 {
+            self.clock.advance(Duration::from_secs(5));
+        }
+        self.n += 1;
+        self.report["stream_id"] = format!("s{s}").into();
+        self.report["sequence"] = format!("q{s}").into();
+        self.report["data_time"] = ((T0 + 5 * (round + 1)) * 1000).into();
+        self.report.to_string().into_bytes()
+    }
+}
+
+/// Bytes the exporter holds per push session (its lifecycle record, the
+/// stream's liveness and any node breakdown), pushing through 100 nodes.
+fn memory_per_sessions(sessions: u64) {
+    let before = HELD.load(Ordering::Relaxed);
+    let pushing = Sessions::start(sessions, 100);
+    let held = HELD.load(Ordering::Relaxed) - before;
+    println!(
+        "memory of {sessions} push sessions on 100 nodes: {:.1} MB, {} bytes per session",
+        held as f64 / 1e6,
+        held / sessions.cast_signed()
+    );
+    drop(pushing);
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(std::time::Duration::from_secs(3));
@@ -117,7 +185,18 @@ criterion_group! {
 }
 
 fn main() {
+    // Under callgrind: a fixed workload and nothing else, so the instruction
+    // counts of Exporter::handle (and of each observer) read off one profile.
+    if std::env::var_os("HOT_PATH_CALLGRIND").is_some() {
+        let mut pushing = Sessions::start(1000, 50);
+        for _ in 0..20_000 {
+            let body = pushing.next();
+            assert_eq!(pushing.exporter.handle(&body, None).outcome, Outcome::Accepted);
+        }
+        return;
+    }
     allocations_per_callback();
+    memory_per_sessions(100_000);
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

@@ -125,6 +125,18 @@ pub fn run_ok(program: &Path, args: &[&str]) -> String {
     text
 }
 
+/// The rules of `prometheus/alerts.yml` as a test copy with every
+/// duration divided by `speedup` (`prometheus/generate.py --speedup`).
+pub fn sped_up_rules(python: &Path, speedup: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alerts.yml");
+    let generator = repo().join("prometheus/generate.py");
+    run_ok(python, &[generator.to_str().unwrap(), "--speedup", speedup, "--output", path.to_str().unwrap()]);
+    let rules = std::fs::read_to_string(&path).unwrap();
+    assert!(rules.starts_with("# TEST COPY"), "{rules}");
+    rules
+}
+
 /// A running Prometheus (`/usr/bin/prometheus`) on a loopback port.
 pub struct Prometheus {
     pub base: String,

@@ -148,15 +148,8 @@ async fn a_calm_fleet_pages_nobody_and_a_domain_incident_pages_once() {
     let (hook, received, hook_handle) = webhook();
     let (mut am, am_base) = start_alertmanager(&bins[1], fast_alertmanager_config(&hook)).await;
 
-    let rules_dir = tempfile::tempdir().unwrap();
-    let rules_path = rules_dir.path().join("alerts.yml");
-    let generator = tools::repo().join("prometheus/generate.py");
-    tools::run_ok(
-        &bins[2],
-        &[generator.to_str().unwrap(), "--speedup", SPEEDUP, "--output", rules_path.to_str().unwrap()],
-    );
-    let rules = std::fs::read_to_string(&rules_path).unwrap();
-    assert!(rules.starts_with("# TEST COPY") && rules.contains("[20s]"), "{rules}");
+    let rules = tools::sped_up_rules(&bins[2], SPEEDUP);
+    assert!(rules.contains("[20s]"), "{rules}");
 
     let app = spawn_app_real_clock(&[]).await;
     let config = format!(

@@ -41,14 +41,7 @@ fn bad_second(stream: &str) -> Value {
 async fn the_access_node_row_and_rules_show_the_bad_node() {
     let bins = tools::require_all(&["prometheus", "python3"]);
     let started = Instant::now();
-    let rules_dir = tempfile::tempdir().unwrap();
-    let rules_path = rules_dir.path().join("alerts.yml");
-    let generator = tools::repo().join("prometheus/generate.py");
-    tools::run_ok(
-        &bins[1],
-        &[generator.to_str().unwrap(), "--speedup", SPEEDUP, "--output", rules_path.to_str().unwrap()],
-    );
-    let rules = std::fs::read_to_string(&rules_path).unwrap();
+    let rules = tools::sped_up_rules(&bins[1], SPEEDUP);
     assert!(rules.contains("css_push_node_live_seconds_total{job=\"css-push-exporter\"}[15s]"), "{rules}");
 
     let app = spawn_app_real_clock(&[]).await;
