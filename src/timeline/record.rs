@@ -53,9 +53,12 @@ fn push_len(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
 }
 
+/// One stream's history as the section holds it: its key and sessions.
+pub type RawHistory = (Box<str>, Vec<RawSession>);
+
 /// Every (key, sessions) the section holds, unchecked; an error if it does
 /// not parse to its end.
-pub fn decode(bytes: &[u8]) -> Result<Vec<(Box<str>, Vec<RawSession>)>, FormatError> {
+pub fn decode(bytes: &[u8]) -> Result<Vec<RawHistory>, FormatError> {
     let mut r = Reader(bytes);
     let mut out = Vec::new();
     while !r.0.is_empty() {
