@@ -40,12 +40,13 @@ fn minutes(minutes: f64) -> f64 {
 /// A duration of the shipped configs divided by SPEEDUP, as Prometheus writes it.
 fn fast(duration: &str) -> String {
     let (n, unit) = duration.split_at(duration.len() - 1);
-    let seconds = n.parse::<f64>().unwrap() * match unit {
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => panic!("{duration}"),
-    };
+    let seconds = n.parse::<f64>().unwrap()
+        * match unit {
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => panic!("{duration}"),
+        };
     let ms = (seconds / SPEEDUP * 1000.0).round().max(1.0);
     format!("{ms}ms")
 }
@@ -181,7 +182,8 @@ async fn slo_pages_once_per_incident_on_days_of_history_through_alertmanager() {
         let got: Vec<_> = pager.iter().filter(|(d, ..)| d == domain).collect();
         let statuses: Vec<&str> = got.iter().map(|(_, s, ..)| s.as_str()).collect();
         assert_eq!(statuses, ["firing", "resolved"], "{domain}: one page and its resolution: {got:#?}");
-        let names: BTreeSet<&str> = got.iter().flat_map(|(_, _, a, _)| a).map(|a| a["labels"]["alertname"].as_str().unwrap()).collect();
+        let names: BTreeSet<&str> =
+            got.iter().flat_map(|(_, _, a, _)| a).map(|a| a["labels"]["alertname"].as_str().unwrap()).collect();
         assert_eq!(names.len(), 1, "{domain}: one alert throughout: {names:?}");
         let paged = rule_minutes(got[0].3 - since);
         // Within 10 minutes, and Alertmanager's group_wait.
@@ -225,10 +227,16 @@ async fn slo_pages_once_per_incident_on_days_of_history_through_alertmanager() {
         .map(|a| {
             let l = &a["labels"];
             assert_eq!(l["alertname"], "CSSPushStreamFramesLate", "{a}");
-            format!("{}/{}/{}", l["domain"].as_str().unwrap(), l["app"].as_str().unwrap(), l["stream"].as_str().unwrap())
+            format!(
+                "{}/{}/{}",
+                l["domain"].as_str().unwrap(),
+                l["app"].as_str().unwrap(),
+                l["stream"].as_str().unwrap()
+            )
         })
         .collect();
-    let stuck = ["calm.example.com/a/s000", "calm.example.com/b/s000", "calm.example.com/c/s000", "calm.example.com/c/s001"];
+    let stuck =
+        ["calm.example.com/a/s000", "calm.example.com/b/s000", "calm.example.com/c/s000", "calm.example.com/c/s001"];
     assert_eq!(streams.iter().map(String::as_str).collect::<Vec<_>>(), stuck, "stream tickets");
 
     for line in &report {

@@ -144,7 +144,9 @@ impl Fleet {
             let pair = p.labels();
             let alive = move |t: f64| t >= p.born;
             out.push(series("css_push_live_seconds_total", &pair, move |t| alive(t).then(|| p.live(t))));
-            out.push(series("css_push_bad_seconds_total", &format!("{pair},{slo}"), move |t| alive(t).then(|| p.bad(t))));
+            out.push(series("css_push_bad_seconds_total", &format!("{pair},{slo}"), move |t| {
+                alive(t).then(|| p.bad(t))
+            }));
             out.push(series("css_push_streams_live", &pair, move |t| alive(t).then_some(p.streams as f64)));
             for i in 0..p.bad_streams(true) {
                 let stream = format!("{pair},stream=\"s{i:03}\"");
@@ -232,13 +234,15 @@ impl Fleet {
 
 /// OpenMetrics lines of `series` every `step` seconds in [from, to].
 fn write_series(out: &mut impl Write, series: &[Series<'_>], from: f64, to: f64, step: f64) {
-    let n = ((to - from) / step).floor() as i64;
     for s in series {
-        for k in 0..=n {
-            let t = from + k as f64 * step;
+        // A count of steps, not a running sum: no drift over days of them.
+        let mut k = 0.0;
+        while from + k * step <= to {
+            let t = from + k * step;
             if let Some(v) = (s.value)(t) {
                 writeln!(out, "{} {v} {t:.3}", s.key).unwrap();
             }
+            k += 1.0;
         }
     }
 }
@@ -282,7 +286,10 @@ fn write_blocks(promtool: &Path, dir: &Path, write: impl FnOnce(&mut BufWriter<F
     out.flush().unwrap();
     drop(out);
     let data = dir.join("data");
-    tools::run_ok(promtool, &["tsdb", "create-blocks-from", "openmetrics", input.to_str().unwrap(), data.to_str().unwrap()]);
+    tools::run_ok(
+        promtool,
+        &["tsdb", "create-blocks-from", "openmetrics", input.to_str().unwrap(), data.to_str().unwrap()],
+    );
     std::fs::remove_file(input).unwrap();
 }
 

@@ -247,7 +247,8 @@ async fn every_slo_rule_and_panel_returns_data_in_a_real_prometheus() {
     near(prom.value(&ratio("broad_bad_seconds", "5m", other), None).await, 0.0, "5m without the worst");
     for w in ["2h", "1d", "3d"] {
         let sliced = |series: &str| format!("avg_over_time(slo:{series}:increase5m{live}[{w}])");
-        let expr = format!("{} / on (domain, app) group_left () {}", sliced("broad_bad_seconds"), sliced("live_seconds"));
+        let expr =
+            format!("{} / on (domain, app) group_left () {}", sliced("broad_bad_seconds"), sliced("live_seconds"));
         near(prom.value(&expr, None).await, 0.015, w);
     }
     near(prom.value(&format!("slo:live_seconds:rate1h{live}"), None).await, 20.0, "live streams");
@@ -368,7 +369,12 @@ async fn rule_evaluation_time_for_1000_pairs() {
     }
     let mut series = 0.0;
     for name in &recorded {
-        series += prom.query(&format!("count({name}{{domain!=\"\"}})"), None).await.unwrap().first().map_or(0.0, tools::sample_value);
+        series += prom
+            .query(&format!("count({name}{{domain!=\"\"}})"), None)
+            .await
+            .unwrap()
+            .first()
+            .map_or(0.0, tools::sample_value);
     }
     eprintln!("recorded series of the pairs: {series} ({} per pair)", series / 1000.0);
     assert!(series >= 1000.0, "the rules recorded nothing for the pairs");
