@@ -67,8 +67,8 @@ pub fn free_port() -> u16 {
 pub struct ChildGuard {
     pub name: String,
     child: Child,
-    /// Kept so the temp dir lives as long as the child.
-    _dir: tempfile::TempDir,
+    /// The child's working directory, kept as long as the child lives.
+    dir: tempfile::TempDir,
     log: PathBuf,
 }
 
@@ -86,7 +86,12 @@ impl ChildGuard {
             .stderr(out)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
-        Self { name: name.to_owned(), child, _dir: dir, log }
+        Self { name: name.to_owned(), child, dir, log }
+    }
+
+    /// The child's working directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The last lines of the child's output.
@@ -180,6 +185,16 @@ impl Prometheus {
         let mut p = Self { base, process, client: awc::Client::builder().timeout(answer_within).finish() };
         p.wait_ready(ready_within).await;
         p
+    }
+
+    /// Writes each `(file name, text)` of `files` over the one it started
+    /// with and reloads its configuration (rule files included).
+    pub async fn reload(&self, files: &[(&str, String)]) {
+        for (name, text) in files {
+            std::fs::write(self.process.dir().join(name), text).unwrap();
+        }
+        let res = self.client.post(format!("{}/-/reload", self.base)).send().await.unwrap();
+        assert!(res.status().is_success(), "reload: {}\n{}", res.status(), self.process.log_tail());
     }
 
     async fn wait_ready(&mut self, patience: Duration) {

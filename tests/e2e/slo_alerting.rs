@@ -159,6 +159,7 @@ async fn slo_pages_once_per_incident_on_days_of_history_through_alertmanager() {
     let mut prom = Prometheus::start_in(&bins[0], dir, &config, &files, patience).await;
     let clock = (Instant::now(), tools::unix_now());
     eprintln!("slo alerting e2e: ready {:?} in, incidents in {:.0} s", started.elapsed(), at - clock.1);
+    assert!(at - clock.1 > minutes(2.0), "Prometheus took most of the 10 calm minutes to start: a machine too slow");
 
     // Run the scenario: 15 minutes of incidents, 45 minutes after.
     let done = recovery + minutes(45.0);

@@ -234,13 +234,15 @@ impl Fleet {
 
 /// OpenMetrics lines of `series` every `step` seconds in [from, to].
 fn write_series(out: &mut impl Write, series: &[Series<'_>], from: f64, to: f64, step: f64) {
-    let n = ((to - from) / step).floor() as i64;
     for s in series {
-        for k in 0..=n {
-            let t = from + k as f64 * step;
+        // A count of steps, not a running sum: no drift over days of them.
+        let mut k = 0.0;
+        while from + k * step <= to {
+            let t = from + k * step;
             if let Some(v) = (s.value)(t) {
                 writeln!(out, "{} {v} {t:.3}", s.key).unwrap();
             }
+            k += 1.0;
         }
     }
 }
@@ -254,12 +256,10 @@ fn write_series(out: &mut impl Write, series: &[Series<'_>], from: f64, to: f64,
 pub fn backfill(promtool: &Path, dir: &Path, fleet: &Fleet, raw: f64, slices: f64, step: f64) -> f64 {
     let mut end = tools::unix_now().floor();
     let grid = |t: f64, every: f64| (t / every).floor() * every;
-    let history = |out: &mut BufWriter<File>| {
-        write_series(out, &fleet.slices(), grid(end - slices, fleet.slice), grid(end, fleet.slice), fleet.slice);
-        write_series(out, &fleet.raw(), grid(end - raw, step), end, step);
-    };
     let started = Instant::now();
-    write_blocks(promtool, dir, history);
+    let (from, to) = (grid(end - slices, fleet.slice), grid(end, fleet.slice));
+    write_chunks(promtool, dir, &fleet.slices(), (from, to), fleet.slice);
+    write_chunks(promtool, dir, &fleet.raw(), (grid(end - raw, step), end), step);
     eprintln!("backfill: {:?}", started.elapsed());
     for _ in 0..3 {
         let from = end + step;
@@ -268,12 +268,28 @@ pub fn backfill(promtool: &Path, dir: &Path, fleet: &Fleet, raw: f64, slices: f6
             break;
         }
         let started = Instant::now();
-        write_blocks(promtool, dir, |out| write_series(out, &fleet.raw(), from, end, step));
+        write_chunks(promtool, dir, &fleet.raw(), (from, end), step);
         if started.elapsed().as_secs() < 10 {
             break;
         }
     }
     end
+}
+
+/// Samples one promtool run takes at most: its OpenMetrics input (about
+/// 150 bytes a sample) stays small on a shared disk.
+const CHUNK_SAMPLES: f64 = 2e6;
+
+/// `series` every `step` seconds in [from, to], in as many promtool runs as
+/// keep each input under CHUNK_SAMPLES (overlapping blocks are merged).
+fn write_chunks(promtool: &Path, dir: &Path, series: &[Series<'_>], (from, to): (f64, f64), step: f64) {
+    let per_chunk = (CHUNK_SAMPLES / series.len().max(1) as f64).floor().max(1.0) * step;
+    let mut start = from;
+    while start <= to {
+        let end = (start + per_chunk - step).min(to);
+        write_blocks(promtool, dir, |out| write_series(out, series, start, end, step));
+        start = end + step;
+    }
 }
 
 fn write_blocks(promtool: &Path, dir: &Path, write: impl FnOnce(&mut BufWriter<File>)) {

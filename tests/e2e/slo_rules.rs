@@ -147,14 +147,18 @@ async fn start_prometheus(
     (target, scrape): (&str, &str),
     long_interval: &str,
 ) -> tools::Prometheus {
-    let rules = rules.replace("    interval: 5m\n", &format!("    interval: {long_interval}\n"));
     let config = format!(
         "global: {{evaluation_interval: 1s}}\nrule_files: [slo_rules.yml]\n{}",
         slo_fleet::scrape_config(target, scrape)
     );
-    let files = [("slo_rules.yml", rules)];
+    let files = [rule_file(rules, long_interval)];
     let patience = (Duration::from_secs(60), Duration::from_secs(30));
     tools::Prometheus::start_in(prometheus, dir, &config, &files, patience).await
+}
+
+/// The SLO rules as `start_prometheus` loads them.
+fn rule_file(rules: &str, long_interval: &str) -> (&'static str, String) {
+    ("slo_rules.yml", rules.replace("    interval: 5m\n", &format!("    interval: {long_interval}\n")))
 }
 
 fn shipped_rules() -> String {
@@ -292,19 +296,23 @@ async fn every_slo_rule_and_panel_returns_data_in_a_real_prometheus() {
 /// (50 domains of 20 apps, 10 live streams, 1 % bad over 2 streams) in a
 /// real Prometheus: 6 hours of raw series every 15 s and `SLO_BENCH_DAYS`
 /// (default 3) days of 5-minute slices backfilled, then the fleet scraped
-/// every 15 s. `SLO_BENCH_RULES` measures another rules file the same way
-/// (an older commit's: `git show REV:prometheus/slo_rules.yml`). Minutes of
-/// backfill, so ignored; run with `cargo test --test e2e
-/// slo_rules::rule_evaluation -- --ignored --nocapture` (`.ci/run` skips
-/// it: a measurement, not a check).
+/// every 15 s. `SLO_BENCH_RULES=old.yml:new.yml` measures each rules file
+/// in turn on the same data, reloading Prometheus in between (an older
+/// commit's: `git show REV:prometheus/slo_rules.yml > old.yml`); by default
+/// the shipped file. Minutes of backfill, so ignored; run with `cargo test
+/// --test e2e slo_rules::rule_evaluation -- --ignored --nocapture`
+/// (`.ci/run` skips it: a measurement, not a check).
 #[actix_web::test]
 #[ignore = "benchmark: backfills 1000 pairs, minutes"]
 async fn rule_evaluation_time_for_1000_pairs() {
     let found = tools::require_all(&["prometheus", "promtool"]);
     let days: f64 = std::env::var("SLO_BENCH_DAYS").ok().and_then(|d| d.parse().ok()).unwrap_or(3.0);
-    let rules = match std::env::var("SLO_BENCH_RULES") {
-        Ok(path) => std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
-        Err(_) => shipped_rules(),
+    let rule_sets: Vec<(String, String)> = match std::env::var("SLO_BENCH_RULES") {
+        Ok(list) => list
+            .split(':')
+            .map(|path| (path.to_owned(), std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))))
+            .collect(),
+        Err(_) => vec![(RULES.to_owned(), shipped_rules())],
     };
     let born = tools::unix_now() - (days + 1.0) * 86400.0;
     let pairs = (0..1000)
@@ -314,16 +322,38 @@ async fn rule_evaluation_time_for_1000_pairs() {
     let dir = tempfile::tempdir().unwrap();
     slo_fleet::backfill(&found[1], dir.path(), &fleet, 6.0 * 3600.0, days * 86400.0, 15.0);
     let (target, server) = slo_fleet::serve(fleet.clone());
-    let prom = start_prometheus(&found[0], dir, &rules, (&target, "15s"), "5s").await;
-    // Ten evaluations of each group (bounded: 120 s).
+    let prom = start_prometheus(&found[0], dir, &rule_sets[0].1, (&target, "15s"), "5s").await;
+    for (i, (name, rules)) in rule_sets.iter().enumerate() {
+        if i > 0 {
+            prom.reload(&[rule_file(rules, "5s")]).await;
+        }
+        eprintln!("== {name} ({days} days of slices)");
+        measure_rules(&prom, rules).await;
+    }
+    server.stop(false).await;
+}
+
+/// Ten evaluations of each group of `rules` (bounded: 180 s): their wall
+/// times, Prometheus' CPU meanwhile, the samples each rule reads and the
+/// series the recording rules write for the 1 000 pairs.
+async fn measure_rules(prom: &tools::Prometheus, rules: &str) {
+    let doc: serde_norway::Value = serde_norway::from_str(rules).unwrap();
+    let expected: Vec<usize> =
+        doc["groups"].as_sequence().unwrap().iter().map(|g| g["rules"].as_sequence().unwrap().len()).collect();
     let mut seen: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     let mut last: std::collections::BTreeMap<String, String> = Default::default();
     let cpu_before = prom.cpu_seconds().await;
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(120) && !(seen.len() == 2 && seen.values().all(|v| v.len() >= 10)) {
+    while started.elapsed() < Duration::from_secs(180) && !(seen.len() == 2 && seen.values().all(|v| v.len() >= 10)) {
         actix_web::rt::time::sleep(Duration::from_millis(500)).await;
         let groups = prom.api("/api/v1/rules", &[]).await.unwrap();
-        for g in groups["groups"].as_array().unwrap() {
+        let groups = groups["groups"].as_array().unwrap();
+        // (After a reload, only once the new rules are in.)
+        let loaded: Vec<usize> = groups.iter().map(|g| g["rules"].as_array().unwrap().len()).collect();
+        if loaded != expected {
+            continue;
+        }
+        for g in groups {
             let (name, at) = (g["name"].as_str().unwrap().to_owned(), g["lastEvaluation"].to_string());
             if g["evaluationTime"].as_f64().unwrap_or(0.0) > 0.0 && last.get(&name) != Some(&at) {
                 seen.entry(name.clone()).or_default().push(g["evaluationTime"].as_f64().unwrap());
@@ -340,7 +370,7 @@ async fn rule_evaluation_time_for_1000_pairs() {
     for (group, mut times) in seen {
         times.sort_by(f64::total_cmp);
         eprintln!(
-            "{group}: {} evaluations, median {:.1} ms, max {:.1} ms ({days} days of slices)",
+            "{group}: {} evaluations, median {:.1} ms, max {:.1} ms",
             times.len(),
             times[times.len() / 2] * 1e3,
             times[times.len() - 1] * 1e3
@@ -369,14 +399,9 @@ async fn rule_evaluation_time_for_1000_pairs() {
     }
     let mut series = 0.0;
     for name in &recorded {
-        series += prom
-            .query(&format!("count({name}{{domain!=\"\"}})"), None)
-            .await
-            .unwrap()
-            .first()
-            .map_or(0.0, tools::sample_value);
+        let count = prom.query(&format!("count({name}{{domain!=\"\"}})"), None).await.unwrap();
+        series += count.first().map_or(0.0, tools::sample_value);
     }
     eprintln!("recorded series of the pairs: {series} ({} per pair)", series / 1000.0);
     assert!(series >= 1000.0, "the rules recorded nothing for the pairs");
-    server.stop(false).await;
 }
