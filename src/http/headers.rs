@@ -1,6 +1,7 @@
 //! Headers every answer carries, so that a page showing what senders chose
-//! (stream names) cannot run script, be framed, or be sniffed as another type.
-use actix_web::http::header;
+//! (stream names) cannot run script, be framed, or be sniffed as another type:
+//! the app's answers get them here, the server's own from
+//! [`super::stamped`].
 use actix_web::middleware::DefaultHeaders;
 
 /// No script, no fetches, nothing framed or framing; styles inline only
@@ -8,11 +9,16 @@ use actix_web::middleware::DefaultHeaders;
 pub const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// Added to each answer that does not set them itself.
+/// The headers, named as HTTP/1 writes them (the first is how
+/// [`super::stamped`] tells an answer that has them).
+pub const SECURITY_HEADERS: [(&str, &str); 4] = [
+    ("content-security-policy", CONTENT_SECURITY_POLICY),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+];
+
+/// Added to each answer of the app that does not set them itself.
 pub fn security() -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
-        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .add((header::X_FRAME_OPTIONS, "DENY"))
-        .add((header::REFERRER_POLICY, "no-referrer"))
+    SECURITY_HEADERS.iter().fold(DefaultHeaders::new(), |headers, &header| headers.add(header))
 }

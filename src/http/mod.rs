@@ -7,5 +7,7 @@ pub(crate) mod headers;
 pub(crate) mod limits;
 pub(crate) mod peer;
 pub(crate) mod routes;
+pub(crate) mod server;
+pub(crate) mod stamped;
 pub mod startup;
 pub mod webconfig;

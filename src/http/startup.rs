@@ -5,7 +5,7 @@ use crate::exporter::Exporter;
 use crate::http::cidr::Cidr;
 use crate::http::routes::{self, AppState, Routes};
 use crate::http::webconfig::{WebConfig, WebConfigError};
-use crate::http::{headers, limits};
+use crate::http::{headers, limits, server};
 use crate::observe::ratelog::{RateLimitedLog, LOG_INTERVAL};
 use crate::slo::{self, Slo, SloFileError};
 use crate::state::clock::Clock;
@@ -13,7 +13,7 @@ use crate::state::persist::{Loaded, Persister, StateFile, StateFileError};
 use crate::status_page::Listener;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::fmt;
 use std::io;
@@ -313,28 +313,26 @@ fn serve(
     limits::cut_stalled_sends(&listener, config.write_timeout);
     let workers = limits::workers(config.workers);
     let open = limits::OpenConnections::new(connections_per_worker * workers);
-    let counted = open.clone();
-    let server = HttpServer::new(move || {
+    let connections = open.clone();
+    let app = move || {
         let routes = routes.clone();
         App::new()
             .wrap(headers::security())
             .wrap(from_fn(limits::give_way))
-            .app_data(web::Data::new(open.clone()))
+            .app_data(web::Data::new(connections.clone()))
             .app_data(state.clone())
             .configure(move |cfg| routes::configure(cfg, &routes))
-    })
-    .on_connect(move |_, data| counted.opened(data))
-    .shutdown_timeout(config.shutdown_timeout.as_secs())
-    // The deadline for a request's headers; the callback route gives its body as long again.
-    .client_request_timeout(config.read_timeout)
-    .max_connections(connections_per_worker);
-    let server = server.workers(workers);
-    let server = match tls {
-        Some(tls) => server.listen_rustls_0_23(listener, tls),
-        None => server.listen(listener),
-    }
-    .map_err(StartError::Serve)?;
-    Ok(server.run())
+    };
+    let settings = server::Settings {
+        workers,
+        connections_per_worker,
+        shutdown_timeout: config.shutdown_timeout,
+        // The deadline for a request's headers; the callback route gives its body as long again.
+        read_timeout: config.read_timeout,
+        tls,
+        open,
+    };
+    server::serve(listener, app, settings).map_err(StartError::Serve)
 }
 
 fn spawn_expiry(exporter: Arc<Exporter>, every: std::time::Duration) {

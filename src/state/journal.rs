@@ -19,7 +19,7 @@
 //! kind, session, receive time in seconds and key.
 //!
 //! While snapshots fail the journal is what keeps starts and ends: it is
-//! compacted ([`super::compaction`]) rather than let grow, and holds at most
+//! compacted (`state::compaction`) rather than let grow, and holds at most
 //! [`MAX_KEPT`] records; every record written is read back at start.
 use super::codec::{push_ip, push_str, read_ip, FormatError, Reader};
 use crate::catalog::Region;

@@ -125,3 +125,40 @@ fn zero_ttls_and_intervals_are_refused_at_start() {
         assert!(stderr.contains(flag) && stderr.contains("must be at least"), "{stderr}");
     }
 }
+
+/// Everything `request` gets back until the server closes the connection.
+fn raw_exchange(addr: &str, request: &[u8]) -> String {
+    use std::io::Write;
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(SECOND * 10)).unwrap();
+    conn.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn the_servers_own_answers_carry_the_security_headers_too() {
+    let exporter = Binary::start(&["--read-timeout", "1s"]);
+    let stamped = |answer: &str, status: &str| {
+        let at = answer.find(&format!("HTTP/1.1 {status}")).unwrap_or_else(|| panic!("no {status} in {answer:?}"));
+        let head = answer[at..].split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+        for header in
+            ["content-security-policy: default-src 'none'", "x-content-type-options: nosniff", "x-frame-options: deny"]
+        {
+            assert!(head.contains(header), "{status} without {header}: {head}");
+        }
+    };
+    // Kept alive: a HEAD answer (its length, no body), a page, then a
+    // request that does not parse: the server's own 400, and the close.
+    let pipelined = "HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n";
+    let answer = raw_exchange(&exporter.addr, pipelined.as_bytes());
+    assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 2, "{answer}");
+    stamped(&answer, "400");
+    assert_eq!(answer.matches("content-security-policy").count(), 3, "the app's answers unchanged: {answer}");
+    // Headers that never end: 408 at --read-timeout.
+    stamped(&raw_exchange(&exporter.addr, b"GET / HTTP/1.1\r\nHost: x\r\n"), "408");
+    // Too many headers: 431.
+    let many: String = (0..100).map(|i| format!("X-H{i}: a\r\n")).collect();
+    stamped(&raw_exchange(&exporter.addr, format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes()), "431");
+}
