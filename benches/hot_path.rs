@@ -53,7 +53,7 @@ impl Bodies {
         let mut v: serde_json::Value = serde_json::from_str(SEED).unwrap();
         v["stream_id"] = "stream-000".into();
         v["data_time"] = 1_764_000_000_000i64.into();
-        callback_body::sign_json(&mut v, KEY, SystemClock.now_secs().cast_signed() + 3600);
+        callback_body::sign_json(&mut v, KEY, SystemClock.now_secs().cast_signed() + 600);
         let template = v.to_string().into_bytes();
         let find = |needle: &str| template.windows(needle.len()).position(|w| w == needle.as_bytes()).unwrap();
         let time_at = find("1764000000000");
