@@ -16,8 +16,8 @@ use std::net::IpAddr;
 pub const MERGE_SLACK_MS: u64 = 1000;
 /// The longest `sequence` kept, bytes (CSS's are about 20).
 pub const SEQUENCE_BYTES: usize = 128;
-/// What a stream costs beside its sessions: its key's box, the map's slot.
-const STREAM_OVERHEAD: usize = size_of::<History>() + size_of::<Box<str>>() + 8;
+/// What a stream costs beside its sessions: its key's box, its hash, the table's slot.
+const STREAM_OVERHEAD: usize = size_of::<History>() + size_of::<Box<str>>() + 16;
 
 /// The per-stream bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,8 +291,10 @@ impl History {
         self.intervals
     }
 
-    /// A push start at `start_ms` on `node`; `closed`: the live session
-    /// it replaced (its end was missed) ended then.
+    /// A push start at `start_ms` on `node`. A stream pushes one session
+    /// at a time: one that started before and has no end (its end was
+    /// missed, or lost in a crash) ended at `closed`, when the lifecycle
+    /// store closed it, else at this start.
     pub fn start(
         &mut self,
         hash: u64,
@@ -301,13 +303,12 @@ impl History {
         node: (Option<IpAddr>, Region),
         closed: Option<u64>,
     ) {
-        if let Some(end_ms) = closed {
-            let replaced =
-                self.sessions.iter_mut().rev().find(|s| s.hash != hash && s.end.is_none() && s.start_ms.is_some());
-            if let Some(s) = replaced {
-                s.end = Some(End { at_ms: end_ms, errcode: None });
-                s.seen(end_ms);
-            }
+        let end_ms = closed.unwrap_or(start_ms);
+        let replaced = self.sessions.iter_mut().filter(|s| s.hash != hash && s.end.is_none());
+        for s in replaced.filter(|s| s.start_ms.is_some_and(|t| t <= start_ms)) {
+            let at_ms = end_ms.max(s.start_ms.unwrap_or(0));
+            s.end = Some(End { at_ms, errcode: None });
+            s.seen(at_ms);
         }
         let s = self.session(hash, sequence, start_ms);
         s.start_ms = Some(start_ms);
@@ -340,11 +341,20 @@ impl History {
     /// A bad report of the session `hash`, with what the lifecycle store
     /// knows of that session (if anything).
     pub fn report(&mut self, hash: u64, sequence: &str, facts: &Facts, bad: &Bad<'_>) {
+        // The hot path: the estimate follows the one session touched, and
+        // the order is checked only if that session's first time moved.
+        let count = self.sessions.len();
         let s = self.session(hash, sequence, bad.from_ms);
+        let (bytes, first_ms) = (s.bytes(), s.first_ms);
         s.learn(facts);
         let added = s.add(bad);
+        let (after, moved) = (s.bytes(), s.first_ms != first_ms);
         self.intervals = self.intervals.saturating_add_signed(added);
-        self.settle();
+        if moved || self.sessions.len() != count {
+            self.settle();
+        } else {
+            self.bytes = self.bytes - bytes + after;
+        }
     }
 
     /// The session `hash`, made (at `at_ms`) if it is not there yet.
@@ -401,7 +411,9 @@ impl History {
             self.intervals -= n;
             trimmed.intervals_bound.intervals += n as u64;
         }
-        self.settle();
+        if trimmed != Trimmed::default() {
+            self.settle();
+        }
         trimmed
     }
 
@@ -593,6 +605,17 @@ mod tests {
         // The first session's own end arrives late: its errcode, not its time.
         h.end(1, "one", T + 95_000, 1, Some(95_000));
         assert_eq!(h.sessions().next().unwrap().end, end(60_000, Some(1)));
+    }
+
+    #[test]
+    fn one_session_at_a_time_even_when_an_end_was_lost() {
+        let mut h = History::new(10);
+        let node = (None, Region::Unknown);
+        h.start(1, "one", T, node, None);
+        // Its end never came (or a crash lost it); the lifecycle store does not say.
+        h.start(2, "two", T + 60_000, node, None);
+        let ends: Vec<_> = h.sessions().map(|s| s.end).collect();
+        assert_eq!(ends, [Some(End { at_ms: T + 60_000, errcode: None }), None]);
     }
 
     #[test]
