@@ -13,6 +13,7 @@
 //! in one pass that frees a tenth of the cap, so passes are rare. What a
 //! bound drops is counted in `css_push_timeline_dropped_total`. Kept across
 //! restarts in the state file's sixth section ([`record`]).
+pub mod counts;
 pub mod history;
 pub(crate) mod page;
 pub mod record;
