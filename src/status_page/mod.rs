@@ -17,11 +17,10 @@ use crate::ingest::outcome::{Outcome, OutcomeKind};
 use crate::nodes::NodeHealth;
 use crate::observe::callbacks::CallbackTallies;
 use crate::slo::{AppHealth, BadStream, Saturation};
-use crate::state::limits::MAX_LABEL_LENGTH;
 use crate::state::persist::StateFileStatus;
 use crate::state::streams::add_count;
 use crate::text::quote::{push_capped, shorten, QUOTE_BYTES};
-use crate::text::{cap, parse_labels, url};
+use crate::text::{parse_labels, url};
 use refusals::{Refusals, RefusedCallback};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -71,8 +70,9 @@ struct Report {
     /// (error code, count), one per code, sorted by code.
     errors: Vec<(u8, u64)>,
     worst_gap_secs: Option<f64>,
-    /// The stream's page, relative to this one.
-    page: String,
+    /// The stream's key (its label set, capped as labels are): its page's
+    /// link is built from it when the page is read.
+    key: String,
 }
 
 /// What the ingest path fills, read with the callback tallies.
@@ -161,9 +161,6 @@ impl Observer for Recent {
             out
         };
         let key = StreamKey { domain: cut(id.domain), app: cut(id.app), stream: cut(id.stream) };
-        // Linked by the names as sent: the page caps them as labels are.
-        let linked = |value| cap(value, MAX_LABEL_LENGTH);
-        let (domain, app, stream) = (linked(id.domain), linked(id.app), linked(id.stream));
         self.reports.push(|r| {
             r.at_secs = report.at_secs;
             for (field, value) in [(&mut r.domain, &key.domain), (&mut r.app, &key.app), (&mut r.stream, &key.stream)] {
@@ -175,10 +172,10 @@ impl Observer for Recent {
                 add_count(&mut r.errors, code, count);
             }
             r.worst_gap_secs = worst_gap_secs;
-            r.page.clear();
-            url::push_stream_page(&mut r.page, domain, app, stream);
+            r.key.clear();
+            r.key.push_str(report.key.as_str());
         });
-        self.windows.record(key, report.at_secs, total, || url::stream_page(domain, app, stream).into());
+        self.windows.record(key, report.at_secs, total, || report.key.as_str().into());
     }
 }
 
@@ -201,8 +198,17 @@ impl Report {
                 .collect(),
             total_errors: total(&self.errors),
             worst_frame_gap_seconds: self.worst_gap_secs,
-            page: self.page.clone(),
+            page: page(&self.key),
         }
+    }
+}
+
+/// The page of the stream keyed `labels` (`domain="..",app="..",stream=".."`).
+fn page(labels: &str) -> String {
+    let values: Vec<String> = parse_labels(labels).into_iter().map(|(_, v)| v).collect();
+    match &values[..] {
+        [domain, app, stream] => url::stream_page(domain, app, stream),
+        _ => String::new(),
     }
 }
 
@@ -227,7 +233,7 @@ fn top_streams(window: WindowView, now_secs: u64) -> TopStreams {
             stream: s.key.stream,
             errors: s.totals.errors,
             reports: s.totals.reports,
-            page: s.page.into(),
+            page: page(&s.key_labels),
         })
         .collect();
     streams.sort_by(|a, b| {

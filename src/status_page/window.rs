@@ -74,8 +74,8 @@ struct Tracked {
     minutes: Minutes,
     last_secs: u64,
     last_error_secs: Option<u64>,
-    /// The stream's page, as its first report named it.
-    page: Box<str>,
+    /// The stream's key (label set), as its first report had it.
+    key_labels: Box<str>,
 }
 
 #[derive(Default)]
@@ -99,7 +99,8 @@ impl Inner {
 #[derive(Debug)]
 pub struct StreamTotals {
     pub key: StreamKey,
-    pub page: Box<str>,
+    /// Its label set, capped as labels are (`key` is cut short for show).
+    pub key_labels: Box<str>,
     pub totals: Totals,
     pub last_secs: u64,
 }
@@ -118,9 +119,9 @@ pub struct WindowView {
 pub struct StreamWindows(Mutex<Inner>);
 
 impl StreamWindows {
-    /// Counts one report of `key` with `errors` errors; `page` links a
-    /// stream not tracked yet.
-    pub fn record(&self, key: StreamKey, at_secs: u64, errors: u64, page: impl FnOnce() -> Box<str>) {
+    /// Counts one report of `key` with `errors` errors; `labels` gives a
+    /// stream not tracked yet its label set.
+    pub fn record(&self, key: StreamKey, at_secs: u64, errors: u64, labels: impl FnOnce() -> Box<str>) {
         let mut inner = crate::sync::lock(&self.0);
         let inner = &mut *inner;
         if !inner.streams.contains_key(&key) && inner.streams.len() >= MAX_TRACKED {
@@ -138,7 +139,7 @@ impl StreamWindows {
             minutes: Minutes::default(),
             last_secs: at_secs,
             last_error_secs: None,
-            page: page(),
+            key_labels: labels(),
         });
         tracked.minutes.add(at_secs, errors);
         tracked.last_secs = tracked.last_secs.max(at_secs);
@@ -162,10 +163,10 @@ impl StreamWindows {
             if t.last_error_secs.is_some_and(|e| e >= recent_since) {
                 *recent_errors.entry((key.domain.clone(), key.app.clone())).or_default() += 1;
             }
-            let page = t.page.clone();
+            let key_labels = t.key_labels.clone();
             streams.push(StreamTotals {
                 key: key.clone(),
-                page,
+                key_labels,
                 totals: t.minutes.totals(now_secs),
                 last_secs: t.last_secs,
             });

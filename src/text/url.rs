@@ -6,17 +6,12 @@
 /// the same path under `api/v1/`.
 pub fn stream_page(domain: &str, app: &str, stream: &str) -> String {
     let mut out = String::with_capacity(8 + 3 + domain.len() + app.len() + stream.len());
-    push_stream_page(&mut out, domain, app, stream);
-    out
-}
-
-/// Appends [`stream_page`]'s path to `out`.
-pub fn push_stream_page(out: &mut String, domain: &str, app: &str, stream: &str) {
     out.push_str("streams");
     for name in [domain, app, stream] {
         out.push('/');
-        push_segment(out, name);
+        push_segment(&mut out, name);
     }
+    out
 }
 
 /// Appends `value` as one path segment: bytes other than unreserved ones

@@ -4,8 +4,8 @@
 //! error types and counts and the worst frame gap. Bounded by
 //! [`Bounds`]; what the bounds cut is returned as [`Dropped`], and the
 //! memory it holds is kept up to date as an estimate ([`History::bytes`]).
+use super::counts::ErrorCounts;
 use crate::catalog::Region;
-use crate::state::streams::add_count;
 use std::collections::VecDeque;
 use std::mem::size_of;
 use std::net::IpAddr;
@@ -16,8 +16,8 @@ use std::net::IpAddr;
 pub const MERGE_SLACK_MS: u64 = 1000;
 /// The longest `sequence` kept, bytes (CSS's are about 20).
 pub const SEQUENCE_BYTES: usize = 128;
-/// What a stream costs beside its sessions: its key's box, the map's slot.
-const STREAM_OVERHEAD: usize = size_of::<History>() + size_of::<Box<str>>() + 8;
+/// What a stream costs beside its sessions: its key's box, its hash, the table's slot.
+const STREAM_OVERHEAD: usize = size_of::<History>() + size_of::<Box<str>>() + 16;
 
 /// The per-stream bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,8 +101,14 @@ pub struct Interval {
     pub reports: u32,
     /// The longest frame gap reported, ms rounded up; 0 when none was.
     pub worst_gap_ms: u32,
-    /// (error code, count), by code.
-    pub errors: Vec<(u8, u64)>,
+    pub errors: ErrorCounts,
+}
+
+impl Interval {
+    /// Its own size and its error list's heap.
+    fn bytes(&self) -> usize {
+        size_of::<Self>() + self.errors.heap_bytes()
+    }
 }
 
 /// What a report adds: its span and what it says.
@@ -189,18 +195,18 @@ impl Session {
             iv.to_ms = iv.to_ms.max(bad.to_ms);
             iv.reports = iv.reports.saturating_add(1);
             iv.worst_gap_ms = iv.worst_gap_ms.max(bad.worst_gap_ms);
-            let capacity = iv.errors.capacity();
+            let heap = iv.errors.heap_bytes();
             for &(code, count) in bad.errors {
-                add_count(&mut iv.errors, code, count);
+                iv.errors.add(code, count);
             }
-            self.error_bytes += (iv.errors.capacity() - capacity) * size_of::<(u8, u64)>();
+            self.error_bytes += iv.errors.heap_bytes() - heap;
             i - 1
         } else {
-            let mut errors = Vec::with_capacity(bad.errors.len());
+            let mut errors = ErrorCounts::default();
             for &(code, count) in bad.errors {
-                add_count(&mut errors, code, count);
+                errors.add(code, count);
             }
-            self.error_bytes += errors.capacity() * size_of::<(u8, u64)>();
+            self.error_bytes += errors.heap_bytes();
             let iv =
                 Interval { from_ms: bad.from_ms, to_ms: bad.to_ms, reports: 1, worst_gap_ms: bad.worst_gap_ms, errors };
             self.intervals.insert(i, iv);
@@ -222,22 +228,15 @@ impl Session {
     /// Merges `other` into interval `at`.
     fn absorb(&mut self, at: usize, other: Interval) {
         let iv = &mut self.intervals[at];
-        let capacity = iv.errors.capacity() + other.errors.capacity();
-        iv.from_ms = iv.from_ms.min(other.from_ms);
-        iv.to_ms = iv.to_ms.max(other.to_ms);
-        iv.reports = iv.reports.saturating_add(other.reports);
-        iv.worst_gap_ms = iv.worst_gap_ms.max(other.worst_gap_ms);
-        for &(code, count) in &other.errors {
-            add_count(&mut iv.errors, code, count);
-        }
-        self.error_bytes =
-            self.error_bytes + iv.errors.capacity() * size_of::<(u8, u64)>() - capacity * size_of::<(u8, u64)>();
+        let heap = iv.errors.heap_bytes() + other.errors.heap_bytes();
+        merge(iv, &other);
+        self.error_bytes = self.error_bytes + iv.errors.heap_bytes() - heap;
     }
 
     /// Drops its first `n` intervals.
     fn drop_first(&mut self, n: usize) {
         for iv in self.intervals.drain(..n) {
-            self.error_bytes -= iv.errors.capacity() * size_of::<(u8, u64)>();
+            self.error_bytes -= iv.errors.heap_bytes();
         }
     }
 
@@ -257,11 +256,22 @@ impl Session {
         self.intervals.retain(|iv| {
             let keep = iv.to_ms >= cutoff_ms;
             if !keep {
-                *error_bytes -= iv.errors.capacity() * size_of::<(u8, u64)>();
+                *error_bytes -= iv.errors.heap_bytes();
             }
             keep
         });
         before - self.intervals.len()
+    }
+}
+
+/// Adds `other`'s span, reports and errors to `iv`.
+fn merge(iv: &mut Interval, other: &Interval) {
+    iv.from_ms = iv.from_ms.min(other.from_ms);
+    iv.to_ms = iv.to_ms.max(other.to_ms);
+    iv.reports = iv.reports.saturating_add(other.reports);
+    iv.worst_gap_ms = iv.worst_gap_ms.max(other.worst_gap_ms);
+    for &(code, count) in other.errors.as_slice() {
+        iv.errors.add(code, u64::from(count));
     }
 }
 
@@ -291,8 +301,10 @@ impl History {
         self.intervals
     }
 
-    /// A push start at `start_ms` on `node`; `closed`: the live session
-    /// it replaced (its end was missed) ended then.
+    /// A push start at `start_ms` on `node`. A stream pushes one session
+    /// at a time: one that started before and has no end (its end was
+    /// missed, or lost in a crash) ended at `closed`, when the lifecycle
+    /// store closed it, else at this start.
     pub fn start(
         &mut self,
         hash: u64,
@@ -301,13 +313,12 @@ impl History {
         node: (Option<IpAddr>, Region),
         closed: Option<u64>,
     ) {
-        if let Some(end_ms) = closed {
-            let replaced =
-                self.sessions.iter_mut().rev().find(|s| s.hash != hash && s.end.is_none() && s.start_ms.is_some());
-            if let Some(s) = replaced {
-                s.end = Some(End { at_ms: end_ms, errcode: None });
-                s.seen(end_ms);
-            }
+        let end_ms = closed.unwrap_or(start_ms);
+        let replaced = self.sessions.iter_mut().filter(|s| s.hash != hash && s.end.is_none());
+        for s in replaced.filter(|s| s.start_ms.is_some_and(|t| t <= start_ms)) {
+            let at_ms = end_ms.max(s.start_ms.unwrap_or(0));
+            s.end = Some(End { at_ms, errcode: None });
+            s.seen(at_ms);
         }
         let s = self.session(hash, sequence, start_ms);
         s.start_ms = Some(start_ms);
@@ -340,11 +351,20 @@ impl History {
     /// A bad report of the session `hash`, with what the lifecycle store
     /// knows of that session (if anything).
     pub fn report(&mut self, hash: u64, sequence: &str, facts: &Facts, bad: &Bad<'_>) {
+        // The hot path: the estimate follows the one session touched, and
+        // the order is checked only if that session's first time moved.
+        let count = self.sessions.len();
         let s = self.session(hash, sequence, bad.from_ms);
+        let (bytes, first_ms) = (s.bytes(), s.first_ms);
         s.learn(facts);
         let added = s.add(bad);
+        let (after, moved) = (s.bytes(), s.first_ms != first_ms);
         self.intervals = self.intervals.saturating_add_signed(added);
-        self.settle();
+        if moved || self.sessions.len() != count {
+            self.settle();
+        } else {
+            self.bytes = self.bytes - bytes + after;
+        }
     }
 
     /// The session `hash`, made (at `at_ms`) if it is not there yet.
@@ -401,7 +421,9 @@ impl History {
             self.intervals -= n;
             trimmed.intervals_bound.intervals += n as u64;
         }
-        self.settle();
+        if trimmed != Trimmed::default() {
+            self.settle();
+        }
         trimmed
     }
 
@@ -438,7 +460,7 @@ impl History {
         for s in &self.sessions {
             let mut own = s.bytes();
             for iv in &s.intervals {
-                let bytes = size_of::<Interval>() + iv.errors.capacity() * size_of::<(u8, u64)>();
+                let bytes = iv.bytes();
                 own -= bytes;
                 f(iv.to_ms, bytes);
             }
@@ -450,7 +472,7 @@ impl History {
 
     /// Puts back a session read from a state file; the caller trims after.
     pub fn restore(&mut self, mut s: Session) {
-        s.error_bytes = s.intervals.iter().map(|iv| iv.errors.capacity() * size_of::<(u8, u64)>()).sum();
+        s.error_bytes = s.intervals.iter().map(|iv| iv.errors.heap_bytes()).sum();
         match self.sessions.iter().position(|old| old.hash == s.hash) {
             // A key cut shorter by today's --max-label-length: two streams, one history.
             Some(i) => self.sessions[i] = s,
@@ -473,7 +495,17 @@ pub struct RawSession {
     pub duration_ms: Option<u64>,
     pub node: Option<IpAddr>,
     pub region: Region,
-    pub intervals: Vec<Interval>,
+    pub intervals: Vec<RawInterval>,
+}
+
+/// An interval as read back, its (error code, count) pairs as written.
+#[derive(Debug)]
+pub struct RawInterval {
+    pub from_ms: u64,
+    pub to_ms: u64,
+    pub reports: u32,
+    pub worst_gap_ms: u32,
+    pub errors: Vec<(u8, u64)>,
 }
 
 impl RawSession {
@@ -492,30 +524,29 @@ impl RawSession {
                 && iv.reports > 0
                 && !iv.errors.is_empty()
                 && iv.errors.windows(2).all(|w| w[0].0 < w[1].0)
-                && iv.errors.iter().all(|&(code, count)| known_code(code) && count > 0)
+                && iv
+                    .errors
+                    .iter()
+                    .all(|&(code, count)| known_code(code) && (1..=u64::from(u32::MAX)).contains(&count))
                 && previous_to.is_none_or(|to: u64| to.saturating_add(MERGE_SLACK_MS) < iv.from_ms);
             if !sane {
                 return None;
             }
             previous_to = Some(iv.to_ms);
         }
-        let mut intervals = self.intervals;
-        for iv in &mut intervals {
-            (iv.from_ms, iv.to_ms) = (clamp(iv.from_ms), clamp(iv.to_ms));
-        }
-        // Clamping may make late intervals touch: merged as reports would have been.
-        intervals.dedup_by(|later, earlier| {
-            let touching = touches(earlier, later);
-            if touching {
-                earlier.to_ms = earlier.to_ms.max(later.to_ms);
-                earlier.reports = earlier.reports.saturating_add(later.reports);
-                earlier.worst_gap_ms = earlier.worst_gap_ms.max(later.worst_gap_ms);
-                for &(code, count) in &later.errors {
-                    add_count(&mut earlier.errors, code, count);
-                }
+        let mut intervals: Vec<Interval> = Vec::with_capacity(self.intervals.len());
+        for raw in self.intervals {
+            let mut errors = ErrorCounts::default();
+            raw.errors.iter().for_each(|&(code, count)| errors.add(code, count));
+            let (from_ms, to_ms, reports, worst_gap_ms) =
+                (clamp(raw.from_ms), clamp(raw.to_ms), raw.reports, raw.worst_gap_ms);
+            let iv = Interval { from_ms, to_ms, reports, worst_gap_ms, errors };
+            // Clamping may make late intervals touch: merged as reports would have been.
+            match intervals.last_mut() {
+                Some(earlier) if touches(earlier, &iv) => merge(earlier, &iv),
+                _ => intervals.push(iv),
             }
-            touching
-        });
+        }
         let end = self.end.map(|e| End { at_ms: clamp(e.at_ms), ..e });
         let first_ms = intervals.first().map_or(first_ms, |iv| first_ms.min(iv.from_ms));
         let last_ms = intervals.last().map_or(last_ms, |iv| last_ms.max(iv.to_ms));
@@ -568,7 +599,7 @@ mod tests {
         h.report(1, "q", &none, &bad(T + 25_500, T + 30_000, &[(6, 1)], 0));
         assert_eq!(spans(&h), [vec![(0, 35_000, 7)]]);
         let iv = &h.sessions().next().unwrap().intervals[0];
-        assert_eq!((iv.errors.clone(), iv.worst_gap_ms), (vec![(6, 10), (7, 1)], 3046));
+        assert_eq!((iv.errors.as_slice(), iv.worst_gap_ms), (&[(6, 10), (7, 1)][..], 3046));
         assert_eq!(h.intervals(), 1);
         let s = h.sessions().next().unwrap();
         assert_eq!((s.first_ms, s.last_ms, s.start_ms), (T, T + 35_000, None));
@@ -593,6 +624,17 @@ mod tests {
         // The first session's own end arrives late: its errcode, not its time.
         h.end(1, "one", T + 95_000, 1, Some(95_000));
         assert_eq!(h.sessions().next().unwrap().end, end(60_000, Some(1)));
+    }
+
+    #[test]
+    fn one_session_at_a_time_even_when_an_end_was_lost() {
+        let mut h = History::new(10);
+        let node = (None, Region::Unknown);
+        h.start(1, "one", T, node, None);
+        // Its end never came (or a crash lost it); the lifecycle store does not say.
+        h.start(2, "two", T + 60_000, node, None);
+        let ends: Vec<_> = h.sessions().map(|s| s.end).collect();
+        assert_eq!(ends, [Some(End { at_ms: T + 60_000, errcode: None }), None]);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! in one pass that frees a tenth of the cap, so passes are rare. What a
 //! bound drops is counted in `css_push_timeline_dropped_total`. Kept across
 //! restarts in the state file's sixth section ([`record`]).
+pub mod counts;
 pub mod history;
 pub(crate) mod page;
 pub mod record;
@@ -22,10 +23,11 @@ use crate::expose::families as f;
 use crate::expose::{Collector, Encoder, Value};
 use crate::ingest::event::{Observer, ReportAccepted, StreamKey, Transition};
 use crate::state::limits::TimelineLimits;
-use crate::state::sharded::{Shard, Sharded};
+use crate::state::sharded::{Sharded, STREAM_SHARDS};
 use crate::state::snapshot::key_parts;
 use crate::state::streams::StreamId;
-use hashbrown::hash_map::EntryRef;
+use hashbrown::hash_table::Entry as Slot;
+use hashbrown::HashTable;
 use history::{Bad, Bounds, Dropped, Facts, History, Trimmed};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -50,8 +52,22 @@ enum Bound {
 const BOUNDS: [(Bound, &str); 3] =
     [(Bound::Sessions, "sessions"), (Bound::Intervals, "intervals"), (Bound::Memory, "memory")];
 
+/// A stream's history under its key, in a table probed by the hash of the
+/// key that picked its shard (computed once per callback, not again here).
+struct Entry {
+    key: Box<str>,
+    hash: u64,
+    history: History,
+}
+
+/// The bits of a key's hash a shard's table probes by: not the low ones,
+/// which picked the shard and so are alike within it.
+fn probe(hash: u64) -> u64 {
+    hash.rotate_left(32)
+}
+
 pub struct Timelines {
-    shards: Sharded<Shard<History>>,
+    shards: Sharded<HashTable<Entry>>,
     bounds: Bounds,
     max_bytes: usize,
     /// The estimate of what all histories hold.
@@ -79,7 +95,7 @@ impl Timelines {
     pub fn new(limits: &TimelineLimits, live_ttl_secs: u64) -> Self {
         let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         Self {
-            shards: Sharded::default(),
+            shards: Sharded::new(STREAM_SHARDS),
             bounds: Bounds {
                 max_sessions: limits.max_sessions,
                 max_intervals: limits.max_intervals,
@@ -112,8 +128,8 @@ impl Timelines {
     /// in `key`), as of `now_ms`; `None` if none is kept.
     pub fn view(&self, id: StreamId<'_>, key: &StreamKey, now_ms: u64) -> Option<StreamHistory> {
         let shard = self.shards.at(key.shard_hash());
-        let h = shard.get(key.as_str())?;
-        Some(view::build(id, h, &self.bounds, now_ms))
+        let e = shard.find(probe(key.shard_hash()), |e| &*e.key == key.as_str())?;
+        Some(view::build(id, &e.history, &self.bounds, now_ms))
     }
 
     /// Applies `f` to the history of `key` (made if there is none), then
@@ -123,21 +139,23 @@ impl Timelines {
             return Trimmed::default();
         }
         let mut shard = self.shards.at(key.shard_hash());
-        let (h, before) = match shard.entry_ref(key.as_str()) {
-            EntryRef::Occupied(e) => {
-                let h = e.into_mut();
-                let before = h.bytes();
-                (h, before)
+        let slot = shard.entry(probe(key.shard_hash()), |e| &*e.key == key.as_str(), |e| probe(e.hash));
+        let (mut entry, before) = match slot {
+            Slot::Occupied(e) => {
+                let before = e.get().history.bytes();
+                (e, before)
             }
-            EntryRef::Vacant(v) => {
+            Slot::Vacant(v) => {
                 self.streams.fetch_add(1, Ordering::Relaxed);
-                (v.insert_with_key(key.as_str().into(), History::new(key.as_str().len())), 0)
+                let history = History::new(key.as_str().len());
+                (v.insert(Entry { key: key.as_str().into(), hash: key.shard_hash(), history }), 0)
             }
         };
+        let h = &mut entry.get_mut().history;
         f(h);
         let trimmed = h.trim(&self.bounds, now_ms);
         let after = if h.is_empty() {
-            shard.remove(key.as_str());
+            entry.remove();
             self.streams.fetch_sub(1, Ordering::Relaxed);
             0
         } else {
@@ -186,8 +204,8 @@ impl Timelines {
         let slot = |t: u64| usize::try_from((t.saturating_sub(oldest) / width).min(EVICTION_SLOTS)).unwrap_or(0);
         let mut slots = vec![0usize; slot(u64::MAX) + 1];
         for shard in self.shards.each() {
-            for h in shard.values() {
-                h.parts(|t, bytes| slots[slot(t)] += bytes);
+            for e in shard.iter() {
+                e.history.parts(|t, bytes| slots[slot(t)] += bytes);
             }
         }
         let mut sum = 0;
@@ -199,7 +217,8 @@ impl Timelines {
         let cutoff = last.map_or(u64::MAX, |i| oldest.saturating_add((i as u64 + 1).saturating_mul(width)));
         let (mut dropped, mut freed, mut removed) = (Dropped::default(), 0, 0);
         for mut shard in self.shards.each() {
-            shard.retain(|_, h| {
+            shard.retain(|e| {
+                let h = &mut e.history;
                 let before = h.bytes();
                 let d = h.evict_before(cutoff);
                 dropped.sessions += d.sessions;
@@ -219,7 +238,8 @@ impl Timelines {
     pub fn expire(&self, now_ms: u64) {
         let (mut freed, mut removed, mut trimmed) = (0, 0, Vec::new());
         for mut shard in self.shards.each() {
-            shard.retain(|_, h| {
+            shard.retain(|e| {
+                let h = &mut e.history;
                 let before = h.bytes();
                 trimmed.push(h.trim(&self.bounds, now_ms));
                 let keep = !h.is_empty();
@@ -237,8 +257,8 @@ impl Timelines {
     /// shard locked at a time.
     pub fn encode(&self, out: &mut Vec<u8>) {
         for shard in self.shards.each() {
-            for (key, h) in shard.iter() {
-                record::push_history(out, key, h);
+            for e in shard.iter() {
+                record::push_history(out, &e.key, &e.history);
             }
         }
     }

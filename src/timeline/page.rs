@@ -110,18 +110,23 @@ fn capitalised(s: &str) -> String {
     chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
-/// Where a session's bar begins and ends: its start (or the first thing
-/// it told) to its end (or now while live, or its last report).
-fn extent(s: &SessionView, first: u64, last: u64, now_ms: u64) -> (u64, u64) {
-    let from = s.start_ms.unwrap_or(first);
-    let to = s.end_ms.unwrap_or(if s.live { now_ms } else { last });
+/// Where a session's bar begins and ends: its start (else its end less
+/// its duration, else its first report) to its end (else now while live,
+/// else its last report).
+fn extent(s: &SessionView, now_ms: u64) -> (u64, u64) {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "whole ms of a duration")]
+    let before_end = s.end_ms.zip(s.duration_seconds).map(|(end, d)| end.saturating_sub((d * 1000.0) as u64));
+    let first = s.bad_intervals.first().map(|iv| iv.from_ms);
+    let last = s.bad_intervals.last().map(|iv| iv.to_ms);
+    let from = s.start_ms.or(before_end).or(first).or(s.end_ms).unwrap_or(now_ms);
+    let to = s.end_ms.or(s.live.then_some(now_ms)).or(last).unwrap_or(from);
     (from, to.max(from))
 }
 
 fn timeline(out: &mut String, v: &StreamHistory) {
     let firsts = v.sessions.iter().map(|s| {
         let ivs = s.bad_intervals.iter().map(|iv| iv.from_ms);
-        s.start_ms.into_iter().chain(s.end_ms).chain(ivs).min().unwrap_or(v.now_ms)
+        ivs.chain([extent(s, v.now_ms).0]).min().unwrap_or(v.now_ms)
     });
     let begin = firsts.min().unwrap_or(v.now_ms).min(v.now_ms.saturating_sub(60_000));
     let span = (v.now_ms - begin).max(1);
@@ -143,9 +148,7 @@ fn timeline(out: &mut String, v: &StreamHistory) {
         utc(begin)
     );
     for s in &v.sessions {
-        let last = s.bad_intervals.last().map_or(s.start_ms.unwrap_or(v.now_ms), |iv| iv.to_ms);
-        let first = s.bad_intervals.first().map_or(last, |iv| iv.from_ms);
-        let (from, to) = extent(s, first, last, v.now_ms);
+        let (from, to) = extent(s, v.now_ms);
         let class = match (s.live, s.end_ms, s.cause) {
             (true, _, _) => "s-live",
             (_, Some(_), Some("pusher_stopped")) => "s-ended",
@@ -258,6 +261,18 @@ mod tests {
 
     const T: u64 = 1_764_000_000_000;
 
+    const BOUNDS: Bounds =
+        Bounds { max_sessions: 64, max_intervals: 512, max_age_ms: 86_400_000, live_ttl_ms: 1 << 40 };
+
+    #[test]
+    fn a_session_seen_only_by_its_end_is_drawn_from_its_duration() {
+        let mut h = History::new(10);
+        h.end(1, "q", T + 600_000, 13, Some(300_000));
+        let page = render(&build(StreamId { domain: "d", app: "a", stream: "s" }, &h, &BOUNDS, T + 600_000));
+        assert!(page.contains("<div class=\"s-cut\" style=\"left:0.000%;width:100.000%\""), "{page}");
+        assert!(page.contains("Down since 2025-11-24T16:10:00Z"), "{page}");
+    }
+
     #[test]
     fn names_are_text_and_the_page_has_no_script() {
         let evil = StreamId { domain: "d", app: "<script>alert(1)</script>", stream: "s\"><img src=x>" };
@@ -265,8 +280,7 @@ mod tests {
         h.start(1, "<b>seq</b>", T, ("198.51.100.20".parse().ok(), Region::Mainland), None);
         let bad = Bad { from_ms: T + 1000, to_ms: T + 6000, errors: &[(6, 2)], worst_gap_ms: 3046 };
         h.report(1, "", &Facts::default(), &bad);
-        let bounds = Bounds { max_sessions: 64, max_intervals: 512, max_age_ms: 86_400_000, live_ttl_ms: 1 << 40 };
-        let page = render(&build(evil, &h, &bounds, T + 10_000));
+        let page = render(&build(evil, &h, &BOUNDS, T + 10_000));
         assert!(!page.contains("<script") && !page.contains("<img") && !page.contains("<b>seq"), "{page}");
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
         assert!(page.contains("api/v1/streams/d/%3Cscript%3Ealert%281%29%3C%2Fscript%3E/s%22%3E%3Cimg%20src%3Dx%3E"));

@@ -2,7 +2,7 @@
 //! as `state::snapshot` documents it, with the same encoding (little-endian
 //! integers, length-prefixed strings, IPs as a length and bytes). Read back
 //! as [`RawSession`]s, each checked before it is restored.
-use super::history::{End, History, Interval, RawSession};
+use super::history::{End, History, RawInterval, RawSession};
 use crate::catalog::Region;
 use crate::state::codec::{push_ip, push_str, read_ip, FormatError, Reader};
 
@@ -39,11 +39,12 @@ pub fn push_history(out: &mut Vec<u8>, key: &str, h: &History) {
             out.extend_from_slice(&iv.to_ms.to_le_bytes());
             out.extend_from_slice(&iv.reports.to_le_bytes());
             out.extend_from_slice(&iv.worst_gap_ms.to_le_bytes());
+            let errors = iv.errors.as_slice();
             #[allow(clippy::cast_possible_truncation, reason = "at most one per error code (a u8)")]
-            out.push(iv.errors.len() as u8);
-            for &(code, count) in &iv.errors {
+            out.push(errors.len() as u8);
+            for &(code, count) in errors {
                 out.push(code);
-                out.extend_from_slice(&count.to_le_bytes());
+                out.extend_from_slice(&u64::from(count).to_le_bytes());
             }
         }
     }
@@ -98,7 +99,7 @@ fn session(r: &mut Reader<'_>) -> Result<RawSession, FormatError> {
         for _ in 0..n {
             errors.push((r.u8()?, r.u64()?));
         }
-        intervals.push(Interval { from_ms, to_ms, reports, worst_gap_ms, errors });
+        intervals.push(RawInterval { from_ms, to_ms, reports, worst_gap_ms, errors });
     }
     let end = end_ms.map(|at_ms| End { at_ms, errcode });
     Ok(RawSession { hash, sequence, first_ms, last_ms, start_ms, end, duration_ms, node, region, intervals })

@@ -171,11 +171,12 @@ fn interval(iv: &Interval) -> IntervalView {
         reports: iv.reports,
         errors: iv
             .errors
+            .as_slice()
             .iter()
             .map(|&(code, count)| ErrorCount {
                 error_type: catalog::error_type_label(code),
                 error: catalog::error_name(code),
-                count,
+                count: u64::from(count),
             })
             .collect(),
         worst_frame_gap_seconds: (iv.worst_gap_ms > 0).then(|| f64::from(iv.worst_gap_ms) / 1000.0),
