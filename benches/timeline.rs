@@ -178,7 +178,7 @@ impl Traffic {
         self.round += 1;
         let session = if self.reconnects { self.round / 10 } else { 0 };
         for s in 0..STREAMS {
-            if self.reconnects && self.round % 10 == 0 {
+            if self.reconnects && self.round.is_multiple_of(10) {
                 self.handle(&self.lifecycle(0, s, session - 1));
                 self.handle(&self.lifecycle(1, s, session));
             }
