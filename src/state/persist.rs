@@ -910,7 +910,10 @@ mod tests {
         assert!(worker.snapshot_or_compact(false), "a snapshot is tried first");
         assert_eq!(worker.stats.status().writes_failed, 1);
         let kept = journalled(dir.path());
-        assert!(kept.len() <= 3 * 1000, "{} kept", kept.len());
+        // Per stream (each starts a session and ends another in turn): the
+        // first start, end and start (live from there whatever the snapshot
+        // held), the last two starts and the last end.
+        assert!(kept.len() <= 6 * 1000, "{} kept", kept.len());
         assert_eq!(kept, worker.file.kept, "the file holds what is kept");
         let streams: std::collections::BTreeSet<&str> = kept.iter().map(|t| &*t.key).collect();
         assert_eq!(streams.len(), 1000, "every stream");
@@ -919,7 +922,7 @@ mod tests {
         feed(&mut worker, &sink, journal::MAX_RECORDS, 1000);
         assert!(!worker.snapshot_or_compact(false));
         assert_eq!(worker.stats.status().writes_failed, 1);
-        assert!(journalled(dir.path()).len() <= 3 * 1000);
+        assert!(journalled(dir.path()).len() <= 6 * 1000);
         // Once a snapshot succeeds, the journal holds only what it does not.
         fs::remove_dir_all(dir.path().join("state")).unwrap();
         assert!(worker.snapshot_or_compact(true));
