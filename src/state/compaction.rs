@@ -39,7 +39,8 @@
 //! - from that start on the stream is live with its session, whatever the
 //!   snapshot held, so the rest is decided by the records alone.
 //!
-//! A stream that starts and ends sessions in turn keeps 9 records. The
+//! A stream that starts and ends sessions in turn keeps 7 records (9 if a
+//! start says it happened before the end before it was received). The
 //! bound is measured rather than proven: in random journals of four sessions
 //! colliding every way they can, a stream kept at most 19 besides the first
 //! end of each session ended, which one ended in several sessions with no
@@ -441,16 +442,15 @@ mod tests {
             .prop_map(|steps| steps.into_iter().enumerate().map(|(i, s)| transition(i as u64, s)).collect())
     }
 
-    static MAXX: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 150_000, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig::with_cases(4096))]
 
         /// From any state a snapshot could hold.
         #[test]
         fn the_kept_records_replay_as_all_of_them_do(before in lifecycle(), all in steps()) {
             let mut kept = all.clone();
             compact(&mut kept);
-            prop_assert_eq!(replayed(before, &kept), replayed(before, &all), "kept {:?}", kept); eprintln!("MAXX {}", MAXX.load(std::sync::atomic::Ordering::Relaxed));
+            prop_assert_eq!(replayed(before, &kept), replayed(before, &all), "kept {:?}", kept);
             // Was 11 (or 9 besides the ended sessions) when only liveness was
             // replayed. Now the records and times of the last two sessions, the
             // latest times before them (with or without the end of a snapshot's
@@ -458,7 +458,7 @@ mod tests {
             // (for any snapshot) and after the first start that follows one: at
             // most 19 besides the ended sessions in 150 000 runs, with some margin.
             let ends = all.iter().filter(|t| !t.change.start).map(|t| t.change.session).collect::<std::collections::BTreeSet<_>>();
-            MAXX.fetch_max(kept.len() - ends.len().min(kept.len()), std::sync::atomic::Ordering::Relaxed); if kept.len() > 14 + ends.len() { eprintln!("BIG {} ends {} all {}", kept.len(), ends.len(), all.len()); } prop_assert!(kept.len() <= 99 + ends.len(), "{} kept of {}", kept.len(), all.len());
+            prop_assert!(kept.len() <= 22 + ends.len(), "{} kept of {}", kept.len(), all.len());
         }
     }
 
