@@ -15,7 +15,7 @@
 //! xxh3-64 of the payload. A record cut short by a crash ends the file.
 //!
 //! While snapshots fail the journal is what keeps starts and ends: it is
-//! compacted ([`super::compaction`]) rather than let grow, and holds at most
+//! compacted (`state::compaction`) rather than let grow, and holds at most
 //! [`MAX_KEPT`] records; every record written is read back at start.
 use super::codec::{push_str, FormatError, Reader};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -9,7 +9,7 @@
 //!
 //! While snapshots fail the journal keeps every start and end: compacted
 //! when it reaches [`journal::MAX_RECORDS`] (each stream's deciding ones,
-//! [`compaction`]), at most [`journal::MAX_KEPT`]; past that, further ones
+//! `compaction`), at most [`journal::MAX_KEPT`]; past that, further ones
 //! wait in memory for a snapshot, as the log says. An empty spare file
 //! (`PATH.spare`) stands in for a temporary file that cannot be created,
 //! so a directory out of inodes still takes snapshots.
