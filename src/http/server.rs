@@ -1,9 +1,13 @@
-//! One listener's HTTP server, built as actix-web's `HttpServer` builds it
-//! (an actix-http `HttpService` per worker, over TCP or rustls, with the
-//! same timeouts and graceful shutdown), but with each connection wrapped in
-//! [`Stamped`], so that the answers the server makes by itself carry the
-//! security headers too: `HttpServer` has no way to wrap a connection.
-use super::limits::OpenConnections;
+//! One listener's HTTP server: the app (its routes, the security headers,
+//! the connection cap's middleware) in a server built as actix-web's
+//! `HttpServer` builds it (an actix-http `HttpService` per worker, over TCP
+//! or rustls, with the same timeouts and graceful shutdown), but with each
+//! connection wrapped in [`Stamped`], so that the answers the server makes
+//! by itself carry the security headers too: `HttpServer` has no way to
+//! wrap a connection.
+use super::headers;
+use super::limits::{self, OpenConnections};
+use super::routes::{self, AppState, Routes};
 use super::stamped::Stamped;
 use actix_http::body::MessageBody;
 use actix_http::error::DispatchError;
@@ -12,7 +16,9 @@ use actix_server::{GracefulShutdownSignal, Server};
 use actix_service::{fn_service, map_config, IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt};
 use actix_tls::accept::rustls_0_23::{Acceptor, TlsStream};
 use actix_web::dev::AppConfig;
+use actix_web::middleware::from_fn;
 use actix_web::rt::net::TcpStream;
+use actix_web::{web, App};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -31,19 +37,13 @@ pub struct Settings {
     pub open: OpenConnections,
 }
 
-/// Serves the app `app` makes (one per worker) on `listener`.
-pub fn serve<F, I, S, B>(listener: std::net::TcpListener, app: F, settings: Settings) -> io::Result<Server>
-where
-    F: Fn() -> I + Send + Clone + 'static,
-    I: IntoServiceFactory<S, Request>,
-    S: ServiceFactory<Request, Config = AppConfig> + 'static,
-    S::Error: Into<actix_web::Error> + 'static,
-    S::InitError: fmt::Debug,
-    S::Response: Into<Response<B>> + 'static,
-    <S::Service as Service<Request>>::Future: 'static,
-    S::Service: 'static,
-    B: MessageBody + 'static,
-{
+/// Serves `routes` on `listener`, one app per worker.
+pub fn serve(
+    listener: std::net::TcpListener,
+    state: web::Data<AppState>,
+    routes: Routes,
+    settings: Settings,
+) -> io::Result<Server> {
     let address = listener.local_addr()?;
     let name = format!("css-push-exporter-{address}");
     let builder = Server::build()
@@ -51,6 +51,16 @@ where
         .max_concurrent_connections(settings.connections_per_worker)
         .shutdown_timeout(settings.shutdown_timeout.as_secs());
     let Settings { read_timeout, tls, open, .. } = settings;
+    let connections = open.clone();
+    let app = move || {
+        let routes = routes.clone();
+        App::new()
+            .wrap(headers::security())
+            .wrap(from_fn(limits::give_way))
+            .app_data(web::Data::new(connections.clone()))
+            .app_data(state.clone())
+            .configure(move |cfg| routes::configure(cfg, &routes))
+    };
     let parts = Parts { app, graceful: builder.graceful_shutdown_signal(), read_timeout, open, address };
     let builder = match tls {
         None => builder.listen(name, listener, move || {

@@ -22,7 +22,8 @@ use std::task::{ready, Context, Poll};
 
 /// The longest answer head read; past it, everything is passed through.
 const MAX_HEAD: usize = 64 * 1024;
-/// Body bytes written with their head, so a small answer is one write.
+/// Body bytes sent with a head that was rewritten, so a small answer is
+/// still one write.
 const WITH_HEAD: usize = 64 * 1024;
 /// How every answer begins, and no body here does.
 const STATUS_LINE: &[u8] = b"HTTP/1.";
@@ -30,22 +31,22 @@ const STATUS_LINE: &[u8] = b"HTTP/1.";
 /// A connection whose server-made answers get the security headers.
 pub struct Stamped<T> {
     io: T,
-    /// The head being read.
+    /// A head that came in pieces, so far.
     head: Vec<u8>,
-    /// Written to `io` before anything more: a head, stamped or not, and
-    /// the start of its body.
+    /// Written to `io` before anything more: a head that was rewritten or
+    /// came in pieces, and the start of its body.
     owed: Vec<u8>,
     state: State,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    /// Reading an answer's head, up to its blank line.
+    /// At (or in) an answer's head.
     Head,
-    /// After a head saying so many bytes of body: they, or the next head.
+    /// After a head that announced so many bytes of body: they, or the next head.
     BodyOrHead(u64),
-    /// So many bytes of body to pass through.
-    Body(u64),
+    /// So many bytes to pass through untouched, then a head.
+    Pass(u64),
     PassThrough,
 }
 
@@ -56,73 +57,60 @@ impl<T> Stamped<T> {
         Self { io, head: Vec::new(), owed: Vec::new(), state }
     }
 
-    /// Takes what of `buf` goes out through `owed`: a head, and the start
-    /// of its body if it follows; how many bytes.
-    fn take(&mut self, buf: &[u8]) -> usize {
-        self.settle(buf);
-        if !matches!(self.state, State::Head) {
-            return 0;
+    /// Decides, from the bytes `next`, what follows a head that announced
+    /// a body; `false` if they are too few to tell (then nothing changes).
+    fn settle(&mut self, next: &[u8]) -> bool {
+        let State::BodyOrHead(length) = self.state else { return true };
+        if next.len() < STATUS_LINE.len() && STATUS_LINE.starts_with(next) {
+            return false;
         }
+        self.state = if next.starts_with(STATUS_LINE) { State::Head } else { State::Pass(length) };
+        true
+    }
+
+    /// The common case: a whole head of the app's at the start of `buf`,
+    /// and whether a body follows it there. Then nothing is copied: the
+    /// head and its body are passed through as they are.
+    fn pass_whole_head(&mut self, buf: &[u8]) -> bool {
+        if self.state != State::Head || !self.head.is_empty() {
+            return false;
+        }
+        let Some((end, Some(head))) = read_head(buf) else { return false };
+        if head.stamp() {
+            return false;
+        }
+        self.state = head.then();
+        if !self.settle(&buf[end..]) {
+            self.state = State::Head;
+            return false;
+        }
+        let end = end as u64;
+        self.state = match self.state {
+            State::Head => State::Pass(end),
+            State::Pass(body) => State::Pass(end + body),
+            other => other,
+        };
+        true
+    }
+
+    /// The rare case, through `owed`: a head that comes in pieces, or that
+    /// the server made (stamped), and the start of the body after it.
+    /// How many bytes of `buf` were taken.
+    fn take_head(&mut self, buf: &[u8]) -> usize {
         let before = self.head.len();
         self.head.extend_from_slice(buf);
-        let Some(end) = find_blank_line(&self.head, before.saturating_sub(3)) else {
-            if self.head.len() > MAX_HEAD {
+        let Some((end, parsed)) = read_head(&self.head) else {
+            let not_a_head = !self.head.starts_with(&STATUS_LINE[..self.head.len().min(STATUS_LINE.len())]);
+            if not_a_head || self.head.len() > MAX_HEAD {
+                // Never held back: what does not begin as a head goes out as it is.
                 self.owed.append(&mut self.head);
                 self.state = State::PassThrough;
             }
             return buf.len();
         };
         self.head.truncate(end);
-        self.state = self.answer();
-        let mut taken = end - before;
-        let rest = &buf[taken..];
-        if STATUS_LINE.starts_with(rest) {
-            // Nothing, or too little to tell: the next write says.
-            return taken;
-        }
-        self.settle(rest);
-        if let State::Body(left) = self.state {
-            let n = rest.len().min(WITH_HEAD).min(usize::try_from(left).unwrap_or(usize::MAX));
-            self.owed.extend_from_slice(&rest[..n]);
-            self.passed(n);
-            taken += n;
-        }
-        taken
-    }
-
-    /// After a head that announced a body, whether `next` is it.
-    fn settle(&mut self, next: &[u8]) {
-        let State::BodyOrHead(length) = self.state else { return };
-        if next.is_empty() {
-            return;
-        }
-        self.state = if next.starts_with(STATUS_LINE) {
-            State::Head
-        } else if STATUS_LINE.starts_with(next) {
-            // Too few bytes to tell.
-            State::PassThrough
-        } else {
-            State::Body(length)
-        };
-    }
-
-    /// Counts `n` bytes of body passed.
-    fn passed(&mut self, n: usize) {
-        if let State::Body(left) = &mut self.state {
-            *left -= n as u64;
-            if *left == 0 {
-                self.state = State::Head;
-            }
-        }
-    }
-
-    /// Moves the head just read to `owed`, stamped if the server made it:
-    /// what follows it.
-    fn answer(&mut self) -> State {
-        let parsed = Head::parse(&self.head);
-        let stamp = parsed.as_ref().is_some_and(|h| !h.stamped && h.status >= 200);
-        if stamp {
-            self.owed.extend_from_slice(&self.head[..self.head.len() - 2]);
+        if parsed.as_ref().is_some_and(Head::stamp) {
+            self.owed.extend_from_slice(&self.head[..end - 2]);
             for (name, value) in SECURITY_HEADERS {
                 self.owed.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
             }
@@ -131,12 +119,27 @@ impl<T> Stamped<T> {
             self.owed.extend_from_slice(&self.head);
         }
         self.head.clear();
-        match parsed {
-            None => State::PassThrough,
-            Some(h) if h.status < 200 || h.status == 204 || h.status == 304 => State::Head,
-            Some(Head { body: Some(0), .. }) => State::Head,
-            Some(Head { body: Some(length), .. }) => State::BodyOrHead(length),
-            Some(Head { body: None, .. }) => State::PassThrough,
+        self.state = parsed.map_or(State::PassThrough, |h| h.then());
+        let mut taken = end - before;
+        let rest = &buf[taken..];
+        if self.settle(rest) {
+            if let State::Pass(left) = self.state {
+                let n = rest.len().min(WITH_HEAD).min(usize::try_from(left).unwrap_or(usize::MAX));
+                self.owed.extend_from_slice(&rest[..n]);
+                self.passed(n);
+                taken += n;
+            }
+        }
+        taken
+    }
+
+    /// Counts `n` bytes passed through.
+    fn passed(&mut self, n: usize) {
+        if let State::Pass(left) = &mut self.state {
+            *left -= n as u64;
+            if *left == 0 {
+                self.state = State::Head;
+            }
         }
     }
 
@@ -161,11 +164,6 @@ impl<T> Stamped<T> {
     }
 }
 
-/// Where the head in `bytes` ends (after its blank line), looking from `from`.
-fn find_blank_line(bytes: &[u8], from: usize) -> Option<usize> {
-    bytes.get(from..)?.windows(4).position(|w| w == b"\r\n\r\n").map(|at| from + at + 4)
-}
-
 /// What an answer's head says about what follows it.
 struct Head {
     status: u16,
@@ -175,24 +173,49 @@ struct Head {
     stamped: bool,
 }
 
-impl Head {
-    fn parse(head: &[u8]) -> Option<Self> {
-        let text = std::str::from_utf8(head).ok()?;
-        let mut lines = text.split("\r\n");
-        let status = lines.next()?.strip_prefix("HTTP/1.")?.get(2..5)?.parse().ok()?;
-        let (mut body, mut stamped, mut chunked) = (Some(0), false, false);
-        for line in lines {
-            let Some((name, value)) = line.split_once(':') else { continue };
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                body = value.parse().ok();
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = true;
-            } else if name.eq_ignore_ascii_case(SECURITY_HEADERS[0].0) {
-                stamped = true;
-            }
+/// The head at the start of `bytes`, if it ends there: where (after its
+/// blank line), and what it says (`None` if it does not read). This runs
+/// for every answer, so it is one pass over the line ends that looks only
+/// for what it needs.
+fn read_head(bytes: &[u8]) -> Option<(usize, Option<Head>)> {
+    let status = bytes.strip_prefix(STATUS_LINE).and_then(|l| std::str::from_utf8(l.get(2..5)?).ok()?.parse().ok());
+    let mut head = status.map(|status| Head { status, body: Some(0), stamped: false });
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', bytes) {
+        let line = &bytes[start..end];
+        start = end + 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return Some((start, head));
         }
-        Some(Self { status, body: body.filter(|_| !chunked), stamped })
+        let Some(h) = &mut head else { continue };
+        let named = |name: &[u8]| line.get(..name.len()).is_some_and(|n| n.eq_ignore_ascii_case(name));
+        if named(b"content-length:") {
+            let value = std::str::from_utf8(line[15..].trim_ascii()).ok();
+            h.body = h.body.and(value.and_then(|v| v.parse().ok()));
+        } else if named(b"transfer-encoding:") {
+            h.body = None;
+        } else if named(b"content-security-policy:") {
+            h.stamped = true;
+        }
+    }
+    None
+}
+
+impl Head {
+    /// The server made it: not an interim answer, and without the headers.
+    fn stamp(&self) -> bool {
+        !self.stamped && self.status >= 200
+    }
+
+    /// What follows it.
+    fn then(self) -> State {
+        match self.body {
+            _ if self.status < 200 || self.status == 204 || self.status == 304 => State::Head,
+            Some(0) => State::Head,
+            Some(length) => State::BodyOrHead(length),
+            None => State::PassThrough,
+        }
     }
 }
 
@@ -200,8 +223,15 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Stamped<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         ready!(this.poll_owed(cx))?;
-        let taken = this.take(buf);
-        if taken > 0 {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        if !this.settle(buf) {
+            // Too few bytes to tell a body from the next head: never guess.
+            this.state = State::PassThrough;
+        }
+        if this.state == State::Head && !this.pass_whole_head(buf) {
+            let taken = this.take_head(buf);
             // Now if it can; if not, before anything more.
             if let Poll::Ready(Err(e)) = this.poll_owed(cx) {
                 return Poll::Ready(Err(e));
@@ -209,7 +239,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Stamped<T> {
             return Poll::Ready(Ok(taken));
         }
         let n = match this.state {
-            State::Body(left) => usize::try_from(left).map_or(buf.len(), |left| left.min(buf.len())),
+            State::Pass(left) => usize::try_from(left).map_or(buf.len(), |left| left.min(buf.len())),
             _ => buf.len(),
         };
         let written = ready!(Pin::new(&mut this.io).poll_write(cx, &buf[..n]))?;
@@ -218,8 +248,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Stamped<T> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.poll_owed(cx))?;
-        Pin::new(&mut self.io).poll_flush(cx)
+        let this = &mut *self;
+        if !this.head.is_empty() {
+            // A head is written whole before a flush; if not, nothing is held back.
+            this.owed.append(&mut this.head);
+            this.state = State::PassThrough;
+        }
+        ready!(this.poll_owed(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -304,7 +340,7 @@ mod tests {
     }
 
     #[test]
-    fn a_small_answer_is_one_write_and_a_large_body_is_not_copied() {
+    fn an_answer_is_one_write_and_the_apps_are_not_copied() {
         let waker = futures_util::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
         let mut s = Stamped::new(Writes::default(), true);
@@ -321,8 +357,48 @@ mod tests {
             let Poll::Ready(Ok(n)) = Pin::new(&mut s).poll_write(&mut cx, rest) else { panic!("a write failed") };
             rest = &rest[n..];
         }
-        let sizes: Vec<usize> = s.io.0[1..].iter().map(Vec::len).collect();
-        assert_eq!(sizes, [large.len() - 2 * WITH_HEAD, 2 * WITH_HEAD], "the rest of the body in one write");
+        assert_eq!(s.io.0[1], large, "passed through as it came");
+        // The server's own: rewritten, with the start of its body.
+        let own = "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 5\r\n\r\noops!";
+        assert!(matches!(Pin::new(&mut s).poll_write(&mut cx, own.as_bytes()), Poll::Ready(Ok(n)) if n == own.len()));
+        let written = String::from_utf8(s.io.0[2].clone()).unwrap();
+        assert!(written.contains("nosniff") && written.ends_with("\r\n\r\noops!"), "{written}");
+    }
+
+    /// An answer of the app (a body, or none as to a `HEAD`), or the server's 400.
+    fn answer(kind: u8, body: &str) -> (String, String) {
+        match kind % 3 {
+            0 => {
+                let a = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n{CSP}\r\n{body}", body.len());
+                (a.clone(), a)
+            }
+            1 => {
+                let a = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n{CSP}\r\n", body.len() + 1);
+                (a.clone(), a)
+            }
+            _ => ("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n".to_owned(), {
+                let mut want = String::from("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n");
+                for (name, value) in SECURITY_HEADERS {
+                    want += &format!("{name}: {value}\r\n");
+                }
+                want + "\r\n"
+            }),
+        }
+    }
+
+    proptest::proptest! {
+        /// However the server's writes are cut (at least a status line's
+        /// worth each), the app's answers pass as they are and the
+        /// server's get the headers; bodies hold anything but a start that
+        /// reads as a status line.
+        #[test]
+        fn any_answers_in_any_pieces(
+            answers in proptest::collection::vec((0..3u8, "[a-z<>:\r\n]{1,3}(HTTP/1\\.1 400\r\n\r\n)?[a-z]{0,40}"), 0..8),
+            piece in 7..200usize,
+        ) {
+            let (written, want): (String, String) = answers.iter().map(|(kind, body)| answer(*kind, body)).unzip();
+            proptest::prop_assert_eq!(through(written.as_bytes(), piece), want);
+        }
     }
 
     #[test]
@@ -340,6 +416,9 @@ mod tests {
         assert_eq!(through(format!("{chunked}{later}").as_bytes(), 9), format!("{chunked}{later}"));
         let garbage = "not http at all\r\n\r\nmore";
         assert_eq!(through(garbage.as_bytes(), 4), garbage);
+        // A head whose length is not there, then its body: never held back.
+        let unknown = format!("HTTP/1.1 200 OK\r\n{CSP}\r\nok");
+        assert_eq!(through(unknown.as_bytes(), 100), unknown);
         // Too few bytes after a head to tell a body from the next head.
         let short = format!("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n{CSP}\r\nHT");
         assert_eq!(through(format!("{short}{later}").as_bytes(), 2), format!("{short}{later}"));

@@ -3,17 +3,16 @@
 use crate::cli::Config;
 use crate::exporter::Exporter;
 use crate::http::cidr::Cidr;
-use crate::http::routes::{self, AppState, Routes};
+use crate::http::routes::{AppState, Routes};
 use crate::http::webconfig::{WebConfig, WebConfigError};
-use crate::http::{headers, limits, server};
+use crate::http::{limits, server};
 use crate::observe::ratelog::{RateLimitedLog, LOG_INTERVAL};
 use crate::slo::{self, Slo, SloFileError};
 use crate::state::clock::Clock;
 use crate::state::persist::{Loaded, Persister, StateFile, StateFileError};
 use crate::status_page::Listener;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::from_fn;
-use actix_web::{web, App};
+use actix_web::web;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::fmt;
 use std::io;
@@ -312,17 +311,6 @@ fn serve(
 ) -> Result<Server, StartError> {
     limits::cut_stalled_sends(&listener, config.write_timeout);
     let workers = limits::workers(config.workers);
-    let open = limits::OpenConnections::new(connections_per_worker * workers);
-    let connections = open.clone();
-    let app = move || {
-        let routes = routes.clone();
-        App::new()
-            .wrap(headers::security())
-            .wrap(from_fn(limits::give_way))
-            .app_data(web::Data::new(connections.clone()))
-            .app_data(state.clone())
-            .configure(move |cfg| routes::configure(cfg, &routes))
-    };
     let settings = server::Settings {
         workers,
         connections_per_worker,
@@ -330,9 +318,9 @@ fn serve(
         // The deadline for a request's headers; the callback route gives its body as long again.
         read_timeout: config.read_timeout,
         tls,
-        open,
+        open: limits::OpenConnections::new(connections_per_worker * workers),
     };
-    server::serve(listener, app, settings).map_err(StartError::Serve)
+    server::serve(listener, state, routes, settings).map_err(StartError::Serve)
 }
 
 fn spawn_expiry(exporter: Arc<Exporter>, every: std::time::Duration) {

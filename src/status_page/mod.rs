@@ -554,7 +554,7 @@ mod tests {
     use crate::ingest::wire::{ParseError, ParseErrorKind};
     use crate::state::streams::StreamId;
 
-    fn inputs() -> PageInputs {
+    pub(super) fn inputs() -> PageInputs {
         PageInputs { authenticated: true, ..PageInputs::default() }
     }
 
@@ -581,7 +581,7 @@ mod tests {
         assert_eq!(got, [("live", Some((90, Some(0.9)))), ("new", Some((0, None)))]);
     }
 
-    fn recent(now_secs: u64) -> Recent {
+    pub(super) fn recent(now_secs: u64) -> Recent {
         Recent::new(now_secs, Arc::new(CallbackTallies::new()))
     }
 

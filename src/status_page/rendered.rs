@@ -42,9 +42,8 @@ mod tests {
 
     #[test]
     fn both_answers_show_the_same_page() {
-        let inputs = super::super::PageInputs { authenticated: true, ..super::super::PageInputs::default() };
-        let tallies = Arc::new(crate::observe::callbacks::CallbackTallies::new());
-        let rendered = Rendered::from(super::super::Recent::new(1000, tallies).page(1042, inputs));
+        let page = super::super::tests::recent(1000).page(1042, super::super::tests::inputs());
+        let rendered = Rendered::from(page);
         let json: serde_json::Value = serde_json::from_slice(&rendered.json()).unwrap();
         assert_eq!(json["uptime_seconds"], 42);
         assert!(String::from_utf8(rendered.html().to_vec()).unwrap().contains("<html"));
