@@ -26,6 +26,7 @@ use crate::catalog::{EndCause, Region};
 use crate::expose::families as f;
 use crate::expose::{Collector, Encoder, Value};
 use crate::ingest::event::{Observer, ReportAccepted, Transition};
+use crate::slo::accounting::secs;
 use crate::slo::monotonic::Monotonic;
 use crate::slo::BadTime;
 use crate::state::budget::SeriesBudget;
@@ -321,11 +322,6 @@ impl Collector for NodeAccounting {
         enc.single(&f::NODES_LIMIT, Value::Int(self.max as u64));
         enc.single(&f::NODE_OVERFLOW, Value::Int(self.folded.load(Ordering::Relaxed)));
     }
-}
-
-#[allow(clippy::cast_precision_loss, reason = "ms of a counter: exact below 2^53")]
-fn secs(ms: u64) -> f64 {
-    ms as f64 / 1000.0
 }
 
 #[cfg(test)]

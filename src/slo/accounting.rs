@@ -773,8 +773,9 @@ fn ms(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Milliseconds of a counter as the seconds its series shows.
 #[allow(clippy::cast_precision_loss, reason = "ms of a counter: exact below 2^53")]
-fn secs(ms: u64) -> f64 {
+pub(crate) fn secs(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }
 
