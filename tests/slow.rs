@@ -373,7 +373,7 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
 }
 
 #[test]
-#[ignore = "slow: callback latency for 3 rounds of 3 s without and 3 s with 4 status page readers, 1000 apps"]
+#[ignore = "benchmark (timing, skipped by .ci/run): callback latency for 3 rounds of 3 s without and 3 s with 4 status page readers, 1000 apps"]
 fn status_page_readers_do_not_slow_callbacks() {
     let _alone = alone();
     let exporter = Binary::start(&[]);
@@ -383,51 +383,61 @@ fn status_page_readers_do_not_slow_callbacks() {
         .map(|i| push_lifecycle("d.example.com", &format!("app{}", i % 1000), &format!("s{i}"), "q", None).to_string())
         .collect();
     post_all(&exporter.addr, &starts, 4);
-    let (mut alone_p99, mut read_p99, mut reads) = (Vec::new(), Vec::new(), 0);
+    let (mut alone_p99, mut busy_p99, mut read_p50, mut reads) = (Vec::new(), Vec::new(), Vec::new(), 0);
     for round in 0..3 {
         let quiet = callback_latencies(&exporter.addr, 3 * SECOND, 2 * round);
         let stop = AtomicBool::new(false);
-        let served = AtomicU64::new(0);
-        let busy = std::thread::scope(|s| {
-            for reader in 0..4 {
-                let (addr, stop, served) = (&exporter.metrics_addr, &stop, &served);
-                s.spawn(move || {
-                    let path = if reader % 2 == 0 { "/" } else { "/api/v1/status" };
-                    for _ in 0..100_000 {
-                        if stop.load(Ordering::Relaxed) {
-                            return;
+        let (busy, mut read) = std::thread::scope(|s| {
+            let readers: Vec<_> = (0..4)
+                .map(|reader| {
+                    let (addr, stop) = (&exporter.metrics_addr, &stop);
+                    s.spawn(move || {
+                        let path = if reader % 2 == 0 { "/" } else { "/api/v1/status" };
+                        let mut took = Vec::new();
+                        while took.len() < 100_000 && !stop.load(Ordering::Relaxed) {
+                            let sent = Instant::now();
+                            assert_eq!(request(addr, "GET", path, "", Duration::from_secs(10)).status, 200);
+                            took.push(sent.elapsed());
                         }
-                        assert_eq!(request(addr, "GET", path, "", Duration::from_secs(10)).status, 200);
-                        served.fetch_add(1, Ordering::Relaxed);
-                    }
-                });
-            }
+                        took
+                    })
+                })
+                .collect();
             let busy = callback_latencies(&exporter.addr, 3 * SECOND, 2 * round + 1);
             stop.store(true, Ordering::Relaxed);
-            busy
+            (busy, readers.into_iter().flat_map(|r| r.join().unwrap()).collect::<Vec<_>>())
         });
+        read.sort();
+        assert!(!read.is_empty(), "round {round}: no status page read was answered");
         eprintln!(
-            "round {round}: callbacks alone p50 {:?} p99 {:?} ({} sent); with 4 readers p50 {:?} p99 {:?} ({} sent, {} reads)",
+            "round {round}: callbacks alone p50 {:?} p99 {:?} ({} sent); with 4 readers p50 {:?} p99 {:?} ({} sent); reads p50 {:?} ({})",
             percentile(&quiet, 50),
             percentile(&quiet, 99),
             quiet.len(),
             percentile(&busy, 50),
             percentile(&busy, 99),
             busy.len(),
-            served.load(Ordering::Relaxed)
+            percentile(&read, 50),
+            read.len()
         );
         alone_p99.push(percentile(&quiet, 99));
-        read_p99.push(percentile(&busy, 99));
-        reads += served.into_inner();
+        busy_p99.push(percentile(&busy, 99));
+        read_p50.push(percentile(&read, 50));
+        reads += read.len();
     }
-    alone_p99.sort();
-    read_p99.sort();
-    let (alone, read) = (alone_p99[1], read_p99[1]);
+    for figures in [&mut alone_p99, &mut busy_p99, &mut read_p50] {
+        figures.sort();
+    }
+    let (alone, busy, read) = (alone_p99[1], busy_p99[1], read_p50[1]);
     eprintln!(
-        "status page readers: callback p99 {alone:?} alone, {read:?} with 4 readers (median of 3), {reads} reads"
+        "status page readers (medians of 3 rounds): callback p99 {alone:?} alone, {busy:?} with 4 readers ({:.2}x); a read takes {read:?}; {reads} reads",
+        busy.as_secs_f64() / alone.as_secs_f64()
     );
-    assert!(reads > 0);
-    assert!(read <= 3 * alone, "callback p99 {alone:?} alone, {read:?} with 4 status page readers");
+    // A benchmark's target (issue 28), not a check for CI: on a shared
+    // 2-core machine the readers' CPU alone moves the ratio (1.3x here, 3.4x
+    // once on CI). That pages are made off the callback workers is held by
+    // `expose::render_thread`'s own test.
+    assert!(busy <= 3 * alone, "callback p99 {alone:?} alone, {busy:?} with 4 status page readers");
 }
 
 /// Posts `bodies` over `connections` keep-alive connections, each answered 200.
