@@ -202,7 +202,7 @@ fn systemd_unit_verifies_and_is_well_confined() {
 }
 
 #[test]
-fn systemd_unit_keeps_state_and_key_where_the_readme_says() {
+fn systemd_unit_keeps_state_and_key_where_the_deployment_docs_say() {
     let unit = read(UNIT);
     let settings: Vec<(&str, &str)> = unit.lines().filter_map(|l| l.split_once('=')).collect();
     let has = |k: &str, v: &str| settings.contains(&(k, v));
