@@ -73,7 +73,7 @@ STREAM_PAGE_LINK = "Stream history (exporter)"
 
 def stream_page_link(site, names=LABELS):
     """A data link to the exporter's page of the stream a value belongs to
-    (README, "A stream's story"), each name one percent-encoded segment."""
+    (docs/status-page.md, "A stream's story"), each name one percent-encoded segment."""
     segments = "/".join(f"${{{names}.{label}:percentencode}}" for label in ("domain", "app", "stream"))
     return {"title": STREAM_PAGE_LINK, "url": f"{site['exporter_url'].rstrip('/')}/streams/{segments}",
             "targetBlank": True}

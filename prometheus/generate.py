@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes prometheus/alerts.yml, and the alert table in prometheus/README.md and README.md,
+"""Writes prometheus/alerts.yml, and the alert table in prometheus/README.md and docs/alerts.md,
 from the rules below and the site settings (tools/site.example.toml, or
 `--config`). Run `python3 tools/generate.py` (all generators) after editing
 this, commit the results; `--check` fails if a committed file differs (CI).
@@ -473,9 +473,9 @@ def readme_with_table(readme, site, runbook):
 
 
 RULES = pathlib.Path("prometheus", "alerts.yml")
-# The alert table stands in this folder's README and in the project's,
-# each linking the runbook relative to itself.
-READMES = ((pathlib.Path("prometheus", "README.md"), "RUNBOOK.md"), (pathlib.Path("README.md"), "prometheus/RUNBOOK.md"))
+# The alert table stands in this folder's README and in the project's
+# alerts page, each linking the runbook relative to itself.
+READMES = ((pathlib.Path("prometheus", "README.md"), "RUNBOOK.md"), (pathlib.Path("docs", "alerts.md"), "../prometheus/RUNBOOK.md"))
 
 
 def render(site, for_site):

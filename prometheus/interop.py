@@ -3,7 +3,7 @@
 (prometheus/interop/sloth.yml), Pyrra (interop/pyrra.yml) and OpenSLO
 (interop/openslo.yml) specs, with the site's selector and runbook: examples
 for teams that run those tools, not the main path (prometheus/slo_rules.yml
-is; README.md, "Push-health SLO", says how they differ). Run
+is; docs/slo.md says how they differ). Run
 `python3 tools/generate.py` (all generators); `--check` fails when a
 committed file differs. Python 3.11+, standard library only."""
 import pathlib

@@ -6,8 +6,7 @@ synthetic days) from the SLO file (the site's slo_file,
 prometheus/slo.toml by default), with the site's selector and URLs. Run
 `python3 tools/generate.py` (all generators) after editing either, commit the
 outputs; `--check` fails when a committed file differs (CI). Python 3.11+,
-standard library only. The design and its limits: README.md, "Push-health
-SLO".
+standard library only. The design and its limits: docs/slo.md.
 
 `--speedup N --output FILE` writes a test copy of the rules with every
 duration divided by N (the end-to-end SLO alerting test); never deploy that."""

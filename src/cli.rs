@@ -55,7 +55,7 @@ fn label_length(s: &str) -> Result<usize, String> {
 }
 
 /// Default `--max-series`: keeps the worst case at the default caps (RSS
-/// while serving the page) near 1 GB; see the README's Security section.
+/// while serving the page) near 1 GB; see docs/security.md, "A series budget".
 pub const DEFAULT_MAX_SERIES: u64 = 750_000;
 
 /// Server settings. Deliberately not `Debug`: it holds the callback keys.

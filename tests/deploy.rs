@@ -73,7 +73,7 @@ fn the_image_builds_with_the_command_ci_runs_and_runs_unprivileged() {
     assert!(ci.lines().any(|l| l.trim() == build), ".ci/run must run `{build}` so CI proves the image's build");
 
     let has = |line: &str| lines.iter().any(|l| l == line);
-    // Split listeners by default, as the README advises; both ports declared.
+    // Split listeners by default, as docs/deployment.md advises; both ports declared.
     assert!(has("EXPOSE 9321 9322"));
     assert!(has("ENV CSS_PUSH_METRICS_LISTEN_ADDRESS=0.0.0.0:9322"));
     assert!(has(&format!("ENV CSS_PUSH_STATE_FILE={STATE_FILE}")));
@@ -202,7 +202,7 @@ fn systemd_unit_verifies_and_is_well_confined() {
 }
 
 #[test]
-fn systemd_unit_keeps_state_and_key_where_the_readme_says() {
+fn systemd_unit_keeps_state_and_key_where_the_deployment_docs_say() {
     let unit = read(UNIT);
     let settings: Vec<(&str, &str)> = unit.lines().filter_map(|l| l.split_once('=')).collect();
     let has = |k: &str, v: &str| settings.contains(&(k, v));

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes every generated monitoring file from the site settings:
 
-  prometheus/alerts.yml and the alert tables in prometheus/README.md, README.md
+  prometheus/alerts.yml and the alert tables in prometheus/README.md, docs/alerts.md
   prometheus/slo_rules.yml, slo_rules_test.yml, interop/*.yml (from slo_file)
   grafana/dashboards/*.json
   deploy/kubernetes/base/prometheusrule.yaml, prometheusrule-slo.yaml,

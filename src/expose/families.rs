@@ -1,6 +1,6 @@
 //! The one table of every metric family this exporter shows: its name, type
 //! and help text. Collectors encode families from here only, and a test
-//! checks the table against the rendered page and the README.
+//! checks the table against the rendered page and `docs/metrics.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Counter,

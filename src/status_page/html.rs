@@ -341,8 +341,8 @@ fn apps(out: &mut String, s: &StatusPage) {
         } else {
             String::new()
         };
-        // "None seen live" means no start or end came (README: lifecycle
-        // callbacks not configured), not that every push ended.
+        // "None seen live" means no start or end came (docs/status-page.md:
+        // lifecycle callbacks not configured), not that every push ended.
         let what = match (a.streams_with_errors, a.live, a.lifecycle_seen) {
             (n, 0, false) => format!("{}; none seen live", count(n, "stream", "streams")),
             (n, 0, true) => format!("{}; none live now", count(n, "stream", "streams")),

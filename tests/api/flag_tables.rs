@@ -1,15 +1,19 @@
-//! The README's flag tables are what clap parses: a row per flag, the
-//! variable each reads, and its default as clap has it.
+//! The flag tables in the docs are what clap parses: a row per flag, the
+//! variable each reads, and its default as clap has it. A flag without a
+//! row fails here, as does a row without a flag.
 use clap::CommandFactory;
 use css_push_exporter::simulate::SimulateArgs;
 use css_push_exporter::Config;
 use std::collections::BTreeMap;
 
-/// The rows of the README table in the section `heading`: each flag's
-/// other cells.
-fn table(heading: &str) -> BTreeMap<String, Vec<String>> {
-    let readme = include_str!("../../README.md");
-    let section = &readme[readme.find(heading).unwrap_or_else(|| panic!("README: no {heading}"))..];
+/// The server's flags (`docs/configuration.md`) and `simulate`'s.
+const SERVER: (&str, &str) = ("docs/configuration.md", include_str!("../../docs/configuration.md"));
+const SIMULATE: (&str, &str) = ("docs/simulate.md", include_str!("../../docs/simulate.md"));
+
+/// The rows of the table in the section `heading` of `doc` (its path and
+/// text): each flag's other cells.
+fn table((path, text): (&str, &str), heading: &str) -> BTreeMap<String, Vec<String>> {
+    let section = &text[text.find(heading).unwrap_or_else(|| panic!("{path}: no {heading}"))..];
     let section = &section[..section[3..].find("\n## ").map_or(section.len(), |end| end + 3)];
     section
         .lines()
@@ -53,22 +57,23 @@ fn wrong_default(cell: &str, flag: &Flag) -> Option<String> {
     }
 }
 
-/// The table under `heading` against clap's `command`: a row per flag,
-/// and nothing `wrong` finds in a row (given its cells after the flag).
-fn check(heading: &str, command: clap::Command, wrong: impl Fn(&[String], &Flag) -> Vec<String>) {
-    let rows = table(heading);
+/// The table under `heading` in `doc` against clap's `command`: a row per
+/// flag, and nothing `wrong` finds in a row (given its cells after the flag).
+fn check(doc: (&str, &str), heading: &str, command: clap::Command, wrong: impl Fn(&[String], &Flag) -> Vec<String>) {
+    let rows = table(doc, heading);
     let flags = flags(command);
-    assert_eq!(rows.keys().collect::<Vec<_>>(), flags.keys().collect::<Vec<_>>(), "README {heading} vs the flags");
+    let path = doc.0;
+    assert_eq!(rows.keys().collect::<Vec<_>>(), flags.keys().collect::<Vec<_>>(), "{path} {heading} vs the flags");
     let found: Vec<String> = rows
         .iter()
         .flat_map(|(name, cells)| wrong(cells, &flags[name]).into_iter().map(move |w| format!("{name}: {w}")))
         .collect();
-    assert!(found.is_empty(), "README {heading}: {found:#?}");
+    assert!(found.is_empty(), "{path} {heading}: {found:#?}");
 }
 
 #[test]
 fn every_server_flag_has_its_row_with_its_variable_and_default() {
-    check("## Flags", Config::command(), |cells, flag| {
+    check(SERVER, "## Flags", Config::command(), |cells, flag| {
         let env = flag.env.as_ref().map(|e| format!("`{e}`"));
         let variable = (Some(&cells[0]) != env.as_ref()).then(|| format!("variable {}, clap reads {env:?}", cells[0]));
         variable.into_iter().chain(wrong_default(&cells[1], flag)).collect()
@@ -77,7 +82,7 @@ fn every_server_flag_has_its_row_with_its_variable_and_default() {
 
 #[test]
 fn every_simulate_flag_has_its_row_with_its_default() {
-    check("## simulate", SimulateArgs::command(), |cells, flag| {
+    check(SIMULATE, "## Flags", SimulateArgs::command(), |cells, flag| {
         // No variable column here: a flag that reads one says so.
         let untold = flag.env.as_ref().filter(|e| !cells[1].contains(&format!("`{e}`")));
         let variable = untold.map(|e| format!("reads {e}, and its row does not say so"));

@@ -1,6 +1,6 @@
 //! The metric families are a public API: the page, the table in
-//! `src/expose/families.rs` and the README must name the same ones (the
-//! flags' tables: `flag_tables.rs`).
+//! `src/expose/families.rs` and the metrics reference (`docs/metrics.md`)
+//! must name the same ones (the flags' tables: `flag_tables.rs`).
 use crate::helpers::spawn_app_showing_every_family;
 use css_push_exporter::expose::families;
 use std::collections::BTreeSet;
@@ -10,9 +10,9 @@ fn declared(page: &str) -> Vec<String> {
     page.lines().filter_map(|l| l.strip_prefix("# TYPE ")).map(|l| l.split(' ').next().unwrap().to_owned()).collect()
 }
 
-/// Metric names in the first column of the README's tables.
+/// Metric names in the first column of the metrics reference's tables.
 fn documented() -> BTreeSet<String> {
-    include_str!("../../README.md")
+    include_str!("../../docs/metrics.md")
         .lines()
         .filter_map(|l| l.strip_prefix("| `css_push_"))
         .map(|rest| format!("css_push_{}", &rest[..rest.find('`').unwrap()]))
@@ -34,6 +34,6 @@ async fn every_family_is_shown_once_in_the_table_and_documented() {
     for f in families::ALL {
         assert!(page.contains(&format!("# TYPE {} {}\n", f.name, f.kind.as_str())), "{} as {:?}", f.name, f.kind);
     }
-    assert_eq!(documented(), table, "README vs src/expose/families.rs");
+    assert_eq!(documented(), table, "docs/metrics.md vs src/expose/families.rs");
     app.stop().await;
 }

@@ -339,7 +339,7 @@ fn the_outcome_lint_catches_unknown_and_hand_listed_outcomes() {
     }
 }
 
-/// The data link to a stream's page on the exporter (README, "A stream's story").
+/// The data link to a stream's page on the exporter (docs/status-page.md, "A stream's story").
 const STREAM_PAGE_LINK: &str = "Stream history (exporter)";
 /// Every query of a panel that names one stream per series keeps these labels.
 const BY_STREAM: &str = "by (domain, app, stream";

@@ -71,7 +71,7 @@ fn names_read_from_the_sources_are_the_ones_libtest_lists() {
     );
 }
 
-/// The README calls `tests/api/` hermetic: plain `cargo test` runs all of
+/// CONTRIBUTING.md calls `tests/api/` hermetic: plain `cargo test` runs all of
 /// it, so nothing there waits for `--include-ignored`.
 #[test]
 fn the_hermetic_suite_ignores_no_test() {
@@ -232,7 +232,8 @@ fn broken_links_and_anchors_are_found() {
     let readme = repo().join("README.md");
     assert_eq!(broken(&readme, "https://example.com/x#y", &docs), None);
     assert_eq!(broken(&readme, "prometheus/RUNBOOK.md#one-incident-one-page", &docs), None);
-    assert_eq!(broken(&readme, "#quick-try", &docs), None);
+    assert_eq!(broken(&readme, "#quick-start", &docs), None);
+    assert_eq!(broken(&readme, "docs/metrics.md#push-errors-event_type-321", &docs), None);
     assert_eq!(broken(&readme, "Cargo.toml#L3", &docs), None);
     assert_eq!(broken(&readme, "docs/", &docs), None);
     assert!(broken(&readme, "#no-such-heading", &docs).unwrap().contains("no such heading in README.md"));
