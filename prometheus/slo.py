@@ -226,32 +226,40 @@ def per_stream(site, s, by):
     return f"sum by ({group}) (topk by ({group}) ({s['min_bad_streams'] - 1}, {streams}))"
 
 
-def broad_now(site, s, by):
-    """Bad stream-seconds per second over the last 5 minutes without the
-    min_bad_streams - 1 worst streams (of the pair, or of the domain)."""
-    if by == PAIR:
-        return f"slo:broad_bad_seconds:rate5m{slo_sel(s)}"
-    bad = summed(f"slo:bad_seconds:rate5m{slo_sel(s)}", DOMAIN)
+def broad_record(s, by):
+    """The recording of the bad stream-seconds per second over the last 5
+    minutes without the min_bad_streams - 1 worst streams of each pair, or
+    of each domain (one series a domain: its pages read it at every
+    evaluation)."""
+    return f"slo:{'' if by == PAIR else 'domain_'}broad_bad_seconds:rate{NOW}{slo_sel(s)}"
+
+
+def broad_expr(site, s, by):
+    bad = summed(f"slo:bad_seconds:rate{NOW}{slo_sel(s)}", by)
     if s["min_bad_streams"] == 1:
         return bad
-    return (f"clamp_min(\n  {bad}\n    - on (domain, slo)\n  (\n{indent(per_stream(site, s, DOMAIN), 6)}\n"
+    return (f"clamp_min(\n  {bad}\n    - on ({by}, slo)\n  (\n{indent(per_stream(site, s, by), 6)}\n"
             f"    or\n      0 * {bad}\n  ),\n  0\n)")
 
 
-def page_tier(site, s, tier, by):
-    """One page tier for a pair or a domain: the burn over both windows, the
-    last 5 minutes still burning without the worst streams, and enough live
-    streams now (the 5-minute average or the live gauge)."""
-    _, long_w, short_w, share, _ = tier
-    thr = threshold(s, factor(s, share, long_w))
+def page_scope(site, s, by):
+    """The page tiers for each pair or each domain: a tier's burn over both
+    its windows and the last 5 minutes still burning at its rate without
+    the worst streams; and enough live streams now (the 5-minute average or
+    the live gauge)."""
     key = f"{by}, slo"
-    parts = [f"{ratio(summed(rate_of('bad', w, s), by), rate_of('live', w), by)}\n  > {thr}" for w in (long_w, short_w)]
-    parts.append(f"{ratio(broad_now(site, s, by), 'slo:live_seconds:rate5m', by)}\n  > {thr}")
+    tiers = []
+    for _, long_w, short_w, share, _ in PAGES:
+        thr = threshold(s, factor(s, share, long_w))
+        parts = [f"{ratio(summed(rate_of('bad', w, s), by), rate_of('live', w), by)}\n  > {thr}"
+                 for w in (long_w, short_w)]
+        parts.append(f"{ratio(broad_record(s, by), f'slo:live_seconds:rate{NOW}', by)}\n  > {thr}")
+        tiers.append(joined(f"and on ({key})", [f"(\n{indent(p)}\n)" for p in parts]))
     m = s["min_live_streams"]
-    live = (f"  sum by ({by}) (slo:live_seconds:rate5m) >= {m}\nor\n"
+    live = (f"  sum by ({by}) (slo:live_seconds:rate{NOW}) >= {m}\nor\n"
             f"  sum by ({by}) (css_push_streams_live{{{site['selector']}}}) >= {m}")
-    burning = joined(f"and on ({key})", [f"(\n{indent(p)}\n)" for p in parts])
-    return f"{burning}\nand on ({by})\n(\n{indent(live)}\n)"
+    burning = joined("or", [f"(\n{indent(t)}\n)" for t in tiers])
+    return f"(\n{indent(burning)}\n)\nand on ({by})\n(\n{indent(live)}\n)"
 
 
 def surge(state):
@@ -261,8 +269,7 @@ def surge(state):
 def page(site, s):
     """One page per domain and SLO, whichever tier, app or the domain's apps
     together: one identity, so tiers and apps never hand over."""
-    branches = [f"group by (domain, slo) (\n{indent(page_tier(site, s, t, by), 4)}\n)"
-                for by in (PAIR, DOMAIN) for t in PAGES]
+    branches = [f"group by (domain, slo) (\n{indent(page_scope(site, s, by), 4)}\n)" for by in (PAIR, DOMAIN)]
     expr = (f"(\n{indent(joined('or', [indent(b, 2) for b in branches]), 2)}\n)\n"
             f"unless on (domain) {surge('pending')}\n"
             f"unless on (domain) max_over_time({surge('firing')}[{SURGE_HOLD}])")
@@ -432,15 +439,11 @@ def short_rules(site, slos):
                         f"sum by (domain, app) (rate(css_push_live_seconds_total{{{sel}}}[{w}]))",
                         why="Live stream-seconds per second: the average number of live streams." if first else None))
     for s in slos:
-        bad = f"slo:bad_seconds:rate{NOW}{slo_sel(s)}"
-        if s["min_bad_streams"] == 1:
-            expr = bad
-        else:
-            expr = (f"clamp_min(\n  {bad}\n    - on (domain, app, slo)\n  (\n{indent(per_stream(site, s, PAIR), 6)}\n"
-                    f"    or\n      0 * {bad}\n  ),\n  0\n)")
-        out.append(rule("record", f"slo:broad_bad_seconds:rate{NOW}", expr,
-                        why=f"{s['name']}: bad stream-seconds per second{without_worst(s)} (css_push_stream_bad_seconds_total):\n"
-                            "breadth. What one stream spends is its own ticket's, not its app's."))
+        for by in (PAIR, DOMAIN):
+            why = (f"{s['name']}: bad stream-seconds per second{without_worst(s)} (css_push_stream_bad_seconds_total),\n"
+                   "of each pair, then of each domain: breadth. What one stream spends is its own ticket's.")
+            out.append(rule("record", broad_record(s, by).split("{")[0], broad_expr(site, s, by),
+                            why=why if by == PAIR else None))
     out += [page(site, s) for s in slos]
     out.append(saturated(site))
     return out

@@ -341,6 +341,8 @@ async fn measure_rules(prom: &tools::Prometheus, rules: &str) {
     let expected: Vec<usize> =
         doc["groups"].as_sequence().unwrap().iter().map(|g| g["rules"].as_sequence().unwrap().len()).collect();
     let mut seen: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    // Each rule's evaluation times, by (group, position).
+    let mut rule_times: std::collections::BTreeMap<(String, usize), Vec<f64>> = Default::default();
     let mut last: std::collections::BTreeMap<String, String> = Default::default();
     let cpu_before = prom.cpu_seconds().await;
     let started = Instant::now();
@@ -357,23 +359,31 @@ async fn measure_rules(prom: &tools::Prometheus, rules: &str) {
             let (name, at) = (g["name"].as_str().unwrap().to_owned(), g["lastEvaluation"].to_string());
             if g["evaluationTime"].as_f64().unwrap_or(0.0) > 0.0 && last.get(&name) != Some(&at) {
                 seen.entry(name.clone()).or_default().push(g["evaluationTime"].as_f64().unwrap());
+                for (i, r) in g["rules"].as_array().unwrap().iter().enumerate() {
+                    let t = r["evaluationTime"].as_f64().unwrap_or(0.0);
+                    rule_times.entry((name.clone(), i)).or_default().push(t);
+                }
                 last.insert(name, at);
             }
         }
     }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
     let (cpu, wall) = (prom.cpu_seconds().await - cpu_before, started.elapsed().as_secs_f64());
     eprintln!(
         "prometheus CPU: {cpu:.1} s in {wall:.1} s ({:.0} % of one core), evaluations {:?}",
         100.0 * cpu / wall,
         seen.iter().map(|(g, v)| (g, v.len())).collect::<Vec<_>>()
     );
-    for (group, mut times) in seen {
-        times.sort_by(f64::total_cmp);
+    for (group, times) in seen {
+        let max = times.iter().copied().fold(0.0, f64::max);
         eprintln!(
             "{group}: {} evaluations, median {:.1} ms, max {:.1} ms",
             times.len(),
-            times[times.len() / 2] * 1e3,
-            times[times.len() - 1] * 1e3
+            median(times.clone()) * 1e3,
+            max * 1e3
         );
     }
     // Samples each rule reads (the query API's statistics for its
@@ -383,12 +393,13 @@ async fn measure_rules(prom: &tools::Prometheus, rules: &str) {
     let mut recorded = std::collections::BTreeSet::new();
     for g in groups["groups"].as_array().unwrap() {
         let mut total = 0.0;
-        for r in g["rules"].as_array().unwrap() {
+        let group = g["name"].as_str().unwrap();
+        for (i, r) in g["rules"].as_array().unwrap().iter().enumerate() {
             let expr = r["query"].as_str().unwrap();
             let data = prom.api("/api/v1/query", &[("query", expr), ("stats", "all")]).await.unwrap();
             let samples = data["stats"]["samples"]["totalQueryableSamples"].as_f64().unwrap();
             total += samples;
-            let ms = r["evaluationTime"].as_f64().unwrap_or(0.0) * 1e3;
+            let ms = median(rule_times.remove(&(group.to_owned(), i)).unwrap_or_default()) * 1e3;
             let name = r["name"].as_str().unwrap();
             eprintln!("  {ms:7.1} ms {samples:11.0} samples  {name}");
             if r["type"] == "recording" {
