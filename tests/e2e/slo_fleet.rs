@@ -143,7 +143,11 @@ impl Fleet {
         for p in &self.pairs {
             let pair = p.labels();
             let alive = move |t: f64| t >= p.born;
-            out.push(series("css_push_live_seconds_total", &pair, move |t| alive(t).then(|| p.live(t))));
+            // Live time is per SLO, as the exporter's (outage gaps count
+            // within each SLO's own reconnect window).
+            out.push(series("css_push_live_seconds_total", &format!("{pair},{slo}"), move |t| {
+                alive(t).then(|| p.live(t))
+            }));
             out.push(series("css_push_bad_seconds_total", &format!("{pair},{slo}"), move |t| {
                 alive(t).then(|| p.bad(t))
             }));
@@ -209,7 +213,7 @@ impl Fleet {
                 (0..p.bad_streams(false)).map(|i| p.stream_bad(i, t) - p.stream_bad(i, t - l)).fold(0.0, f64::max)
             };
             let whole_or_none = move |t: f64, v: &dyn Fn(f64) -> f64| whole(t).then(|| v(t));
-            out.push(recorded("slo:live_seconds:increase5m", &pair, move |t| {
+            out.push(recorded("slo:live_seconds:increase5m", &slo, move |t| {
                 whole_or_none(t, &|t| p.live(t) - p.live(t - l))
             }));
             out.push(recorded("slo:bad_seconds:increase5m", &slo, move |t| whole_or_none(t, &bad)));

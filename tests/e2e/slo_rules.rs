@@ -92,6 +92,45 @@ fn another_slo_file_scales_the_rules_and_their_tests() {
     }
 }
 
+/// Two SLOs with different bad error types in one file: live time is per
+/// SLO, as the exporter exposes it, so every rule keeps `slo` where it
+/// divides bad by live time; the generated scenarios of each SLO alone
+/// burning on a pair both account for (its page alone, in time; each
+/// ratio its own) pass in promtool. On rules that summed live time over
+/// SLOs the burning SLO's ratio halved and its page came late. (The other
+/// scenarios read one SLO each: `another_slo_file_...` runs them.)
+#[test]
+#[ignore = "needs python3 and promtool: bash .ci/run installs them"]
+fn two_slos_on_one_pair_keep_their_own_ratios() {
+    let found = tools::require_all(&["python3", "promtool"]);
+    let (python, promtool) = (&found[0], &found[1]);
+    let dir = tempfile::tempdir().unwrap();
+    let (slo, site, out) = (dir.path().join("slo.toml"), dir.path().join("site.toml"), dir.path().join("out"));
+    let shipped = std::fs::read_to_string(tools::repo().join("prometheus/slo.toml")).unwrap();
+    let codec = "\n[[slo]]\nname = \"codec\"\nobjective = 0.995\nwindow = \"7d\"\nbad_error_types = [5, 8, 9]\n\
+                 min_live_streams = 10\nmin_bad_streams = 3\nreconnect_window = \"10m\"\n";
+    std::fs::write(&slo, format!("{shipped}{codec}")).unwrap();
+    std::fs::write(&site, format!("slo_file = \"{}\"\n", slo.display())).unwrap();
+    let args = ["prometheus/slo.py", "--config", site.to_str().unwrap(), "--output-dir", out.to_str().unwrap()];
+    tools::run_ok(python, &args);
+    let rules = std::fs::read_to_string(out.join(RULES)).unwrap();
+    assert!(rules.contains("sum by (domain, app, slo) (rate(css_push_live_seconds_total{"), "{rules}");
+    assert!(rules.contains("sum by (domain, app, slo) (increase(css_push_live_seconds_total{"), "{rules}");
+    assert!(!rules.contains("group_left"), "a division that drops slo on one side: {rules}");
+    let mut doc: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(out.join(TESTS)).unwrap()).unwrap();
+    let several = |case: &serde_norway::Value| {
+        let inputs = case["input_series"].as_sequence().unwrap();
+        inputs.iter().any(|s| s["series"].as_str().unwrap().contains("domain=\"only-"))
+    };
+    let cases = doc["tests"].as_sequence_mut().unwrap();
+    cases.retain(several);
+    assert_eq!(cases.len(), 2, "one scenario per SLO burning alone");
+    let tests = out.join("prometheus/several_slos_test.yml");
+    std::fs::write(&tests, serde_norway::to_string(&doc).unwrap()).unwrap();
+    assert!(tools::run_ok(promtool, &["test", "rules", tests.to_str().unwrap()]).contains("SUCCESS"));
+}
+
 /// The SLO dashboard's own invariants (dashboards::DASHBOARDS lists it, so
 /// the shared lint covers its style).
 #[test]
@@ -241,7 +280,7 @@ async fn every_slo_rule_and_panel_returns_data_in_a_real_prometheus() {
     let live = r#"{domain="push.example.com",app="live"}"#;
     let other = r#"{domain="other.example.com",app="live"}"#;
     let ratio = |bad: &str, w: &str, pair: &str| {
-        format!("slo:{bad}:rate{w}{pair} / on (domain, app) group_left () slo:live_seconds:rate{w}{pair}")
+        format!("slo:{bad}:rate{w}{pair} / on (domain, app, slo) slo:live_seconds:rate{w}{pair}")
     };
     for w in ["5m", "30m", "1h", "6h", "30d"] {
         near(prom.value(&ratio("bad_seconds", w, live), None).await, 0.02, w);
@@ -251,8 +290,7 @@ async fn every_slo_rule_and_panel_returns_data_in_a_real_prometheus() {
     near(prom.value(&ratio("broad_bad_seconds", "5m", other), None).await, 0.0, "5m without the worst");
     for w in ["2h", "1d", "3d"] {
         let sliced = |series: &str| format!("avg_over_time(slo:{series}:increase5m{live}[{w}])");
-        let expr =
-            format!("{} / on (domain, app) group_left () {}", sliced("broad_bad_seconds"), sliced("live_seconds"));
+        let expr = format!("{} / on (domain, app, slo) {}", sliced("broad_bad_seconds"), sliced("live_seconds"));
         near(prom.value(&expr, None).await, 0.015, w);
     }
     near(prom.value(&format!("slo:live_seconds:rate1h{live}"), None).await, 20.0, "live streams");
