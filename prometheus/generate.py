@@ -39,10 +39,12 @@ def per_stream(errors, compare):
         unless on (domain) ($DOMAIN_INCIDENT == 1)"""
 
 
-def firing_pages(scope):
-    """The css-push pages of a scope firing now, the burn-rate pages of
-    slo_rules.yml included: once one is out, the incident is known."""
-    return f'ALERTS{{alertname=~"{shared.ALERT_PREFIX}.*", alertstate="firing", severity="critical", scope="{scope}"}}'
+# The css-push pages of a domain firing now, the burn-rate pages of
+# slo_rules.yml included: once one is out, the incident is known. Every page
+# is a domain's (or the exporter's): the SLO pages once per domain, so no
+# app-scoped page exists to mark an app's incident (a test keeps it so).
+FIRING_DOMAIN_PAGES = (f'ALERTS{{alertname=~"{shared.ALERT_PREFIX}.*", alertstate="firing", severity="critical", '
+                       'scope="domain"}')
 
 
 # A large share of a domain's streams, and at least a minimum count, with
@@ -129,21 +131,19 @@ silent meanwhile.""",
         group by (domain) (
             {textwrap.indent(textwrap.dedent(DOMAIN_SURGE).strip(), "            ").strip()}
           or
-            {firing_pages("domain")}
+            {FIRING_DOMAIN_PAGES}
         )
         or 0 * group by (domain) ($DOMAIN_STREAMS)"""),
     (shared.APP_INCIDENT,
      """1 while an app is in an incident: more than live_share of its live
-streams, and at least live_min, with errors in 5 minutes, or an app-level
-page firing (the SLO's burn-rate page); else 0. Its per-stream alerts stay
-silent meanwhile.""",
-     f"""
+streams, and at least live_min, with errors in 5 minutes; else 0. Its
+per-stream alerts stay silent meanwhile (and while its domain is in an
+incident, a page firing included: pages are per domain).""",
+     """
         group by (domain, app) (
-            ($APP_LIVE_ERROR_RATIO > ${{live_share}})
+            ($APP_LIVE_ERROR_RATIO > ${live_share})
             and on (domain, app)
-            ($APP_LIVE_ERROR_RATIO * $APP_STREAMS_LIVE >= ${{live_min}})
-          or
-            {firing_pages("app")}
+            ($APP_LIVE_ERROR_RATIO * $APP_STREAMS_LIVE >= ${live_min})
         )
         or 0 * group by (domain, app) ($APP_STREAMS_WITH_ERRORS or $APP_STREAMS_LIVE)"""),
 ]

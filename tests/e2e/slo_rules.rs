@@ -131,6 +131,31 @@ fn two_slos_on_one_pair_keep_their_own_ratios() {
     assert!(tools::run_ok(promtool, &["test", "rules", tests.to_str().unwrap()]).contains("SUCCESS"));
 }
 
+/// Every page is a domain's or the exporter's: alerts.yml's incident
+/// roll-ups read firing pages by `scope="domain"` (a page marks its
+/// domain's incident) and nothing reads an app-scoped page, so one would
+/// silence none of its streams' tickets.
+#[test]
+fn every_page_is_scoped_to_a_domain_or_the_exporter() {
+    let mut pages = 0;
+    for file in ["prometheus/alerts.yml", RULES] {
+        let doc: serde_norway::Value =
+            serde_norway::from_str(&std::fs::read_to_string(tools::repo().join(file)).unwrap()).unwrap();
+        for r in doc["groups"].as_sequence().unwrap().iter().flat_map(|g| g["rules"].as_sequence().unwrap()) {
+            if r["labels"]["severity"].as_str() == Some("critical") {
+                let scope = r["labels"]["scope"].as_str().unwrap_or("");
+                assert!(["domain", "exporter"].contains(&scope), "{file}: {:?} pages for scope {scope:?}", r["alert"]);
+                pages += 1;
+            }
+            let expr = r["expr"].as_str().unwrap();
+            if r["record"].as_str().is_some_and(|n| n.ends_with(":css_push_incident:bool")) && expr.contains("ALERTS") {
+                assert!(expr.contains("severity=\"critical\", scope=\"domain\"}"), "{:?}: {expr}", r["record"]);
+            }
+        }
+    }
+    assert!(pages >= 5, "{pages} pages found");
+}
+
 /// The SLO dashboard's own invariants (dashboards::DASHBOARDS lists it, so
 /// the shared lint covers its style).
 #[test]
