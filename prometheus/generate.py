@@ -268,7 +268,7 @@ ALERTS = [
         action="see which of `css_push_stream_overflow_total`, `css_push_series_overflow_total`, `css_push_live_stream_overflow_total` moves; raise that cap (`--max-streams`/`--max-apps`, `--max-series`, `--max-live-streams`) if memory and Prometheus can take it, or shorten `--stream-ttl`"),
     dict(
         name="CSSPushStateSnapshotsFailing", severity="warning", scope="exporter", for_="5m",
-        why="Without a fresh snapshot a restart loses live-stream and de-duplication state.",
+        why="Without a fresh snapshot a restart loses what only snapshots keep (the journal keeps starts and ends).",
         expr="""
             (
                 sum by (job, instance) (increase(css_push_state_snapshots_total{$SEL,result="error"}[15m])) > 0
@@ -284,7 +284,7 @@ ALERTS = [
               > ${stale_intervals} * max by (job, instance) (css_push_state_snapshot_interval_seconds{$SEL})
             )""",
         summary="{{ $labels.instance }}: state snapshots fail or are stale",
-        description="State snapshot writes failed with no success in 15 minutes, or the last good snapshot is older than ${stale_intervals} snapshot intervals. A restart now loses live-stream and de-duplication state (live counts drop, CSS retries count twice).",
+        description="State snapshot writes failed with no success in 15 minutes, or the last good snapshot is older than ${stale_intervals} snapshot intervals. Push starts and ends are still journalled (PATH.journal, compacted while snapshots fail), so a restart keeps which streams are live; it takes the de-duplication memory (CSS retries count twice), the per-stream gauges and the stream histories back to the last good snapshot. Once the journal is full even compacted (an error in the log), the starts and ends since wait in memory and a restart loses them too.",
         panel=(OVERVIEW, None, ()),
         when="snapshot writes failed with no success in 15 minutes, or the last good one is older than ${stale_intervals} × `--state-interval`, for 5 minutes",
         action="read the exporter's log: disk full, permissions, read-only volume; fix and watch `css_push_state_snapshots_total`"),
