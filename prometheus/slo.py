@@ -558,10 +558,10 @@ def pair(site, s, domain, app, phases, born=0, calm=()):
     labels = selector_labels(site) | {"instance": "a:9321", "domain": domain, "app": app}
     minutes = [(live, bad) for m, live, bad in phases for _ in range(m)]
     names = sorted({name for _, _, bad in phases for name in bad})
-    live = encode(cumulative(born, [live * STEP for live, _ in minutes]))
+    live_seconds = encode(cumulative(born, [live * STEP for live, _ in minutes]))
     out = [series("css_push_streams_live", labels, encode([None] * born + [minutes[0][0]] + [live for live, _ in minutes]))]
     for other, bad in [(s, [sum(bad.values()) * STEP for _, bad in minutes])] + [(c, [0] * len(minutes)) for c in calm]:
-        out += [series("css_push_live_seconds_total", labels | {"slo": other["name"]}, live),
+        out += [series("css_push_live_seconds_total", labels | {"slo": other["name"]}, live_seconds),
                 series("css_push_bad_seconds_total", labels | {"slo": other["name"]}, encode(cumulative(born, bad)))]
     for name in names:
         increments = [bad.get(name, 0) * STEP for _, bad in minutes]
