@@ -178,7 +178,7 @@ def board(site, slos):
             "cps", [target(per_slo(slos, lambda s: f"sum by (error) (rate(css_push_errors_total{{{RAW},{bad_types(s)}}}[$__rate_interval]))"), "{{error}}")])
     g.panel("timeseries", "Push ends by cause", "Push ends per second by cause (CSS's errcode, grouped): pusher_stopped is the normal end; every other cause is abnormal, and the gap until the same stream starts again (within the SLO's reconnect window) counts as live and bad.",
             "cps", [target(f"sum by (cause) (rate(css_push_stream_ends_total{{{RAW}}}[$__rate_interval]))", "{{cause}}")])
-    g.panel("timeseries", "Outage time", "Stream-seconds between an abnormal push end and the same stream's next start (within the reconnect window), per second: the average number of streams down, counted when they come back. They are bad seconds of every SLO.",
+    g.panel("timeseries", "Outage time", "Stream-seconds between an abnormal push end and the same stream's next start (within the longest reconnect window), per second: the average number of streams down, counted when they come back. They are live and bad seconds of each SLO whose reconnect window covers the gap.",
             "short", [target(f"sum by (domain, app) (rate(css_push_outage_seconds_total{{{RAW}}}[$__rate_interval]))", "{{domain}}/{{app}}")])
     g.row("Accounting")
     g.panel("timeseries", "Streams the SLO tracks", "Streams in the SLO accounting against its limits, per instance: started streams (push start seen) and streams known only from reports, each in its own room so the second cannot crowd out the first.",
