@@ -311,9 +311,9 @@ def overview(site):
             thresholds=steps(("green", None), ("red", th["live_share"])),
             defaults={"min": 0, "max": 1,
                       "custom": {"drawStyle": "line", "fillOpacity": 10, "showPoints": "never", "thresholdsStyle": {"mode": "dashed"}}})
-    b.panel("timeseries", "Push starts and ends by errcode", "Push start callbacks per second, and push end callbacks per second by errcode (why the push ended; 0 is a normal stop).",
+    b.panel("timeseries", "Push starts and ends by errcode", "Push start callbacks per second, and push end callbacks per second by errcode and its cause (why the push ended). Only errcode 1-4 (cause pusher_stopped) is a normal end; every other code is abnormal, 0 included (no reason given: cause unknown).",
             "cps", [target(f"sum(rate(css_push_stream_starts_total{{{APP}}}[$__rate_interval]))", "starts"),
-                    target(f"sum by (errcode) (rate(css_push_stream_ends_total{{{APP}}}[$__rate_interval]))", "ends errcode={{errcode}}")])
+                    target(f"sum by (errcode, cause) (rate(css_push_stream_ends_total{{{APP}}}[$__rate_interval]))", "ends errcode={{errcode}} {{cause}}")])
     b.panel("timeseries", "Push session duration p50 / p95", "Length of push sessions that ended (push_duration of push end callbacks), quantiles.",
             "s", [target(f"histogram_quantile({q}, sum by (le) (rate(css_push_session_duration_seconds_bucket{{{APP}}}[$__rate_interval])))", f"p{int(q*100)}")
                   for q in (0.5, 0.95)])

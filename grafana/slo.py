@@ -19,9 +19,10 @@ grafana = shared.generator("grafana")
 Board, DS, JOB, target, steps = grafana.Board, grafana.DS, grafana.JOB, grafana.target, grafana.steps
 OUT = pathlib.Path("grafana", "dashboards", shared.SLO + ".json")
 RAW = JOB + ',domain=~"$domain",app=~"$app"'
-# Recorded series sum over exporter instances: no job or instance.
-LIVE = 'domain=~"$domain",app=~"$app"'
-BAD = LIVE + ',slo="$slo"'
+# Recorded series sum over exporter instances: no job or instance. Live
+# time is per SLO as bad time is (each counts outage gaps within its own
+# reconnect window): both are read for the selected SLO.
+REC = 'domain=~"$domain",app=~"$app",slo="$slo"'
 ONE_SLO = 'slo="$slo"'
 
 
@@ -47,14 +48,14 @@ def variables(site, slos):
 def error_ratio(window, bad="bad_seconds"):
     """Bad over live stream-seconds of the selection over `window` (a
     recording's suffix): numerator and denominator summed apart."""
-    return f"(sum(slo:{bad}:rate{window}{{{BAD}}}) / sum(slo:live_seconds:rate{window}{{{LIVE}}}))"
+    return f"(sum(slo:{bad}:rate{window}{{{REC}}}) / sum(slo:live_seconds:rate{window}{{{REC}}}))"
 
 
 def sliced_ratio(window, bad="bad_seconds"):
     """The same from the 5-minute slices, for windows with no recording
     (2h, 1d, 3d: what the tickets read)."""
-    return (f"(sum(avg_over_time(slo:{bad}:increase{rules.SLICE}{{{BAD}}}[{window}])) / "
-            f"sum(avg_over_time(slo:live_seconds:increase{rules.SLICE}{{{LIVE}}}[{window}])))")
+    return (f"(sum(avg_over_time(slo:{bad}:increase{rules.SLICE}{{{REC}}}[{window}])) / "
+            f"sum(avg_over_time(slo:live_seconds:increase{rules.SLICE}{{{REC}}}[{window}])))")
 
 
 BUDGET = f"scalar(slo:error_budget:ratio{{{ONE_SLO}}})"
@@ -111,13 +112,13 @@ def board(site, slos):
             "percentunit", [target(REMAINING, "remaining")], w=5, h=5,
             thresholds=steps(("red", None), ("orange", 0), ("green", 0.25)))
     g.panel("stat", "Budget remaining (stream-hours)", "The error budget left in stream-hours at the window's average traffic: (budget × live − bad) stream-seconds per second × the window's length. How many more hours of bad push one stream (or N streams for 1/N of it) may have.",
-            "h", [target(f"({BUDGET} * sum(slo:live_seconds:rate$window{{{LIVE}}}) - sum(slo:bad_seconds:rate$window{{{BAD}}})) * {WINDOW_S} / 3600", "stream-hours")],
+            "h", [target(f"({BUDGET} * sum(slo:live_seconds:rate$window{{{REC}}}) - sum(slo:bad_seconds:rate$window{{{REC}}})) * {WINDOW_S} / 3600", "stream-hours")],
             w=5, h=5, thresholds=steps(("red", None), ("green", 0)))
     g.panel("stat", "Time to exhaustion at the current burn", "How long the remaining budget lasts if the last hour's burn rate continues: remaining × window / burn rate (1h). 0: already spent; empty or infinite: nothing burns now.",
             "s", [target(f"clamp_min({REMAINING}, 0) * {WINDOW_S} / ({error_ratio('1h')} / {BUDGET})", "left")],
             w=4, h=5, thresholds=steps(("red", None), ("orange", 86400), ("green", 7 * 86400)))
     g.panel("stat", "Data coverage", "Days of data in the window (the share of 5-minute slices recorded, best-covered selected app): after a fresh install, or with no push start/end callbacks, the window is short and the SLO figures cover only that. Tickets wait for a day of data.",
-            "d", [target(f"max(slo:data_coverage:ratio$window{{{LIVE}}}) * {WINDOW_S} / 86400", "days")],
+            "d", [target(f"max(slo:data_coverage:ratio$window{{{REC}}}) * {WINDOW_S} / 86400", "days")],
             w=4, h=5, thresholds=steps(("orange", None), ("green", 7)), defaults={"decimals": 1})
     g.panel("timeseries", "Error-free over the window vs objective", "The window's error-free share as it moved (recorded every 5 minutes), with the objective.",
             "percentunit", [target(f"1 - {error_ratio('$window')}", "error-free"),
@@ -145,8 +146,8 @@ def board(site, slos):
             "short", [target(f'ALERTS{{alertname=~"{rules.ALERT}|{rules.EXHAUSTED}",{ONE_SLO},domain=~"$domain"}} or ALERTS{{alertname="{rules.SATURATED}"}}', "", instant=True, fmt="table")],
             w=24, h=6,
             transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "__name__": True, "Value": True}}}])
-    remaining = (f"1 - slo:bad_seconds:rate$window{{{BAD}}} / on (domain, app) group_left () "
-                 f"slo:live_seconds:rate$window{{{LIVE}}} / on (slo) group_left () slo:error_budget:ratio{{{ONE_SLO}}}")
+    remaining = (f"1 - slo:bad_seconds:rate$window{{{REC}}} / on (domain, app, slo) "
+                 f"slo:live_seconds:rate$window{{{REC}}} / on (slo) group_left () slo:error_budget:ratio{{{ONE_SLO}}}")
     g.panel("table", "Worst apps by budget remaining", "The 20 apps with least error budget left in the window (1 - bad / live stream-seconds / budget). Click for the app on the overview, or its streams.",
             "percentunit", [target(f"bottomk(20, {remaining})", "", instant=True, fmt="table")],
             w=24, h=8,
@@ -169,15 +170,15 @@ def board(site, slos):
             "percentunit", [target(f"sum(rate(css_push_slo_unattributed_seconds_total{{{RAW},{ONE_SLO}}}[$__range])) / (sum(rate(css_push_slo_unattributed_seconds_total{{{RAW},{ONE_SLO}}}[$__range])) + sum(rate(css_push_bad_seconds_total{{{RAW},{ONE_SLO}}}[$__range])))", "unattributed")],
             w=8, thresholds=steps(("green", None), ("orange", 0.1), ("red", 0.5)))
     g.panel("timeseries", "Live and bad streams", "Average live streams, average bad streams (bad stream-seconds per second), and the same " + worst + ", of the selection over 5 minutes; and how many distinct streams had bad seconds.",
-            "short", [target(f"sum(slo:live_seconds:rate5m{{{LIVE}}})", "live"),
-                      target(f"sum(slo:bad_seconds:rate5m{{{BAD}}})", "bad"),
-                      target(f"sum(slo:broad_bad_seconds:rate5m{{{BAD}}})", "bad " + worst),
+            "short", [target(f"sum(slo:live_seconds:rate5m{{{REC}}})", "live"),
+                      target(f"sum(slo:bad_seconds:rate5m{{{REC}}})", "bad"),
+                      target(f"sum(slo:broad_bad_seconds:rate5m{{{REC}}})", "bad " + worst),
                       target(f"count(sum by (domain, app, stream) (increase({stream_bad}[$__rate_interval])) > 0)", "streams with bad seconds")])
     g.panel("timeseries", "Bad error types", "Push errors per second of the error types the selected SLO counts as bad, by type: which problem spends the budget.",
             "cps", [target(per_slo(slos, lambda s: f"sum by (error) (rate(css_push_errors_total{{{RAW},{bad_types(s)}}}[$__rate_interval]))"), "{{error}}")])
     g.panel("timeseries", "Push ends by cause", "Push ends per second by cause (CSS's errcode, grouped): pusher_stopped is the normal end; every other cause is abnormal, and the gap until the same stream starts again (within the SLO's reconnect window) counts as live and bad.",
             "cps", [target(f"sum by (cause) (rate(css_push_stream_ends_total{{{RAW}}}[$__rate_interval]))", "{{cause}}")])
-    g.panel("timeseries", "Outage time", "Stream-seconds between an abnormal push end and the same stream's next start (within the reconnect window), per second: the average number of streams down, counted when they come back. They are bad seconds of every SLO.",
+    g.panel("timeseries", "Outage time", "Stream-seconds between an abnormal push end and the same stream's next start (within the longest reconnect window), per second: the average number of streams down, counted when they come back. They are live and bad seconds of each SLO whose reconnect window covers the gap.",
             "short", [target(f"sum by (domain, app) (rate(css_push_outage_seconds_total{{{RAW}}}[$__rate_interval]))", "{{domain}}/{{app}}")])
     g.row("Accounting")
     g.panel("timeseries", "Streams the SLO tracks", "Streams in the SLO accounting against its limits, per instance: started streams (push start seen) and streams known only from reports, each in its own room so the second cannot crowd out the first.",

@@ -39,10 +39,12 @@ def per_stream(errors, compare):
         unless on (domain) ($DOMAIN_INCIDENT == 1)"""
 
 
-def firing_pages(scope):
-    """The css-push pages of a scope firing now, the burn-rate pages of
-    slo_rules.yml included: once one is out, the incident is known."""
-    return f'ALERTS{{alertname=~"{shared.ALERT_PREFIX}.*", alertstate="firing", severity="critical", scope="{scope}"}}'
+# The css-push pages of a domain firing now, the burn-rate pages of
+# slo_rules.yml included: once one is out, the incident is known. Every page
+# is a domain's (or the exporter's): the SLO pages once per domain, so no
+# app-scoped page exists to mark an app's incident (a test keeps it so).
+FIRING_DOMAIN_PAGES = (f'ALERTS{{alertname=~"{shared.ALERT_PREFIX}.*", alertstate="firing", severity="critical", '
+                       'scope="domain"}')
 
 
 # A large share of a domain's streams, and at least a minimum count, with
@@ -129,21 +131,19 @@ silent meanwhile.""",
         group by (domain) (
             {textwrap.indent(textwrap.dedent(DOMAIN_SURGE).strip(), "            ").strip()}
           or
-            {firing_pages("domain")}
+            {FIRING_DOMAIN_PAGES}
         )
         or 0 * group by (domain) ($DOMAIN_STREAMS)"""),
     (shared.APP_INCIDENT,
      """1 while an app is in an incident: more than live_share of its live
-streams, and at least live_min, with errors in 5 minutes, or an app-level
-page firing (the SLO's burn-rate page); else 0. Its per-stream alerts stay
-silent meanwhile.""",
-     f"""
+streams, and at least live_min, with errors in 5 minutes; else 0. Its
+per-stream alerts stay silent meanwhile (and while its domain is in an
+incident, a page firing included: pages are per domain).""",
+     """
         group by (domain, app) (
-            ($APP_LIVE_ERROR_RATIO > ${{live_share}})
+            ($APP_LIVE_ERROR_RATIO > ${live_share})
             and on (domain, app)
-            ($APP_LIVE_ERROR_RATIO * $APP_STREAMS_LIVE >= ${{live_min}})
-          or
-            {firing_pages("app")}
+            ($APP_LIVE_ERROR_RATIO * $APP_STREAMS_LIVE >= ${live_min})
         )
         or 0 * group by (domain, app) ($APP_STREAMS_WITH_ERRORS or $APP_STREAMS_LIVE)"""),
 ]
@@ -268,7 +268,7 @@ ALERTS = [
         action="see which of `css_push_stream_overflow_total`, `css_push_series_overflow_total`, `css_push_live_stream_overflow_total` moves; raise that cap (`--max-streams`/`--max-apps`, `--max-series`, `--max-live-streams`) if memory and Prometheus can take it, or shorten `--stream-ttl`"),
     dict(
         name="CSSPushStateSnapshotsFailing", severity="warning", scope="exporter", for_="5m",
-        why="Without a fresh snapshot a restart loses live-stream and de-duplication state.",
+        why="Without a fresh snapshot a restart loses what only snapshots keep (the journal keeps starts and ends).",
         expr="""
             (
                 sum by (job, instance) (increase(css_push_state_snapshots_total{$SEL,result="error"}[15m])) > 0
@@ -284,7 +284,7 @@ ALERTS = [
               > ${stale_intervals} * max by (job, instance) (css_push_state_snapshot_interval_seconds{$SEL})
             )""",
         summary="{{ $labels.instance }}: state snapshots fail or are stale",
-        description="State snapshot writes failed with no success in 15 minutes, or the last good snapshot is older than ${stale_intervals} snapshot intervals. A restart now loses live-stream and de-duplication state (live counts drop, CSS retries count twice).",
+        description="State snapshot writes failed with no success in 15 minutes, or the last good snapshot is older than ${stale_intervals} snapshot intervals. Push starts and ends are still journalled (PATH.journal, compacted while snapshots fail), so a restart keeps which streams are live; it takes the de-duplication memory (CSS retries count twice), the per-stream gauges and the stream histories back to the last good snapshot. Once the journal is full even compacted (an error in the log), the starts and ends since wait in memory and a restart loses them too.",
         panel=(OVERVIEW, None, ()),
         when="snapshot writes failed with no success in 15 minutes, or the last good one is older than ${stale_intervals} × `--state-interval`, for 5 minutes",
         action="read the exporter's log: disk full, permissions, read-only volume; fix and watch `css_push_state_snapshots_total`"),

@@ -194,11 +194,13 @@ PAIR, DOMAIN = "domain, app", "domain"
 
 def ratio(bad, live, by):
     """bad over live stream-seconds of each pair, or domain (`bad` summed
-    by domain already, `live` summed here); absent (no data, not 0 % bad)
+    by domain already, `live` summed here), of the same SLO: live time
+    differs by SLO (each counts outage gaps within its own reconnect
+    window), so `slo` is kept on both sides. Absent (no data, not 0 % bad)
     while nothing is live."""
     if by == PAIR:
-        return f"{bad}\n  / on (domain, app) group_left ()\n({live} > 0)"
-    return f"{bad}\n  / on (domain) group_left ()\n(sum by (domain) ({live}) > 0)"
+        return f"{bad}\n  / on (domain, app, slo)\n({live} > 0)"
+    return f"{bad}\n  / on (domain, slo)\n(sum by (domain, slo) ({live}) > 0)"
 
 
 def summed(bad, by):
@@ -210,9 +212,9 @@ def slo_sel(s):
     return f'{{slo="{s["name"]}"}}'
 
 
-def rate_of(kind, w, s=None):
-    """The recorded rate of bad (of SLO s) or live stream-seconds over w."""
-    name = f"slo:{kind}_seconds:rate{w}" + (slo_sel(s) if s else "")
+def rate_of(kind, w, s):
+    """The recorded rate of bad or live stream-seconds of SLO s over w."""
+    name = f"slo:{kind}_seconds:rate{w}{slo_sel(s)}"
     return f"last_over_time({name}[{RECENT}])" if w in SLICED else name
 
 
@@ -225,32 +227,40 @@ def per_stream(site, s, by):
     return f"sum by ({group}) (topk by ({group}) ({s['min_bad_streams'] - 1}, {streams}))"
 
 
-def broad_now(site, s, by):
-    """Bad stream-seconds per second over the last 5 minutes without the
-    min_bad_streams - 1 worst streams (of the pair, or of the domain)."""
-    if by == PAIR:
-        return f"slo:broad_bad_seconds:rate5m{slo_sel(s)}"
-    bad = summed(f"slo:bad_seconds:rate5m{slo_sel(s)}", DOMAIN)
+def broad_record(s, by):
+    """The recording of the bad stream-seconds per second over the last 5
+    minutes without the min_bad_streams - 1 worst streams of each pair, or
+    of each domain (one series a domain: its pages read it at every
+    evaluation)."""
+    return f"slo:{'' if by == PAIR else 'domain_'}broad_bad_seconds:rate{NOW}{slo_sel(s)}"
+
+
+def broad_expr(site, s, by):
+    bad = summed(f"slo:bad_seconds:rate{NOW}{slo_sel(s)}", by)
     if s["min_bad_streams"] == 1:
         return bad
-    return (f"clamp_min(\n  {bad}\n    - on (domain, slo)\n  (\n{indent(per_stream(site, s, DOMAIN), 6)}\n"
+    return (f"clamp_min(\n  {bad}\n    - on ({by}, slo)\n  (\n{indent(per_stream(site, s, by), 6)}\n"
             f"    or\n      0 * {bad}\n  ),\n  0\n)")
 
 
-def page_tier(site, s, tier, by):
-    """One page tier for a pair or a domain: the burn over both windows, the
-    last 5 minutes still burning without the worst streams, and enough live
-    streams now (the 5-minute average or the live gauge)."""
-    _, long_w, short_w, share, _ = tier
-    thr = threshold(s, factor(s, share, long_w))
+def page_scope(site, s, by):
+    """The page tiers for each pair or each domain: a tier's burn over both
+    its windows and the last 5 minutes still burning at its rate without
+    the worst streams; and enough live streams now (the 5-minute average or
+    the live gauge)."""
     key = f"{by}, slo"
-    parts = [f"{ratio(summed(rate_of('bad', w, s), by), rate_of('live', w), by)}\n  > {thr}" for w in (long_w, short_w)]
-    parts.append(f"{ratio(broad_now(site, s, by), 'slo:live_seconds:rate5m', by)}\n  > {thr}")
+    tiers = []
+    for _, long_w, short_w, share, _ in PAGES:
+        thr = threshold(s, factor(s, share, long_w))
+        parts = [f"{ratio(summed(rate_of('bad', w, s), by), rate_of('live', w, s), by)}\n  > {thr}"
+                 for w in (long_w, short_w)]
+        parts.append(f"{ratio(broad_record(s, by), rate_of('live', NOW, s), by)}\n  > {thr}")
+        tiers.append(joined(f"and on ({key})", [f"(\n{indent(p)}\n)" for p in parts]))
     m = s["min_live_streams"]
-    live = (f"  sum by ({by}) (slo:live_seconds:rate5m) >= {m}\nor\n"
+    live = (f"  sum by ({by}) ({rate_of('live', NOW, s)}) >= {m}\nor\n"
             f"  sum by ({by}) (css_push_streams_live{{{site['selector']}}}) >= {m}")
-    burning = joined(f"and on ({key})", [f"(\n{indent(p)}\n)" for p in parts])
-    return f"{burning}\nand on ({by})\n(\n{indent(live)}\n)"
+    burning = joined("or", [f"(\n{indent(t)}\n)" for t in tiers])
+    return f"(\n{indent(burning)}\n)\nand on ({by})\n(\n{indent(live)}\n)"
 
 
 def surge(state):
@@ -260,8 +270,7 @@ def surge(state):
 def page(site, s):
     """One page per domain and SLO, whichever tier, app or the domain's apps
     together: one identity, so tiers and apps never hand over."""
-    branches = [f"group by (domain, slo) (\n{indent(page_tier(site, s, t, by), 4)}\n)"
-                for by in (PAIR, DOMAIN) for t in PAGES]
+    branches = [f"group by (domain, slo) (\n{indent(page_scope(site, s, by), 4)}\n)" for by in (PAIR, DOMAIN)]
     expr = (f"(\n{indent(joined('or', [indent(b, 2) for b in branches]), 2)}\n)\n"
             f"unless on (domain) {surge('pending')}\n"
             f"unless on (domain) max_over_time({surge('firing')}[{SURGE_HOLD}])")
@@ -290,7 +299,7 @@ def burning_apps(s):
     """Template: the apps of the alert's domain whose last 5 minutes burn at
     a page's rate, by name (at most 10)."""
     lowest = min(factor(s, t[3], t[1]) for t in PAGES)
-    q = (f"topk(10, slo:bad_seconds:rate5m{{domain=%q,slo=%q}} / on (domain, app) group_left () "
+    q = (f"topk(10, slo:bad_seconds:rate5m{{domain=%q,slo=%q}} / on (domain, app, slo) "
          f"slo:live_seconds:rate5m > {threshold(s, lowest)})")
     return ('{{ range $i, $a := query (printf "' + q.replace('"', '\\"') + '" $labels.domain $labels.slo)'
             ' | sortByLabel "app" }}{{ if $i }}, {{ end }}{{ $a.Labels.app }}'
@@ -316,8 +325,8 @@ def sliced(series, w, s=None):
     return f"avg_over_time({series}{slo_sel(s) if s else ''}[{w}])"
 
 
-def has_a_day():
-    return f"present_over_time(slo:live_seconds:increase{SLICE}[{DAY_SLACK}] offset {DAY})"
+def has_a_day(s):
+    return f"present_over_time(slo:live_seconds:increase{SLICE}{slo_sel(s)}[{DAY_SLACK}] offset {DAY})"
 
 
 def took_part(s, window):
@@ -326,7 +335,7 @@ def took_part(s, window):
     their burn (a strict SLO's 1d tier can burn at the first evaluation,
     while the surge is still pending)."""
     lowest = min(factor(s, t[3], t[1]) for t in PAGES)
-    burn = f"slo:bad_seconds:rate5m{slo_sel(s)} / on (domain, app) group_left () slo:live_seconds:rate5m"
+    burn = f"{rate_of('bad', NOW, s)} / on (domain, app, slo) {rate_of('live', NOW, s)}"
     pages = f'ALERTS{{alertname=~"{shared.ALERT_PREFIX}.*", severity="critical", scope="domain"}}'
     return (f"max_over_time(({burn})[{window}:{SLICE}]) > {threshold(s, lowest)}\n"
             f"and on (domain)\nmax_over_time({pages}[{window}])")
@@ -335,10 +344,10 @@ def took_part(s, window):
 def ticket(site, s, tier):
     _, long_w, short_w, share, _ = tier
     f = factor(s, share, long_w)
-    parts = [f"{ratio(sliced('slo:broad_bad_seconds:increase5m', w, s), sliced('slo:live_seconds:increase5m', w), PAIR)}"
+    parts = [f"{ratio(sliced('slo:broad_bad_seconds:increase5m', w, s), sliced('slo:live_seconds:increase5m', w, s), PAIR)}"
              f"\n  > {threshold(s, f)}" for w in (long_w, short_w)]
     expr = (joined("and on (domain, app, slo)", [f"(\n{indent(p)}\n)" for p in parts])
-            + f"\nand on (domain, app)\n{has_a_day()}\nunless on (domain, app, slo)\n(\n{indent(took_part(s, short_w))}\n)")
+            + f"\nand on (domain, app, slo)\n{has_a_day(s)}\nunless on (domain, app, slo)\n(\n{indent(took_part(s, short_w))}\n)")
     why = (f"Ticket: {num(share * 100)} % of the budget in {long_w}, confirmed by {short_w},{without_worst(s)} (one\n"
            f"stream has its own ticket); after a day of data; not for pairs a page explains.")
     ann = ticket_annotations(site, s, tier)
@@ -366,7 +375,7 @@ def ticket_annotations(site, s, tier):
 def exhausted(site, s):
     w = s["window"]
     broad = f"{sliced('slo:broad_bad_seconds:increase5m', w, s)} / $SECONDS({SLICE})"
-    expr = f"{ratio(broad, f'slo:live_seconds:rate{w}', PAIR)}\n  >= {num(budget(s))}\nand on (domain, app)\n{has_a_day()}"
+    expr = f"{ratio(broad, rate_of('live', w, s), PAIR)}\n  >= {num(budget(s))}\nand on (domain, app, slo)\n{has_a_day(s)}"
     return rule("alert", EXHAUSTED, expr, for_="15m", keep=TICKET_KEEP,
                 why=f"Information: the window's budget is spent{without_worst(s)}; after a day of data.",
                 labels=exhausted_labels(s), annotations=exhausted_annotations(site, s))
@@ -428,18 +437,16 @@ def short_rules(site, slos):
                         why="Bad stream-seconds per second; rate before sum (a restarted instance resets only its own counter)."
                         if first else None))
         out.append(rule("record", f"slo:live_seconds:rate{w}",
-                        f"sum by (domain, app) (rate(css_push_live_seconds_total{{{sel}}}[{w}]))",
-                        why="Live stream-seconds per second: the average number of live streams." if first else None))
+                        f"sum by (domain, app, slo) (rate(css_push_live_seconds_total{{{sel}}}[{w}]))",
+                        why="Live stream-seconds per second: the average number of live streams, per SLO (each\n"
+                            "counts outage gaps within its own reconnect window): divided by the same SLO's bad time."
+                        if first else None))
     for s in slos:
-        bad = f"slo:bad_seconds:rate{NOW}{slo_sel(s)}"
-        if s["min_bad_streams"] == 1:
-            expr = bad
-        else:
-            expr = (f"clamp_min(\n  {bad}\n    - on (domain, app, slo)\n  (\n{indent(per_stream(site, s, PAIR), 6)}\n"
-                    f"    or\n      0 * {bad}\n  ),\n  0\n)")
-        out.append(rule("record", f"slo:broad_bad_seconds:rate{NOW}", expr,
-                        why=f"{s['name']}: bad stream-seconds per second{without_worst(s)} (css_push_stream_bad_seconds_total):\n"
-                            "breadth. What one stream spends is its own ticket's, not its app's."))
+        for by in (PAIR, DOMAIN):
+            why = (f"{s['name']}: bad stream-seconds per second{without_worst(s)} (css_push_stream_bad_seconds_total),\n"
+                   "of each pair, then of each domain: breadth. What one stream spends is its own ticket's.")
+            out.append(rule("record", broad_record(s, by).split("{")[0], broad_expr(site, s, by),
+                            why=why if by == PAIR else None))
     out += [page(site, s) for s in slos]
     out.append(saturated(site))
     return out
@@ -453,7 +460,7 @@ def long_rules(site, slos):
              f"sum by (domain, app, slo) (increase(css_push_bad_seconds_total{{{sel}}}[{SLICE}]))",
              why=f"{SLICE} slices, one per evaluation of this group: they tile the long windows."),
         rule("record", f"slo:live_seconds:increase{SLICE}",
-             f"sum by (domain, app) (increase(css_push_live_seconds_total{{{sel}}}[{SLICE}]))"),
+             f"sum by (domain, app, slo) (increase(css_push_live_seconds_total{{{sel}}}[{SLICE}]))"),
         rule("record", f"slo:broad_bad_seconds:increase{SLICE}", f"slo:broad_bad_seconds:rate{NOW} * {n}",
              why="The tickets' slices: bad seconds without the worst streams, as the short group last measured them."),
     ]
@@ -541,19 +548,20 @@ def selector_labels(site):
     return dict(re.findall(r'(\w+)\s*=\s*"([^"]*)"', site["selector"]))
 
 
-def pair(site, s, domain, app, phases, born=0):
+def pair(site, s, domain, app, phases, born=0, calm=()):
     """Input series of one (domain, app), born at minute `born`, from phases
-    of (minutes, live streams, {stream: share of its time bad}). A stream's
-    bad-seconds counter is born at its first bad minute, as the exporter's."""
+    of (minutes, live streams, {stream: share of its time bad}) of SLO s,
+    and of the SLOs `calm` with the same live time and none of it bad. A
+    stream's bad-seconds counter is born at its first bad minute, as the
+    exporter's. Like the exporter's, live and bad time are per SLO."""
     labels = selector_labels(site) | {"instance": "a:9321", "domain": domain, "app": app}
     minutes = [(live, bad) for m, live, bad in phases for _ in range(m)]
     names = sorted({name for _, _, bad in phases for name in bad})
-    out = [
-        series("css_push_live_seconds_total", labels, encode(cumulative(born, [live * STEP for live, _ in minutes]))),
-        series("css_push_bad_seconds_total", labels | {"slo": s["name"]},
-               encode(cumulative(born, [sum(bad.values()) * STEP for _, bad in minutes]))),
-        series("css_push_streams_live", labels, encode([None] * born + [minutes[0][0]] + [live for live, _ in minutes])),
-    ]
+    live_seconds = encode(cumulative(born, [live * STEP for live, _ in minutes]))
+    out = [series("css_push_streams_live", labels, encode([None] * born + [minutes[0][0]] + [live for live, _ in minutes]))]
+    for other, bad in [(s, [sum(bad.values()) * STEP for _, bad in minutes])] + [(c, [0] * len(minutes)) for c in calm]:
+        out += [series("css_push_live_seconds_total", labels | {"slo": other["name"]}, live_seconds),
+                series("css_push_bad_seconds_total", labels | {"slo": other["name"]}, encode(cumulative(born, bad)))]
     for name in names:
         increments = [bad.get(name, 0) * STEP for _, bad in minutes]
         first = next(i for i, x in enumerate(increments) if x > 0)
@@ -875,14 +883,57 @@ def ticket_tests(site, s):
     # stream-seconds, about 8.1 %; an average of hourly ratios would say 0.4 %.
     exact = 1000 * 0.1 * 60 / (10 * 23 * 60 + 1000 * 60)
     w = s["window"]
-    day_ratio = (f'slo:bad_seconds:rate{w}{{slo="{s["name"]}"}} / on (domain, app) group_left () '
-                 f"slo:live_seconds:rate{w}")
+    day_ratio = f"{rate_of('bad', w, s)} / on (domain, app, slo) {rate_of('live', w, s)}"
     within = f"({day_ratio} > bool {num(exact * 0.97)}) * ({day_ratio} < bool {num(exact * 1.03)})"
     out.append(test_case(
         f"{s['name']}: the {w} ratio under uneven traffic is bad over live seconds, not a mean of ratios.",
         pair(site, s, "uneven.example.com", "live", [(22 * 60, 10, {}), (60, 1000, spread(100, 100)), (60, 10, {})]),
         [], DAY_MIN + 60,
         exprs=[(DAY_MIN, within, [({"domain": "uneven.example.com", "app": "live", "slo": s["name"]}, 1)])]))
+    return out
+
+
+def multi_slo_tests(site, slos):
+    """Each SLO alone burning on a pair that every SLO of the file accounts
+    for (their bad error types differ, so their bad time does): its page
+    alone fires, and each SLO's ratio is its own bad over its own live time,
+    never live time summed over SLOs. Only when the file has several SLOs."""
+    out = []
+    for s in slos if len(slos) > 1 else ():
+        others = [o for o in slos if o is not s]
+        b, m, k = budget(s), s["min_live_streams"], s["min_bad_streams"]
+        f1, f2, _, _ = factors(s)
+        n = max(40, m, k)
+        page_by = at_eval(min(60 * f1 * b, 360 * f2 * b) + 1)
+        i, length = 6 * 60, max(15, page_by + 5)
+        end = i + length + 2 * 60
+        domain = f"only-{s['name']}.example.com"
+        labels = {"domain": domain, "app": "live"}
+
+        def ratio_of(w, slo_matcher):
+            return (f'slo:bad_seconds:rate{w}{{domain="{domain}",{slo_matcher}}} / on (domain, app, slo) '
+                    f"slo:live_seconds:rate{w}")
+
+        def near(expr, want):
+            return f"({expr} > bool {num(0.97 * want)}) * ({expr} < bool {num(1.03 * want)})"
+        mine, theirs = f'slo="{s["name"]}"', f'slo!="{s["name"]}"'
+        w, share = s["window"], length / end
+        zero = [(labels | {"slo": o["name"]}, 0) for o in others]
+        types = "; ".join(f"{o['name']} counts error types {', '.join(map(str, o['bad_error_types']))}" for o in slos)
+        out.append(test_case(
+            f"Several SLOs on one pair ({types}): {n} streams 100 % bad for {length} minutes by\n"
+            f"{s['name']}'s definition only, after 6 calm hours: {s['name']}'s page alone, within {page_by} minutes; no other\n"
+            f"SLO's alert. Each SLO's ratio is its own bad over its own live time: {s['name']}'s 1 over 5 minutes and\n"
+            f"{num(share)} over {w}, the others' 0.",
+            pair(site, s, domain, "live", [(i, n, {}), (length, n, spread(n, n)), (end - i - length, n, {})], calm=others),
+            [(i, ALERT, []), (i + page_by, ALERT, [page_alert(site, s, domain, ["live"])]), (end, ALERT, [])],
+            end, exprs=[
+                (i + page_by, near(ratio_of(NOW, mine), 1), [(labels | {"slo": s["name"]}, 1)]),
+                (i + page_by, ratio_of(NOW, theirs), zero),
+                (end, near(ratio_of(w, mine), share), [(labels | {"slo": s["name"]}, 1)]),
+                (end, ratio_of(w, theirs), zero),
+                never(end, end, f'alertname=~"{ALERT}|{EXHAUSTED}",{theirs}'),
+                never(end, end, f'alertname=~"{ALERT}|{EXHAUSTED}",severity!="critical"')]))
     return out
 
 
@@ -918,6 +969,7 @@ def tests_yaml(site, slos):
     ]
     for s in slos:
         out += page_tests(site, s) + ticket_tests(site, s)
+    out += multi_slo_tests(site, slos)
     out.append(saturation_test(site))
     return "\n".join(out) + "\n"
 

@@ -111,6 +111,10 @@ pub struct Fleet {
     pub accounting_series: bool,
     /// Reports of never-started streams dropped, 100 a second, in [from, to).
     pub dropping: Option<(f64, f64)>,
+    /// The live-time slices carry `slo`, as today's rules record them
+    /// (false: as rules before live time was per SLO did, for the rule
+    /// benchmark's older rules files).
+    pub live_slices_by_slo: bool,
 }
 
 type Value<'a> = Box<dyn Fn(f64) -> Option<f64> + Send + Sync + 'a>;
@@ -133,7 +137,7 @@ fn recorded<'a>(name: &str, labels: &str, value: impl Fn(f64) -> Option<f64> + S
 
 impl Fleet {
     pub fn new(pairs: Vec<Pair>, slice: f64) -> Self {
-        Self { pairs, slice, stream_series: false, accounting_series: false, dropping: None }
+        Self { pairs, slice, stream_series: false, accounting_series: false, dropping: None, live_slices_by_slo: true }
     }
 
     /// The exporter's series.
@@ -143,7 +147,11 @@ impl Fleet {
         for p in &self.pairs {
             let pair = p.labels();
             let alive = move |t: f64| t >= p.born;
-            out.push(series("css_push_live_seconds_total", &pair, move |t| alive(t).then(|| p.live(t))));
+            // Live time is per SLO, as the exporter's (outage gaps count
+            // within each SLO's own reconnect window).
+            out.push(series("css_push_live_seconds_total", &format!("{pair},{slo}"), move |t| {
+                alive(t).then(|| p.live(t))
+            }));
             out.push(series("css_push_bad_seconds_total", &format!("{pair},{slo}"), move |t| {
                 alive(t).then(|| p.bad(t))
             }));
@@ -209,7 +217,8 @@ impl Fleet {
                 (0..p.bad_streams(false)).map(|i| p.stream_bad(i, t) - p.stream_bad(i, t - l)).fold(0.0, f64::max)
             };
             let whole_or_none = move |t: f64, v: &dyn Fn(f64) -> f64| whole(t).then(|| v(t));
-            out.push(recorded("slo:live_seconds:increase5m", &pair, move |t| {
+            let live = if self.live_slices_by_slo { &slo } else { &pair };
+            out.push(recorded("slo:live_seconds:increase5m", live, move |t| {
                 whole_or_none(t, &|t| p.live(t) - p.live(t - l))
             }));
             out.push(recorded("slo:bad_seconds:increase5m", &slo, move |t| whole_or_none(t, &bad)));
