@@ -161,7 +161,7 @@ ALERTS = [
         description="{{ $value | humanizePercentage }} of the streams of {{ $labels.domain }} (at least ${surge_min} streams) reported push errors in the last 5 minutes, for 5 minutes. A shared cause (CSS, the ingest network, a common encoder setup) rather than one pusher.",
         panel=(OVERVIEW, "Push error rate by error type", ("domain",)),
         when="more than ${surge_share} of a domain's streams (live, or seen within `--stream-ttl`), and at least ${surge_min}, had errors in 5 minutes, for 5 minutes, unless the SLO's page of the domain fires already",
-        action="a shared cause: check the error types, CSS status, the ingest network, a recent encoder rollout; the domain's app pages and per-stream warnings are held meanwhile"),
+        action="a shared cause: check the error types, CSS status, the ingest network, a recent encoder rollout; the domain's SLO tickets and per-stream warnings are held meanwhile"),
     dict(
         name="CSSPushCallbacksStopped", severity="critical", scope="exporter", for_="5m",
         why="CSS sends nothing for healthy streams, so a broken callback path looks like no errors; only the usual flow tells them apart.",
