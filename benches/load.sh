@@ -44,8 +44,6 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 export THREADS
-export T=$(( $(date +%s) + 3600 ))
-export SIGN=$(printf '%s' "$KEY$T" | md5sum | cut -d' ' -f1)
 
 wait_up() { for _ in $(seq 100); do curl -sf "http://$1/-/healthy" >/dev/null 2>&1 && return; curl -s -o /dev/null "http://$1/callback" 2>/dev/null && return; sleep 0.1; done; echo "load.sh: nothing listening on $1" >&2; exit 1; }
 
@@ -61,7 +59,12 @@ stop_exporter() { kill "$EXPORTER_PID"; wait "$EXPORTER_PID" 2>/dev/null || true
 
 # run_wrk ADDR STREAMS DURATION: prints "rps p50 p99 max"; fails on any non-200.
 run_wrk() {
-  local out
+  local out T SIGN
+  # Signed afresh for each run: a signature is valid for at most
+  # --max-signature-validity (14 minutes), less than the whole script.
+  T=$(( $(date +%s) + 600 ))
+  SIGN=$(printf '%s' "$KEY$T" | md5sum | cut -d' ' -f1)
+  export T SIGN
   # Runs are seconds apart and send under 10^7 requests each, so every run's
   # data_time values are new: nothing is a duplicate.
   out=$(STREAMS=$2 OFFSET=$((SECONDS * 10000000)) "${WRK_CPU[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$3" --latency -s benches/callback.lua "http://$1/callback")
