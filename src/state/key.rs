@@ -6,6 +6,7 @@
 use super::sharded::shard_hash;
 use super::OVERFLOW;
 use crate::text::{cap, push_labels};
+use std::cell::Cell;
 
 /// A stream's identity as label values (domain, app, stream).
 #[derive(Debug, Clone, Copy)]
@@ -28,7 +29,9 @@ impl StreamKey {
     pub fn new(id: StreamId, max_label_bytes: usize) -> Self {
         let (domain, app, stream) =
             (cap(id.domain, max_label_bytes), cap(id.app, max_label_bytes), cap(id.stream, max_label_bytes));
-        let mut text = String::with_capacity(32 + domain.len() + app.len() + stream.len());
+        let mut text = SPARE.take();
+        text.clear();
+        text.reserve(32 + domain.len() + app.len() + stream.len());
         push_labels(&mut text, &[("domain", domain), ("app", app)]);
         let app_len = text.len();
         text.push(',');
@@ -67,6 +70,26 @@ impl StreamKey {
         text.push(',');
         push_labels(&mut text, &[("stream", OVERFLOW)]);
         Self::from_parts(text, self.app_len)
+    }
+}
+
+thread_local! {
+    /// The text of the last [`StreamKey`] this thread dropped, for the next
+    /// one it builds: a callback builds and drops one key, so a callback of
+    /// a known stream allocates none.
+    static SPARE: Cell<String> = const { Cell::new(String::new()) };
+}
+
+/// A key's text longer than this is not kept for reuse.
+const SPARE_MAX_BYTES: usize = 1024;
+
+impl Drop for StreamKey {
+    fn drop(&mut self) {
+        if self.text.capacity() <= SPARE_MAX_BYTES {
+            let text = std::mem::take(&mut self.text);
+            // Past the thread's end (a key in another thread-local) it is just freed.
+            let _ = SPARE.try_with(|spare| spare.set(text));
+        }
     }
 }
 
