@@ -18,6 +18,29 @@ pub(super) fn push_error(body: &[u8]) -> Option<PushError<'_>> {
     (s.i == body.len() && p.event_type == Some(EVENT_PUSH_ERROR)).then_some(p)
 }
 
+/// Where the first byte that ends a string's plain text is in `text`: a
+/// quote, a backslash or a control character. Eight bytes at a time, as
+/// serde_json finds it: most strings here are too short for `memchr` to
+/// pay for its setup.
+fn special(text: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES * 0x80;
+    // Marks (in its high bit) each byte of `v` below `n`; exact up to the
+    // first marked byte, which is all that is read.
+    let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v & HIGH;
+    let chunks = text.chunks_exact(8);
+    let tail = chunks.remainder();
+    for (i, chunk) in chunks.enumerate() {
+        let v = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let found = below(v ^ (ONES * u64::from(b'"')), 1) | below(v ^ (ONES * u64::from(b'\\')), 1) | below(v, 0x20);
+        if found != 0 {
+            return Some(i * 8 + found.trailing_zeros() as usize / 8);
+        }
+    }
+    let at = tail.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    Some(text.len() - tail.len() + at)
+}
+
 /// Nesting of unknown values read before declining (serde_json allows 128).
 const MAX_DEPTH: usize = 32;
 
@@ -164,14 +187,12 @@ impl<'a> Scanner<'a> {
     fn raw_str(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
         let rest = &self.b[self.i..];
-        let end = memchr::memchr2(b'"', b'\\', rest)?;
-        let text = &rest[..end];
-        // No early exit, so that it compiles to a vector loop.
-        if text.iter().fold(false, |bad, &c| bad | (c < 0x20)) || rest[end] != b'"' {
+        let end = special(rest)?;
+        if rest[end] != b'"' {
             return None;
         }
         self.i += end + 1;
-        Some(text)
+        Some(&rest[..end])
     }
 
     /// An integer as serde reads one here: a number without fraction or
@@ -222,14 +243,11 @@ impl<'a> Scanner<'a> {
     fn skip_str(&mut self) -> Option<()> {
         self.eat(b'"')?;
         loop {
-            let rest = &self.b[self.i..];
-            let end = memchr::memchr2(b'"', b'\\', rest)?;
-            if rest[..end].iter().fold(false, |bad, &c| bad | (c < 0x20)) {
-                return None;
-            }
-            self.i += end + 1;
-            if rest[end] == b'"' {
-                return Some(());
+            self.i += special(&self.b[self.i..])?;
+            match self.next()? {
+                b'"' => return Some(()),
+                b'\\' => {}
+                _ => return None, // a control character
             }
             match self.next()? {
                 b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
@@ -425,6 +443,13 @@ mod tests {
                 body
             },
         )
+    }
+
+    proptest! {
+        #[test]
+        fn special_finds_the_first_quote_backslash_or_control(text in prop::collection::vec(any::<u8>(), 0..40)) {
+            prop_assert_eq!(special(&text), text.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20));
+        }
     }
 
     proptest! {
