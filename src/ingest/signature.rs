@@ -85,8 +85,8 @@ impl Verifier {
 impl Verifier {
     /// Whether `given` is the sign of `t` with one of the keys.
     fn matches(&self, t: i64, given: &[u8; 16]) -> bool {
-        #[allow(clippy::cast_possible_truncation, reason = "a remainder below RECENT_T")]
-        let mut expected = crate::sync::lock(&self.recent[t.rem_euclid(RECENT_T as i64) as usize]);
+        // Each `t` always in the same slot, picked by its low byte.
+        let mut expected = crate::sync::lock(&self.recent[usize::from(t.to_le_bytes()[0]) % RECENT_T]);
         if expected.t != Some(t) {
             let mut t_text = itoa::Buffer::new();
             let t_text = t_text.format(t);
