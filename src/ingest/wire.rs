@@ -4,7 +4,7 @@
 //! (`event_type`, `t`, `sign`), so an event kind we do not handle is never
 //! rejected over a field we would have typed differently. Strings borrow from
 //! the body where JSON escapes allow. A push error as CSS writes it, nearly
-//! all the traffic, is read by [`scan`] in one pass instead.
+//! all the traffic, is read in one pass by a scanner (`wire/scan.rs`) instead.
 use crate::text::quote;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
@@ -186,9 +186,9 @@ pub fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ParseError> {
 
 /// The body as a push error, if it is a well-formed one; `None` for
 /// anything else, which [`parse`] then reads in two stages and explains.
-/// Push errors are nearly all the traffic: [`scan`] reads those written as
-/// CSS writes them, serde in one pass those it declines (escapes, numbers
-/// as floats).
+/// Push errors are nearly all the traffic: a scanner (`wire/scan.rs`)
+/// reads those written as CSS writes them, serde in one pass those it
+/// declines (escapes, numbers as floats).
 pub fn push_error_in_one_pass(body: &[u8]) -> Option<PushError<'_>> {
     if !is_object(body) {
         return None;
