@@ -51,7 +51,7 @@ use super::sharded::{stream_shard, STREAM_SHARDS};
 use super::streams::{StreamGauges, StreamId};
 use super::{State, FUTURE_TOLERANCE, OVERFLOW};
 use crate::catalog::Region;
-use crate::text::{cap, push_escaped, push_labels};
+use crate::text::{cap, push_escaped};
 use std::borrow::Cow;
 
 const MAGIC: &[u8; 8] = b"CSSPUSHS";
@@ -591,6 +591,7 @@ mod tests {
     use super::*;
     use crate::cli::Config;
     use crate::state::streams::{ErrorReport, StreamId};
+    use crate::text::push_labels;
 
     fn filled() -> (State, Dedup) {
         let state = State::new(&Config::from_flags(["--max-streams", "2"]).unwrap().limits());
