@@ -29,7 +29,7 @@ impl StreamKey {
     pub fn new(id: StreamId, max_label_bytes: usize) -> Self {
         let (domain, app, stream) =
             (cap(id.domain, max_label_bytes), cap(id.app, max_label_bytes), cap(id.stream, max_label_bytes));
-        let mut text = SPARE.take();
+        let mut text = SPARE.try_with(Cell::take).unwrap_or_default();
         text.clear();
         text.reserve(32 + domain.len() + app.len() + stream.len());
         push_labels(&mut text, &[("domain", domain), ("app", app)]);
@@ -107,5 +107,19 @@ mod tests {
         let bucket = tricky.overflow_bucket();
         assert_eq!(bucket, StreamKey::new(StreamId { domain: "d", app: "x\",str", stream: OVERFLOW }, 64));
         assert!(bucket.is_overflow_bucket());
+    }
+
+    #[test]
+    fn a_key_built_on_a_dropped_keys_text_is_its_own() {
+        let long = StreamKey::new(StreamId { domain: "a-long-domain.example.com", app: "live", stream: "s1" }, 64);
+        let pointer = long.as_str().as_ptr();
+        drop(long);
+        let short = StreamKey::new(StreamId { domain: "d", app: "a", stream: "s" }, 64);
+        assert_eq!(short.as_str().as_ptr(), pointer, "the dropped key's text is reused");
+        assert_eq!(
+            (short.as_str(), short.app_labels()),
+            ("domain=\"d\",app=\"a\",stream=\"s\"", "domain=\"d\",app=\"a\"")
+        );
+        assert_eq!(short.shard_hash(), shard_hash(short.as_str()));
     }
 }
