@@ -20,6 +20,7 @@ DURATION=${DURATION:-10s}     # each wrk run
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}         # wrk threads; the servers get the other core(s)
 ROUNDS=${ROUNDS:-5}           # alternating bare/exporter rounds for the ratio
+PARTS=${PARTS:-123}           # which of the parts below to run (PARTS=1: the ratios only)
 BARE_ADDR=127.0.0.1:${BARE_PORT:-19400}
 EXPORTER_ADDR=127.0.0.1:${EXPORTER_PORT:-19401}
 KEY=bench-key
@@ -28,7 +29,7 @@ for tool in wrk curl; do
   command -v "$tool" >/dev/null || { echo "load.sh: $tool is not installed (apt-get install $tool)" >&2; exit 1; }
 done
 cargo build --release -q --bin css-push-exporter --example bare_handler
-BIN=target/release/css-push-exporter
+BIN=${EXPORTER_BIN:-target/release/css-push-exporter}  # EXPORTER_BIN: another build to compare
 BARE=target/release/examples/bare_handler
 
 # Isolation needs two CPUs; PIN=0 turns it off.
@@ -44,8 +45,6 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 export THREADS
-export T=$(( $(date +%s) + 3600 ))
-export SIGN=$(printf '%s' "$KEY$T" | md5sum | cut -d' ' -f1)
 
 wait_up() { for _ in $(seq 100); do curl -sf "http://$1/-/healthy" >/dev/null 2>&1 && return; curl -s -o /dev/null "http://$1/callback" 2>/dev/null && return; sleep 0.1; done; echo "load.sh: nothing listening on $1" >&2; exit 1; }
 
@@ -59,15 +58,34 @@ start_exporter() {
 
 stop_exporter() { kill "$EXPORTER_PID"; wait "$EXPORTER_PID" 2>/dev/null || true; }
 
+# CPU seconds (user + system) PID has used so far.
+cpu_secs() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+
 # run_wrk ADDR STREAMS DURATION: prints "rps p50 p99 max"; fails on any non-200.
 run_wrk() {
-  local out
+  local out T SIGN
+  # Signed afresh for each run: a signature is valid for at most
+  # --max-signature-validity (14 minutes), less than the whole script.
+  T=$(( $(date +%s) + 600 ))
+  SIGN=$(printf '%s' "$KEY$T" | md5sum | cut -d' ' -f1)
+  export T SIGN
   # Runs are seconds apart and send under 10^7 requests each, so every run's
   # data_time values are new: nothing is a duplicate.
   out=$(STREAMS=$2 OFFSET=$((SECONDS * 10000000)) "${WRK_CPU[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$3" --latency -s benches/callback.lua "http://$1/callback")
   # Called in a subshell: stop the whole script, not just this function.
   if grep -q "Non-2xx" <<<"$out"; then echo "$out" >&2; echo "load.sh: non-200 answers from $1" >&2; kill -TERM $$; exit 1; fi
   echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1=="50%" {print $2}' <<<"$out") $(awk '$1=="99%" {print $2}' <<<"$out") $(awk '$1=="Latency" {print $4; exit}' <<<"$out")"
+}
+
+# cpu_round PID ADDR: one wrk run at ADDR, served by PID; prints "rps p50 p99
+# µs-of-server-CPU-per-request" (the CPU figure holds up better than req/s
+# when other processes share the cores).
+cpu_round() {
+  local before after rps p50 p99
+  before=$(cpu_secs "$1")
+  read -r rps p50 p99 _ < <(run_wrk "$2" 1000 "$DURATION")
+  after=$(cpu_secs "$1")
+  echo "$rps $p50 $p99 $(awk -v a="$after" -v b="$before" -v r="$rps" -v d="${DURATION%s}" 'BEGIN {printf "%.1f", (a-b)*1e6/(r*d)}')"
 }
 
 # Posts until every one of N streams has reported (bounded to 60 s).
@@ -97,22 +115,25 @@ compare() {
   start_exporter
   run_wrk "$BARE_ADDR" 1000 2s >/dev/null      # warm-up
   run_wrk "$EXPORTER_ADDR" 1000 2s >/dev/null
-  local bare=() exp=() rps p50 p99
+  local bare=() exp=() bare_cpu=() exp_cpu=() rps p50 p99
+  local cpu
   for r in $(seq "$ROUNDS"); do
-    read -r rps p50 p99 _ < <(run_wrk "$BARE_ADDR" 1000 "$DURATION"); bare+=("$rps")
-    echo "$1 round $r bare:     $rps req/s  p50 $p50  p99 $p99"
-    read -r rps p50 p99 _ < <(run_wrk "$EXPORTER_ADDR" 1000 "$DURATION"); exp+=("$rps")
-    echo "$1 round $r exporter: $rps req/s  p50 $p50  p99 $p99"
+    read -r rps p50 p99 cpu < <(cpu_round "$BARE_PID" "$BARE_ADDR"); bare+=("$rps"); bare_cpu+=("$cpu")
+    echo "$1 round $r bare:     $rps req/s  p50 $p50  p99 $p99  server CPU $cpu µs/request"
+    read -r rps p50 p99 cpu < <(cpu_round "$EXPORTER_PID" "$EXPORTER_ADDR"); exp+=("$rps"); exp_cpu+=("$cpu")
+    echo "$1 round $r exporter: $rps req/s  p50 $p50  p99 $p99  server CPU $cpu µs/request"
   done
+  echo "$1: server CPU per request, medians: bare $(printf '%s\n' "${bare_cpu[@]}" | median) µs, exporter $(printf '%s\n' "${exp_cpu[@]}" | median) µs"
   local bare_med exp_med
   bare_med=$(printf '%s\n' "${bare[@]}" | median)
   exp_med=$(printf '%s\n' "${exp[@]}" | median)
-  echo "$1: median bare $bare_med req/s, exporter $exp_med req/s, ratio $(awk -v a="$exp_med" -v b="$bare_med" 'BEGIN {printf "%.2f", a/b}') (target >= 0.80)"
+  echo "$1: median bare $bare_med req/s, exporter $exp_med req/s, ratio $(awk -v a="$exp_med" -v b="$bare_med" 'BEGIN {printf "%.2f", a/b}') (target >= 0.90)"
   echo "$1: exporter answered $(metric 'css_push_callbacks_total{event_type="321",outcome="accepted"}') accepted, $(metric 'css_push_callbacks_total{event_type="321",outcome="duplicate"}') duplicates"
   stop_exporter
   kill "$BARE_PID"; wait "$BARE_PID" 2>/dev/null || true
 }
 
+if [[ $PARTS == *1* ]]; then
 echo "== 1. ingest, seed callback over 1000 streams: bare actix-web handler vs exporter"
 if [ "${#ISOLATED[@]}" -gt 0 ]; then
   compare isolated
@@ -123,7 +144,9 @@ if [ "${#ISOLATED[@]}" -gt 0 ]; then
 else
   compare shared
 fi
+fi
 
+if [[ $PARTS == *2* ]]; then
 echo "== 2. scaling with tracked streams (fresh exporter each)"
 printf '%-8s %-12s %-8s %-8s %-12s %-12s %-10s %-12s %-14s\n' streams ingest_rps p50 p99 scrape_ms scrape_MB rss_MB bytes/stream dedup_entries
 for n in 1000 10000 100000; do
@@ -140,9 +163,11 @@ for n in 1000 10000 100000; do
   [ "$n" = 100000 ] || stop_exporter
 done
 echo "(rss_MB, bytes/stream, dedup_entries: right after the preload; bytes/stream is the RSS growth over the idle process divided by streams, dedup entries of the preload's callbacks included)"
-
-echo "== 3. ingest at 100000 streams while /metrics is scraped, servers on both cores as deployed"
 stop_exporter
+fi
+
+if [[ $PARTS == *3* ]]; then
+echo "== 3. ingest at 100000 streams while /metrics is scraped, servers on both cores as deployed"
 SERVER_CPU=(); WRK_CPU=()
 start_exporter
 preload 100000
@@ -160,3 +185,4 @@ done
 read -r secs bytes < <(scrape_median 5)
 echo "scrape while idle: $(awk -v s="$secs" 'BEGIN {printf "%.1f", s*1000}') ms for $(awk -v b="$bytes" 'BEGIN {printf "%.1f", b/1048576}') MB"
 echo "RSS $(rss_mb) MB, peak $(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$EXPORTER_PID/status") MB, dedup entries $(metric css_push_dedup_entries)"
+fi

@@ -1,7 +1,8 @@
 //! Rendering /metrics for 1k, 10k and 100k tracked streams, each with three
 //! error types and both frame-gap gauges, plain and gzipped.
-//! `cargo bench --bench scrape`.
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+//! `cargo bench --bench scrape`. Under callgrind (`SCRAPE_CALLGRIND=1`) it
+//! only renders a 20 000-stream page 5 times, `renders` the entry point.
+use criterion::{criterion_group, BenchmarkId, Criterion};
 use css_push_exporter::callback_body::{event, frame_gap_detail, PushError};
 use css_push_exporter::clock::{Clock, ManualClock};
 use css_push_exporter::expose::scrape::gzip;
@@ -49,9 +50,23 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// Renders the page `times` times; its length.
+#[inline(never)]
+fn renders(p: &Exporter, times: usize) -> usize {
+    (0..times).map(|_| p.render().len()).sum()
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(5));
     targets = bench
 }
-criterion_main!(benches);
+
+fn main() {
+    if std::env::var_os("SCRAPE_CALLGRIND").is_some() {
+        println!("{} bytes", renders(&loaded(20_000), 5));
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

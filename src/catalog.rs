@@ -307,8 +307,7 @@ impl serde::Serialize for EventType {
 /// Accepts a decimal value and `(msec)`, `msec`, `(ms)`, `ms` or no unit;
 /// anything else (a different unit, no number) is unreadable.
 pub fn parse_interval_ms(desc: &str) -> Option<f64> {
-    let start = desc.rfind("interval=")? + "interval=".len();
-    let rest = desc[start..].trim_start();
+    let rest = desc[after_last_interval(desc)?..].trim_start();
     let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
     let (number, unit) = rest.split_at(end);
     if !number.starts_with(|c: char| c.is_ascii_digit()) {
@@ -319,7 +318,25 @@ pub fn parse_interval_ms(desc: &str) -> Option<f64> {
     if !matches!(unit.trim(), "" | "msec" | "ms") {
         return None;
     }
+    // Whole milliseconds, as CSS writes them, are exact as integers.
+    if number.len() <= 15 && number.bytes().all(|c| c.is_ascii_digit()) {
+        return number.parse::<u64>().ok().map(|ms| ms as f64);
+    }
     number.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// Where the last `interval=` in `desc` ends: `rfind`, but only comparing
+/// where an `=` is.
+fn after_last_interval(desc: &str) -> Option<usize> {
+    let desc = desc.as_bytes();
+    let mut end = desc.len();
+    loop {
+        let eq = memchr::memrchr(b'=', &desc[..end])?;
+        if desc[..eq].ends_with(b"interval") {
+            return Some(eq + 1);
+        }
+        end = eq;
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use crate::state::lifecycle::Change;
 use crate::state::streams::{ErrorReport, StreamId};
 use crate::state::{State, OVERFLOW};
 use crate::text::cap;
+use smallvec::SmallVec;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -182,8 +183,9 @@ impl Pipeline {
         let sent = StreamId { domain: &p.domain, app: &p.path, stream: &p.stream_id };
         let (id, series) = self.admit(sent, now);
         let key = self.state.key(sent);
-        let mut errors = Vec::with_capacity(p.abnormal_event.len());
-        let mut unparsed_details = Vec::new();
+        // On the stack: CSS reports a few error types, and few unreadable details.
+        let mut errors = SmallVec::<[(u8, u64); 8]>::new();
+        let mut unparsed_details = SmallVec::<[u8; 4]>::new();
         let mut frame_max = [None; 2];
         for ev in &p.abnormal_event {
             let code = catalog::error_code(ev.kind);

@@ -6,6 +6,7 @@
 //! a captured callback count again once forgotten. So `t` may be at most
 //! `--max-signature-validity` ahead, which (with the skew) fits in the window.
 use md5::{Digest, Md5};
+use std::sync::Mutex;
 use subtle::ConstantTimeEq;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,20 @@ pub struct Verifier {
     keys: Vec<Vec<u8>>,
     max_clock_skew_secs: u64,
     max_validity_secs: u64,
+    /// The expected signs of the last few `t`: CSS signs every callback of
+    /// a stretch of time with the same `t`, so most need no MD5.
+    recent: [Mutex<Expected>; RECENT_T],
+}
+
+/// How many `t` values [`Verifier`] keeps the expected signs of, by `t`
+/// modulo this.
+const RECENT_T: usize = 4;
+
+/// The MD5 of each key with one `t`, in key order.
+#[derive(Default)]
+struct Expected {
+    t: Option<i64>,
+    signs: Vec<[u8; 16]>,
 }
 
 /// Why a callback whose `t` is too far ahead is refused.
@@ -34,7 +49,7 @@ impl Verifier {
     /// `max_validity_secs` ahead.
     pub fn new(keys: &[String], max_clock_skew_secs: u64, max_validity_secs: u64) -> Self {
         let keys = keys.iter().map(|k| k.as_bytes().to_vec()).collect();
-        Self { keys, max_clock_skew_secs, max_validity_secs }
+        Self { keys, max_clock_skew_secs, max_validity_secs, recent: Default::default() }
     }
 
     pub fn enabled(&self) -> bool {
@@ -52,11 +67,7 @@ impl Verifier {
         if hex::decode_to_slice(sign.trim(), &mut given).is_err() {
             return Verdict::Unauthorized("sign is not 32 hex digits");
         }
-        let t_text = itoa::Buffer::new().format(t).to_owned();
-        // Check every key, without stopping early, so timing does not tell
-        // which key (if any) matched.
-        let matched = self.keys.iter().fold(0u8, |acc, key| acc | expected(key, &t_text).ct_eq(&given).unwrap_u8());
-        if matched == 0 {
+        if !self.matches(t, &given) {
             return Verdict::Unauthorized("sign does not match");
         }
         let now = i64::try_from(now_secs).unwrap_or(i64::MAX);
@@ -71,7 +82,25 @@ impl Verifier {
     }
 }
 
-fn expected(key: &[u8], t_text: &str) -> [u8; 16] {
+impl Verifier {
+    /// Whether `given` is the sign of `t` with one of the keys.
+    fn matches(&self, t: i64, given: &[u8; 16]) -> bool {
+        // Each `t` always in the same slot, picked by its low byte.
+        let mut expected = crate::sync::lock(&self.recent[usize::from(t.to_le_bytes()[0]) % RECENT_T]);
+        if expected.t != Some(t) {
+            let mut t_text = itoa::Buffer::new();
+            let t_text = t_text.format(t);
+            expected.signs.clear();
+            expected.signs.extend(self.keys.iter().map(|key| sign_bytes(key, t_text)));
+            expected.t = Some(t);
+        }
+        // Check every key, without stopping early, so timing does not tell
+        // which key (if any) matched.
+        expected.signs.iter().fold(0u8, |acc, sign| acc | sign.ct_eq(given).unwrap_u8()) != 0
+    }
+}
+
+fn sign_bytes(key: &[u8], t_text: &str) -> [u8; 16] {
     let mut h = Md5::new();
     h.update(key);
     h.update(t_text.as_bytes());
@@ -80,7 +109,7 @@ fn expected(key: &[u8], t_text: &str) -> [u8; 16] {
 
 /// The `sign` CSS would send for `key` and `t`; for tests and the simulator.
 pub fn sign(key: &str, t: i64) -> String {
-    hex::encode(expected(key.as_bytes(), itoa::Buffer::new().format(t)))
+    hex::encode(sign_bytes(key.as_bytes(), itoa::Buffer::new().format(t)))
 }
 
 #[cfg(test)]

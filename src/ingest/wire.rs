@@ -3,12 +3,16 @@
 //! Parsing is two-stage: [`Head`] reads only what every event kind shares
 //! (`event_type`, `t`, `sign`), so an event kind we do not handle is never
 //! rejected over a field we would have typed differently. Strings borrow from
-//! the body where JSON escapes allow.
+//! the body where JSON escapes allow. A push error as CSS writes it, nearly
+//! all the traffic, is read in one pass by a scanner (`wire/scan.rs`) instead.
 use crate::text::quote;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::fmt;
+
+mod scan;
 
 pub const EVENT_PUSH_ERROR: i64 = 321;
 pub const EVENT_PUSH_START: i64 = 1;
@@ -28,7 +32,7 @@ pub struct Head<'a> {
 /// Push error callback, `event_type` 321. It also reads the [`Head`]
 /// fields, so that [`push_error_in_one_pass`] can take a well-formed push
 /// error whole.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub struct PushError<'a> {
     #[serde(default, deserialize_with = "opt_int")]
     pub event_type: Option<i64>,
@@ -55,11 +59,18 @@ pub struct PushError<'a> {
     #[serde(default, deserialize_with = "opt_int")]
     pub report_interval: Option<i64>,
     #[serde(default, borrow)]
-    pub abnormal_event: Vec<AbnormalEvent<'a>>,
+    pub abnormal_event: Events<'a>,
 }
 
+/// A report's `abnormal_event` items: CSS sends a few, held without an
+/// allocation up to four.
+pub type Events<'a> = SmallVec<[AbnormalEvent<'a>; 4]>;
+
+/// An item's `detail` entries: CSS lists a few of the errors.
+pub type Details<'a> = SmallVec<[Detail<'a>; 4]>;
+
 /// One error type's tally within a report interval.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub struct AbnormalEvent<'a> {
     #[serde(rename = "type", deserialize_with = "uint")]
     pub kind: u64,
@@ -67,10 +78,10 @@ pub struct AbnormalEvent<'a> {
     #[serde(deserialize_with = "uint")]
     pub count: u64,
     #[serde(default, borrow)]
-    pub detail: Vec<Detail<'a>>,
+    pub detail: Details<'a>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub struct Detail<'a> {
     #[serde(default, borrow)]
     pub desc: Cow<'a, str>,
@@ -175,12 +186,17 @@ pub fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ParseError> {
 
 /// The body as a push error, if it is a well-formed one; `None` for
 /// anything else, which [`parse`] then reads in two stages and explains.
-/// Push errors are nearly all the traffic, and one pass instead of two is
-/// the largest saving on the ingest path.
+/// Push errors are nearly all the traffic: a scanner (`wire/scan.rs`)
+/// reads those written as CSS writes them, serde in one pass those it
+/// declines (escapes, numbers as floats).
 pub fn push_error_in_one_pass(body: &[u8]) -> Option<PushError<'_>> {
     if !is_object(body) {
         return None;
     }
+    scan::push_error(body).or_else(|| serde_push_error(body))
+}
+
+fn serde_push_error(body: &[u8]) -> Option<PushError<'_>> {
     serde_json::from_slice::<PushError>(body).ok().filter(|p| p.event_type == Some(EVENT_PUSH_ERROR))
 }
 
@@ -245,8 +261,13 @@ impl<'de> Visitor<'de> for IntVisitor {
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
         // The value is not echoed: it may be a mistyped credential.
-        v.trim().parse().map_err(|_| E::custom("expected an integer, got a non-numeric string"))
+        int_in_str(v).ok_or_else(|| E::custom("expected an integer, got a non-numeric string"))
     }
+}
+
+/// An integer sent as a string, such as `" 4102444800 "`.
+fn int_in_str(v: &str) -> Option<i64> {
+    v.trim().parse().ok()
 }
 
 fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {

@@ -6,6 +6,7 @@
 use super::sharded::shard_hash;
 use super::OVERFLOW;
 use crate::text::{cap, push_labels};
+use std::cell::Cell;
 
 /// A stream's identity as label values (domain, app, stream).
 #[derive(Debug, Clone, Copy)]
@@ -28,7 +29,9 @@ impl StreamKey {
     pub fn new(id: StreamId, max_label_bytes: usize) -> Self {
         let (domain, app, stream) =
             (cap(id.domain, max_label_bytes), cap(id.app, max_label_bytes), cap(id.stream, max_label_bytes));
-        let mut text = String::with_capacity(32 + domain.len() + app.len() + stream.len());
+        let mut text = SPARE.try_with(Cell::take).unwrap_or_default();
+        text.clear();
+        text.reserve(32 + domain.len() + app.len() + stream.len());
         push_labels(&mut text, &[("domain", domain), ("app", app)]);
         let app_len = text.len();
         text.push(',');
@@ -70,6 +73,26 @@ impl StreamKey {
     }
 }
 
+thread_local! {
+    /// The text of the last [`StreamKey`] this thread dropped, for the next
+    /// one it builds: a callback builds and drops one key, so a callback of
+    /// a known stream allocates none.
+    static SPARE: Cell<String> = const { Cell::new(String::new()) };
+}
+
+/// A key's text longer than this is not kept for reuse.
+const SPARE_MAX_BYTES: usize = 1024;
+
+impl Drop for StreamKey {
+    fn drop(&mut self) {
+        if self.text.capacity() <= SPARE_MAX_BYTES {
+            let text = std::mem::take(&mut self.text);
+            // Past the thread's end (a key in another thread-local) it is just freed.
+            let _ = SPARE.try_with(|spare| spare.set(text));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +107,19 @@ mod tests {
         let bucket = tricky.overflow_bucket();
         assert_eq!(bucket, StreamKey::new(StreamId { domain: "d", app: "x\",str", stream: OVERFLOW }, 64));
         assert!(bucket.is_overflow_bucket());
+    }
+
+    #[test]
+    fn a_key_built_on_a_dropped_keys_text_is_its_own() {
+        let long = StreamKey::new(StreamId { domain: "a-long-domain.example.com", app: "live", stream: "s1" }, 64);
+        let pointer = long.as_str().as_ptr();
+        drop(long);
+        let short = StreamKey::new(StreamId { domain: "d", app: "a", stream: "s" }, 64);
+        assert_eq!(short.as_str().as_ptr(), pointer, "the dropped key's text is reused");
+        assert_eq!(
+            (short.as_str(), short.app_labels()),
+            ("domain=\"d\",app=\"a\",stream=\"s\"", "domain=\"d\",app=\"a\"")
+        );
+        assert_eq!(short.shard_hash(), shard_hash(short.as_str()));
     }
 }

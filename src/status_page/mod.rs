@@ -23,10 +23,11 @@ use crate::text::quote::{push_capped, shorten, QUOTE_BYTES};
 use crate::text::{parse_labels, url};
 use refusals::{Refusals, RefusedCallback};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use window::{StreamKey, StreamWindows, WindowView};
+use window::{Shown, StreamWindows, WindowView};
 
 /// Accepted push error reports shown, newest first.
 pub const REPORTS_SHOWN: usize = 20;
@@ -155,12 +156,7 @@ impl Observer for Recent {
         let worst_gap_secs = report.frame_max.into_iter().flatten().reduce(f64::max);
         let id = &report.sent;
         let total = total(report.errors);
-        let cut = |value: &str| {
-            let mut out = String::new();
-            push_capped(&mut out, value, QUOTE_BYTES);
-            out
-        };
-        let key = StreamKey { domain: cut(id.domain), app: cut(id.app), stream: cut(id.stream) };
+        let key = Shown { domain: cut(id.domain), app: cut(id.app), stream: cut(id.stream) };
         self.reports.push(|r| {
             r.at_secs = report.at_secs;
             for (field, value) in [(&mut r.domain, &key.domain), (&mut r.app, &key.app), (&mut r.stream, &key.stream)] {
@@ -210,6 +206,16 @@ fn page(labels: &str) -> String {
         [domain, app, stream] => url::stream_page(domain, app, stream),
         _ => String::new(),
     }
+}
+
+/// A name as shown: cut short, borrowed unless it had to be cut.
+fn cut(value: &str) -> Cow<'_, str> {
+    if value.len() <= QUOTE_BYTES {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::new();
+    push_capped(&mut out, value, QUOTE_BYTES);
+    Cow::Owned(out)
 }
 
 /// The errors of (error code, count) pairs.

@@ -3,7 +3,8 @@
 //! (a ring of the last N reports covers seconds at a thousand reports a
 //! second), and memory is bounded by [`MAX_TRACKED`] streams. Reports of
 //! further streams are counted as dropped, and the page says so.
-use hashbrown::HashMap;
+use hashbrown::{Equivalent, HashMap};
+use std::borrow::Cow;
 use std::sync::Mutex;
 
 /// One counting slot per minute of the window.
@@ -21,6 +22,41 @@ pub struct StreamKey {
     pub domain: String,
     pub app: String,
     pub stream: String,
+}
+
+/// A report's stream names as shown, borrowed unless they had to be cut:
+/// copied into a [`StreamKey`] only when the stream is new.
+pub struct Shown<'a> {
+    pub domain: Cow<'a, str>,
+    pub app: Cow<'a, str>,
+    pub stream: Cow<'a, str>,
+}
+
+impl Shown<'_> {
+    fn names(&self) -> Names<'_> {
+        Names(&self.domain, &self.app, &self.stream)
+    }
+
+    fn into_key(self) -> StreamKey {
+        StreamKey { domain: self.domain.into_owned(), app: self.app.into_owned(), stream: self.stream.into_owned() }
+    }
+}
+
+impl From<StreamKey> for Shown<'static> {
+    fn from(key: StreamKey) -> Self {
+        Shown { domain: Cow::Owned(key.domain), app: Cow::Owned(key.app), stream: Cow::Owned(key.stream) }
+    }
+}
+
+/// Names to find a [`StreamKey`] by without allocating: hashed as the key
+/// hashes its own.
+#[derive(Hash, PartialEq)]
+struct Names<'a>(&'a str, &'a str, &'a str);
+
+impl Equivalent<StreamKey> for Names<'_> {
+    fn equivalent(&self, key: &StreamKey) -> bool {
+        *self == Names(&key.domain, &key.app, &key.stream)
+    }
 }
 
 #[derive(Clone, Copy, Default)]
@@ -78,6 +114,16 @@ struct Tracked {
     key_labels: Box<str>,
 }
 
+impl Tracked {
+    fn add(&mut self, at_secs: u64, errors: u64) {
+        self.minutes.add(at_secs, errors);
+        self.last_secs = self.last_secs.max(at_secs);
+        if errors > 0 {
+            self.last_error_secs = Some(self.last_error_secs.map_or(at_secs, |t| t.max(at_secs)));
+        }
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     streams: HashMap<StreamKey, Tracked>,
@@ -119,12 +165,17 @@ pub struct WindowView {
 pub struct StreamWindows(Mutex<Inner>);
 
 impl StreamWindows {
-    /// Counts one report of `key` with `errors` errors; `labels` gives a
-    /// stream not tracked yet its label set.
-    pub fn record(&self, key: StreamKey, at_secs: u64, errors: u64, labels: impl FnOnce() -> Box<str>) {
+    /// Counts one report of `key` with `errors` errors; the key is copied
+    /// only when the stream is new, and `labels` gives it its label set.
+    pub fn record<'a>(&self, key: impl Into<Shown<'a>>, at_secs: u64, errors: u64, labels: impl FnOnce() -> Box<str>) {
+        let key = key.into();
         let mut inner = crate::sync::lock(&self.0);
         let inner = &mut *inner;
-        if !inner.streams.contains_key(&key) && inner.streams.len() >= MAX_TRACKED {
+        if let Some(tracked) = inner.streams.get_mut(&key.names()) {
+            tracked.add(at_secs, errors);
+            return;
+        }
+        if inner.streams.len() >= MAX_TRACKED {
             // Full: make room from streams gone quiet, at most once a second
             // (a flood of new streams would otherwise walk the map each time).
             if inner.last_prune_secs != at_secs {
@@ -135,17 +186,9 @@ impl StreamWindows {
                 return;
             }
         }
-        let tracked = inner.streams.entry(key).or_insert_with(|| Tracked {
-            minutes: Minutes::default(),
-            last_secs: at_secs,
-            last_error_secs: None,
-            key_labels: labels(),
-        });
-        tracked.minutes.add(at_secs, errors);
-        tracked.last_secs = tracked.last_secs.max(at_secs);
-        if errors > 0 {
-            tracked.last_error_secs = Some(tracked.last_error_secs.map_or(at_secs, |t| t.max(at_secs)));
-        }
+        let tracked =
+            Tracked { minutes: Minutes::default(), last_secs: at_secs, last_error_secs: None, key_labels: labels() };
+        inner.streams.entry(key.into_key()).or_insert(tracked).add(at_secs, errors);
     }
 
     pub fn tracked(&self) -> usize {

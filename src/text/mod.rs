@@ -17,6 +17,11 @@ pub fn cap(value: &str, max_bytes: usize) -> &str {
 
 /// Appends `value` escaped for use inside a label value's quotes.
 pub fn push_escaped(out: &mut String, value: &str) {
+    // Most values need no escape: copied whole.
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(value);
+        return;
+    }
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
