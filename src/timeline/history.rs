@@ -395,11 +395,21 @@ impl History {
     /// Applies the per-stream bounds at `now_ms`: what is older than the
     /// age goes, then the oldest sessions past the count, then the oldest
     /// intervals past theirs.
+    #[inline]
     pub fn trim(&mut self, bounds: &Bounds, now_ms: u64) -> Trimmed {
-        let mut trimmed = Trimmed::default();
         let cutoff = now_ms.saturating_sub(bounds.max_age_ms);
-        // Most streams hold nothing that old: one comparison.
-        let aged = self.sessions.front().is_some_and(|s| s.first_ms < cutoff)
+        // Most updates find nothing to do: three comparisons, inline.
+        let old = self.sessions.front().is_some_and(|s| s.first_ms < cutoff);
+        if !old && self.sessions.len() <= bounds.max_sessions && self.intervals <= bounds.max_intervals {
+            return Trimmed::default();
+        }
+        self.trim_over(bounds, now_ms, cutoff, old)
+    }
+
+    /// [`Self::trim`] once something may be past a bound.
+    fn trim_over(&mut self, bounds: &Bounds, now_ms: u64, cutoff: u64, old: bool) -> Trimmed {
+        let mut trimmed = Trimmed::default();
+        let aged = old
             && self.sessions.iter().any(|s| {
                 s.age_mark(now_ms, bounds.live_ttl_ms) < cutoff
                     || s.intervals.first().is_some_and(|iv| iv.to_ms < cutoff)
