@@ -113,9 +113,13 @@ fn memory(streams: u64, sessions: u64, intervals: u64, max_bytes: u64) {
     let held = HELD.load(Ordering::Relaxed) - before;
     let (estimate, _) = t.bytes();
     let callbacks = streams * sessions * (2 + 3 * intervals);
+    let mut page = String::new();
+    css_push_exporter::expose::Collector::encode(&t, &mut css_push_exporter::expose::Encoder::new(&mut page));
+    let dropped: Vec<&str> =
+        page.lines().filter(|l| l.starts_with("css_push_timeline_dropped_total{bound=\"memory\"")).collect();
     println!(
         "{streams} streams x {sessions} sessions x {intervals} intervals (cap {max_bytes}): {} streams kept, \
-         held {:.1} MB ({} bytes per stream), estimated {:.1} MB ({:.2} of held); {callbacks} events in {:.2} s",
+         held {:.1} MB ({} bytes per stream), estimated {:.1} MB ({:.2} of held); {callbacks} events in {:.2} s; {dropped:?}",
         t.streams(),
         held as f64 / 1e6,
         held / streams.cast_signed(),
@@ -209,8 +213,8 @@ fn main() {
     }
     // A busy day each: 8 sessions, 64 bad intervals of 192 reports.
     memory(50_000, 8, 8, u64::MAX);
-    // The same under the default cap: the oldest go.
-    memory(50_000, 8, 8, css_push_exporter::cli::DEFAULT_TIMELINE_MAX_BYTES);
+    // The same under half the default cap: the oldest go.
+    memory(50_000, 8, 8, css_push_exporter::cli::DEFAULT_TIMELINE_MAX_BYTES / 2);
     // Streams at the per-stream bounds: 64 sessions, 512 intervals.
     memory(1000, 64, 8, u64::MAX);
 }

@@ -389,7 +389,9 @@ impl History {
         if !self.sessions.iter().zip(self.sessions.iter().skip(1)).all(|(a, b)| a.first_ms <= b.first_ms) {
             self.sessions.make_contiguous().sort_by_key(|s| s.first_ms);
         }
-        self.bytes = STREAM_OVERHEAD + self.key_len + self.sessions.iter().map(Session::bytes).sum::<usize>();
+        // Room for sessions not in use counts too (as the stream's own).
+        let spare = (self.sessions.capacity() - self.sessions.len()) * size_of::<Session>();
+        self.bytes = STREAM_OVERHEAD + self.key_len + spare + self.sessions.iter().map(Session::bytes).sum::<usize>();
     }
 
     /// Applies the per-stream bounds at `now_ms`: what is older than the
@@ -453,6 +455,9 @@ impl History {
             dropped.sessions += u64::from(!keep);
             keep
         });
+        if dropped.sessions > 0 && (exact || self.sessions.capacity() > 2 * self.sessions.len() + 4) {
+            self.sessions.shrink_to_fit();
+        }
         self.settle();
         dropped
     }
@@ -477,7 +482,8 @@ impl History {
             f(s.last_ms, own);
             latest = latest.max(s.last_ms);
         }
-        f(latest, STREAM_OVERHEAD + self.key_len);
+        let spare = (self.sessions.capacity() - self.sessions.len()) * size_of::<Session>();
+        f(latest, STREAM_OVERHEAD + self.key_len + spare);
     }
 
     /// Puts back a session read from a state file; the caller trims after.
