@@ -11,29 +11,14 @@ use css_push_exporter::ingest::signature;
 use css_push_exporter::state::limits::TimelineLimits;
 use css_push_exporter::timeline::Timelines;
 use css_push_exporter::{Config, Exporter};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Counts bytes held, to report what the histories keep.
-struct Counting;
-static HELD: AtomicI64 = AtomicI64::new(0);
-
-#[allow(unsafe_code, reason = "a global allocator is an unsafe trait; this one only counts, then delegates")]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        HELD.fetch_add(layout.size().cast_signed() as i64, Ordering::Relaxed);
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        HELD.fetch_sub(layout.size().cast_signed() as i64, Ordering::Relaxed);
-        System.dealloc(ptr, layout)
-    }
-}
+#[path = "support/held.rs"]
+mod held;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: held::Counting = held::Counting;
 
 const T0: u64 = 1_764_000_000;
 const KEY: &str = "bench-key";
@@ -103,7 +88,7 @@ fn busy_stream(t: &Timelines, name: &str, sessions: u64, intervals: u64) {
 fn memory(streams: u64, sessions: u64, intervals: u64, max_bytes: u64) {
     let limits =
         TimelineLimits { max_sessions: 64, max_intervals: 512, max_age: Duration::from_secs(7 * 86_400), max_bytes };
-    let before = HELD.load(Ordering::Relaxed);
+    let before = held::held();
     let t = Timelines::new(&limits, 7 * 86_400);
     let started = Instant::now();
     for s in 0..streams {
@@ -115,7 +100,7 @@ fn memory(streams: u64, sessions: u64, intervals: u64, max_bytes: u64) {
     let timer = Instant::now();
     t.expire((T0 + sessions * 3600) * 1000);
     let pass = timer.elapsed();
-    let held = HELD.load(Ordering::Relaxed) - before;
+    let held = held::held() - before;
     let (estimate, _) = t.bytes();
     let callbacks = streams * sessions * (2 + 3 * intervals);
     let mut page = String::new();
