@@ -320,19 +320,19 @@ impl History {
             s.end = Some(End { at_ms, errcode: None });
             s.seen(at_ms);
         }
-        let s = self.session(hash, sequence, start_ms);
+        let s = self.session(hash, sequence, start_ms).0;
         s.start_ms = Some(start_ms);
         s.seen(start_ms);
         (s.node, s.region) = node;
         self.settle();
     }
 
-    /// A push end at `at_ms` (its session's start at `start_ms` if the
-    /// lifecycle store knew it). An end of a session already closed by a
-    /// later start gives it its errcode, not a later time.
+    /// A push end at `at_ms`, after `duration_ms` if it said. An end of a
+    /// session already closed by a later start gives it its errcode, not a
+    /// later time.
     pub fn end(&mut self, hash: u64, sequence: &str, at_ms: u64, errcode: i64, duration_ms: Option<u64>) {
         let first = duration_ms.map_or(at_ms, |d| at_ms.saturating_sub(d));
-        let s = self.session(hash, sequence, first);
+        let s = self.session(hash, sequence, first).0;
         match &mut s.end {
             Some(end) if end.errcode.is_none() => end.errcode = Some(errcode),
             Some(_) => {}
@@ -353,35 +353,36 @@ impl History {
     pub fn report(&mut self, hash: u64, sequence: &str, facts: &Facts, bad: &Bad<'_>) {
         // The hot path: the estimate follows the one session touched, and
         // the order is checked only if that session's first time moved.
-        let count = self.sessions.len();
-        let s = self.session(hash, sequence, bad.from_ms);
+        let (s, new) = self.session(hash, sequence, bad.from_ms);
         let (bytes, first_ms) = (s.bytes(), s.first_ms);
         s.learn(facts);
         let added = s.add(bad);
         let (after, moved) = (s.bytes(), s.first_ms != first_ms);
         self.intervals = self.intervals.saturating_add_signed(added);
-        if moved || self.sessions.len() != count {
+        if moved || new {
             self.settle();
         } else {
             self.bytes = self.bytes - bytes + after;
         }
     }
 
-    /// The session `hash`, made (at `at_ms`) if it is not there yet.
-    fn session(&mut self, hash: u64, sequence: &str, at_ms: u64) -> &mut Session {
+    /// The session `hash`, made (at `at_ms`) if it is not there yet, and
+    /// whether it is new or learnt its sequence (its estimate changed).
+    fn session(&mut self, hash: u64, sequence: &str, at_ms: u64) -> (&mut Session, bool) {
         let found = self.sessions.iter().rposition(|s| s.hash == hash);
-        let i = match found {
-            Some(i) => i,
+        let (i, mut changed) = match found {
+            Some(i) => (i, false),
             None => {
                 self.sessions.push_back(Session::new(hash, sequence, at_ms));
-                self.sessions.len() - 1
+                (self.sessions.len() - 1, true)
             }
         };
         let s = &mut self.sessions[i];
         if s.sequence.is_empty() && !sequence.is_empty() {
             s.sequence = crate::text::cap(sequence, SEQUENCE_BYTES).into();
+            changed = true;
         }
-        s
+        (s, changed)
     }
 
     /// Keeps the sessions in time order and the estimate current.

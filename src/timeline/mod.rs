@@ -112,10 +112,6 @@ impl Timelines {
         }
     }
 
-    pub fn bounds(&self) -> &Bounds {
-        &self.bounds
-    }
-
     /// Streams with a history.
     pub fn streams(&self) -> usize {
         self.streams.load(Ordering::Relaxed)
