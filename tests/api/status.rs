@@ -99,6 +99,7 @@ async fn each_callback_is_listed_with_its_outcome_and_reason_and_no_secret() {
     assert_eq!(flags, expected);
     assert_eq!([bounds[0].1, bounds[2].1, bounds[3].1, bounds[4].1, bounds[5].1], [1, 1, 0, 1, 0]);
     assert!(bounds[1].1 > 0, "the stream's and its pair's series are counted");
+    assert!(bounds[6].1 > 0, "the stream's history is counted");
 
     // Nothing secret, in the JSON or on the page.
     let (_, page) = get(&app, "/", None).await;
