@@ -16,8 +16,10 @@ use std::net::IpAddr;
 pub const MERGE_SLACK_MS: u64 = 1000;
 /// The longest `sequence` kept, bytes (CSS's are about 20).
 pub const SEQUENCE_BYTES: usize = 128;
-/// What a stream costs beside its sessions: its key's box, its hash, the table's slot.
-const STREAM_OVERHEAD: usize = size_of::<History>() + size_of::<Box<str>>() + 16;
+/// What a stream costs beside its sessions: its key's box, its hash, the
+/// table's slot, the time it is queued under and its place in the queue
+/// (with room for as many stale ones, which the queue keeps at most).
+const STREAM_OVERHEAD: usize = size_of::<History>() + size_of::<Box<str>>() + 24 + 2 * size_of::<(u64, u64)>();
 
 /// The per-stream bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,13 +106,6 @@ pub struct Interval {
     pub errors: ErrorCounts,
 }
 
-impl Interval {
-    /// Its own size and its error list's heap.
-    fn bytes(&self) -> usize {
-        size_of::<Self>() + self.errors.heap_bytes()
-    }
-}
-
 /// What a report adds: its span and what it says.
 #[derive(Debug, Clone, Copy)]
 pub struct Bad<'a> {
@@ -171,11 +166,12 @@ impl Session {
         }
     }
 
-    /// The time it counts as last seen for its age: a session with no end
-    /// lasts until now, but not longer than `live_ttl_ms` past its last callback.
-    fn age_mark(&self, now_ms: u64, live_ttl_ms: u64) -> u64 {
+    /// The time it counts as last seen, for its age and the memory cap: a
+    /// session with no end is live, seen until `live_ttl_ms` past its last
+    /// callback (so, for a cutoff before now, seen now).
+    fn mark(&self, live_ttl_ms: u64) -> u64 {
         if self.end.is_none() && self.start_ms.is_some() {
-            now_ms.min(self.last_ms.saturating_add(live_ttl_ms))
+            self.last_ms.saturating_add(live_ttl_ms)
         } else {
             self.last_ms
         }
@@ -406,19 +402,14 @@ impl History {
         if !old && self.sessions.len() <= bounds.max_sessions && self.intervals <= bounds.max_intervals {
             return Trimmed::default();
         }
-        self.trim_over(bounds, now_ms, cutoff, old)
+        self.trim_over(bounds, cutoff, old)
     }
 
     /// [`Self::trim`] once something may be past a bound.
-    fn trim_over(&mut self, bounds: &Bounds, now_ms: u64, cutoff: u64, old: bool) -> Trimmed {
+    fn trim_over(&mut self, bounds: &Bounds, cutoff: u64, old: bool) -> Trimmed {
         let mut trimmed = Trimmed::default();
-        let aged = old
-            && self.sessions.iter().any(|s| {
-                s.age_mark(now_ms, bounds.live_ttl_ms) < cutoff
-                    || s.intervals.first().is_some_and(|iv| iv.to_ms < cutoff)
-            });
-        if aged {
-            self.drop_before(cutoff, |s| s.age_mark(now_ms, bounds.live_ttl_ms), false);
+        if old && self.oldest_ms(bounds.live_ttl_ms) < cutoff {
+            self.drop_before(cutoff, bounds.live_ttl_ms, false);
         }
         while self.sessions.len() > bounds.max_sessions {
             let s = self.sessions.pop_front().expect("more sessions than the bound");
@@ -441,8 +432,9 @@ impl History {
     }
 
     /// Drops what was last seen before `cutoff_ms` (sessions by their
-    /// `mark`, intervals by their end); returns what went.
-    fn drop_before(&mut self, cutoff_ms: u64, mark: impl Fn(&Session) -> u64, exact: bool) -> Dropped {
+    /// [`Session::mark`], intervals by their end); returns what went.
+    fn drop_before(&mut self, cutoff_ms: u64, live_ttl_ms: u64, exact: bool) -> Dropped {
+        let mark = |s: &Session| s.mark(live_ttl_ms);
         let mut dropped = Dropped::default();
         let intervals = &mut self.intervals;
         self.sessions.retain_mut(|s| {
@@ -463,28 +455,19 @@ impl History {
         dropped
     }
 
-    /// For the memory cap: drops everything last seen before `cutoff_ms`.
-    pub fn evict_before(&mut self, cutoff_ms: u64) -> Dropped {
-        self.drop_before(cutoff_ms, |s| s.last_ms, true)
+    /// For the memory cap: drops everything last seen before `cutoff_ms`
+    /// (a live session: `live_ttl_ms` past its last callback).
+    pub fn evict_before(&mut self, cutoff_ms: u64, live_ttl_ms: u64) -> Dropped {
+        self.drop_before(cutoff_ms, live_ttl_ms, true)
     }
 
-    /// Calls `f` with (last seen ms, bytes) of each part [`Self::evict_before`]
-    /// drops by its time: each interval, each session's own part, and the
-    /// stream's overhead at its latest time.
-    pub fn parts(&self, mut f: impl FnMut(u64, usize)) {
-        let mut latest = 0;
-        for s in &self.sessions {
-            let mut own = s.bytes();
-            for iv in &s.intervals {
-                let bytes = iv.bytes();
-                own -= bytes;
-                f(iv.to_ms, bytes);
-            }
-            f(s.last_ms, own);
-            latest = latest.max(s.last_ms);
-        }
-        let spare = (self.sessions.capacity() - self.sessions.len()) * size_of::<Session>();
-        f(latest, STREAM_OVERHEAD + self.key_len + spare);
+    /// When its oldest part counts as last seen (what the age bound and
+    /// the memory cap go by): the earliest of its sessions' marks and
+    /// their first intervals' ends; `u64::MAX` when it holds nothing.
+    /// Everything before it stays until a cutoff passes it.
+    pub fn oldest_ms(&self, live_ttl_ms: u64) -> u64 {
+        let oldest = |s: &Session| s.intervals.first().map_or_else(|| s.mark(live_ttl_ms), |iv| iv.to_ms);
+        self.sessions.iter().map(oldest).min().unwrap_or(u64::MAX)
     }
 
     /// Puts back a session read from a state file; the caller trims after.
@@ -689,10 +672,9 @@ mod tests {
         assert!(one > empty + size_of::<Session>() + size_of::<Interval>(), "{one}");
         h.report(1, "q", &Facts::default(), &bad(T + 5000, T + 10_000, &[(6, 1)], 0));
         assert_eq!(h.bytes(), one, "a merged report costs nothing");
-        let mut parts = 0;
-        h.parts(|_, bytes| parts += bytes);
-        assert_eq!(parts, h.bytes());
-        assert_eq!(h.evict_before(T + 20_000), Dropped { sessions: 1, intervals: 1 });
-        assert_eq!(h.bytes(), empty);
+        assert_eq!(h.oldest_ms(BOUNDS.live_ttl_ms), T + 10_000, "its one interval's end");
+        assert_eq!(h.evict_before(T + 10_000, BOUNDS.live_ttl_ms), Dropped::default(), "nothing before it");
+        assert_eq!(h.evict_before(T + 10_001, BOUNDS.live_ttl_ms), Dropped { sessions: 1, intervals: 1 });
+        assert_eq!((h.bytes(), h.oldest_ms(BOUNDS.live_ttl_ms)), (empty, u64::MAX));
     }
 }

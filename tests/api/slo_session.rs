@@ -262,11 +262,7 @@ async fn reports_of_never_started_streams_cannot_blind_the_accounting_of_started
     const STARTED: u64 = 100;
     const FLOOD: usize = 300_000;
     // Room for 1000 started streams, so 100 for report-only ones.
-    // Stream histories off: under this flood of never-started streams they,
-    // not the SLO accounting this test is about, stall the exporter (a known
-    // defect of the stream timeline, left for its own fix).
-    let app =
-        spawn_app(&["--max-live-streams", "1000", "--dedup-capacity", "400000", "--timeline-max-bytes", "0"]).await;
+    let app = spawn_app(&["--max-live-streams", "1000", "--dedup-capacity", "400000"]).await;
     for s in 0..STARTED {
         post_ok(&app, start(&format!("live-{s}"), "q1", T)).await;
     }
