@@ -11,12 +11,13 @@
 //! intervals, age) and in all (`--timeline-max-bytes`, an estimate kept
 //! per update): past the cap the oldest history of any stream goes first.
 //! Each shard queues its streams by when their oldest part was last seen
-//! ([`History::oldest_ms`]), so neither the age bound nor the cap walks
-//! every stream: the expiry timer takes what is due from the queues' fronts
-//! and, past the cap, frees a tenth of it oldest first across all shards;
-//! a callback that finds the cap passed frees what it added in its own
-//! shard, a few streams' oldest parts at most, so a flood of new streams
-//! costs each callback O(1). What a bound drops is counted in
+//! ([`History::oldest_ms`]) and shows its queue's front in an atomic, so
+//! neither the age bound nor the cap walks every stream: the expiry timer
+//! takes what is due from the queues' fronts and, past the cap, frees a
+//! tenth of it, oldest first across all shards; a callback that finds the
+//! cap passed frees what it added the same way, a few streams' oldest parts
+//! at most, so a flood of new streams costs each callback O(1) (the
+//! 64 fronts read, one more lock). What a bound drops is counted in
 //! `css_push_timeline_dropped_total`. Kept across restarts in the state
 //! file's sixth section ([`record`]).
 pub mod counts;
@@ -86,7 +87,10 @@ struct Shard {
 #[derive(Default)]
 struct Freed {
     bytes: usize,
+    /// Streams removed, empty.
     streams: usize,
+    /// Streams handed to the pass.
+    handed: usize,
 }
 
 impl Shard {
@@ -116,9 +120,9 @@ impl Shard {
         (budget, streams): (usize, usize),
         mut f: impl FnMut(&mut History),
     ) -> Freed {
-        let (mut freed, mut handed, mut again) = (Freed::default(), 0, Vec::new());
+        let (mut freed, mut again) = (Freed::default(), Vec::new());
         while let Some(&Reverse((at, hash))) = self.queue.peek() {
-            if at >= cutoff || freed.bytes >= budget || handed >= streams {
+            if at >= cutoff || freed.bytes >= budget || freed.handed >= streams {
                 break;
             }
             self.queue.pop();
@@ -132,7 +136,7 @@ impl Shard {
                 again.push(Reverse((oldest, hash)));
                 continue;
             }
-            handed += 1;
+            freed.handed += 1;
             let before = e.history.bytes();
             f(&mut e.history);
             if e.history.is_empty() {
@@ -159,6 +163,9 @@ fn probe(hash: u64) -> u64 {
 
 pub struct Timelines {
     shards: Sharded<Shard>,
+    /// Per shard, its queue's soonest time (`u64::MAX`: empty), as of its
+    /// last change: where the oldest history is, without a lock.
+    soonest: Box<[AtomicU64]>,
     bounds: Bounds,
     max_bytes: usize,
     /// The estimate of what all histories hold.
@@ -187,6 +194,7 @@ impl Timelines {
         let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         Self {
             shards: Sharded::new(STREAM_SHARDS),
+            soonest: (0..STREAM_SHARDS).map(|_| AtomicU64::new(u64::MAX)).collect(),
             bounds: Bounds {
                 max_sessions: limits.max_sessions,
                 max_intervals: limits.max_intervals,
@@ -256,7 +264,9 @@ impl Timelines {
         };
         if let Some(at) = older {
             shard.queue(at, hash);
+            self.publish(self.shards.index(hash), shard);
         }
+        drop(guard);
         let used = if after >= before {
             self.bytes.fetch_add(after - before, Ordering::Relaxed) + (after - before)
         } else {
@@ -264,16 +274,8 @@ impl Timelines {
         };
         if used > self.max_bytes {
             // Past the cap (the timer's pass not come yet): what this
-            // callback added goes from the shard's oldest, in bounded work.
-            let mut dropped = Dropped::default();
-            let freed = shard.take_due(u64::MAX, ttl, (used - self.max_bytes, EVICT_PER_CALLBACK), |h| {
-                let d = h.evict_before(h.oldest_ms(ttl).saturating_add(1), ttl);
-                dropped.sessions += d.sessions;
-                dropped.intervals += d.intervals;
-            });
-            drop(guard);
-            self.freed(&freed);
-            self.count(Bound::Memory, dropped);
+            // callback added goes, oldest first, in bounded work.
+            self.evict(used - self.max_bytes, EVICT_PER_CALLBACK);
         }
         trimmed
     }
@@ -281,6 +283,11 @@ impl Timelines {
     fn freed(&self, freed: &Freed) {
         self.bytes.fetch_sub(freed.bytes, Ordering::Relaxed);
         self.streams.fetch_sub(freed.streams, Ordering::Relaxed);
+    }
+
+    /// Shows shard `i`'s soonest time (its lock held).
+    fn publish(&self, i: usize, shard: &Shard) {
+        self.soonest[i].store(shard.soonest().unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     fn count(&self, bound: Bound, d: Dropped) {
@@ -298,36 +305,37 @@ impl Timelines {
         }
     }
 
-    /// The memory cap: drops the oldest history of all streams (by when it
-    /// was last seen) until a tenth of the cap is free. The shards' queues
-    /// are merged by their soonest times: the shard with the oldest part
-    /// drops what is older than any other shard's oldest, then the next.
-    fn evict(&self) {
-        let Ok(_one) = self.evicting.try_lock() else { return };
-        let target = self.max_bytes - self.max_bytes / 10;
+    /// The memory cap: frees `need` bytes (from at most `streams`
+    /// streams), the oldest history of all streams (by when it was last
+    /// seen) first. The shard whose queue has the oldest part drops what
+    /// is older than any other shard's oldest, then the next.
+    fn evict(&self, need: usize, streams: usize) {
         let ttl = self.bounds.live_ttl_ms;
-        let mut next: BinaryHeap<Reverse<(u64, usize)>> =
-            (0..self.shards.count()).filter_map(|i| self.shard(i).soonest().map(|at| Reverse((at, i)))).collect();
-        let mut dropped = Dropped::default();
-        loop {
-            let used = self.bytes.load(Ordering::Relaxed);
-            if used <= target {
+        let (mut freed, mut handed, mut dropped) = (0, 0, Dropped::default());
+        while freed < need && handed < streams {
+            let (mut first, mut second) = ((u64::MAX, 0), u64::MAX);
+            for (i, at) in self.soonest.iter().enumerate() {
+                let at = at.load(Ordering::Relaxed);
+                if at < first.0 {
+                    (first, second) = ((at, i), first.0);
+                } else if at < second {
+                    second = at;
+                }
+            }
+            if first.0 == u64::MAX {
                 break;
             }
-            let Some(Reverse((at, i))) = next.pop() else { break };
-            let others = next.peek().map_or(u64::MAX, |r| r.0 .0);
-            let cutoff = others.max(at.saturating_add(1));
-            let mut shard = self.shard(i);
-            let freed = shard.take_due(cutoff, ttl, (used - target, usize::MAX), |h| {
+            let cutoff = second.max(first.0.saturating_add(1));
+            let mut shard = self.shard(first.1);
+            let pass = shard.take_due(cutoff, ttl, (need - freed, streams - handed), |h| {
                 let d = h.evict_before(cutoff, ttl);
                 dropped.sessions += d.sessions;
                 dropped.intervals += d.intervals;
             });
-            if let Some(at) = shard.soonest() {
-                next.push(Reverse((at, i)));
-            }
+            self.publish(first.1, &shard);
             drop(shard);
-            self.freed(&freed);
+            self.freed(&pass);
+            (freed, handed) = (freed + pass.bytes, handed + pass.handed);
         }
         self.count(Bound::Memory, dropped);
     }
@@ -342,16 +350,21 @@ impl Timelines {
     pub fn expire(&self, now_ms: u64) {
         let cutoff = now_ms.saturating_sub(self.bounds.max_age_ms);
         let mut trimmed = Vec::new();
-        for mut shard in self.shards.each() {
+        for (i, mut shard) in self.shards.each().enumerate() {
             let freed = shard.take_due(cutoff, self.bounds.live_ttl_ms, (usize::MAX, usize::MAX), |h| {
                 trimmed.push(h.trim(&self.bounds, now_ms));
             });
+            self.publish(i, &shard);
             drop(shard);
             self.freed(&freed);
         }
         trimmed.into_iter().for_each(|t| self.count_trimmed(t));
-        if self.bytes.load(Ordering::Relaxed) > self.max_bytes {
-            self.evict();
+        // Past the cap, a tenth of it is freed, so that passes are rare.
+        let used = self.bytes.load(Ordering::Relaxed);
+        if used > self.max_bytes {
+            if let Ok(_one) = self.evicting.try_lock() {
+                self.evict(used - (self.max_bytes - self.max_bytes / 10), usize::MAX);
+            }
         }
     }
 
@@ -528,7 +541,7 @@ mod tests {
     }
 
     #[test]
-    fn a_callback_past_the_memory_cap_makes_room_in_its_shard_from_the_oldest() {
+    fn a_callback_past_the_memory_cap_makes_room_from_the_oldest_of_any_stream() {
         let t = Timelines::new(&limits(20_000), 604_800);
         // Ten streams, one new report each minute round-robin, with gaps
         // between reports so each is an interval of its own.

@@ -171,6 +171,54 @@ async fn past_the_memory_cap_the_oldest_history_of_any_stream_goes_first() {
 }
 
 #[actix_web::test]
+async fn a_flood_of_new_streams_is_held_to_the_cap_oldest_first_and_the_exporter_answers_throughout() {
+    const FLOOD: usize = 20_000;
+    const CAP: f64 = 1_000_000.0;
+    // The expiry timer runs every 20 ms (as it did when a flood like this
+    // stalled the exporter: each pass walked every history).
+    let app = spawn_app(&["--timeline-max-bytes", "1000000"]).await;
+    let now = NOW_SECS.cast_signed();
+    post(&app, start("watched", "seq-1", now).json()).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    // Reports of never-started streams, each newer than the one before.
+    let flood = actix_web::rt::task::spawn_blocking(move || {
+        let ghost = |i: usize| bad(&format!("ghost-{i}"), "q", -600_000 + i as i64).json().to_string();
+        crate::raw_http::pipelined(&addr, FLOOD, 4, deadline, ghost)
+    });
+    // Meanwhile a started stream reports, its page is read and /metrics
+    // scraped: each answered (within the client's 5 s), the cap held but
+    // for the updates in flight (a few hundred bytes each).
+    let (mut probes, mut most) = (0, 0.0f64);
+    while !flood.is_finished() && std::time::Instant::now() < deadline {
+        post(&app, bad("watched", "seq-1", probes * 5000).json()).await;
+        history(&app, D, "watched").await;
+        let (code, text) = get(&app, "/metrics", None).await;
+        assert_eq!(code, 200);
+        most = most.max(Metrics::parse(&text).get("css_push_timeline_bytes", &[]).unwrap());
+        probes += 1;
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(flood.await.unwrap(), FLOOD, "every report answered 200");
+    assert!(probes > 0 && most <= CAP * 1.01, "{probes} probes, at most {most} bytes");
+    let m = app.metrics().await;
+    let (used, kept) =
+        (m.get("css_push_timeline_bytes", &[]).unwrap(), m.get("css_push_timeline_streams", &[]).unwrap());
+    assert!(used <= CAP && kept > 100.0 && kept < 10_000.0, "{used} bytes, {kept} streams");
+    // Every ghost whose history went is counted: its one session and interval.
+    let gone = (FLOOD + 1) as f64 - kept;
+    let dropped = |item| m.get("css_push_timeline_dropped_total", &[("bound", "memory"), ("item", item)]).unwrap();
+    assert_eq!((dropped("session"), dropped("interval")), (gone, gone), "{}", m.text);
+    // The oldest went, the newest stayed, and the live stream kept its story.
+    let page = |s: &str| format!("/api/v1/{}", stream_page(D, "live", s));
+    assert_eq!(get(&app, &page("ghost-0"), None).await.0, 404);
+    history(&app, D, &format!("ghost-{}", FLOOD - 1)).await;
+    let watched = history(&app, D, "watched").await;
+    assert_eq!(watched["sessions"][0]["bad_intervals"].as_array().map(Vec::len), Some(1), "{watched}");
+    app.stop().await;
+}
+
+#[actix_web::test]
 async fn names_are_matched_as_labels_and_secrets_never_shown() {
     let app = spawn_app(&["--max-label-length", "16"]).await;
     // 15 bytes, then a 2-byte é that does not fit: cut before it, as labels are.
