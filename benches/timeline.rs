@@ -1,8 +1,11 @@
 //! What each stream's history (issue 26) costs: memory at 50 000 streams
 //! with busy histories (a counting allocator, against the store's own
 //! estimate), and under callgrind (`TIMELINE_BENCH_CALLGRIND=steady` or
-//! `flapping`) the callbacks of a fleet whose reports extend their bad
-//! intervals, or each open a new one while streams reconnect. `cargo bench --bench timeline`;
+//! `flapping`, with `TIMELINE_BENCH_HISTORIES=off` the same without
+//! histories) the callbacks of a fleet whose reports extend their bad
+//! intervals, or each open a new one while streams reconnect; with
+//! `TIMELINE_BENCH_FLOOD=1`, the rate of reports of never-started streams
+//! with histories on, under a small cap and off. `cargo bench --bench timeline`;
 //! figures in BENCHMARKS.md.
 use css_push_exporter::clock::{Clock, ManualClock};
 use css_push_exporter::ingest::event::{Effect, Matched, Observer, ReportAccepted, StreamId, StreamKey, Transition};
@@ -138,11 +141,23 @@ struct Traffic {
 
 const STREAMS: u64 = 1000;
 
+/// An exporter that checks [`KEY`]'s signatures, with `flags` besides.
+fn exporter(clock: &Arc<ManualClock>, flags: &[&str]) -> Exporter {
+    let config = Config::from_flags(["--callback-key", KEY].iter().chain(flags)).unwrap();
+    Exporter::new(&config, clock.clone() as Arc<dyn Clock>)
+}
+
+/// Signed as CSS signs: valid for 10 minutes from `now_secs`.
+fn signed(mut body: serde_json::Value, now_secs: u64) -> serde_json::Value {
+    let t = (now_secs + 600).cast_signed();
+    (body["t"], body["sign"]) = (t.into(), signature::sign(KEY, t).into());
+    body
+}
+
 impl Traffic {
-    fn new(every: u64, reconnects: bool) -> Self {
-        let config = Config::from_flags(["--callback-key", KEY]).unwrap();
+    fn new(every: u64, reconnects: bool, flags: &[&str]) -> Self {
         let clock = Arc::new(ManualClock::new(Duration::from_secs(T0)));
-        let exporter = Exporter::new(&config, clock.clone() as Arc<dyn Clock>);
+        let exporter = exporter(&clock, flags);
         let mut traffic = Self { exporter, clock, every, reconnects, round: 0, handled: 0 };
         for s in 0..STREAMS {
             traffic.handle(&traffic.lifecycle(1, s, 0));
@@ -150,11 +165,8 @@ impl Traffic {
         traffic
     }
 
-    /// Signed as CSS signs: valid for 10 minutes from now.
-    fn signed(&self, mut body: serde_json::Value) -> serde_json::Value {
-        let t = (self.clock.now_secs() + 600).cast_signed();
-        (body["t"], body["sign"]) = (t.into(), signature::sign(KEY, t).into());
-        body
+    fn signed(&self, body: serde_json::Value) -> serde_json::Value {
+        signed(body, self.clock.now_secs())
     }
 
     fn lifecycle(&self, event_type: u8, stream: u64, session: u64) -> serde_json::Value {
@@ -187,14 +199,72 @@ impl Traffic {
     }
 }
 
+/// Reports of never-started streams, each stream new, through the whole
+/// exporter: the median rate, reports/s, of `runs` runs per setting, the
+/// settings in turn (so drift hits each alike). The expiry timer's pass
+/// runs every 1 000 reports, as a 20 ms timer would at 50 000/s.
+fn flood(reports: usize, runs: usize) {
+    const SETTINGS: [(&str, &[&str]); 3] = [
+        ("histories on (default cap)", &[]),
+        ("histories on, a 16 MiB cap", &["--timeline-max-bytes", "16777216"]),
+        ("histories off", &["--timeline-max-bytes", "0"]),
+    ];
+    let clock = Arc::new(ManualClock::new(Duration::from_secs(T0)));
+    let bodies: Vec<String> = (0..reports)
+        .map(|i| {
+            let body = serde_json::json!({"event_type": 321, "domain": "d", "path": "live",
+                "stream_id": format!("ghost-{i}"), "sequence": "never-started",
+                "data_time": T0 * 1000 + i as u64, "report_interval": 5000,
+                "abnormal_event": [{"type": 6, "count": 1}]});
+            signed(body, T0).to_string()
+        })
+        .collect();
+    let mut rates = vec![Vec::new(); SETTINGS.len()];
+    let mut passes = vec![Duration::ZERO; SETTINGS.len()];
+    for _ in 0..runs {
+        for (i, (_, flags)) in SETTINGS.iter().enumerate() {
+            let exporter = exporter(&clock, &[&["--dedup-capacity", "1000000"], *flags].concat());
+            let started = Instant::now();
+            for (n, body) in bodies.iter().enumerate() {
+                assert_eq!(exporter.handle(body.as_bytes(), None).outcome, Outcome::Accepted);
+                if n % 1000 == 999 {
+                    let pass = Instant::now();
+                    exporter.expire();
+                    passes[i] = passes[i].max(pass.elapsed());
+                }
+            }
+            rates[i].push(reports as f64 / started.elapsed().as_secs_f64());
+        }
+    }
+    for ((name, _), (mut r, pass)) in SETTINGS.iter().zip(rates.into_iter().zip(passes)) {
+        r.sort_by(f64::total_cmp);
+        println!(
+            "{reports} reports of never-started streams, {name}: median {:.0}/s (of {runs}: {:.0} to {:.0}); \
+             the timer's pass at most {:.2} ms",
+            r[r.len() / 2],
+            r[0],
+            r[r.len() - 1],
+            pass.as_secs_f64() * 1000.0,
+        );
+    }
+}
+
 fn main() {
+    if std::env::var_os("TIMELINE_BENCH_FLOOD").is_some() {
+        flood(300_000, 3);
+        return;
+    }
     // Under callgrind: a fixed traffic, nothing else, so the instruction
     // counts of Exporter::handle and of the observer's calls can be read
     // off one profile.
     if let Some(traffic) = std::env::var_os("TIMELINE_BENCH_CALLGRIND") {
+        let off: &[&str] = match std::env::var("TIMELINE_BENCH_HISTORIES").as_deref() {
+            Ok("off") => &["--timeline-max-bytes", "0"],
+            _ => &[],
+        };
         let mut t = match traffic.to_str() {
-            Some("steady") => Traffic::new(5, false),
-            Some("flapping") => Traffic::new(30, true),
+            Some("steady") => Traffic::new(5, false, off),
+            Some("flapping") => Traffic::new(30, true, off),
             _ => panic!("TIMELINE_BENCH_CALLGRIND=steady or flapping"),
         };
         for _ in 0..20 {

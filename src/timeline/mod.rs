@@ -228,8 +228,10 @@ impl Timelines {
     }
 
     /// Applies `f` to the history of `key` (made if there is none), then
-    /// the bounds at `now_ms`.
-    fn update(&self, key: &StreamKey, now_ms: u64, f: impl FnOnce(&mut History)) -> Trimmed {
+    /// the bounds at `now_ms`. `adds_ms`: when what `f` adds was last seen,
+    /// if that is all that can make the history's oldest part older (a
+    /// report: what it had only grows newer); else it is found out.
+    fn update(&self, key: &StreamKey, now_ms: u64, adds_ms: Option<u64>, f: impl FnOnce(&mut History)) -> Trimmed {
         if self.max_bytes == 0 {
             return Trimmed::default();
         }
@@ -257,9 +259,10 @@ impl Timelines {
             self.streams.fetch_sub(1, Ordering::Relaxed);
             (0, None)
         } else {
-            let oldest = e.history.oldest_ms(ttl);
+            let oldest = adds_ms.unwrap_or_else(|| e.history.oldest_ms(ttl));
             let older = (oldest < e.queued).then_some(oldest);
             e.queued = e.queued.min(oldest);
+            debug_assert!(e.queued <= e.history.oldest_ms(ttl), "queued after its oldest part");
             (e.history.bytes(), older)
         };
         if let Some(at) = older {
@@ -405,7 +408,7 @@ impl Timelines {
             if sessions.is_empty() {
                 continue;
             }
-            let t = self.update(&key, now_ms, |h| sessions.into_iter().for_each(|s| h.restore(s)));
+            let t = self.update(&key, now_ms, None, |h| sessions.into_iter().for_each(|s| h.restore(s)));
             r.over_bounds += t.sessions_bound.sessions
                 + t.sessions_bound.intervals
                 + t.intervals_bound.sessions
@@ -418,22 +421,25 @@ impl Timelines {
 
 impl Observer for Timelines {
     fn transition(&self, t: &Transition<'_>) {
+        if self.max_bytes == 0 {
+            return;
+        }
         let trimmed = if t.start {
             // Past --max-live-streams the lifecycle store says nothing: the start is believed.
             let (opened, closed) = t.effect.map_or((Some(t.at_ms), None), |e| (e.opened, e.closed.map(|c| c.1)));
             // A start already applied (or retried after its end) tells nothing new.
             let Some(start_ms) = opened else { return };
-            self.update(t.key, t.at_ms, |h| h.start(t.session, t.sequence, start_ms, (t.node, t.region), closed))
+            self.update(t.key, t.at_ms, None, |h| h.start(t.session, t.sequence, start_ms, (t.node, t.region), closed))
         } else {
             let at_ms = t.effect.and_then(|e| e.closed).map_or(t.at_ms, |c| c.1);
             let errcode = t.errcode.unwrap_or(0);
-            self.update(t.key, t.at_ms, |h| h.end(t.session, t.sequence, at_ms, errcode, t.duration_ms))
+            self.update(t.key, t.at_ms, None, |h| h.end(t.session, t.sequence, at_ms, errcode, t.duration_ms))
         };
         self.count_trimmed(trimmed);
     }
 
     fn report(&self, r: &ReportAccepted<'_>) {
-        if r.errors.iter().all(|&(_, count)| count == 0) {
+        if self.max_bytes == 0 || r.errors.iter().all(|&(_, count)| count == 0) {
             return;
         }
         let to_ms = u64::try_from(r.data_time_ms).unwrap_or(0);
@@ -456,7 +462,7 @@ impl Observer for Timelines {
             region: m.region,
         });
         let hash = r.session.unwrap_or_else(|| xxhash_rust::xxh3::xxh3_64(r.sequence.as_bytes()));
-        let trimmed = self.update(r.key, r.at_ms, |h| h.report(hash, r.sequence, &facts, &bad));
+        let trimmed = self.update(r.key, r.at_ms, Some(to_ms), |h| h.report(hash, r.sequence, &facts, &bad));
         self.count_trimmed(trimmed);
     }
 }
