@@ -205,6 +205,10 @@ impl Session {
             self.error_bytes += errors.heap_bytes();
             let iv =
                 Interval { from_ms: bad.from_ms, to_ms: bad.to_ms, reports: 1, worst_gap_ms: bad.worst_gap_ms, errors };
+            // Room for one at first (many sessions have no more), then doubling.
+            if self.intervals.capacity() == 0 {
+                self.intervals.reserve_exact(1);
+            }
             self.intervals.insert(i, iv);
             i
         };
@@ -369,6 +373,10 @@ impl History {
         let (i, mut changed) = match found {
             Some(i) => (i, false),
             None => {
+                // Room for one at first (most streams push one session a day), then doubling.
+                if self.sessions.capacity() == 0 {
+                    self.sessions.reserve_exact(1);
+                }
                 self.sessions.push_back(Session::new(hash, sequence, at_ms));
                 (self.sessions.len() - 1, true)
             }

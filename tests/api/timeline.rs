@@ -183,7 +183,7 @@ async fn a_flood_of_new_streams_is_held_to_the_cap_oldest_first_and_the_exporter
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     // Reports of never-started streams, each newer than the one before.
     let flood = actix_web::rt::task::spawn_blocking(move || {
-        let ghost = |i: usize| bad(&format!("ghost-{i}"), "q", -600_000 + i as i64).json().to_string();
+        let ghost = |i: usize| bad(&format!("ghost-{i}"), "q", -600_000 + i64::try_from(i).unwrap()).json().to_string();
         crate::raw_http::pipelined(&addr, FLOOD, 4, deadline, ghost)
     });
     // Meanwhile a started stream reports, its page is read and /metrics
