@@ -277,8 +277,10 @@ impl Timelines {
         };
         if used > self.max_bytes {
             // Past the cap (the timer's pass not come yet): what this
-            // callback added goes, oldest first, in bounded work.
-            self.evict(used - self.max_bytes, EVICT_PER_CALLBACK);
+            // callback added goes, oldest first, in bounded work, and a
+            // little more (a 1024th of the cap), so that not every callback
+            // at the cap pays for a search.
+            self.evict(used - self.max_bytes + self.max_bytes / 1024, EVICT_PER_CALLBACK);
         }
         trimmed
     }
