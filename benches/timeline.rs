@@ -61,25 +61,7 @@ fn busy_stream(t: &Timelines, name: &str, sessions: u64, intervals: u64) {
         for i in 0..intervals {
             for r in 0..3 {
                 let at_ms = start_ms + 60_000 + i * 60_000 + r * 5000;
-                t.report(&ReportAccepted {
-                    sent: id,
-                    stream: id,
-                    key: &key,
-                    data_time_ms: at_ms.cast_signed(),
-                    report_interval_ms: Some(5000),
-                    errors: &[(6, 2), (7, 1)],
-                    frame_max: [Some(3.046), None],
-                    delay_secs: 0.0,
-                    future_data_time: false,
-                    unparsed_details: &[],
-                    sequence: &sequence,
-                    session: Some(n),
-                    node,
-                    region,
-                    matched: Some(matched),
-                    at_secs: at_ms / 1000,
-                    at_ms,
-                });
+                report(t, id, &key, at_ms, &sequence, Some(matched));
             }
         }
         let end_ms = start_ms + 3_000_000;
@@ -87,7 +69,32 @@ fn busy_stream(t: &Timelines, name: &str, sessions: u64, intervals: u64) {
     }
 }
 
-/// Bytes held per stream with such histories, measured and estimated.
+/// A report of types 6 and 7 (a frame gap) at `at_ms` of the stream `key`,
+/// in the session `matched` (none: a stream never seen to start).
+fn report(t: &Timelines, id: StreamId<'_>, key: &StreamKey, at_ms: u64, sequence: &str, matched: Option<Matched>) {
+    t.report(&ReportAccepted {
+        sent: id,
+        stream: id,
+        key,
+        data_time_ms: at_ms.cast_signed(),
+        report_interval_ms: Some(5000),
+        errors: &[(6, 2), (7, 1)],
+        frame_max: [Some(3.046), None],
+        delay_secs: 0.0,
+        future_data_time: false,
+        unparsed_details: &[],
+        sequence,
+        session: matched.map(|m| m.session),
+        node: matched.and_then(|m| m.node),
+        region: matched.map(|m| m.region).unwrap_or_default(),
+        matched,
+        at_secs: at_ms / 1000,
+        at_ms,
+    });
+}
+
+/// Bytes held per stream with such histories (`sessions` 0: one report
+/// of a stream never seen to start), measured and estimated.
 fn memory(streams: u64, sessions: u64, intervals: u64, max_bytes: u64) {
     let limits =
         TimelineLimits { max_sessions: 64, max_intervals: 512, max_age: Duration::from_secs(7 * 86_400), max_bytes };
@@ -95,7 +102,13 @@ fn memory(streams: u64, sessions: u64, intervals: u64, max_bytes: u64) {
     let t = Timelines::new(&limits, 7 * 86_400);
     let started = Instant::now();
     for s in 0..streams {
-        busy_stream(&t, &format!("stream-{s:06}"), sessions, intervals);
+        let name = format!("stream-{s:06}");
+        if sessions == 0 {
+            let id = StreamId { domain: "push.example.com", app: "live", stream: &name };
+            report(&t, id, &StreamKey::new(id, 128), T0 * 1000 + s, "", None);
+        } else {
+            busy_stream(&t, &name, sessions, intervals);
+        }
     }
     let elapsed = started.elapsed();
     // As the expiry timer would, once the last event is in: over the cap,
@@ -105,7 +118,7 @@ fn memory(streams: u64, sessions: u64, intervals: u64, max_bytes: u64) {
     let pass = timer.elapsed();
     let held = held::held() - before;
     let (estimate, _) = t.bytes();
-    let callbacks = streams * sessions * (2 + 3 * intervals);
+    let callbacks = (streams * sessions * (2 + 3 * intervals)).max(streams);
     let mut page = String::new();
     css_push_exporter::expose::Collector::encode(&t, &mut css_push_exporter::expose::Encoder::new(&mut page));
     let dropped: Vec<&str> =
@@ -279,4 +292,6 @@ fn main() {
     memory(50_000, 8, 8, css_push_exporter::cli::DEFAULT_TIMELINE_MAX_BYTES / 2);
     // Streams at the per-stream bounds: 64 sessions, 512 intervals.
     memory(1000, 64, 8, u64::MAX);
+    // A flood's: one report each of streams never seen to start.
+    memory(300_000, 0, 0, u64::MAX);
 }

@@ -16,10 +16,13 @@ use std::net::IpAddr;
 pub const MERGE_SLACK_MS: u64 = 1000;
 /// The longest `sequence` kept, bytes (CSS's are about 20).
 pub const SEQUENCE_BYTES: usize = 128;
-/// What a stream costs beside its sessions: its key's box, its hash, the
-/// table's slot, the time it is queued under and its place in the queue
-/// (with room for as many stale ones, which the queue keeps at most).
-const STREAM_OVERHEAD: usize = size_of::<History>() + size_of::<Box<str>>() + 24 + 2 * size_of::<(u64, u64)>();
+/// What a stream costs beside its sessions: its table slot (its history,
+/// key's box, hash and the time it is queued under; a table between half
+/// and seven eighths full keeps about half a slot spare per stream) and
+/// its place in the queue (with room for as many stale ones, which the
+/// queue keeps at most).
+const STREAM_OVERHEAD: usize = SLOT + SLOT / 2 + 2 * size_of::<(u64, u64)>();
+const SLOT: usize = size_of::<History>() + size_of::<Box<str>>() + 2 * size_of::<u64>() + 1;
 
 /// The per-stream bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
