@@ -284,7 +284,8 @@ fn touches(a: &Interval, b: &Interval) -> bool {
 
 impl History {
     pub fn new(key_len: usize) -> Self {
-        Self { sessions: VecDeque::new(), intervals: 0, bytes: STREAM_OVERHEAD + key_len, key_len }
+        // Room for one session at first (most streams push one a day), then doubling.
+        Self { sessions: VecDeque::with_capacity(1), intervals: 0, bytes: STREAM_OVERHEAD + key_len, key_len }
     }
 
     /// The estimate of the memory it holds, its key included.
@@ -376,10 +377,6 @@ impl History {
         let (i, mut changed) = match found {
             Some(i) => (i, false),
             None => {
-                // Room for one at first (most streams push one session a day), then doubling.
-                if self.sessions.capacity() == 0 {
-                    self.sessions.reserve_exact(1);
-                }
                 self.sessions.push_back(Session::new(hash, sequence, at_ms));
                 (self.sessions.len() - 1, true)
             }

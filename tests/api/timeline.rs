@@ -176,8 +176,11 @@ async fn a_flood_of_new_streams_is_held_to_the_cap_oldest_first_and_the_exporter
     const CAP: f64 = 1_000_000.0;
     // The expiry timer runs every 20 ms (as it did when a flood like this
     // stalled the exporter: each pass walked every history). Few streams
-    // with their own series, so that a scrape stays small.
-    let app = spawn_app(&["--timeline-max-bytes", "1000000", "--max-streams", "100"]).await;
+    // with their own series, and room for 100 report-only streams in the
+    // SLO accounting (whose pass walks those it has), so that neither a
+    // scrape nor the timer's pass outgrows the test's client.
+    let flags = ["--timeline-max-bytes", "1000000", "--max-streams", "100", "--max-live-streams", "1000"];
+    let app = spawn_app(&flags).await;
     let now = NOW_SECS.cast_signed();
     post(&app, start("watched", "seq-1", now).json()).await;
     let addr = app.base.trim_start_matches("http://").to_owned();
