@@ -208,8 +208,9 @@ impl Session {
             self.error_bytes += errors.heap_bytes();
             let iv =
                 Interval { from_ms: bad.from_ms, to_ms: bad.to_ms, reports: 1, worst_gap_ms: bad.worst_gap_ms, errors };
-            // Room for one at first (many sessions have no more), then doubling.
-            if self.intervals.capacity() == 0 {
+            // A session never seen to start (a flood's) gets room for one
+            // at first: most have no more. Others double from four.
+            if self.intervals.capacity() == 0 && self.start_ms.is_none() {
                 self.intervals.reserve_exact(1);
             }
             self.intervals.insert(i, iv);
