@@ -10,29 +10,14 @@ use css_push_exporter::ingest::signature;
 use css_push_exporter::slo::{Slo, SloAccounting};
 use css_push_exporter::state::budget::SeriesBudget;
 use css_push_exporter::{Config, Exporter};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Counts bytes held, to report what the accounting keeps per stream.
-struct Counting;
-static HELD: AtomicI64 = AtomicI64::new(0);
-
-#[allow(unsafe_code, reason = "a global allocator is an unsafe trait; this one only counts, then delegates")]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        HELD.fetch_add(layout.size().cast_signed() as i64, Ordering::Relaxed);
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        HELD.fetch_sub(layout.size().cast_signed() as i64, Ordering::Relaxed);
-        System.dealloc(ptr, layout)
-    }
-}
+#[path = "support/held.rs"]
+mod held;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: held::Counting = held::Counting;
 
 const KEY: &str = "bench-key";
 const T0: u64 = 1_764_000_000;
@@ -87,7 +72,7 @@ impl Traffic {
 fn memory(streams: u64) {
     let config = Config::from_flags::<_, &str>([]).unwrap();
     let clock = Arc::new(ManualClock::new(Duration::from_secs(T0)));
-    let before = HELD.load(Ordering::Relaxed);
+    let before = held::held();
     let budget = Arc::new(SeriesBudget::new(u64::MAX));
     let slo = SloAccounting::new(vec![Slo::push_health()], &config.limits(), budget, clock.clone() as Arc<dyn Clock>);
     // Sessions start as counting begins; reports come 5 s later.
@@ -136,7 +121,7 @@ fn memory(streams: u64) {
             at_ms: at_ms + 5000,
         });
     }
-    let held = HELD.load(Ordering::Relaxed) - before;
+    let held = held::held() - before;
     println!(
         "SLO accounting memory at {streams} streams with recent bad reports: {:.1} MB, {} bytes per stream",
         held as f64 / 1e6,

@@ -221,8 +221,10 @@ pub struct Config {
     pub timeline_max_age: Duration,
 
     /// Memory for all streams' histories together (bytes, estimated);
-    /// past it the oldest history of any stream is dropped first, counted
-    /// in css_push_timeline_dropped_total. 0 keeps no history.
+    /// past it the oldest history of any stream is dropped first (the
+    /// callback that passed it frees what it added; the expiry timer a
+    /// tenth of the cap), counted in css_push_timeline_dropped_total.
+    /// 0 keeps no history.
     #[arg(long, env = "CSS_PUSH_TIMELINE_MAX_BYTES", default_value_t = DEFAULT_TIMELINE_MAX_BYTES)]
     pub timeline_max_bytes: u64,
 }

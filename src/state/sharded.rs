@@ -33,8 +33,14 @@ impl<S: Default> Sharded<S> {
 impl<S> Sharded<S> {
     /// The shard that holds what hashes to `hash`, locked.
     pub fn at(&self, hash: u64) -> MutexGuard<'_, S> {
+        lock(&self.shards[self.index(hash)])
+    }
+
+    /// The number of the shard that holds what hashes to `hash`.
+    pub fn index(&self, hash: u64) -> usize {
         #[allow(clippy::cast_possible_truncation, reason = "any bits of the hash pick a shard")]
-        lock(&self.shards[hash as usize % self.shards.len()])
+        let i = hash as usize % self.shards.len();
+        i
     }
 
     /// Every shard, locked one at a time.

@@ -11,7 +11,8 @@ use crate::ingest::event::{CallbackSeen, Observer, ReportAccepted, Transition};
 use crate::ingest::outcome::Outcome;
 use crate::observe::callbacks::CallbackTallies;
 use crate::state::streams::add_count;
-use crate::text::quote::{push_capped, shorten};
+use crate::text::quote::{push_capped, shorten, QUOTE_BYTES};
+use crate::text::url;
 use std::sync::Arc;
 
 /// Accepted push error reports shown, newest first.
@@ -28,8 +29,9 @@ struct Report {
     /// (error code, count), one per code, sorted by code.
     errors: Vec<(u8, u64)>,
     worst_gap_secs: Option<f64>,
-    /// The stream's key (its label set, capped as labels are): its page's
-    /// link is built from it when the page is read.
+    /// Only when a name was cut for show: the stream's key (its label set,
+    /// capped as labels are), its page's link built from it when the page
+    /// is read; else the names shown are the ones to link.
     key: String,
 }
 
@@ -126,7 +128,9 @@ impl Observer for Recent {
             }
             r.worst_gap_secs = worst_gap_secs;
             r.key.clear();
-            r.key.push_str(report.key.as_str());
+            if [id.domain, id.app, id.stream].iter().any(|name| name.len() > QUOTE_BYTES) {
+                r.key.push_str(report.key.as_str());
+            }
         });
         self.windows.record(key, report.at_secs, total, || report.key.as_str().into());
     }
@@ -151,7 +155,11 @@ impl Report {
                 .collect(),
             total_errors: total(&self.errors),
             worst_frame_gap_seconds: self.worst_gap_secs,
-            page: page(&self.key),
+            page: if self.key.is_empty() {
+                url::stream_page(&self.domain, &self.app, &self.stream)
+            } else {
+                page(&self.key)
+            },
         }
     }
 }
@@ -190,6 +198,7 @@ mod tests {
         let errors: Vec<_> = newest.errors.iter().map(|e| (e.error_type, e.count)).collect();
         assert_eq!(errors, [("6", 4), ("7", 2)]);
         assert_eq!((newest.total_errors, newest.worst_frame_gap_seconds), (6, Some(2.5)));
+        assert_eq!(newest.page, "streams/d/live/s99");
     }
 
     #[test]
@@ -213,6 +222,8 @@ mod tests {
         refuse(&s, 0, Rejection::Malformed(quoted));
         let page = s.page(0, inputs());
         assert_eq!(page.reports[0].domain, format!("{}…", &long[..64]));
+        // Linked by the key (capped as labels are, 64 bytes here), not the name shown.
+        assert_eq!(page.reports[0].page, format!("streams/{}/a/s", &long[..64]));
         assert_eq!(page.refused[0].reason, format!("t: bad \"{}…\"", &long[..64]));
     }
 }

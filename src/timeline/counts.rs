@@ -25,10 +25,6 @@ impl ErrorCounts {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.as_slice().is_empty()
-    }
-
     /// Adds `count` errors of `code` (a count saturates at `u32::MAX`).
     pub fn add(&mut self, code: u8, count: u64) {
         let count = u32::try_from(count).unwrap_or(u32::MAX);

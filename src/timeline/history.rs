@@ -16,8 +16,13 @@ use std::net::IpAddr;
 pub const MERGE_SLACK_MS: u64 = 1000;
 /// The longest `sequence` kept, bytes (CSS's are about 20).
 pub const SEQUENCE_BYTES: usize = 128;
-/// What a stream costs beside its sessions: its key's box, its hash, the table's slot.
-const STREAM_OVERHEAD: usize = size_of::<History>() + size_of::<Box<str>>() + 16;
+/// What a stream costs beside its sessions: its table slot (its history,
+/// key's box, hash and the time it is queued under; a table between half
+/// and seven eighths full keeps about half a slot spare per stream) and
+/// its place in the queue (with room for as many stale ones, which the
+/// queue keeps at most).
+const STREAM_OVERHEAD: usize = SLOT + SLOT / 2 + 2 * size_of::<(u64, u64)>();
+const SLOT: usize = size_of::<History>() + size_of::<Box<str>>() + 2 * size_of::<u64>() + 1;
 
 /// The per-stream bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,13 +109,6 @@ pub struct Interval {
     pub errors: ErrorCounts,
 }
 
-impl Interval {
-    /// Its own size and its error list's heap.
-    fn bytes(&self) -> usize {
-        size_of::<Self>() + self.errors.heap_bytes()
-    }
-}
-
 /// What a report adds: its span and what it says.
 #[derive(Debug, Clone, Copy)]
 pub struct Bad<'a> {
@@ -171,11 +169,12 @@ impl Session {
         }
     }
 
-    /// The time it counts as last seen for its age: a session with no end
-    /// lasts until now, but not longer than `live_ttl_ms` past its last callback.
-    fn age_mark(&self, now_ms: u64, live_ttl_ms: u64) -> u64 {
+    /// The time it counts as last seen, for its age and the memory cap: a
+    /// session with no end is live, seen until `live_ttl_ms` past its last
+    /// callback (so, for a cutoff before now, seen now).
+    fn mark(&self, live_ttl_ms: u64) -> u64 {
         if self.end.is_none() && self.start_ms.is_some() {
-            now_ms.min(self.last_ms.saturating_add(live_ttl_ms))
+            self.last_ms.saturating_add(live_ttl_ms)
         } else {
             self.last_ms
         }
@@ -209,6 +208,11 @@ impl Session {
             self.error_bytes += errors.heap_bytes();
             let iv =
                 Interval { from_ms: bad.from_ms, to_ms: bad.to_ms, reports: 1, worst_gap_ms: bad.worst_gap_ms, errors };
+            // A session never seen to start (a flood's) gets room for one
+            // at first: most have no more. Others double from four.
+            if self.intervals.capacity() == 0 && self.start_ms.is_none() {
+                self.intervals.reserve_exact(1);
+            }
             self.intervals.insert(i, iv);
             i
         };
@@ -281,7 +285,8 @@ fn touches(a: &Interval, b: &Interval) -> bool {
 
 impl History {
     pub fn new(key_len: usize) -> Self {
-        Self { sessions: VecDeque::new(), intervals: 0, bytes: STREAM_OVERHEAD + key_len, key_len }
+        // Room for one session at first (most streams push one a day), then doubling.
+        Self { sessions: VecDeque::with_capacity(1), intervals: 0, bytes: STREAM_OVERHEAD + key_len, key_len }
     }
 
     /// The estimate of the memory it holds, its key included.
@@ -320,19 +325,19 @@ impl History {
             s.end = Some(End { at_ms, errcode: None });
             s.seen(at_ms);
         }
-        let s = self.session(hash, sequence, start_ms);
+        let s = self.session(hash, sequence, start_ms).0;
         s.start_ms = Some(start_ms);
         s.seen(start_ms);
         (s.node, s.region) = node;
         self.settle();
     }
 
-    /// A push end at `at_ms` (its session's start at `start_ms` if the
-    /// lifecycle store knew it). An end of a session already closed by a
-    /// later start gives it its errcode, not a later time.
+    /// A push end at `at_ms`, after `duration_ms` if it said. An end of a
+    /// session already closed by a later start gives it its errcode, not a
+    /// later time.
     pub fn end(&mut self, hash: u64, sequence: &str, at_ms: u64, errcode: i64, duration_ms: Option<u64>) {
         let first = duration_ms.map_or(at_ms, |d| at_ms.saturating_sub(d));
-        let s = self.session(hash, sequence, first);
+        let s = self.session(hash, sequence, first).0;
         match &mut s.end {
             Some(end) if end.errcode.is_none() => end.errcode = Some(errcode),
             Some(_) => {}
@@ -353,35 +358,36 @@ impl History {
     pub fn report(&mut self, hash: u64, sequence: &str, facts: &Facts, bad: &Bad<'_>) {
         // The hot path: the estimate follows the one session touched, and
         // the order is checked only if that session's first time moved.
-        let count = self.sessions.len();
-        let s = self.session(hash, sequence, bad.from_ms);
+        let (s, new) = self.session(hash, sequence, bad.from_ms);
         let (bytes, first_ms) = (s.bytes(), s.first_ms);
         s.learn(facts);
         let added = s.add(bad);
         let (after, moved) = (s.bytes(), s.first_ms != first_ms);
         self.intervals = self.intervals.saturating_add_signed(added);
-        if moved || self.sessions.len() != count {
+        if moved || new {
             self.settle();
         } else {
             self.bytes = self.bytes - bytes + after;
         }
     }
 
-    /// The session `hash`, made (at `at_ms`) if it is not there yet.
-    fn session(&mut self, hash: u64, sequence: &str, at_ms: u64) -> &mut Session {
+    /// The session `hash`, made (at `at_ms`) if it is not there yet, and
+    /// whether it is new or learnt its sequence (its estimate changed).
+    fn session(&mut self, hash: u64, sequence: &str, at_ms: u64) -> (&mut Session, bool) {
         let found = self.sessions.iter().rposition(|s| s.hash == hash);
-        let i = match found {
-            Some(i) => i,
+        let (i, mut changed) = match found {
+            Some(i) => (i, false),
             None => {
                 self.sessions.push_back(Session::new(hash, sequence, at_ms));
-                self.sessions.len() - 1
+                (self.sessions.len() - 1, true)
             }
         };
         let s = &mut self.sessions[i];
         if s.sequence.is_empty() && !sequence.is_empty() {
             s.sequence = crate::text::cap(sequence, SEQUENCE_BYTES).into();
+            changed = true;
         }
-        s
+        (s, changed)
     }
 
     /// Keeps the sessions in time order and the estimate current.
@@ -389,23 +395,30 @@ impl History {
         if !self.sessions.iter().zip(self.sessions.iter().skip(1)).all(|(a, b)| a.first_ms <= b.first_ms) {
             self.sessions.make_contiguous().sort_by_key(|s| s.first_ms);
         }
-        self.bytes = STREAM_OVERHEAD + self.key_len + self.sessions.iter().map(Session::bytes).sum::<usize>();
+        // Room for sessions not in use counts too (as the stream's own).
+        let spare = (self.sessions.capacity() - self.sessions.len()) * size_of::<Session>();
+        self.bytes = STREAM_OVERHEAD + self.key_len + spare + self.sessions.iter().map(Session::bytes).sum::<usize>();
     }
 
     /// Applies the per-stream bounds at `now_ms`: what is older than the
     /// age goes, then the oldest sessions past the count, then the oldest
     /// intervals past theirs.
+    #[inline]
     pub fn trim(&mut self, bounds: &Bounds, now_ms: u64) -> Trimmed {
-        let mut trimmed = Trimmed::default();
         let cutoff = now_ms.saturating_sub(bounds.max_age_ms);
-        // Most streams hold nothing that old: one comparison.
-        let aged = self.sessions.front().is_some_and(|s| s.first_ms < cutoff)
-            && self.sessions.iter().any(|s| {
-                s.age_mark(now_ms, bounds.live_ttl_ms) < cutoff
-                    || s.intervals.first().is_some_and(|iv| iv.to_ms < cutoff)
-            });
-        if aged {
-            self.drop_before(cutoff, |s| s.age_mark(now_ms, bounds.live_ttl_ms), false);
+        // Most updates find nothing to do: three comparisons, inline.
+        let old = self.sessions.front().is_some_and(|s| s.first_ms < cutoff);
+        if !old && self.sessions.len() <= bounds.max_sessions && self.intervals <= bounds.max_intervals {
+            return Trimmed::default();
+        }
+        self.trim_over(bounds, cutoff, old)
+    }
+
+    /// [`Self::trim`] once something may be past a bound.
+    fn trim_over(&mut self, bounds: &Bounds, cutoff: u64, old: bool) -> Trimmed {
+        let mut trimmed = Trimmed::default();
+        if old && self.oldest_ms(bounds.live_ttl_ms) < cutoff {
+            self.drop_before(cutoff, bounds.live_ttl_ms, false);
         }
         while self.sessions.len() > bounds.max_sessions {
             let s = self.sessions.pop_front().expect("more sessions than the bound");
@@ -428,8 +441,9 @@ impl History {
     }
 
     /// Drops what was last seen before `cutoff_ms` (sessions by their
-    /// `mark`, intervals by their end); returns what went.
-    fn drop_before(&mut self, cutoff_ms: u64, mark: impl Fn(&Session) -> u64, exact: bool) -> Dropped {
+    /// [`Session::mark`], intervals by their end); returns what went.
+    fn drop_before(&mut self, cutoff_ms: u64, live_ttl_ms: u64, exact: bool) -> Dropped {
+        let mark = |s: &Session| s.mark(live_ttl_ms);
         let mut dropped = Dropped::default();
         let intervals = &mut self.intervals;
         self.sessions.retain_mut(|s| {
@@ -443,31 +457,26 @@ impl History {
             dropped.sessions += u64::from(!keep);
             keep
         });
+        if dropped.sessions > 0 && (exact || self.sessions.capacity() > 2 * self.sessions.len() + 4) {
+            self.sessions.shrink_to_fit();
+        }
         self.settle();
         dropped
     }
 
-    /// For the memory cap: drops everything last seen before `cutoff_ms`.
-    pub fn evict_before(&mut self, cutoff_ms: u64) -> Dropped {
-        self.drop_before(cutoff_ms, |s| s.last_ms, true)
+    /// For the memory cap: drops everything last seen before `cutoff_ms`
+    /// (a live session: `live_ttl_ms` past its last callback).
+    pub fn evict_before(&mut self, cutoff_ms: u64, live_ttl_ms: u64) -> Dropped {
+        self.drop_before(cutoff_ms, live_ttl_ms, true)
     }
 
-    /// Calls `f` with (last seen ms, bytes) of each part [`Self::evict_before`]
-    /// drops by its time: each interval, each session's own part, and the
-    /// stream's overhead at its latest time.
-    pub fn parts(&self, mut f: impl FnMut(u64, usize)) {
-        let mut latest = 0;
-        for s in &self.sessions {
-            let mut own = s.bytes();
-            for iv in &s.intervals {
-                let bytes = iv.bytes();
-                own -= bytes;
-                f(iv.to_ms, bytes);
-            }
-            f(s.last_ms, own);
-            latest = latest.max(s.last_ms);
-        }
-        f(latest, STREAM_OVERHEAD + self.key_len);
+    /// When its oldest part counts as last seen (what the age bound and
+    /// the memory cap go by): the earliest of its sessions' marks and
+    /// their first intervals' ends; `u64::MAX` when it holds nothing.
+    /// Everything before it stays until a cutoff passes it.
+    pub fn oldest_ms(&self, live_ttl_ms: u64) -> u64 {
+        let oldest = |s: &Session| s.intervals.first().map_or_else(|| s.mark(live_ttl_ms), |iv| iv.to_ms);
+        self.sessions.iter().map(oldest).min().unwrap_or(u64::MAX)
     }
 
     /// Puts back a session read from a state file; the caller trims after.
@@ -672,10 +681,9 @@ mod tests {
         assert!(one > empty + size_of::<Session>() + size_of::<Interval>(), "{one}");
         h.report(1, "q", &Facts::default(), &bad(T + 5000, T + 10_000, &[(6, 1)], 0));
         assert_eq!(h.bytes(), one, "a merged report costs nothing");
-        let mut parts = 0;
-        h.parts(|_, bytes| parts += bytes);
-        assert_eq!(parts, h.bytes());
-        assert_eq!(h.evict_before(T + 20_000), Dropped { sessions: 1, intervals: 1 });
-        assert_eq!(h.bytes(), empty);
+        assert_eq!(h.oldest_ms(BOUNDS.live_ttl_ms), T + 10_000, "its one interval's end");
+        assert_eq!(h.evict_before(T + 10_000, BOUNDS.live_ttl_ms), Dropped::default(), "nothing before it");
+        assert_eq!(h.evict_before(T + 10_001, BOUNDS.live_ttl_ms), Dropped { sessions: 1, intervals: 1 });
+        assert_eq!((h.bytes(), h.oldest_ms(BOUNDS.live_ttl_ms)), (empty, u64::MAX));
     }
 }

@@ -161,6 +161,7 @@ fn a_crafted_file_cannot_write_into_the_metrics_page() {
     assert!(!m.text.contains("injected_total"), "{}", m.text);
     assert!(app.log().contains("could not have been written by an exporter"), "{}", app.log());
     assert_eq!(m.get("css_push_state_restored_streams", &[]), Some(0.0));
+    assert_eq!(m.get("css_push_timeline_streams", &[]), Some(0.0), "nor is its history restored");
     let foreign = m.text.lines().filter(|l| !l.is_empty() && !l.starts_with('#'));
     let foreign: Vec<_> = foreign.filter(|l| !l.starts_with("css_push_") && !l.starts_with("process_")).collect();
     assert!(foreign.is_empty(), "{foreign:?}");

@@ -8,17 +8,6 @@ use std::time::{Duration, Instant};
 
 const KEY: &str = "status-page-test-key-7f3a";
 
-/// GETs `path` from the metrics listener: (status, body).
-async fn get(app: &TestApp, path: &str, auth: Option<(&str, &str)>) -> (u16, String) {
-    let mut req = app.client.get(format!("{}{path}", app.metrics_base));
-    if let Some((user, password)) = auth {
-        req = req.basic_auth(user, password);
-    }
-    let mut res = req.send().await.expect("request sent");
-    let body = res.body().limit(16 << 20).await.expect("body read");
-    (res.status().as_u16(), String::from_utf8(body.to_vec()).expect("UTF-8"))
-}
-
 async fn status(app: &TestApp) -> Value {
     let (code, body) = get(app, "/api/v1/status", None).await;
     assert_eq!(code, 200, "{body}");
@@ -110,6 +99,7 @@ async fn each_callback_is_listed_with_its_outcome_and_reason_and_no_secret() {
     assert_eq!(flags, expected);
     assert_eq!([bounds[0].1, bounds[2].1, bounds[3].1, bounds[4].1, bounds[5].1], [1, 1, 0, 1, 0]);
     assert!(bounds[1].1 > 0, "the stream's and its pair's series are counted");
+    assert!(bounds[6].1 > 0, "the stream's history is counted");
 
     // Nothing secret, in the JSON or on the page.
     let (_, page) = get(&app, "/", None).await;
@@ -316,12 +306,7 @@ async fn a_pair_whose_pushes_ended_is_told_from_one_without_lifecycle_callbacks(
 
 #[actix_web::test]
 async fn the_status_page_sits_with_metrics_behind_the_same_guard() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("web-config.yml");
-    std::fs::write(&config, format!("basic_auth_users:\n  prometheus: '{}'\n", bcrypt::hash("pw", 4).unwrap()))
-        .unwrap();
-    let app =
-        spawn_app(&["--web-config-file", config.to_str().unwrap(), "--metrics-listen-address", "127.0.0.1:0"]).await;
+    let (app, _config) = spawn_guarded_app().await;
     for path in ["/", "/api/v1/status"] {
         assert_eq!(get(&app, path, None).await.0, 401, "{path} without credentials");
         assert_eq!(get(&app, path, Some(("prometheus", "wrong"))).await.0, 401, "{path}");

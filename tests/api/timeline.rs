@@ -28,7 +28,7 @@ async fn post(app: &TestApp, body: Value) {
 
 /// The API's answer for the stream, which must exist.
 async fn history(app: &TestApp, domain: &str, stream: &str) -> Value {
-    let (code, body) = app.get(&format!("/api/v1/{}", stream_page(domain, "live", stream)), None).await;
+    let (code, body) = get(app, &format!("/api/v1/{}", stream_page(domain, "live", stream)), None).await;
     assert_eq!(code, 200, "{body}");
     serde_json::from_str(&body).expect("JSON")
 }
@@ -104,13 +104,13 @@ async fn a_streams_sessions_carry_their_merged_bad_intervals() {
     }
 
     // The status page links the stream to its page, which tells the same.
-    let (_, status) = app.get("/api/v1/status", None).await;
+    let (_, status) = get(&app, "/api/v1/status", None).await;
     let status: Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status["reports"][0]["page"], "streams/push.example.com/live/room-1001");
     assert_eq!(status["top_streams"]["streams"][0]["page"], "streams/push.example.com/live/room-1001");
-    let (_, page) = app.get("/", None).await;
+    let (_, page) = get(&app, "/", None).await;
     assert!(page.contains("<a class=\"stream\" href=\"streams/push.example.com/live/room-1001\">"), "{page}");
-    let (code, page) = app.get("/streams/push.example.com/live/room-1001", None).await;
+    let (code, page) = get(&app, "/streams/push.example.com/live/room-1001", None).await;
     assert_eq!(code, 200);
     assert!(page.contains("Bad since 2025-11-24T16:00:30Z (10 s)") && page.contains("seq-2"), "{page}");
     app.stop().await;
@@ -147,7 +147,7 @@ async fn the_bounds_keep_the_newest_and_count_what_they_drop() {
     post(&app, start("s", "seq-4", now - 400).end(400_000, 1, "stopped").json()).await;
     app.clock.advance(Duration::from_secs(86_400 + 60));
     app.wait_for(|m| m.get("css_push_timeline_streams", &[]) == Some(0.0)).await;
-    let (code, body) = app.get(&format!("/api/v1/{}", stream_page(D, "live", "s")), None).await;
+    let (code, body) = get(&app, &format!("/api/v1/{}", stream_page(D, "live", "s")), None).await;
     assert_eq!(code, 404, "{body}");
     app.stop().await;
 }
@@ -158,14 +158,67 @@ async fn past_the_memory_cap_the_oldest_history_of_any_stream_goes_first() {
     for i in 0..120i64 {
         post(&app, bad(&format!("s{i}"), "q", -600_000 + i * 1000).json()).await;
     }
-    let m = app.metrics().await;
+    // The expiry timer (every 20 ms here) keeps the cap.
+    let m = app.wait_for(|m| m.get("css_push_timeline_bytes", &[]).is_some_and(|b| b <= 30_000.0)).await;
     let (used, limit) = (m.get("css_push_timeline_bytes", &[]).unwrap(), m.get("css_push_timeline_bytes_limit", &[]));
     assert!(used <= 30_000.0 && limit == Some(30_000.0), "{used} {limit:?}");
     assert!(m.sum("css_push_timeline_dropped_total", &[("bound", "memory")]) > 0.0, "{}", m.text);
     let kept = m.get("css_push_timeline_streams", &[]).unwrap();
     assert!(kept > 10.0 && kept < 120.0, "{kept}");
-    assert_eq!(app.get(&format!("/api/v1/{}", stream_page(D, "live", "s0")), None).await.0, 404, "the oldest went");
+    assert_eq!(get(&app, &format!("/api/v1/{}", stream_page(D, "live", "s0")), None).await.0, 404, "the oldest went");
     history(&app, D, "s119").await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_flood_of_new_streams_is_held_to_the_cap_oldest_first_and_the_exporter_answers_throughout() {
+    const FLOOD: usize = 20_000;
+    const CAP: f64 = 1_000_000.0;
+    // The expiry timer runs every 20 ms (as it did when a flood like this
+    // stalled the exporter: each pass walked every history). Few streams
+    // with their own series, and room for 100 report-only streams in the
+    // SLO accounting (whose pass walks those it has), so that neither a
+    // scrape nor the timer's pass outgrows the test's client.
+    let flags = ["--timeline-max-bytes", "1000000", "--max-streams", "100", "--max-live-streams", "1000"];
+    let app = spawn_app(&flags).await;
+    let now = NOW_SECS.cast_signed();
+    post(&app, start("watched", "seq-1", now).json()).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    // Reports of never-started streams, each newer than the one before.
+    let flood = actix_web::rt::task::spawn_blocking(move || {
+        let ghost = |i: usize| bad(&format!("ghost-{i}"), "q", -600_000 + i64::try_from(i).unwrap()).json().to_string();
+        crate::raw_http::pipelined(&addr, FLOOD, 4, deadline, ghost)
+    });
+    // Meanwhile a started stream reports, its page is read and /metrics
+    // scraped: each answered (within the client's 5 s), the cap held but
+    // for the updates in flight (a few hundred bytes each).
+    let (mut probes, mut most) = (0, 0.0f64);
+    while !flood.is_finished() && std::time::Instant::now() < deadline {
+        post(&app, bad("watched", "seq-1", probes * 5000).json()).await;
+        history(&app, D, "watched").await;
+        let (code, text) = get(&app, "/metrics", None).await;
+        assert_eq!(code, 200);
+        most = most.max(Metrics::parse(&text).get("css_push_timeline_bytes", &[]).unwrap());
+        probes += 1;
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(flood.await.unwrap(), FLOOD, "every report answered 200");
+    assert!(probes > 0 && most <= CAP * 1.01, "{probes} probes, at most {most} bytes");
+    let m = app.metrics().await;
+    let (used, kept) =
+        (m.get("css_push_timeline_bytes", &[]).unwrap(), m.get("css_push_timeline_streams", &[]).unwrap());
+    assert!(used <= CAP && kept > 100.0 && kept < 10_000.0, "{used} bytes, {kept} streams");
+    // Every ghost whose history went is counted: its one session and interval.
+    let gone = (FLOOD + 1) as f64 - kept;
+    let dropped = |item| m.get("css_push_timeline_dropped_total", &[("bound", "memory"), ("item", item)]).unwrap();
+    assert_eq!((dropped("session"), dropped("interval")), (gone, gone), "{}", m.text);
+    // The oldest went, the newest stayed, and the live stream kept its story.
+    let page = |s: &str| format!("/api/v1/{}", stream_page(D, "live", s));
+    assert_eq!(get(&app, &page("ghost-0"), None).await.0, 404);
+    history(&app, D, &format!("ghost-{}", FLOOD - 1)).await;
+    let watched = history(&app, D, "watched").await;
+    assert_eq!(watched["sessions"][0]["bad_intervals"].as_array().map(Vec::len), Some(1), "{watched}");
     app.stop().await;
 }
 
@@ -182,8 +235,8 @@ async fn names_are_matched_as_labels_and_secrets_never_shown() {
     assert_eq!(h["stream"], capped);
     assert_eq!(history(&app, D, capped).await["stream"], capped, "the capped name is the same stream");
     let by_hand = "/api/v1/streams/push.example.com/live/a%2Fb%20%25%22%3C%E7%9B%B4%E6%92%AD%3E-";
-    assert_eq!(app.get(by_hand, None).await.0, 200);
-    let (code, page) = app.get(&format!("/{}", stream_page(D, "live", name)), None).await;
+    assert_eq!(get(&app, by_hand, None).await.0, 200);
+    let (code, page) = get(&app, &format!("/{}", stream_page(D, "live", name)), None).await;
     assert_eq!(code, 200);
     assert!(page.contains("a/b %&quot;&lt;直播&gt;-") && !page.contains("<直播>"), "{page}");
     let json = h.to_string();
@@ -192,7 +245,7 @@ async fn names_are_matched_as_labels_and_secrets_never_shown() {
     }
 
     // Unknown, malformed and misshapen paths: JSON errors, never a panic.
-    let (code, body) = app.get("/api/v1/streams/push.example.com/live/nobody", None).await;
+    let (code, body) = get(&app, "/api/v1/streams/push.example.com/live/nobody", None).await;
     assert_eq!(code, 404);
     let error: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(error["code"], 404);
@@ -203,29 +256,24 @@ async fn names_are_matched_as_labels_and_secrets_never_shown() {
         ("/api/v1/streams/push.example.com/live", 404),
         ("/api/v1/streams/push.example.com/live/a/b", 404),
     ] {
-        let (code, body) = app.get(path, None).await;
+        let (code, body) = get(&app, path, None).await;
         assert_eq!(code, expected, "{path}: {body}");
         assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["code"], expected, "{path}");
     }
-    let (code, page) = app.get("/streams/push.example.com/live/nobody", None).await;
+    let (code, page) = get(&app, "/streams/push.example.com/live/nobody", None).await;
     assert!(code == 404 && page.contains("No recent history of this stream."), "{code}: {page}");
     app.stop().await;
 }
 
 #[actix_web::test]
 async fn the_stream_pages_sit_with_metrics_behind_the_same_guard_and_headers() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("web-config.yml");
-    std::fs::write(&config, format!("basic_auth_users:\n  prometheus: '{}'\n", bcrypt::hash("pw", 4).unwrap()))
-        .unwrap();
-    let app =
-        spawn_app(&["--web-config-file", config.to_str().unwrap(), "--metrics-listen-address", "127.0.0.1:0"]).await;
+    let (app, _config) = spawn_guarded_app().await;
     post(&app, bad("s", "q", 0).json()).await;
     let api = format!("/api/v1/{}", stream_page(D, "live", "s"));
     let page = format!("/{}", stream_page(D, "live", "s"));
     for path in [&api, &page] {
-        assert_eq!(app.get(path, None).await.0, 401, "{path} without credentials");
-        assert_eq!(app.get(path, Some(("prometheus", "pw"))).await.0, 200, "{path}");
+        assert_eq!(get(&app, path, None).await.0, 401, "{path} without credentials");
+        assert_eq!(get(&app, path, Some(("prometheus", "pw"))).await.0, 200, "{path}");
         let res = app.client.get(format!("{}{path}", app.base)).send().await.unwrap();
         assert_eq!(res.status().as_u16(), 404, "{path} is not on the callback listener");
     }

@@ -118,18 +118,6 @@ impl TestApp {
         (res.status().as_u16(), json)
     }
 
-    /// GETs `path` from the metrics listener, with basic auth if given:
-    /// the status and the body.
-    pub async fn get(&self, path: &str, auth: Option<(&str, &str)>) -> (u16, String) {
-        let mut req = self.client.get(format!("{}{path}", self.metrics_base));
-        if let Some((user, password)) = auth {
-            req = req.basic_auth(user, password);
-        }
-        let mut res = req.send().await.expect("request sent");
-        let body = res.body().limit(16 << 20).await.expect("body read");
-        (res.status().as_u16(), String::from_utf8(body.to_vec()).expect("UTF-8"))
-    }
-
     /// The /metrics page, parsed: rendered after the last one this test
     /// saw (see [`NewRender`]).
     pub async fn metrics(&self) -> Metrics {
@@ -175,6 +163,31 @@ impl TestApp {
     pub async fn stopped(&mut self) -> std::io::Result<()> {
         self.stopped.take().expect("awaited once").await.expect("the server task did not panic")
     }
+}
+
+/// GETs `path` from the metrics listener, with basic auth if given:
+/// (status, body).
+pub async fn get(app: &TestApp, path: &str, auth: Option<(&str, &str)>) -> (u16, String) {
+    let mut req = app.client.get(format!("{}{path}", app.metrics_base));
+    if let Some((user, password)) = auth {
+        req = req.basic_auth(user, password);
+    }
+    let mut res = req.send().await.expect("request sent");
+    let body = res.body().limit(16 << 20).await.expect("body read");
+    (res.status().as_u16(), String::from_utf8(body.to_vec()).expect("UTF-8"))
+}
+
+/// An exporter whose metrics listener (split from the callback one) asks
+/// for basic auth: user `prometheus`, password `pw`. The temp dir holds
+/// its web config.
+pub async fn spawn_guarded_app() -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("web-config.yml");
+    std::fs::write(&config, format!("basic_auth_users:\n  prometheus: '{}'\n", bcrypt::hash("pw", 4).unwrap()))
+        .unwrap();
+    let app =
+        spawn_app(&["--web-config-file", config.to_str().unwrap(), "--metrics-listen-address", "127.0.0.1:0"]).await;
+    (app, dir)
 }
 
 /// One sample of a text exposition.

@@ -2,7 +2,7 @@
 //! hides: slow bodies, exact headers, `HEAD`, closed connections.
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// An answer read whole from a raw HTTP/1.1 exchange.
 pub struct Answer {
@@ -68,4 +68,74 @@ pub fn get_from(source: [u8; 4], addr: &str, path: &str, headers: &str) -> std::
     let mut head = [0u8; 12];
     conn.read_exact(&mut head)?;
     Ok(String::from_utf8_lossy(&head[9..12]).parse().unwrap_or(0))
+}
+
+/// Posts `count` bodies over `connections` keep-alive connections, in
+/// pipelined batches of [`BATCH`]; the number answered 200. Bounded in
+/// count and, through `deadline`, in time.
+pub fn pipelined(
+    addr: &str,
+    count: usize,
+    connections: usize,
+    deadline: Instant,
+    body: impl Fn(usize) -> String + Sync,
+) -> usize {
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..connections)
+            .map(|c| {
+                let body = &body;
+                scope.spawn(move || {
+                    let mut stream = TcpStream::connect(addr).expect("connect");
+                    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                    let mine: Vec<usize> = (c..count).step_by(connections).collect();
+                    let mut ok = 0;
+                    for batch in mine.chunks(BATCH) {
+                        if Instant::now() > deadline {
+                            break;
+                        }
+                        let mut out = Vec::with_capacity(batch.len() * 600);
+                        for &i in batch {
+                            let b = body(i);
+                            let head = format!(
+                                "POST /callback HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                                b.len()
+                            );
+                            out.extend_from_slice(head.as_bytes());
+                            out.extend_from_slice(b.as_bytes());
+                        }
+                        stream.write_all(&out).expect("write");
+                        ok += read_answers(&mut stream, batch.len());
+                    }
+                    ok
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    })
+}
+
+/// Pipelined requests sent at once per connection.
+const BATCH: usize = 64;
+
+/// Reads `expected` pipelined answers; how many were 200.
+fn read_answers(stream: &mut TcpStream, expected: usize) -> usize {
+    let (mut ok, mut seen, mut pending) = (0, 0, Vec::<u8>::new());
+    let mut buf = vec![0; 1 << 16];
+    while seen < expected {
+        let n = stream.read(&mut buf).expect("answers within the read timeout");
+        assert!(n > 0, "the server closed the connection after {seen} of {expected} answers");
+        pending.extend_from_slice(&buf[..n]);
+        // Each answer starts with its status line; bodies are short JSON.
+        let mut at = 0;
+        while let Some(i) = pending[at..].windows(9).position(|w| w == b"HTTP/1.1 ") {
+            if pending.len() < at + i + 12 {
+                break;
+            }
+            seen += 1;
+            ok += usize::from(&pending[at + i + 9..at + i + 12] == b"200");
+            at += i + 12;
+        }
+        pending.drain(..at);
+    }
+    ok
 }
