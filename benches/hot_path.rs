@@ -175,8 +175,8 @@ struct Sessions {
 }
 
 impl Sessions {
-    fn start(streams: u64, nodes: u64) -> Self {
-        let config = Config::from_flags(["--callback-key", KEY]).unwrap();
+    fn start(streams: u64, nodes: u64, flags: &[&str]) -> Self {
+        let config = Config::from_flags(["--callback-key", KEY].iter().chain(flags).copied()).unwrap();
         let clock = Arc::new(ManualClock::new(Duration::from_secs(T0)));
         let exporter = Exporter::new(&config, clock.clone() as Arc<dyn Clock>);
         let t = (T0 + 600).cast_signed();
@@ -209,17 +209,20 @@ impl Sessions {
 }
 
 /// Bytes the exporter holds per push session (its lifecycle record, the
-/// stream's liveness and any node breakdown), pushing through 100 nodes.
+/// stream's liveness, any node breakdown and its stream history), pushing
+/// through 100 nodes; and without stream histories, to tell their share.
 fn memory_per_sessions(sessions: u64) {
-    let before = HELD.load(Ordering::Relaxed);
-    let pushing = Sessions::start(sessions, 100);
-    let held = HELD.load(Ordering::Relaxed) - before;
-    println!(
-        "memory of {sessions} push sessions on 100 nodes: {:.1} MB, {} bytes per session",
-        held as f64 / 1e6,
-        held / sessions.cast_signed()
-    );
-    drop(pushing);
+    for (flags, what) in [(&[][..], "with stream histories"), (&["--timeline-max-bytes", "0"][..], "without")] {
+        let before = HELD.load(Ordering::Relaxed);
+        let pushing = Sessions::start(sessions, 100, flags);
+        let held = HELD.load(Ordering::Relaxed) - before;
+        println!(
+            "memory of {sessions} push sessions on 100 nodes, {what}: {:.1} MB, {} bytes per session",
+            held as f64 / 1e6,
+            held / sessions.cast_signed()
+        );
+        drop(pushing);
+    }
 }
 
 criterion_group! {
@@ -234,7 +237,7 @@ fn main() {
     match std::env::var("HOT_PATH_CALLGRIND").as_deref() {
         Ok("seed") => return callgrind(),
         Ok(_) => {
-            let mut pushing = Sessions::start(1000, 50);
+            let mut pushing = Sessions::start(1000, 50, &[]);
             for _ in 0..20_000 {
                 let body = pushing.next();
                 assert_eq!(pushing.exporter.handle(&body, None).outcome, Outcome::Accepted);
