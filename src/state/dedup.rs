@@ -130,6 +130,13 @@ impl Dedup {
         Seen::First { evicted_early }
     }
 
+    /// Whether `id` is remembered at `now`, without recording it.
+    pub fn holds(&self, id: u64, now_secs: u64) -> bool {
+        let mut inner = self.shard(id);
+        inner.expire(now_secs);
+        inner.seen.contains(&id)
+    }
+
     /// Puts back an identity from a snapshot, remembered at most a window
     /// from `now`; give them oldest first.
     pub fn restore(&self, id: u64, expires_secs: u64, now_secs: u64) {
