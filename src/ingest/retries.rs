@@ -9,21 +9,27 @@
 //! that matches the same `t` (the keys are fixed for the process's life). A
 //! retry is still checked against its `t` window and the duplicate memory
 //! as it is now; when its identity was forgotten there, the full path runs.
-//! The table is lossy (a newer body takes its slot): a body not found here
-//! is handled in full, as before.
+//! The table is lossy (two bodies a bucket, the newer first): a body not
+//! found here is handled in full, as before.
 use crate::sync::lock;
 use std::sync::Mutex;
 use xxhash_rust::xxh3::xxh3_128_with_seed;
 
-/// Most slots: 2.5 MiB, a few seconds of callbacks at the highest rates
+/// Most bodies held: 2.3 MiB, a second of callbacks at the highest rates
 /// measured, minutes at CSS's usual one report per stream every 5 s.
 const MAX_SLOTS: usize = 1 << 16;
 
+/// Bodies a bucket holds: a body is lost only when two newer ones fall in
+/// its bucket, not one.
+const WAYS: usize = 2;
+
 pub struct Retries {
     seed: u64,
-    /// Picks a body's slot from its hash: the slot count, a power of two, less one.
+    /// Picks a body's bucket from its hash: the bucket count, a power of
+    /// two, less one.
     mask: u64,
-    slots: Box<[Mutex<Slot>]>,
+    /// The newer body first in each.
+    buckets: Box<[Mutex<[Slot; WAYS]>]>,
 }
 
 /// A body as seen before, if its slot still holds it.
@@ -43,9 +49,9 @@ pub struct Remembered {
     pub identity: u64,
 }
 
-/// Where a body's slot is, and whether it holds the body.
+/// Where a body's bucket is, and what it holds of the body.
 pub struct Probe {
-    slot: usize,
+    bucket: usize,
     tag: u64,
     pub found: Option<Remembered>,
 }
@@ -55,29 +61,34 @@ impl Retries {
     /// [`MAX_SLOTS`]; none turns it off), keyed with a random seed so that
     /// bodies cannot be made to collide from outside.
     pub fn new(slots: usize) -> Self {
-        let count = if slots == 0 { 0 } else { slots.next_power_of_two().min(MAX_SLOTS) };
-        let slots = (0..count).map(|_| Mutex::default()).collect();
-        Self { seed: rand::random(), mask: (count as u64).wrapping_sub(1), slots }
+        let count = if slots == 0 { 0 } else { slots.next_power_of_two().clamp(WAYS, MAX_SLOTS) / WAYS };
+        let buckets = (0..count).map(|_| Mutex::default()).collect();
+        Self { seed: rand::random(), mask: (count as u64).wrapping_sub(1), buckets }
     }
 
     /// Looks `body` up.
     pub fn probe(&self, body: &[u8]) -> Probe {
-        if self.slots.is_empty() {
-            return Probe { slot: 0, tag: 0, found: None };
+        if self.buckets.is_empty() {
+            return Probe { bucket: 0, tag: 0, found: None };
         }
-        // 128 bits: the low pick the slot, the high 64 (never 0 here) tell
-        // the body from the others hashed to that slot.
+        // 128 bits: the low pick the bucket, the high 64 (never 0 here)
+        // tell the body from the others hashed to that bucket.
         let hash = xxh3_128_with_seed(body, self.seed);
-        let slot = usize::try_from(hash as u64 & self.mask).expect("below the slot count");
+        let bucket = usize::try_from(hash as u64 & self.mask).expect("below the bucket count");
         let tag = ((hash >> 64) as u64).max(1);
-        let held = *lock(&self.slots[slot]);
-        Probe { slot, tag, found: (held.tag == tag).then_some(held.body) }
+        let found = lock(&self.buckets[bucket]).iter().find(|slot| slot.tag == tag).map(|slot| slot.body);
+        Probe { bucket, tag, found }
     }
 
-    /// Remembers what the full path found in the body `probe` looked up.
+    /// Remembers what the full path found in the body `probe` looked up,
+    /// first in its bucket; the older one there goes.
     pub fn remember(&self, probe: &Probe, body: Remembered) {
-        if let Some(slot) = self.slots.get(probe.slot).filter(|_| probe.tag != 0) {
-            *lock(slot) = Slot { tag: probe.tag, body };
+        if let Some(bucket) = self.buckets.get(probe.bucket).filter(|_| probe.tag != 0) {
+            let mut slots = lock(bucket);
+            if slots[0].tag != probe.tag {
+                slots[1] = slots[0];
+            }
+            slots[0] = Slot { tag: probe.tag, body };
         }
     }
 }
@@ -99,13 +110,17 @@ mod tests {
     }
 
     #[test]
-    fn a_newer_body_takes_the_slot() {
+    fn a_bucket_keeps_the_two_newest() {
         let retries = Retries::new(1);
-        let (one, two) = (retries.probe(b"1"), retries.probe(b"2"));
-        retries.remember(&one, Remembered { t: None, identity: 1 });
-        retries.remember(&two, Remembered { t: None, identity: 2 });
-        assert_eq!(retries.probe(b"1").found, None);
-        assert_eq!(retries.probe(b"2").found, Some(Remembered { t: None, identity: 2 }));
+        let remember = |body: &[u8], identity| retries.remember(&retries.probe(body), Remembered { t: None, identity });
+        let identity = |body: &[u8]| retries.probe(body).found.map(|r| r.identity);
+        remember(b"1", 1);
+        remember(b"2", 2);
+        assert_eq!((identity(b"1"), identity(b"2")), (Some(1), Some(2)));
+        remember(b"2", 2);
+        assert_eq!(identity(b"1"), Some(1), "remembered again, not twice");
+        remember(b"3", 3);
+        assert_eq!((identity(b"1"), identity(b"2"), identity(b"3")), (None, Some(2), Some(3)));
     }
 
     #[test]
