@@ -73,9 +73,10 @@ impl Retries {
         }
         // 128 bits: the low pick the bucket, the high 64 (never 0 here)
         // tell the body from the others hashed to that bucket.
-        let hash = xxh3_128_with_seed(body, self.seed);
-        let bucket = usize::try_from(hash as u64 & self.mask).expect("below the bucket count");
-        let tag = ((hash >> 64) as u64).max(1);
+        let hash = xxh3_128_with_seed(body, self.seed).to_le_bytes();
+        let half = |at: usize| u64::from_le_bytes(hash[at..at + 8].try_into().expect("8 bytes"));
+        let bucket = usize::try_from(half(0) & self.mask).expect("below the bucket count");
+        let tag = half(8).max(1);
         let found = lock(&self.buckets[bucket]).iter().find(|slot| slot.tag == tag).map(|slot| slot.body);
         Probe { bucket, tag, found }
     }
