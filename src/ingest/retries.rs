@@ -57,9 +57,9 @@ pub struct Probe {
 }
 
 impl Retries {
-    /// A table of `slots` (rounded up to a power of two, at most
-    /// [`MAX_SLOTS`]; none turns it off), keyed with a random seed so that
-    /// bodies cannot be made to collide from outside.
+    /// A table of `slots` bodies (rounded up to a power of two, at most
+    /// 65 536; none turns it off), keyed with a random seed so that bodies
+    /// cannot be made to collide from outside.
     pub fn new(slots: usize) -> Self {
         let count = if slots == 0 { 0 } else { slots.next_power_of_two().clamp(WAYS, MAX_SLOTS) / WAYS };
         let buckets = (0..count).map(|_| Mutex::default()).collect();
