@@ -307,6 +307,24 @@ impl serde::Serialize for EventType {
 /// Accepts a decimal value and `(msec)`, `msec`, `(ms)`, `ms` or no unit;
 /// anything else (a different unit, no number) is unreadable.
 pub fn parse_interval_ms(desc: &str) -> Option<f64> {
+    in_css_form(desc).or_else(|| read_interval_ms(desc))
+}
+
+/// The gap of a desc that ends as CSS writes it, `interval=` then whole
+/// milliseconds then `(msec)`, read without a search (four a report);
+/// `None` for any other.
+fn in_css_form(desc: &str) -> Option<f64> {
+    let head = desc.strip_suffix("(msec)")?;
+    let before = head.trim_end_matches(|c: char| c.is_ascii_digit());
+    let number = &head[before.len()..];
+    if !before.ends_with("interval=") || !(1..=15).contains(&number.len()) {
+        return None;
+    }
+    number.parse::<u64>().ok().map(|ms| ms as f64)
+}
+
+/// [`parse_interval_ms`] for any desc.
+fn read_interval_ms(desc: &str) -> Option<f64> {
     let rest = desc[after_last_interval(desc)?..].trim_start();
     let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
     let (number, unit) = rest.split_at(end);
@@ -393,6 +411,29 @@ mod tests {
         ];
         for &(desc, want) in table {
             assert_eq!(parse_interval_ms(desc), want, "{desc:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// CSS's form, read without a search, reads as the long way does.
+        #[test]
+        fn the_css_form_reads_as_any_desc(
+            head in "(frame too long, |interval|=|interval=| |[0-9]{1,3}|\\.|\\(msec\\)|\u{76f4}){0,4}",
+            number in "[0-9]{0,17}",
+            tail in "|\\(msec\\)|\\(msec\\)\\(msec\\)|ms|\\(ms\\)",
+        ) {
+            let desc = format!("{head}{number}{tail}");
+            if let Some(ms) = in_css_form(&desc) {
+                proptest::prop_assert_eq!(Some(ms), read_interval_ms(&desc), "{:?}", desc);
+            }
+        }
+    }
+
+    #[test]
+    fn css_form_is_read_without_a_search() {
+        assert_eq!(in_css_form("video frame arrive interval too long, interval=3046(msec)"), Some(3046.0));
+        for other in ["interval=12.5(msec)", "interval= 800(msec)", "interval=(msec)", "x=5(msec)", "interval=5ms"] {
+            assert_eq!(in_css_form(other), None, "{other:?}");
         }
     }
 

@@ -10,6 +10,7 @@ use crate::expose::{Collector, Exposition};
 use crate::ingest::event::{Observer, Observers};
 use crate::ingest::outcome::{Handled, Rejection};
 use crate::ingest::pipeline::Pipeline;
+use crate::ingest::retries::Retries;
 use crate::ingest::signature::Verifier;
 use crate::nodes::{self, NodeAccounting, NodeHealth};
 use crate::observe::auth::AuthFailures;
@@ -127,6 +128,7 @@ impl Exporter {
             state: state.clone(),
             dedup: dedup.clone(),
             verifier,
+            retries: Retries::new(limits.dedup_capacity),
             clock: clock.clone(),
             max_label_bytes: limits.max_label_bytes,
             observer: Arc::new(Observers(observers)),

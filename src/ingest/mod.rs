@@ -3,5 +3,6 @@
 pub mod event;
 pub mod outcome;
 pub mod pipeline;
+pub mod retries;
 pub mod signature;
 pub mod wire;

@@ -4,6 +4,7 @@
 use crate::catalog::{self, EndCause, EventType, Media, Region};
 use crate::ingest::event::{CallbackSeen, Observer, ReportAccepted, Transition};
 use crate::ingest::outcome::{Handled, Outcome, Rejection};
+use crate::ingest::retries::{Probe, Remembered, Retries};
 use crate::ingest::signature::{Verdict, Verifier};
 use crate::ingest::wire::{self, Head, ParseError, PushError, PushLifecycle};
 use crate::state::apps::AppSeries;
@@ -26,6 +27,8 @@ pub struct Pipeline {
     pub(crate) state: Arc<State>,
     pub(crate) dedup: Arc<Dedup>,
     pub(crate) verifier: Verifier,
+    /// Push errors seen before, by their bytes: a retry is told without a parse.
+    pub(crate) retries: Retries,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) max_label_bytes: usize,
     pub(crate) observer: Arc<dyn Observer>,
@@ -57,8 +60,12 @@ impl Pipeline {
     }
 
     fn process(&self, body: &[u8], now: Duration) -> Handled {
+        let probe = self.retries.probe(body);
+        if let Some(outcome) = probe.found.and_then(|body| self.retried(body, now)) {
+            return Handled { event_type: EventType::PushError, outcome };
+        }
         if let Some(p) = wire::push_error_in_one_pass(body) {
-            let outcome = self.verified(p.t, p.sign.as_deref(), now, || self.push_error(&p, now));
+            let outcome = self.verified(p.t, p.sign.as_deref(), now, || self.push_error(&p, now, Some(&probe)));
             return Handled { event_type: EventType::PushError, outcome };
         }
         let head: Head = match wire::parse(body) {
@@ -68,7 +75,7 @@ impl Pipeline {
         let event_type = EventType::of(head.event_type);
         let outcome = self.verified(head.t, head.sign.as_deref(), now, || match event_type {
             EventType::PushError => match wire::parse::<PushError>(body) {
-                Ok(p) => self.push_error(&p, now),
+                Ok(p) => self.push_error(&p, now, None),
                 Err(e) => malformed(e),
             },
             EventType::PushStart | EventType::PushEnd => self.lifecycle(head.event_type, body, now),
@@ -79,16 +86,27 @@ impl Pipeline {
 
     /// Runs `then` only for a callback whose signature passes.
     fn verified(&self, t: Option<i64>, sign: Option<&str>, now: Duration, then: impl FnOnce() -> Outcome) -> Outcome {
-        match self.verifier.verify(t, sign, now.as_secs()) {
-            Verdict::Unauthorized(why) => Outcome::Rejected(Rejection::Unauthorized(why)),
-            Verdict::Expired => Outcome::Rejected(Rejection::Expired),
-            Verdict::Valid | Verdict::Unchecked => then(),
-        }
+        refusal(self.verifier.verify(t, sign, now.as_secs())).unwrap_or_else(then)
     }
 
-    fn push_error(&self, p: &PushError, now: Duration) -> Outcome {
+    /// The outcome of a body seen before ([`Retries`]), as the full path
+    /// would find it, or `None` to run the full path: its `t` checked again,
+    /// then a duplicate if its event is still remembered.
+    fn retried(&self, body: Remembered, now: Duration) -> Option<Outcome> {
+        refusal(self.verifier.verify_again(body.t, now.as_secs()))
+            .or_else(|| self.dedup.holds(body.identity, now.as_secs()).then_some(Outcome::Duplicate))
+    }
+
+    /// A push error whose signature passed; remembered in `probe`'s slot
+    /// once its identity is known, if it was read in one pass.
+    fn push_error(&self, p: &PushError, now: Duration, probe: Option<&Probe>) -> Outcome {
         let names = [&*p.domain, &p.path, &p.stream_id, &p.sequence];
-        if self.seen_before(&EventKey::new(wire::EVENT_PUSH_ERROR, p.appid, names, p.data_time), now) {
+        let identity = self.dedup.identity(&EventKey::new(wire::EVENT_PUSH_ERROR, p.appid, names, p.data_time));
+        let again = self.dedup.check_and_insert(identity, now.as_secs()) == Seen::Again;
+        if let Some(probe) = probe {
+            self.retries.remember(probe, Remembered { t: p.t, identity });
+        }
+        if again {
             return Outcome::Duplicate;
         }
         self.record(p, now);
@@ -252,6 +270,77 @@ fn millis(now: Duration) -> u64 {
     u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The outcome of a callback `verdict` refuses; `None` if it passes.
+fn refusal(verdict: Verdict) -> Option<Outcome> {
+    match verdict {
+        Verdict::Unauthorized(why) => Some(Outcome::Rejected(Rejection::Unauthorized(why))),
+        Verdict::Expired => Some(Outcome::Rejected(Rejection::Expired)),
+        Verdict::Valid | Verdict::Unchecked => None,
+    }
+}
+
 fn malformed(e: ParseError) -> Outcome {
     Outcome::Rejected(Rejection::Malformed(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callback_body;
+    use crate::clock::ManualClock;
+    use crate::ingest::event::Observers;
+    use crate::Config;
+    use proptest::prelude::*;
+
+    const T0: u64 = 1_764_000_000;
+
+    /// A pipeline checking signatures with key "k", with or without the
+    /// table of bodies seen before.
+    fn pipeline(clock: &Arc<ManualClock>, retry_slots: usize) -> Pipeline {
+        let config = Config::from_flags(["--callback-key", "k"]).unwrap();
+        let limits = config.limits();
+        Pipeline {
+            state: Arc::new(State::new(&limits)),
+            // A short window and a small memory, so that both forget often.
+            dedup: Arc::new(Dedup::new(60, 8)),
+            verifier: Verifier::new(&config.callback_keys, 30, 900),
+            retries: Retries::new(retry_slots),
+            clock: clock.clone(),
+            max_label_bytes: limits.max_label_bytes,
+            observer: Arc::new(Observers(Vec::new())),
+        }
+    }
+
+    /// One of a few push errors: `data_time` tells them apart, and `t`
+    /// (or a wrong key) whether they pass; the same fields spaced out
+    /// are another body of the same event.
+    fn body(n: u8) -> Vec<u8> {
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/push-error-seed.json")).expect("the seed is JSON");
+        v["data_time"] = (1 + i64::from(n % 12)).into();
+        let key = if n % 7 == 6 { "wrong" } else { "k" };
+        callback_body::sign_json(&mut v, key, (T0 + u64::from(n % 3) * 200).cast_signed());
+        let text = if n % 5 == 4 { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) };
+        text.expect("a Value prints").into_bytes()
+    }
+
+    proptest! {
+        /// The table of bodies seen before changes no outcome: a pipeline
+        /// with it and one without answer every callback alike, as the
+        /// clock moves past windows and the duplicate memory (8 events)
+        /// forgets.
+        #[test]
+        fn a_retry_told_by_its_bytes_is_what_the_full_path_finds(
+            steps in prop::collection::vec((0u8..40, 0u64..100), 1..120),
+        ) {
+            let clock = Arc::new(ManualClock::new(Duration::from_secs(T0)));
+            let (with, without) = (pipeline(&clock, 4), pipeline(&clock, 0));
+            for (n, advance) in steps {
+                clock.advance(Duration::from_secs(advance / 10));
+                let body = body(n);
+                let outcome = with.handle(&body, None).outcome;
+                prop_assert_eq!(&outcome, &without.handle(&body, None).outcome, "body {}", n);
+            }
+        }
+    }
 }

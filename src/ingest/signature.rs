@@ -70,6 +70,19 @@ impl Verifier {
         if !self.matches(t, &given) {
             return Verdict::Unauthorized("sign does not match");
         }
+        self.in_window(t, now_secs)
+    }
+
+    /// The verdict on a callback [`Self::verify`] passed before, given its
+    /// `t`: only its window is checked again, the rest cannot have changed.
+    pub fn verify_again(&self, t: Option<i64>, now_secs: u64) -> Verdict {
+        match t {
+            Some(t) if self.enabled() => self.in_window(t, now_secs),
+            _ => self.verify(t, None, now_secs),
+        }
+    }
+
+    fn in_window(&self, t: i64, now_secs: u64) -> Verdict {
         let now = i64::try_from(now_secs).unwrap_or(i64::MAX);
         let deadline = t.saturating_add(i64::try_from(self.max_clock_skew_secs).unwrap_or(i64::MAX));
         if deadline < now {

@@ -70,7 +70,7 @@ pub type Events<'a> = SmallVec<[AbnormalEvent<'a>; 4]>;
 pub type Details<'a> = SmallVec<[Detail<'a>; 4]>;
 
 /// One error type's tally within a report interval.
-#[derive(Debug, PartialEq, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 pub struct AbnormalEvent<'a> {
     #[serde(rename = "type", deserialize_with = "uint")]
     pub kind: u64,
@@ -81,7 +81,7 @@ pub struct AbnormalEvent<'a> {
     pub detail: Details<'a>,
 }
 
-#[derive(Debug, PartialEq, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 pub struct Detail<'a> {
     #[serde(default, borrow)]
     pub desc: Cow<'a, str>,

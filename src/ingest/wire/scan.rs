@@ -6,13 +6,17 @@
 //! anything that is not well-formed JSON. serde then decides and explains,
 //! so this reading never accepts a body that serde refuses, nor reads one
 //! differently (`tests::agrees_with_serde` holds the two to that).
-use super::{int_in_str, AbnormalEvent, Detail, PushError, EVENT_PUSH_ERROR};
+//!
+//! The body is checked as UTF-8 once, whole (SIMD, `simdutf8`), so the
+//! strings it keeps are slices of that text, checked no more.
+use super::{int_in_str, AbnormalEvent, Detail, Events, PushError, EVENT_PUSH_ERROR};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 
 /// The body as a push error, if it is one written as CSS writes them.
 pub(super) fn push_error(body: &[u8]) -> Option<PushError<'_>> {
-    let mut s = Scanner { b: body, i: 0 };
+    // Text not UTF-8 is left to serde, which refuses it where it reads it.
+    let mut s = Scanner::new(simdutf8::basic::from_utf8(body).ok()?);
     let p = s.push_error()?;
     s.ws();
     (s.i == body.len() && p.event_type == Some(EVENT_PUSH_ERROR)).then_some(p)
@@ -45,6 +49,7 @@ fn special(text: &[u8]) -> Option<usize> {
 const MAX_DEPTH: usize = 32;
 
 struct Scanner<'a> {
+    text: &'a str,
     b: &'a [u8],
     i: usize,
 }
@@ -62,10 +67,14 @@ fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
 }
 
 impl<'a> Scanner<'a> {
+    fn new(text: &'a str) -> Self {
+        Self { text, b: text.as_bytes(), i: 0 }
+    }
+
     fn push_error(&mut self) -> Option<PushError<'a>> {
         let (mut event_type, mut t, mut sign, mut appid, mut report_interval) = (None, None, None, None, None);
         let (mut domain, mut path, mut stream_id, mut sequence) = (None, None, None, None);
-        let (mut data_time, mut abnormal_event) = (None, None);
+        let (mut data_time, mut abnormal_event, mut events) = (None, None, Events::new());
         self.object(|s, key| match key {
             b"event_type" => once(&mut event_type, s.opt_int()?),
             b"t" => once(&mut t, s.opt_int()?),
@@ -77,7 +86,10 @@ impl<'a> Scanner<'a> {
             b"sequence" => once(&mut sequence, s.str()?),
             b"data_time" => once(&mut data_time, s.int().filter(|&v| v > 0)?),
             b"report_interval" => once(&mut report_interval, s.opt_int()?),
-            b"abnormal_event" => once(&mut abnormal_event, s.array(Self::event)?),
+            b"abnormal_event" => {
+                once(&mut abnormal_event, ())?;
+                s.array(&mut events, Self::event)
+            }
             _ => s.skip(0),
         })?;
         let borrowed = |v: Option<&'a str>| Cow::Borrowed(v.unwrap_or_default());
@@ -92,28 +104,33 @@ impl<'a> Scanner<'a> {
             sequence: borrowed(sequence),
             data_time: data_time?,
             report_interval: report_interval.flatten(),
-            abnormal_event: abnormal_event.unwrap_or_default(),
+            abnormal_event: events,
         })
     }
 
-    fn event(&mut self) -> Option<AbnormalEvent<'a>> {
+    fn event(&mut self, event: &mut AbnormalEvent<'a>) -> Option<()> {
         let (mut kind, mut count, mut detail) = (None, None, None);
         self.object(|s, key| match key {
             b"type" => once(&mut kind, s.uint()?),
             b"count" => once(&mut count, s.uint()?),
-            b"detail" => once(&mut detail, s.array(Self::detail)?),
+            b"detail" => {
+                once(&mut detail, ())?;
+                s.array(&mut event.detail, Self::detail)
+            }
             _ => s.skip(1),
         })?;
-        Some(AbnormalEvent { kind: kind?, count: count?, detail: detail.unwrap_or_default() })
+        (event.kind, event.count) = (kind?, count?);
+        Some(())
     }
 
-    fn detail(&mut self) -> Option<Detail<'a>> {
+    fn detail(&mut self, detail: &mut Detail<'a>) -> Option<()> {
         let mut desc = None;
         self.object(|s, key| match key {
             b"desc" => once(&mut desc, s.str()?),
             _ => s.skip(2),
         })?;
-        Some(Detail { desc: Cow::Borrowed(desc.unwrap_or_default()) })
+        detail.desc = Cow::Borrowed(desc.unwrap_or_default());
+        Some(())
     }
 
     /// An object, each field's value read by `field` given its name.
@@ -126,10 +143,6 @@ impl<'a> Scanner<'a> {
         }
         loop {
             let key = self.raw_str()?;
-            // serde reads names as text: one that is not is refused there.
-            if !key.is_ascii() {
-                return None;
-            }
             self.ws();
             self.eat(b':')?;
             self.ws();
@@ -143,14 +156,20 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// An array, each item read by `item`.
-    fn array<A: smallvec::Array>(&mut self, mut item: impl FnMut(&mut Self) -> Option<A::Item>) -> Option<SmallVec<A>> {
-        let mut out = SmallVec::new();
+    /// An array, each item read by `item` into a default one pushed on
+    /// `out` (in place: an event is large to move).
+    fn array<A: smallvec::Array>(
+        &mut self,
+        out: &mut SmallVec<A>,
+        mut item: impl FnMut(&mut Self, &mut A::Item) -> Option<()>,
+    ) -> Option<()>
+    where
+        A::Item: Default,
+    {
         self.items(|s| {
-            out.push(item(s)?);
-            Some(())
-        })?;
-        Some(out)
+            out.push(A::Item::default());
+            item(s, out.last_mut().expect("just pushed"))
+        })
     }
 
     /// Reads an array's items with `item`.
@@ -173,7 +192,9 @@ impl<'a> Scanner<'a> {
 
     /// A string without escapes, as text.
     fn str(&mut self) -> Option<&'a str> {
-        std::str::from_utf8(self.raw_str()?).ok()
+        let (start, end) = self.span()?;
+        // Quotes are ASCII: both ends are on characters' bounds.
+        self.text.get(start..end)
     }
 
     fn opt_str(&mut self) -> Option<Option<&'a str>> {
@@ -185,14 +206,23 @@ impl<'a> Scanner<'a> {
 
     /// The bytes of a string without escapes or control characters.
     fn raw_str(&mut self) -> Option<&'a [u8]> {
+        let (start, end) = self.span()?;
+        Some(&self.b[start..end])
+    }
+
+    /// Where the text of a string without escapes or control characters
+    /// starts and ends. Inlined: a body has dozens of strings, most short,
+    /// where a call costs as much as finding the end.
+    #[inline(always)]
+    fn span(&mut self) -> Option<(usize, usize)> {
         self.eat(b'"')?;
-        let rest = &self.b[self.i..];
-        let end = special(rest)?;
-        if rest[end] != b'"' {
+        let start = self.i;
+        let end = start + special(&self.b[start..])?;
+        if self.b[end] != b'"' {
             return None;
         }
-        self.i += end + 1;
-        Some(&rest[..end])
+        self.i = end + 1;
+        Some((start, end))
     }
 
     /// An integer as serde reads one here: a number without fraction or
@@ -303,7 +333,8 @@ impl<'a> Scanner<'a> {
     }
 
     fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        // Most calls meet no whitespace: one comparison tells.
+        while self.peek().is_some_and(|c| c <= b' ' && matches!(c, b' ' | b'\n' | b'\r' | b'\t')) {
             self.i += 1;
         }
     }
