@@ -61,12 +61,13 @@ impl StateSnapshot {
             journal.continue_after(next_seq);
         }
         state.expire(now_secs, |_, _, _| {});
-        // Nothing else runs yet: a stream shard and a lifecycle shard may be locked at once.
+        // A stream's lifecycle is in the shard of the same number: looked up there, its lock held.
         let mut series_only = 0;
-        state.streams.for_each_gauges(|key, g| {
-            series_only += usize::from(!g.overflow && state.lifecycles.get(key).is_none());
-        });
-        state.lifecycles.for_each(|_, _, l| r.live += usize::from(l.live));
+        for (lifecycles, streams) in state.lifecycles.shards().each_with(state.streams.shards()) {
+            r.live += lifecycles.values().filter(|t| t.lifecycle.live).count();
+            series_only +=
+                streams.iter().filter(|(key, s)| !s.gauges().overflow && !lifecycles.contains_key(*key)).count();
+        }
         r.streams = state.lifecycles.tracked() + series_only;
         r.dedup_entries = dedup.len();
         r
@@ -84,6 +85,8 @@ fn restore_streams(
 ) -> Restored {
     let mut r = Restored::default();
     let max = state.max_label_bytes;
+    state.lifecycles.shards().reserve(lifecycles.len().min(state.lifecycles.max()));
+    state.streams.shards().reserve(streams.len().min(state.streams.max_streams()));
     for (domain, app, last_seen) in &apps {
         r.over_bounds += usize::from(!state.apps.restore(cap(domain, max), cap(app, max), (*last_seen).min(now_secs)));
     }
