@@ -69,25 +69,38 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e6
 }
 
+/// CPU seconds the process has used, all its threads (user and system),
+/// to the kernel's clock tick (10 ms here).
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // After the command's closing parenthesis: utime and stime are the 12th and 13th fields.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: f64 = fields[11..13].iter().map(|f| f.parse::<f64>().unwrap()).sum();
+    ticks / 100.0
+}
+
 /// `ROUNDS` loads of the file at `path` (read, check, restore): each one's
-/// seconds, and how many callbacks came back remembered.
-fn load(config: &Config, clock: &Arc<dyn Clock>, path: &Path, histories: u64) -> (Vec<f64>, usize) {
-    let mut loads = Vec::new();
+/// wall and CPU seconds (all threads: the machine is shared, so wall time
+/// waits for cores), and how many callbacks came back remembered.
+fn load(config: &Config, clock: &Arc<dyn Clock>, path: &Path, histories: u64) -> (Vec<f64>, Vec<f64>, usize) {
+    let (mut loads, mut cpu) = (Vec::new(), Vec::new());
     let mut remembered = 0;
     for _ in 0..ROUNDS {
+        let cpu_before = cpu_secs();
         let started = Instant::now();
         let bytes = std::fs::read(path).unwrap();
         let loaded = Loaded { snapshot: StateSnapshot::decode(&bytes).unwrap(), journal: Vec::new(), moved_aside: 0 };
         let slos = vec![css_push_exporter::slo::Slo::push_health()];
         let (restored, r) = Exporter::restored(config, slos, clock.clone(), loaded);
         loads.push(started.elapsed().as_secs_f64());
+        cpu.push(cpu_secs() - cpu_before);
         assert_eq!((r.streams as u64, r.live as u64, r.histories as u64), (STREAMS, STREAMS, histories));
         remembered = r.dedup_entries;
         assert_eq!(remembered as u64, REMEMBERED);
         // Freeing a million entries is not part of loading.
         std::mem::forget(restored);
     }
-    (loads, remembered)
+    (loads, cpu, remembered)
 }
 
 /// Copies the state file at `from` to `to` with its last section (the
@@ -153,17 +166,18 @@ fn main() {
 
     let bare = dir.path().join("state-without-histories");
     let bare_size = write_without_histories(&path, &bare);
-    let (loads, remembered) = load(&config, &clock, &path, STREAMS);
-    let (bare_loads, _) = load(&config, &clock, &bare, 0);
+    let (loads, cpu, remembered) = load(&config, &clock, &path, STREAMS);
+    let (bare_loads, bare_cpu, _) = load(&config, &clock, &bare, 0);
     println!("state file: {STREAMS} live streams, {remembered} remembered callbacks");
     println!("  file size            {:.1} MB ({size} bytes)", size as f64 / 1e6);
     println!("  copy into bytes      median {:.0} ms", median(captures) * 1e3);
     println!("  write (copy, fsync, rename) median {:.0} ms", median(writes) * 1e3);
-    println!("  load (read, check, restore) median {:.0} ms", median(loads) * 1e3);
+    println!("  load (read, check, restore) median {:.0} ms ({:.0} ms CPU)", median(loads) * 1e3, median(cpu) * 1e3);
     println!(
-        "  without histories: file {:.1} MB, load median {:.0} ms",
+        "  without histories: file {:.1} MB, load median {:.0} ms ({:.0} ms CPU)",
         bare_size as f64 / 1e6,
-        median(bare_loads) * 1e3
+        median(bare_loads) * 1e3,
+        median(bare_cpu) * 1e3
     );
     if std::env::args().any(|a| a == "load") {
         return;
