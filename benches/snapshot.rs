@@ -2,7 +2,9 @@
 //! gauges) and 1 000 000 remembered callbacks. Prints the snapshot write
 //! time, the load time, the file size, and ingest latency (p50/p99) with
 //! and without a snapshot being written at the same time.
-//! `cargo bench --bench snapshot`; figures in BENCHMARKS.md. Bounded: a fixed
+//! The load is timed twice: the file as written, and the same state without
+//! the streams' histories (section 6 emptied). `cargo bench --bench snapshot
+//! -- load` stops after the load figures. Figures in BENCHMARKS.md. Bounded: a fixed
 //! number of callbacks and rounds, a temporary directory, no network.
 use css_push_exporter::callback_body::{event, frame_gap_detail, Lifecycle, PushError};
 use css_push_exporter::clock::{Clock, ManualClock};
@@ -10,6 +12,7 @@ use css_push_exporter::ingest::outcome::Outcome;
 use css_push_exporter::state::persist::{write_atomic, Loaded};
 use css_push_exporter::state::snapshot::StateSnapshot;
 use css_push_exporter::{Config, Exporter};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,6 +69,60 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e6
 }
 
+/// CPU seconds the process has used, all its threads (user and system),
+/// to the kernel's clock tick (10 ms here).
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // After the command's closing parenthesis: utime and stime are the 12th and 13th fields.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: f64 = fields[11..13].iter().map(|f| f.parse::<f64>().unwrap()).sum();
+    ticks / 100.0
+}
+
+/// `ROUNDS` loads of the file at `path` (read, check, restore): each one's
+/// wall and CPU seconds (all threads: the machine is shared, so wall time
+/// waits for cores), and how many callbacks came back remembered.
+fn load(config: &Config, clock: &Arc<dyn Clock>, path: &Path, histories: u64) -> (Vec<f64>, Vec<f64>, usize) {
+    let (mut loads, mut cpu) = (Vec::new(), Vec::new());
+    let mut remembered = 0;
+    for _ in 0..ROUNDS {
+        let cpu_before = cpu_secs();
+        let started = Instant::now();
+        let bytes = std::fs::read(path).unwrap();
+        let loaded = Loaded { snapshot: StateSnapshot::decode(&bytes).unwrap(), journal: Vec::new(), moved_aside: 0 };
+        let slos = vec![css_push_exporter::slo::Slo::push_health()];
+        let (restored, r) = Exporter::restored(config, slos, clock.clone(), loaded);
+        loads.push(started.elapsed().as_secs_f64());
+        cpu.push(cpu_secs() - cpu_before);
+        assert_eq!((r.streams as u64, r.live as u64, r.histories as u64), (STREAMS, STREAMS, histories));
+        remembered = r.dedup_entries;
+        assert_eq!(remembered as u64, REMEMBERED);
+        // Freeing a million entries is not part of loading.
+        std::mem::forget(restored);
+    }
+    (loads, cpu, remembered)
+}
+
+/// Copies the state file at `from` to `to` with its last section (the
+/// streams' histories) emptied and the checksum written again; its size.
+fn write_without_histories(from: &Path, to: &Path) -> usize {
+    let bytes = std::fs::read(from).unwrap();
+    // Magic, version, written at; then five sections of tag, length, payload.
+    let mut at = 8 + 4 + 8;
+    for _ in 0..5 {
+        let len = u64::from_le_bytes(bytes[at + 1..at + 9].try_into().unwrap());
+        at += 9 + usize::try_from(len).unwrap();
+    }
+    assert_eq!(bytes[at], 6, "the histories come sixth");
+    let mut out = bytes[..at].to_vec();
+    out.push(6);
+    out.extend_from_slice(&0u64.to_le_bytes());
+    let checksum = xxhash_rust::xxh3::xxh3_64(&out);
+    out.extend_from_slice(&checksum.to_le_bytes());
+    write_atomic(to, &out).expect("written");
+    out.len()
+}
+
 fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("state");
@@ -107,20 +164,23 @@ fn main() {
         writes.push(started.elapsed().as_secs_f64());
     }
 
-    let mut loads = Vec::new();
-    let mut remembered = 0;
-    for _ in 0..ROUNDS {
-        let started = Instant::now();
-        let bytes = std::fs::read(&path).unwrap();
-        let loaded = Loaded { snapshot: StateSnapshot::decode(&bytes).unwrap(), journal: Vec::new(), moved_aside: 0 };
-        let slos = vec![css_push_exporter::slo::Slo::push_health()];
-        let (restored, r) = Exporter::restored(&config, slos, clock.clone(), loaded);
-        loads.push(started.elapsed().as_secs_f64());
-        assert_eq!((r.streams as u64, r.live as u64), (STREAMS, STREAMS));
-        remembered = r.dedup_entries;
-        assert_eq!(remembered as u64, REMEMBERED);
-        // Freeing a million entries is not part of loading.
-        std::mem::forget(restored);
+    let bare = dir.path().join("state-without-histories");
+    let bare_size = write_without_histories(&path, &bare);
+    let (loads, cpu, remembered) = load(&config, &clock, &path, STREAMS);
+    let (bare_loads, bare_cpu, _) = load(&config, &clock, &bare, 0);
+    println!("state file: {STREAMS} live streams, {remembered} remembered callbacks");
+    println!("  file size            {:.1} MB ({size} bytes)", size as f64 / 1e6);
+    println!("  copy into bytes      median {:.0} ms", median(captures) * 1e3);
+    println!("  write (copy, fsync, rename) median {:.0} ms", median(writes) * 1e3);
+    println!("  load (read, check, restore) median {:.0} ms ({:.0} ms CPU)", median(loads) * 1e3, median(cpu) * 1e3);
+    println!(
+        "  without histories: file {:.1} MB, load median {:.0} ms ({:.0} ms CPU)",
+        bare_size as f64 / 1e6,
+        median(bare_loads) * 1e3,
+        median(bare_cpu) * 1e3
+    );
+    if std::env::args().any(|a| a == "load") {
+        return;
     }
 
     // Ingest alone, then with snapshots written back to back, alternating
@@ -158,11 +218,6 @@ fn main() {
         busy_max.push(percentile(&took, 1.0));
     }
 
-    println!("state file: {STREAMS} live streams, {remembered} remembered callbacks");
-    println!("  file size            {:.1} MB ({size} bytes)", size as f64 / 1e6);
-    println!("  copy into bytes      median {:.0} ms", median(captures) * 1e3);
-    println!("  write (copy, fsync, rename) median {:.0} ms", median(writes) * 1e3);
-    println!("  load (read, check, restore) median {:.0} ms", median(loads) * 1e3);
     let (q, b) = (median(quiet), median(busy));
     println!(
         "  ingest p50 / p99 / max alone          {:.1} / {:.1} / {:.0} us",

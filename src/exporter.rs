@@ -79,17 +79,23 @@ impl Exporter {
         let dedup = Dedup::with_seed(limits.dedup_window.as_secs(), limits.dedup_capacity, snapshot.dedup_seed());
         let exporter = Self::build(config, &limits, slos, clock, dedup);
         let histories = snapshot.take_timelines();
-        let mut restored = snapshot.restore(&exporter.state, &exporter.dedup, exporter.clock.now_secs(), &journal);
-        let timelines = exporter.timelines.restore(&histories, exporter.now_ms(), limits.max_label_bytes);
+        // The histories share nothing with the rest of the state (nor the
+        // SLO accounting, told of the live sessions): restored beside it.
+        let (mut restored, timelines) = std::thread::scope(|scope| {
+            let timelines =
+                scope.spawn(|| exporter.timelines.restore(&histories, exporter.now_ms(), limits.max_label_bytes));
+            let restored = snapshot.restore(&exporter.state, &exporter.dedup, exporter.clock.now_secs(), &journal);
+            exporter.state.lifecycles.for_each(|_, pair, l| {
+                if l.live {
+                    exporter.slo.restored_live(pair, l);
+                    exporter.nodes.restored_live(l);
+                }
+            });
+            (restored, timelines.join().expect("the histories' restore does not panic"))
+        });
         restored.histories = timelines.streams;
         restored.invalid += timelines.invalid;
         restored.over_bounds += usize::try_from(timelines.over_bounds).unwrap_or(usize::MAX);
-        exporter.state.lifecycles.for_each(|_, pair, l| {
-            if l.live {
-                exporter.slo.restored_live(pair, l);
-                exporter.nodes.restored_live(l);
-            }
-        });
         if let Some(stats) = &exporter.snapshot_stats {
             stats.restored(restored.streams, moved_aside);
         }

@@ -72,8 +72,13 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn str(&mut self) -> Result<Box<str>, FormatError> {
+        self.str_in_place().map(Into::into)
+    }
+
+    /// A string as [`Self::str`] reads it, borrowed from the bytes.
+    pub(crate) fn str_in_place(&mut self) -> Result<&'a str, FormatError> {
         let len = usize::try_from(self.u32()?).map_err(|_| FormatError::Malformed("string length"))?;
-        std::str::from_utf8(self.take(len)?).map(Into::into).map_err(|_| FormatError::Malformed("string"))
+        std::str::from_utf8(self.take(len)?).map_err(|_| FormatError::Malformed("string"))
     }
 
     /// The payload of the section `tag`, which must come next.

@@ -33,6 +33,11 @@ impl Hasher for PassThrough {
 
 type IdSet = hashbrown::HashSet<u64, BuildHasherDefault<PassThrough>>;
 
+/// What picks an identity's shard: its high bits (the set hashes by the low ones).
+fn shard_hash(id: u64) -> u64 {
+    id >> 60
+}
+
 pub struct Dedup {
     window_secs: u64,
     /// Capacity of each shard.
@@ -168,9 +173,29 @@ impl Dedup {
     /// Puts back an identity from a snapshot, remembered at most a window
     /// from `now`; give them oldest first.
     pub fn restore(&self, id: u64, expires_secs: u64, now_secs: u64) {
-        let mut inner = self.shard(id);
-        if !inner.seen.contains(&id) {
-            self.insert(&mut inner, id, expires_secs.min(now_secs.saturating_add(self.window_secs)));
+        self.restore_all(vec![(id, expires_secs)], now_secs);
+    }
+
+    /// Puts back a snapshot's (identity, expires at) entries as
+    /// [`Self::restore`] would one by one, oldest first, but each shard
+    /// locked once and sized once for its share: a million single inserts
+    /// would grow and rehash every table several times.
+    pub fn restore_all(&self, mut entries: Vec<(u64, u64)>, now_secs: u64) {
+        let latest = now_secs.saturating_add(self.window_secs);
+        // As a snapshot holds them (shard by shard, oldest first), already in order.
+        entries.sort_by_key(|&(id, expires)| (self.shards.index(shard_hash(id)), expires));
+        for run in entries.chunk_by(|a, b| self.shards.index(shard_hash(a.0)) == self.shards.index(shard_hash(b.0))) {
+            let mut inner = self.shard(run[0].0);
+            let room = run.len().min(self.capacity);
+            inner.seen.reserve(room);
+            inner.order.reserve(room);
+            for &(id, expires) in run {
+                // One probe: a new identity goes in first, then the oldest makes room.
+                if inner.seen.insert(id) {
+                    self.make_room(&mut inner);
+                    inner.order.push_back((id, expires.min(latest)));
+                }
+            }
         }
     }
 
@@ -184,23 +209,26 @@ impl Dedup {
     }
 
     fn shard(&self, id: u64) -> MutexGuard<'_, Inner> {
-        // The high bits pick the shard; the set hashes by the low ones.
-        self.shards.at(id >> 60)
+        self.shards.at(shard_hash(id))
     }
 
     /// Adds `id`, dropping the oldest entry if the shard is full; true if it did.
     fn insert(&self, inner: &mut Inner, id: u64, expires_secs: u64) -> bool {
-        let mut evicted_early = false;
-        if inner.order.len() >= self.capacity {
-            if let Some((old, _)) = inner.order.pop_front() {
-                inner.seen.remove(&old);
-                evicted_early = true;
-                self.evicted_early.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        let evicted_early = self.make_room(inner);
         inner.seen.insert(id);
         inner.order.push_back((id, expires_secs));
         evicted_early
+    }
+
+    /// Drops the oldest entry if the shard is full; true if it did.
+    fn make_room(&self, inner: &mut Inner) -> bool {
+        if inner.order.len() < self.capacity {
+            return false;
+        }
+        let Some((old, _)) = inner.order.pop_front() else { return false };
+        inner.seen.remove(&old);
+        self.evicted_early.fetch_add(1, Ordering::Relaxed);
+        true
     }
 
     /// Drops expired entries; returns how many remain.
@@ -324,6 +352,29 @@ mod tests {
         let retried = back.identity(&key("d", "a", 1));
         assert_eq!(back.check_and_insert(retried, 1899), Seen::Again);
         assert_eq!(back.check_and_insert(retried, 1900), Seen::First { evicted_early: false });
+    }
+
+    #[test]
+    fn restored_at_once_as_one_by_one() {
+        // Past the capacity, out of order, a duplicate, an expiry past the window.
+        let mut entries: Vec<(u64, u64)> = (0..40u64).map(|i| ((i % 4) << 60 | i, 1000 + i)).collect();
+        entries.push(entries[7]);
+        entries.push((5 << 60, 99_999));
+        entries.reverse();
+        let (all, one) = (Dedup::with_seed(900, 8, 1), Dedup::with_seed(900, 8, 1));
+        all.restore_all(entries.clone(), 1000);
+        entries.sort_by_key(|&(_, expires)| expires);
+        entries.iter().for_each(|&(id, expires)| one.restore(id, expires, 1000));
+        let held = |d: &Dedup| {
+            let mut v = Vec::new();
+            d.for_each(|id, expires| v.push((id, expires)));
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(held(&all), held(&one));
+        assert_eq!(all.len(), 8);
+        assert!(held(&all).contains(&(5 << 60, 1900)), "{:?}", held(&all));
+        assert_eq!(all.evicted_early.load(Ordering::Relaxed), one.evicted_early.load(Ordering::Relaxed));
     }
 
     #[test]

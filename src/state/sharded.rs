@@ -71,6 +71,16 @@ impl<V> Sharded<Shard<V>> {
     pub fn shard(&self, key: &str) -> MutexGuard<'_, Shard<V>> {
         self.at(shard_hash(key))
     }
+
+    /// Room in each shard for its share of `n` more keys, and an eighth
+    /// more (keys do not spread evenly), so that a restore of `n` does not
+    /// grow and rehash every table several times.
+    pub fn reserve(&self, n: usize) {
+        let each = n.div_ceil(self.shards.len());
+        for mut shard in self.each() {
+            shard.reserve(each + each / 8);
+        }
+    }
 }
 
 /// What picks a stream's shard; also its shard number, modulo the count.

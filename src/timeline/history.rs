@@ -6,6 +6,7 @@
 //! memory it holds is kept up to date as an estimate ([`History::bytes`]).
 use super::counts::ErrorCounts;
 use crate::catalog::Region;
+use crate::state::codec::Reader;
 use std::collections::VecDeque;
 use std::mem::size_of;
 use std::net::IpAddr;
@@ -494,9 +495,9 @@ impl History {
 
 /// A session as read back from a state file, before it is checked.
 #[derive(Debug)]
-pub struct RawSession {
+pub struct RawSession<'a> {
     pub hash: u64,
-    pub sequence: Box<str>,
+    pub sequence: &'a str,
     pub first_ms: u64,
     pub last_ms: u64,
     pub start_ms: Option<u64>,
@@ -504,20 +505,69 @@ pub struct RawSession {
     pub duration_ms: Option<u64>,
     pub node: Option<IpAddr>,
     pub region: Region,
-    pub intervals: Vec<RawInterval>,
+    pub intervals: RawIntervals<'a>,
 }
 
-/// An interval as read back, its (error code, count) pairs as written.
+/// An interval as read back, before its (error code, count) pairs.
 #[derive(Debug)]
 pub struct RawInterval {
     pub from_ms: u64,
     pub to_ms: u64,
     pub reports: u32,
     pub worst_gap_ms: u32,
-    pub errors: Vec<(u8, u64)>,
 }
 
-impl RawSession {
+/// An interval's from and to (u64), reports and worst gap (u32), before its error count.
+pub(super) const INTERVAL_FIXED: usize = 24;
+/// An (error code u8, count u64) pair.
+pub(super) const ERROR_PAIR: usize = 9;
+
+/// A session's intervals as [`super::record::push_history`] wrote them,
+/// measured by [`super::record::decode`] (so each one is whole), read one
+/// by one when the session is checked.
+#[derive(Debug, Clone, Copy)]
+pub struct RawIntervals<'a> {
+    count: u32,
+    bytes: &'a [u8],
+}
+
+impl<'a> RawIntervals<'a> {
+    pub(super) fn new(count: u32, bytes: &'a [u8]) -> Self {
+        Self { count, bytes }
+    }
+
+    pub fn len(&self) -> usize {
+        usize::try_from(self.count).unwrap_or(usize::MAX)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Each interval: its from, to, reports, worst gap and (error code,
+    /// count) pairs as written.
+    pub fn iter(&self) -> impl Iterator<Item = (RawInterval, impl Iterator<Item = (u8, u64)> + 'a)> + 'a {
+        let mut r = Reader(self.bytes);
+        (0..self.count).map(move |_| {
+            let whole = "measured by decode";
+            let interval = RawInterval {
+                from_ms: r.u64().expect(whole),
+                to_ms: r.u64().expect(whole),
+                reports: r.u32().expect(whole),
+                worst_gap_ms: r.u32().expect(whole),
+            };
+            let n = usize::from(r.u8().expect(whole));
+            let pairs = r.take(n * ERROR_PAIR).expect(whole);
+            let errors = pairs.chunks_exact(ERROR_PAIR).map(|p| {
+                let mut p = Reader(p);
+                (p.u8().expect(whole), p.u64().expect(whole))
+            });
+            (interval, errors)
+        })
+    }
+}
+
+impl RawSession<'_> {
     /// The session as callbacks could have made it, times clamped to
     /// `now_ms`, or `None` if it cannot be one: an empty time range, an
     /// interval that is not in order or names an unknown error type.
@@ -527,26 +577,29 @@ impl RawSession {
         if first_ms > last_ms || self.sequence.len() > SEQUENCE_BYTES {
             return None;
         }
-        let mut previous_to = None;
-        for iv in &self.intervals {
-            let sane = iv.from_ms <= iv.to_ms
-                && iv.reports > 0
-                && !iv.errors.is_empty()
-                && iv.errors.windows(2).all(|w| w[0].0 < w[1].0)
-                && iv
-                    .errors
-                    .iter()
-                    .all(|&(code, count)| known_code(code) && (1..=u64::from(u32::MAX)).contains(&count))
-                && previous_to.is_none_or(|to: u64| to.saturating_add(MERGE_SLACK_MS) < iv.from_ms);
+        // Each interval checked as it is read (its pairs by code, each
+        // count one a u32 holds), before its times are clamped.
+        let mut previous_to: Option<u64> = None;
+        let mut intervals: Vec<Interval> = Vec::with_capacity(self.intervals.len());
+        for (raw, pairs) in self.intervals.iter() {
+            let sane = raw.from_ms <= raw.to_ms
+                && raw.reports > 0
+                && previous_to.is_none_or(|to| to.saturating_add(MERGE_SLACK_MS) < raw.from_ms);
             if !sane {
                 return None;
             }
-            previous_to = Some(iv.to_ms);
-        }
-        let mut intervals: Vec<Interval> = Vec::with_capacity(self.intervals.len());
-        for raw in self.intervals {
-            let mut errors = ErrorCounts::default();
-            raw.errors.iter().for_each(|&(code, count)| errors.add(code, count));
+            previous_to = Some(raw.to_ms);
+            let (mut errors, mut last_code) = (ErrorCounts::default(), None);
+            for (code, count) in pairs {
+                let fits = known_code(code) && (1..=u64::from(u32::MAX)).contains(&count);
+                if !fits || last_code.is_some_and(|last| last >= code) {
+                    return None;
+                }
+                last_code = Some(code);
+                errors.add(code, count);
+            }
+            // No error at all: not a bad interval.
+            last_code?;
             let (from_ms, to_ms, reports, worst_gap_ms) =
                 (clamp(raw.from_ms), clamp(raw.to_ms), raw.reports, raw.worst_gap_ms);
             let iv = Interval { from_ms, to_ms, reports, worst_gap_ms, errors };
@@ -561,7 +614,7 @@ impl RawSession {
         let last_ms = intervals.last().map_or(last_ms, |iv| last_ms.max(iv.to_ms));
         Some(Session {
             hash: self.hash,
-            sequence: self.sequence,
+            sequence: self.sequence.into(),
             start_ms: self.start_ms.map(clamp),
             first_ms,
             last_ms,

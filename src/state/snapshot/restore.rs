@@ -6,7 +6,7 @@ use super::keys::key_parts;
 use crate::state::dedup::Dedup;
 use crate::state::journal::Transition;
 use crate::state::key::StreamKey;
-use crate::state::lifecycle::Change;
+use crate::state::lifecycle::{Change, Lifecycle};
 use crate::state::streams::{StreamGauges, StreamId};
 use crate::state::{State, FUTURE_TOLERANCE, OVERFLOW};
 use crate::text::cap;
@@ -39,35 +39,13 @@ impl StateSnapshot {
     /// what has expired by `now` is dropped.
     pub fn restore(self, state: &State, dedup: &Dedup, now_secs: u64, journal: &[Transition]) -> Restored {
         debug_assert_eq!(dedup.seed(), self.dedup_seed, "identities keyed with another seed never match");
-        let mut r = Restored::default();
         let mut entries = self.dedup;
         entries.retain(|&(_, expires)| expires > now_secs);
-        // Oldest first, as the memory keeps them.
-        entries.sort_by_key(|&(_, expires)| expires);
-        for &(id, expires) in &entries {
-            dedup.restore(id, expires, now_secs);
-        }
-        let max = state.max_label_bytes;
-        for (domain, app, last_seen) in &self.apps {
-            r.over_bounds +=
-                usize::from(!state.apps.restore(cap(domain, max), cap(app, max), (*last_seen).min(now_secs)));
-        }
-        for (key, mut l) in self.lifecycles {
-            let Some(parts) = key_parts(&key) else {
-                r.invalid += 1;
-                continue;
-            };
-            l.last_seen = l.last_seen.min(now_secs);
-            l.folded = folded(state, parts.id(), l.folded, l.last_seen);
-            l.record.start_ms = l.record.start_ms.min(now_secs.saturating_mul(1000));
-            r.over_bounds += usize::from(!state.lifecycles.restore(&StreamKey::new(parts.id(), max), l));
-        }
-        for (key, g) in self.streams {
-            match (key_parts(&key), gauges(g, now_secs)) {
-                (Some(parts), Some(g)) => r.over_bounds += usize::from(!restore_stream(state, parts.id(), g)),
-                _ => r.invalid += 1,
-            }
-        }
+        // The memory shares nothing with the rest: filled beside it.
+        let mut r = std::thread::scope(|scope| {
+            scope.spawn(|| dedup.restore_all(entries, now_secs));
+            restore_streams(self.apps, self.lifecycles, self.streams, state, now_secs)
+        });
         let mut next_seq = self.cuts.as_deref().and_then(|c| c.iter().max().copied()).unwrap_or(0);
         let mut replay: Vec<&Transition> = journal.iter().filter(|t| after_cut(self.cuts.as_deref(), t)).collect();
         replay.sort_by_key(|t| t.seq);
@@ -83,16 +61,52 @@ impl StateSnapshot {
             journal.continue_after(next_seq);
         }
         state.expire(now_secs, |_, _, _| {});
-        // Nothing else runs yet: a stream shard and a lifecycle shard may be locked at once.
+        // A stream's lifecycle is in the shard of the same number: looked up there, its lock held.
         let mut series_only = 0;
-        state.streams.for_each_gauges(|key, g| {
-            series_only += usize::from(!g.overflow && state.lifecycles.get(key).is_none());
-        });
-        state.lifecycles.for_each(|_, _, l| r.live += usize::from(l.live));
+        for (lifecycles, streams) in state.lifecycles.shards().each_with(state.streams.shards()) {
+            r.live += lifecycles.values().filter(|t| t.lifecycle.live).count();
+            series_only +=
+                streams.iter().filter(|(key, s)| !s.gauges().overflow && !lifecycles.contains_key(*key)).count();
+        }
         r.streams = state.lifecycles.tracked() + series_only;
         r.dedup_entries = dedup.len();
         r
     }
+}
+
+/// The pairs, lifecycles and per-stream gauges put back, as callbacks
+/// would have made them.
+fn restore_streams(
+    apps: Vec<(Box<str>, Box<str>, u64)>,
+    lifecycles: Vec<(Box<str>, Lifecycle)>,
+    streams: Vec<(Box<str>, StreamGauges)>,
+    state: &State,
+    now_secs: u64,
+) -> Restored {
+    let mut r = Restored::default();
+    let max = state.max_label_bytes;
+    state.lifecycles.shards().reserve(lifecycles.len().min(state.lifecycles.max()));
+    state.streams.shards().reserve(streams.len().min(state.streams.max_streams()));
+    for (domain, app, last_seen) in &apps {
+        r.over_bounds += usize::from(!state.apps.restore(cap(domain, max), cap(app, max), (*last_seen).min(now_secs)));
+    }
+    for (key, mut l) in lifecycles {
+        let Some(parts) = key_parts(&key) else {
+            r.invalid += 1;
+            continue;
+        };
+        l.last_seen = l.last_seen.min(now_secs);
+        l.folded = folded(state, parts.id(), l.folded, l.last_seen);
+        l.record.start_ms = l.record.start_ms.min(now_secs.saturating_mul(1000));
+        r.over_bounds += usize::from(!state.lifecycles.restore(&StreamKey::new(parts.id(), max), l));
+    }
+    for (key, g) in streams {
+        match (key_parts(&key), gauges(g, now_secs)) {
+            (Some(parts), Some(g)) => r.over_bounds += usize::from(!restore_stream(state, parts.id(), g)),
+            _ => r.invalid += 1,
+        }
+    }
+    r
 }
 
 /// Whether a stream's lifecycle counts under `__overflow__`: if it did when
