@@ -15,13 +15,16 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::MutexGuard;
 
-/// The identity is already a keyed hash: use it as is.
+/// The identity is already a keyed hash: used nearly as is. Its top bits
+/// pick the shard, so are the same for a whole set; hashbrown tags each
+/// entry with the top 7 bits of its hash, so lower bits are folded in there
+/// (else a shard's entries would share 8 tags of 128).
 #[derive(Default)]
 struct PassThrough(u64);
 
 impl Hasher for PassThrough {
     fn finish(&self) -> u64 {
-        self.0
+        self.0 ^ (self.0 << 4)
     }
     fn write(&mut self, _: &[u8]) {
         unreachable!("only u64 identities are hashed")
