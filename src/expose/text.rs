@@ -3,6 +3,7 @@
 use super::families::{Family, Kind};
 use prometheus::core::Metric;
 use std::fmt::Write;
+use std::ops::Range;
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -67,15 +68,23 @@ impl<'a> Encoder<'a> {
 
     /// One sample line of a family with a series per stream, from parts
     /// joined once per render ([`Around`]): a copy each for the name, the
-    /// label set (not empty), the extra labels and the value.
-    pub fn sample_around(&mut self, around: &Around, labels: &str, value: Value) {
-        debug_assert!(!labels.is_empty(), "the extra labels follow a comma");
+    /// label set, the extra labels and the value. Returns where the label
+    /// set now stands on the page, so a later family's line for the same
+    /// series can copy it from there ([`Labels::Written`]).
+    pub fn sample_around(&mut self, around: &Around, labels: Labels<'_>, value: Value) -> Range<usize> {
         let out = &mut *self.out;
         out.push_str(&around.open);
-        out.push_str(labels);
+        let start = out.len();
+        match labels {
+            Labels::Text(text) => out.push_str(text),
+            Labels::Written(range) => out.extend_from_within(range),
+        }
+        let written = start..out.len();
+        debug_assert!(!written.is_empty(), "the extra labels follow a comma");
         out.push_str(&around.close);
         push_value(out, value);
         out.push('\n');
+        written
     }
 
     fn line(&mut self, name: &str, suffix: &str, labels: &str, extra: &[(&str, &str)], value: Value) {
@@ -95,6 +104,13 @@ impl<'a> Encoder<'a> {
         push_value(out, value);
         out.push('\n');
     }
+}
+
+/// A non-empty label set of a sample line.
+pub enum Labels<'a> {
+    Text(&'a str),
+    /// Written on this page already, here.
+    Written(Range<usize>),
 }
 
 /// What comes before and after the label set on every line of one family

@@ -9,7 +9,7 @@ pub use super::key::{StreamId, StreamKey};
 use super::sharded::{Shard, Sharded};
 use crate::catalog::{self, Media};
 use crate::expose::families as f;
-use crate::expose::{Around, Collector, Encoder, Value};
+use crate::expose::{Around, Collector, Encoder, Labels, Value};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -338,8 +338,9 @@ impl StreamRegistry {
 /// What the families after [`f::ERRORS`] show of a stream, kept by the one
 /// pass over the shards that writes that first family.
 struct Later {
-    /// Where its label set is in the text kept beside.
+    /// Its label set: on the page already (its first error line), or in the spare text.
     labels: Range<usize>,
+    on_page: bool,
     frame_max: [Option<f64>; 2],
     latest_report: Option<f64>,
     live: Option<bool>,
@@ -347,10 +348,11 @@ struct Later {
 
 impl Collector for StreamRegistry {
     /// One pass over the shards writes the first family and keeps what the
-    /// others show (72 bytes a stream and its label set, one after the
-    /// other), so each stream's label set and errors are read from the map
-    /// once, not once a family: those scattered reads were most of a large
-    /// page's time. The later families read what was kept in order.
+    /// others show (72 bytes a stream, and the label set of one without
+    /// errors), so each stream's label set is read from the map once, not
+    /// once a family: those scattered reads were most of a large page's
+    /// time. Each later line copies the label set from where the page, or
+    /// the spare text, has it already.
     fn encode(&self, enc: &mut Encoder<'_>) {
         // Joined for the error codes shown, as they come.
         let mut by_code: [Option<Around>; 256] = std::array::from_fn(|_| None);
@@ -359,24 +361,36 @@ impl Collector for StreamRegistry {
             Around::new(&f::ERRORS, &extra)
         };
         let mut later = Vec::with_capacity(self.tracked() + 64);
-        // Room for label sets of a typical length; grows past it.
-        let mut kept = String::with_capacity(later.capacity() * 64);
+        let mut spare = String::new();
         enc.family(&f::ERRORS);
         for shard in self.shards.each() {
             for (labels, s) in shard.iter() {
+                let mut written = None;
                 for &(code, count) in &s.errors {
+                    let labels = written.clone().map_or(Labels::Text(labels), Labels::Written);
                     let around = by_code[usize::from(code)].get_or_insert_with(|| around_error(code));
-                    enc.sample_around(around, labels, Value::Int(count));
+                    let at = enc.sample_around(around, labels, Value::Int(count));
+                    written.get_or_insert(at);
                 }
                 if s.frame_max == [None, None] && s.latest_report.is_none() && s.live.is_none() {
                     continue;
                 }
-                kept.push_str(labels);
+                let on_page = written.is_some();
+                let labels = written.unwrap_or_else(|| {
+                    spare.push_str(labels);
+                    spare.len() - labels.len()..spare.len()
+                });
                 let StreamState { frame_max, latest_report, live, .. } = *s;
-                later.push(Later { labels: kept.len() - labels.len()..kept.len(), frame_max, latest_report, live });
+                later.push(Later { labels, on_page, frame_max, latest_report, live });
             }
         }
-        let labels = |l: &Later| &kept[l.labels.clone()];
+        let labels = |l: &Later| {
+            if l.on_page {
+                Labels::Written(l.labels.clone())
+            } else {
+                Labels::Text(&spare[l.labels.clone()])
+            }
+        };
         enc.family(&f::FRAME_MAX);
         let by_media = Media::ALL.map(|media| Around::new(&f::FRAME_MAX, &[("media", media.label())]));
         for l in &later {
