@@ -7,7 +7,7 @@ pub mod scrape;
 pub mod text;
 
 pub use families::{Family, Kind};
-pub use text::{Encoder, Value, CONTENT_TYPE};
+pub use text::{Around, Encoder, Labels, Value, CONTENT_TYPE};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 use super::families::{Family, Kind};
 use prometheus::core::Metric;
 use std::fmt::Write;
+use std::ops::Range;
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -65,6 +66,27 @@ impl<'a> Encoder<'a> {
         self.out
     }
 
+    /// One sample line of a family with a series per stream, from parts
+    /// joined once per render ([`Around`]): a copy each for the name, the
+    /// label set, the extra labels and the value. Returns where the label
+    /// set now stands on the page, so a later family's line for the same
+    /// series can copy it from there ([`Labels::Written`]).
+    pub fn sample_around(&mut self, around: &Around, labels: Labels<'_>, value: Value) -> Range<usize> {
+        let out = &mut *self.out;
+        out.push_str(&around.open);
+        let start = out.len();
+        match labels {
+            Labels::Text(text) => out.push_str(text),
+            Labels::Written(range) => out.extend_from_within(range),
+        }
+        let written = start..out.len();
+        debug_assert!(!written.is_empty(), "the extra labels follow a comma");
+        out.push_str(&around.close);
+        push_value(out, value);
+        out.push('\n');
+        written
+    }
+
     fn line(&mut self, name: &str, suffix: &str, labels: &str, extra: &[(&str, &str)], value: Value) {
         // The hottest loop of a scrape: one call per sample, so no empty pushes.
         let out = &mut *self.out;
@@ -77,24 +99,56 @@ impl<'a> Encoder<'a> {
         } else {
             out.push('{');
             out.push_str(labels);
-            let mut comma = !labels.is_empty();
-            for (k, v) in extra {
-                if comma {
-                    out.push(',');
-                }
-                comma = true;
-                out.push_str(k);
-                out.push_str("=\"");
-                out.push_str(v);
-                out.push('"');
-            }
-            out.push_str("} ");
+            push_extra(out, !labels.is_empty(), extra);
         }
-        match value {
-            Value::Int(v) => out.push_str(itoa::Buffer::new().format(v)),
-            Value::Float(v) => push_float(out, v),
-        }
+        push_value(out, value);
         out.push('\n');
+    }
+}
+
+/// A non-empty label set of a sample line.
+pub enum Labels<'a> {
+    Text(&'a str),
+    /// Written on this page already, here.
+    Written(Range<usize>),
+}
+
+/// What comes before and after the label set on every line of one family
+/// with the same extra labels: `name{` and `,extra="value"} `.
+pub struct Around {
+    open: String,
+    close: String,
+}
+
+impl Around {
+    /// `extra` values must need no escaping.
+    pub fn new(f: &Family, extra: &[(&str, &str)]) -> Self {
+        let mut close = String::new();
+        push_extra(&mut close, true, extra);
+        Self { open: format!("{}{{", f.name), close }
+    }
+}
+
+/// `,k="v"` for each extra label (no comma before the first unless
+/// `comma`), then the `} ` that ends the labels.
+fn push_extra(out: &mut String, mut comma: bool, extra: &[(&str, &str)]) {
+    for (k, v) in extra {
+        if comma {
+            out.push(',');
+        }
+        comma = true;
+        out.push_str(k);
+        out.push_str("=\"");
+        out.push_str(v);
+        out.push('"');
+    }
+    out.push_str("} ");
+}
+
+fn push_value(out: &mut String, value: Value) {
+    match value {
+        Value::Int(v) => out.push_str(itoa::Buffer::new().format(v)),
+        Value::Float(v) => push_float(out, v),
     }
 }
 
@@ -105,6 +159,10 @@ impl<'a> Encoder<'a> {
 /// digit apart). `core::fmt` was the slowest part of rendering three floats
 /// per stream.
 fn push_float(out: &mut String, v: f64) {
+    if let Some(millis) = whole_millis(v) {
+        push_millis(out, millis);
+        return;
+    }
     if v.is_finite() {
         let mut buf = ryu::Buffer::new();
         let text = buf.format_finite(v);
@@ -114,6 +172,35 @@ fn push_float(out: &mut String, v: f64) {
         }
     }
     let _ = write!(out, "{v}");
+}
+
+/// `v` as a whole number of thousandths, if it is the double nearest one
+/// below 10^12 (timestamps and frame gaps come in milliseconds). Its
+/// shortest text is then those thousandths' decimal text: below 2^43 two
+/// doubles are less than 0.001 apart, so no other decimal with as few
+/// digits reads back as `v`.
+fn whole_millis(v: f64) -> Option<u64> {
+    if !(v.is_sign_positive() && v < 1e12) {
+        return None;
+    }
+    let millis = (v * 1000.0).round();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "0 to 10^15, a whole number")]
+    let whole = millis as u64;
+    #[allow(clippy::float_cmp, reason = "exactly the nearest double, as parsing the text would give")]
+    (millis / 1000.0 == v).then_some(whole)
+}
+
+/// `millis` thousandths as `Display` writes the double: no trailing zeros,
+/// no point when whole.
+fn push_millis(out: &mut String, millis: u64) {
+    out.push_str(itoa::Buffer::new().format(millis / 1000));
+    let frac = millis % 1000;
+    if frac != 0 {
+        // "1abc": the three digits after the point, led by a 1 kept off.
+        let mut digits = itoa::Buffer::new();
+        out.push('.');
+        out.push_str(digits.format(1000 + frac)[1..].trim_end_matches('0'));
+    }
 }
 
 #[cfg(test)]
@@ -150,6 +237,17 @@ mod tests {
         #[test]
         fn floats_are_written_as_display_writes_them(bits in proptest::num::u64::ANY, small in -1e7f64..1e10) {
             for v in [f64::from_bits(bits), small, small.round(), small / 1000.0] {
+                let mut s = String::new();
+                push_float(&mut s, v);
+                proptest::prop_assert_eq!(s, v.to_string());
+            }
+        }
+
+        #[test]
+        fn thousandths_are_written_as_display_writes_them(millis in 0u64..1_000_000_000_000_000, bits in 0u64..4) {
+            let v = millis as f64 / 1000.0;
+            // The double itself, and its neighbours (no longer whole thousandths).
+            for v in [v, f64::from_bits(v.to_bits() + bits), f64::from_bits(v.to_bits().saturating_sub(bits)), -v] {
                 let mut s = String::new();
                 push_float(&mut s, v);
                 proptest::prop_assert_eq!(s, v.to_string());

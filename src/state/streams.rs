@@ -9,7 +9,8 @@ pub use super::key::{StreamId, StreamKey};
 use super::sharded::{Shard, Sharded};
 use crate::catalog::{self, Media};
 use crate::expose::families as f;
-use crate::expose::{Collector, Encoder, Value};
+use crate::expose::{Around, Collector, Encoder, Labels, Value};
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -334,37 +335,85 @@ impl StreamRegistry {
     }
 }
 
+/// What the families after [`f::ERRORS`] show of a stream, kept by the one
+/// pass over the shards that writes that first family.
+struct Later {
+    /// Its label set: on the page already (its first error line), or in the spare text.
+    labels: Range<usize>,
+    on_page: bool,
+    frame_max: [Option<f64>; 2],
+    latest_report: Option<f64>,
+    live: Option<bool>,
+}
+
 impl Collector for StreamRegistry {
-    /// Each family is written straight into the page, one pass over the
-    /// shards each, so a scrape of 100k streams holds no second copy of it.
+    /// One pass over the shards writes the first family and keeps what the
+    /// others show (72 bytes a stream, and the label set of one without
+    /// errors), so each stream's label set is read from the map once, not
+    /// once a family: those scattered reads were most of a large page's
+    /// time. Each later line copies the label set from where the page, or
+    /// the spare text, has it already.
     fn encode(&self, enc: &mut Encoder<'_>) {
+        // Joined for the error codes shown, as they come.
+        let mut by_code: [Option<Around>; 256] = std::array::from_fn(|_| None);
+        let around_error = |code: u8| {
+            let extra = [("error_type", catalog::error_type_label(code)), ("error", catalog::error_name(code))];
+            Around::new(&f::ERRORS, &extra)
+        };
+        let mut later = Vec::with_capacity(self.tracked() + 64);
+        let mut spare = String::new();
         enc.family(&f::ERRORS);
-        self.for_each(|labels, s| {
-            for &(code, count) in &s.errors {
-                let extra = [("error_type", catalog::error_type_label(code)), ("error", catalog::error_name(code))];
-                enc.sample(&f::ERRORS, labels, &extra, Value::Int(count));
+        for shard in self.shards.each() {
+            for (labels, s) in shard.iter() {
+                let mut written = None;
+                for &(code, count) in &s.errors {
+                    let labels = written.clone().map_or(Labels::Text(labels), Labels::Written);
+                    let around = by_code[usize::from(code)].get_or_insert_with(|| around_error(code));
+                    let at = enc.sample_around(around, labels, Value::Int(count));
+                    written.get_or_insert(at);
+                }
+                if s.frame_max == [None, None] && s.latest_report.is_none() && s.live.is_none() {
+                    continue;
+                }
+                let on_page = written.is_some();
+                let labels = written.unwrap_or_else(|| {
+                    spare.push_str(labels);
+                    spare.len() - labels.len()..spare.len()
+                });
+                let StreamState { frame_max, latest_report, live, .. } = *s;
+                later.push(Later { labels, on_page, frame_max, latest_report, live });
             }
-        });
+        }
+        let labels = |l: &Later| {
+            if l.on_page {
+                Labels::Written(l.labels.clone())
+            } else {
+                Labels::Text(&spare[l.labels.clone()])
+            }
+        };
         enc.family(&f::FRAME_MAX);
-        self.for_each(|labels, s| {
+        let by_media = Media::ALL.map(|media| Around::new(&f::FRAME_MAX, &[("media", media.label())]));
+        for l in &later {
             for media in Media::ALL {
-                if let Some(v) = s.frame_max[media as usize] {
-                    enc.sample(&f::FRAME_MAX, labels, &[("media", media.label())], Value::Float(v));
+                if let Some(v) = l.frame_max[media as usize] {
+                    enc.sample_around(&by_media[media as usize], labels(l), Value::Float(v));
                 }
             }
-        });
+        }
         enc.family(&f::LAST_ERROR);
-        self.for_each(|labels, s| {
-            if let Some(t) = s.latest_report {
-                enc.sample(&f::LAST_ERROR, labels, &[], Value::Float(t));
+        let around = Around::new(&f::LAST_ERROR, &[]);
+        for l in &later {
+            if let Some(t) = l.latest_report {
+                enc.sample_around(&around, labels(l), Value::Float(t));
             }
-        });
+        }
         enc.family(&f::STREAM_LIVE);
-        self.for_each(|labels, s| {
-            if let Some(live) = s.live {
-                enc.sample(&f::STREAM_LIVE, labels, &[], Value::Int(u64::from(live)));
+        let around = Around::new(&f::STREAM_LIVE, &[]);
+        for l in &later {
+            if let Some(live) = l.live {
+                enc.sample_around(&around, labels(l), Value::Int(u64::from(live)));
             }
-        });
+        }
         let count = |n: usize| Value::Int(n as u64);
         enc.single(&f::STREAMS, count(self.tracked()));
         enc.single(&f::STREAMS_LIMIT, count(self.max_streams));
@@ -554,6 +603,80 @@ mod tests {
         let own = again.iter().find(|(_, g)| !g.overflow).unwrap().1;
         assert!(!back.restore(&id("c"), own), "the cap holds");
         assert!(!back.restore(&id("a"), own), "a stream is restored once");
+    }
+
+    /// The page as it was written before the one-pass render: a family at
+    /// a time, a pass over the shards each, every line through the
+    /// generic [`Encoder::sample`].
+    fn rendered_family_by_family(r: &StreamRegistry) -> String {
+        let mut out = String::new();
+        let enc = &mut Encoder::new(&mut out);
+        enc.family(&f::ERRORS);
+        r.for_each(|labels, s| {
+            for &(code, count) in &s.errors {
+                let extra = [("error_type", catalog::error_type_label(code)), ("error", catalog::error_name(code))];
+                enc.sample(&f::ERRORS, labels, &extra, Value::Int(count));
+            }
+        });
+        enc.family(&f::FRAME_MAX);
+        r.for_each(|labels, s| {
+            for media in Media::ALL {
+                if let Some(v) = s.frame_max[media as usize] {
+                    enc.sample(&f::FRAME_MAX, labels, &[("media", media.label())], Value::Float(v));
+                }
+            }
+        });
+        enc.family(&f::LAST_ERROR);
+        r.for_each(|labels, s| {
+            if let Some(t) = s.latest_report {
+                enc.sample(&f::LAST_ERROR, labels, &[], Value::Float(t));
+            }
+        });
+        enc.family(&f::STREAM_LIVE);
+        r.for_each(|labels, s| {
+            if let Some(live) = s.live {
+                enc.sample(&f::STREAM_LIVE, labels, &[], Value::Int(u64::from(live)));
+            }
+        });
+        let count = |n: usize| Value::Int(n as u64);
+        enc.single(&f::STREAMS, count(r.tracked()));
+        enc.single(&f::STREAMS_LIMIT, count(r.max_streams));
+        enc.single(&f::STREAMS_EXPIRED, Value::Int(r.expired.load(Ordering::Relaxed)));
+        enc.single(&f::STREAM_OVERFLOW, Value::Int(r.overflowed.load(Ordering::Relaxed)));
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn the_page_is_the_one_written_family_by_family(
+            streams in proptest::collection::vec(
+                (
+                    "[a-c\"\\\\\n]{0,6}",
+                    proptest::collection::vec((proptest::num::u8::ANY, 0u64..u64::MAX), 0..4),
+                    proptest::option::of(proptest::num::f64::ANY),
+                    proptest::option::of(0u64..10_000_000_000_000),
+                    proptest::option::of(proptest::bool::ANY),
+                ),
+                0..40,
+            ),
+            max_streams in 1usize..30,
+        ) {
+            let r = registry(max_streams);
+            for (i, (name, errors, video, millis, live)) in streams.iter().enumerate() {
+                let key = StreamKey::new(StreamId { domain: "d", app: name, stream: &format!("{name}{i}") }, 64);
+                if !errors.is_empty() || video.is_some() || millis.is_some() {
+                    let t = millis.map_or(f64::from(u32::try_from(i).unwrap()) + 0.1, |ms| ms as f64 / 1000.0);
+                    r.record_report(&key, &report(errors, *video, t), 0);
+                }
+                if let Some(live) = live {
+                    r.set_live(&key, *live, 0);
+                }
+            }
+            let mut page = String::new();
+            r.encode(&mut Encoder::new(&mut page));
+            proptest::prop_assert_eq!(page, rendered_family_by_family(&r));
+        }
     }
 
     #[test]
