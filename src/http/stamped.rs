@@ -188,16 +188,22 @@ fn read_head(bytes: &[u8]) -> Option<(usize, Option<Head>)> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let Some(&first) = line.first() else { return Some((start, head)) };
         let Some(h) = &mut head else { continue };
-        let named = |name: &[u8]| line.get(..name.len()).is_some_and(|n| n.eq_ignore_ascii_case(name));
         // The three names looked for begin with c or t: most lines are passed by their first byte.
         match first.to_ascii_lowercase() {
-            b'c' if named(b"content-length:") => h.body = h.body.and(digits(line[15..].trim_ascii())),
-            b'c' if named(b"content-security-policy:") => h.stamped = true,
-            b't' if named(b"transfer-encoding:") => h.body = None,
+            b'c' if named(line, b"content-length:") => h.body = h.body.and(digits(line[15..].trim_ascii())),
+            b'c' if named(line, b"content-security-policy:") => h.stamped = true,
+            b't' if named(line, b"transfer-encoding:") => h.body = None,
             _ => {}
         }
     }
     None
+}
+
+/// Whether `line` begins with `name`, in any case (inlined: it runs for
+/// a few lines of every answer).
+#[inline(always)]
+fn named(line: &[u8], name: &[u8]) -> bool {
+    line.len() >= name.len() && line[..name.len()].eq_ignore_ascii_case(name)
 }
 
 /// A decimal number of 1 to 19 digits, nothing else (as `u64`'s parse
@@ -414,6 +420,24 @@ mod tests {
         assert!(through(timeout.as_bytes(), 5).contains("x-content-type-options: nosniff\r\n"));
         let interim = "HTTP/1.1 100 Continue\r\n\r\n";
         assert_eq!(through(interim.as_bytes(), 100), interim);
+    }
+
+    #[test]
+    fn header_names_are_read_in_any_case() {
+        let app = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nCONTENT-SECURITY-POLICY: x\r\n\r\nok";
+        let server = "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+        for piece in [5, 4096] {
+            assert_eq!(
+                through(format!("{app}{server}").as_bytes(), piece),
+                format!("{app}{}", stamped_400()),
+                "{piece}"
+            );
+        }
+        let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+        assert!(
+            through(chunked.as_bytes(), 4096).ends_with("no-referrer\r\n\r\n2\r\nok\r\n0\r\n\r\n"),
+            "stamped, then passed"
+        );
     }
 
     #[test]
