@@ -90,7 +90,8 @@ where
         let headers = res.headers_mut();
         for (name, value) in &self.shared.headers {
             if !headers.contains_key(name) {
-                headers.insert(name.clone(), value.clone());
+                // Absent, so appending is inserting, without handing back what it replaced.
+                headers.append(name.clone(), value.clone());
             }
         }
         if self.shared.open.at_cap() {

@@ -44,7 +44,7 @@ fn respond(handled: &Handled) -> HttpResponse {
         Outcome::Accepted | Outcome::Duplicate | Outcome::Ignored => {
             // Built directly, its body not copied: this is every callback's answer.
             let mut res = HttpResponse::with_body(StatusCode::OK, BoxBody::new(Bytes::from_static(br#"{"code":0}"#)));
-            res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            res.headers_mut().append(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             res
         }
         Outcome::Rejected(r) => r.error_response(),
