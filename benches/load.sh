@@ -7,6 +7,9 @@
 #     generator does not take the server's core; the servers then run one
 #     worker), and with all of them free to share both cores ("shared"),
 #     the servers with their default worker per CPU and with one worker.
+#     BEFORE_BIN=another build: it is started too and takes its turn in the
+#     same rounds (bare, before, exporter), so before and after are
+#     measured in one run against the same bare figures.
 #  2. (isolated) at 1k, 10k and 100k tracked streams: ingest, /metrics render time and
 #     size, resident memory and bytes per stream.
 #  3. ingest at 100k streams while /metrics is scraped every second and
@@ -30,6 +33,8 @@ for tool in wrk curl; do
 done
 cargo build --release -q --bin css-push-exporter --example bare_handler
 BIN=${EXPORTER_BIN:-target/release/css-push-exporter}  # EXPORTER_BIN: another build to compare
+BEFORE_BIN=${BEFORE_BIN:-}                               # part 1 only: a third server in the same rounds
+BEFORE_ADDR=127.0.0.1:${BEFORE_PORT:-19402}
 BARE=target/release/examples/bare_handler
 
 # Isolation needs two CPUs; PIN=0 turns it off.
@@ -48,12 +53,14 @@ export THREADS
 
 wait_up() { for _ in $(seq 100); do curl -sf "http://$1/-/healthy" >/dev/null 2>&1 && return; curl -s -o /dev/null "http://$1/callback" 2>/dev/null && return; sleep 0.1; done; echo "load.sh: nothing listening on $1" >&2; exit 1; }
 
+# start_exporter [BIN ADDR]: sets EXPORTER_PID.
 start_exporter() {
-  "${SERVER_CPU[@]}" "$BIN" --listen-address "$EXPORTER_ADDR" --callback-key "$KEY" --max-streams 200000 --log-level error \
+  local bin=${1:-$BIN} addr=${2:-$EXPORTER_ADDR}
+  "${SERVER_CPU[@]}" "$bin" --listen-address "$addr" --callback-key "$KEY" --max-streams 200000 --log-level error \
     ${WORKERS:+--workers "$WORKERS"} &
   EXPORTER_PID=$!
   PIDS+=("$EXPORTER_PID")
-  wait_up "$EXPORTER_ADDR"
+  wait_up "$addr"
 }
 
 stop_exporter() { kill "$EXPORTER_PID"; wait "$EXPORTER_PID" 2>/dev/null || true; }
@@ -61,7 +68,9 @@ stop_exporter() { kill "$EXPORTER_PID"; wait "$EXPORTER_PID" 2>/dev/null || true
 # CPU seconds (user + system) PID has used so far.
 cpu_secs() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 
-# run_wrk ADDR STREAMS DURATION: prints "rps p50 p99 max"; fails on any non-200.
+# run_wrk ADDR STREAMS DURATION: prints "rps p50 p99 max wrk-CPU-share"
+# (wrk's user + system time over the wall time: near 1.0 per wrk thread, the
+# generator and not the server sets the pace); fails on any non-200.
 run_wrk() {
   local out T SIGN
   # Signed afresh for each run: a signature is valid for at most
@@ -71,21 +80,21 @@ run_wrk() {
   export T SIGN
   # Runs are seconds apart and send under 10^7 requests each, so every run's
   # data_time values are new: nothing is a duplicate.
-  out=$(STREAMS=$2 OFFSET=$((SECONDS * 10000000)) "${WRK_CPU[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$3" --latency -s benches/callback.lua "http://$1/callback")
+  out=$(STREAMS=$2 OFFSET=$((SECONDS * 10000000)) /usr/bin/time -f 'wrk-cpu %e %U %S' "${WRK_CPU[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$3" --latency -s benches/callback.lua "http://$1/callback" 2>&1)
   # Called in a subshell: stop the whole script, not just this function.
   if grep -q "Non-2xx" <<<"$out"; then echo "$out" >&2; echo "load.sh: non-200 answers from $1" >&2; kill -TERM $$; exit 1; fi
-  echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1=="50%" {print $2}' <<<"$out") $(awk '$1=="99%" {print $2}' <<<"$out") $(awk '$1=="Latency" {print $4; exit}' <<<"$out")"
+  echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1=="50%" {print $2}' <<<"$out") $(awk '$1=="99%" {print $2}' <<<"$out") $(awk '$1=="Latency" {print $4; exit}' <<<"$out") $(awk '$1=="wrk-cpu" {printf "%.2f", ($3+$4)/$2}' <<<"$out")"
 }
 
 # cpu_round PID ADDR: one wrk run at ADDR, served by PID; prints "rps p50 p99
-# µs-of-server-CPU-per-request" (the CPU figure holds up better than req/s
-# when other processes share the cores).
+# µs-of-server-CPU-per-request wrk-CPU-share" (the CPU figure holds up
+# better than req/s when other processes share the cores).
 cpu_round() {
-  local before after rps p50 p99
+  local before after rps p50 p99 wrk_cpu
   before=$(cpu_secs "$1")
-  read -r rps p50 p99 _ < <(run_wrk "$2" 1000 "$DURATION")
+  read -r rps p50 p99 _ wrk_cpu < <(run_wrk "$2" 1000 "$DURATION")
   after=$(cpu_secs "$1")
-  echo "$rps $p50 $p99 $(awk -v a="$after" -v b="$before" -v r="$rps" -v d="${DURATION%s}" 'BEGIN {printf "%.1f", (a-b)*1e6/(r*d)}')"
+  echo "$rps $p50 $p99 $(awk -v a="$after" -v b="$before" -v r="$rps" -v d="${DURATION%s}" 'BEGIN {printf "%.1f", (a-b)*1e6/(r*d)}') $wrk_cpu"
 }
 
 # Posts until every one of N streams has reported (bounded to 60 s).
@@ -109,28 +118,40 @@ scrape_median() {
 
 echo "== machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'); wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
 
-# compare LABEL: alternating rounds, bare vs exporter; prints the medians and ratio.
+# compare LABEL: alternating rounds, bare vs exporter (and before, with
+# BEFORE_BIN); prints the medians and ratios.
 compare() {
   "${SERVER_CPU[@]}" "$BARE" "$BARE_ADDR" ${WORKERS:+"$WORKERS"} & BARE_PID=$!; PIDS+=("$BARE_PID")
+  local servers=(bare) addrs=("$BARE_ADDR") pids=("$BARE_PID")
+  if [ -n "$BEFORE_BIN" ]; then
+    start_exporter "$BEFORE_BIN" "$BEFORE_ADDR"
+    servers+=(before); addrs+=("$BEFORE_ADDR"); pids+=("$EXPORTER_PID")
+  fi
   start_exporter
-  run_wrk "$BARE_ADDR" 1000 2s >/dev/null      # warm-up
-  run_wrk "$EXPORTER_ADDR" 1000 2s >/dev/null
-  local bare=() exp=() bare_cpu=() exp_cpu=() rps p50 p99
-  local cpu
+  servers+=(exporter); addrs+=("$EXPORTER_ADDR"); pids+=("$EXPORTER_PID")
+  wait_up "$BARE_ADDR"
+  local i r rps p50 p99 cpu wrk_cpu
+  for i in "${!servers[@]}"; do run_wrk "${addrs[$i]}" 1000 2s >/dev/null; done   # warm-up
+  local -A rates=() cpus=() wrks=()
   for r in $(seq "$ROUNDS"); do
-    read -r rps p50 p99 cpu < <(cpu_round "$BARE_PID" "$BARE_ADDR"); bare+=("$rps"); bare_cpu+=("$cpu")
-    echo "$1 round $r bare:     $rps req/s  p50 $p50  p99 $p99  server CPU $cpu µs/request"
-    read -r rps p50 p99 cpu < <(cpu_round "$EXPORTER_PID" "$EXPORTER_ADDR"); exp+=("$rps"); exp_cpu+=("$cpu")
-    echo "$1 round $r exporter: $rps req/s  p50 $p50  p99 $p99  server CPU $cpu µs/request"
+    for i in "${!servers[@]}"; do
+      read -r rps p50 p99 cpu wrk_cpu < <(cpu_round "${pids[$i]}" "${addrs[$i]}")
+      rates[$i]+="$rps "; cpus[$i]+="$cpu "; wrks[$i]+="$wrk_cpu "
+      printf '%s round %s %-9s %s req/s  p50 %s  p99 %s  server CPU %s µs/request  wrk CPU %s\n' \
+        "$1" "$r" "${servers[$i]}:" "$rps" "$p50" "$p99" "$cpu" "$wrk_cpu"
+    done
   done
-  echo "$1: server CPU per request, medians: bare $(printf '%s\n' "${bare_cpu[@]}" | median) µs, exporter $(printf '%s\n' "${exp_cpu[@]}" | median) µs"
-  local bare_med exp_med
-  bare_med=$(printf '%s\n' "${bare[@]}" | median)
-  exp_med=$(printf '%s\n' "${exp[@]}" | median)
-  echo "$1: median bare $bare_med req/s, exporter $exp_med req/s, ratio $(awk -v a="$exp_med" -v b="$bare_med" 'BEGIN {printf "%.2f", a/b}') (target >= 0.90)"
+  local bare_med med
+  bare_med=$(tr ' ' '\n' <<<"${rates[0]}" | grep . | median)
+  for i in "${!servers[@]}"; do
+    med=$(tr ' ' '\n' <<<"${rates[$i]}" | grep . | median)
+    printf '%s: %-9s median %s req/s, ratio to bare %s, server CPU %s µs/request, wrk CPU %s (medians)\n' "$1" "${servers[$i]}" "$med" \
+      "$(awk -v a="$med" -v b="$bare_med" 'BEGIN {printf "%.2f", a/b}')" \
+      "$(tr ' ' '\n' <<<"${cpus[$i]}" | grep . | median)" "$(tr ' ' '\n' <<<"${wrks[$i]}" | grep . | median)"
+  done
+  echo "$1: (target: exporter ratio >= 0.90)"
   echo "$1: exporter answered $(metric 'css_push_callbacks_total{event_type="321",outcome="accepted"}') accepted, $(metric 'css_push_callbacks_total{event_type="321",outcome="duplicate"}') duplicates"
-  stop_exporter
-  kill "$BARE_PID"; wait "$BARE_PID" 2>/dev/null || true
+  for i in "${!servers[@]}"; do kill "${pids[$i]}"; wait "${pids[$i]}" 2>/dev/null || true; done
 }
 
 if [[ $PARTS == *1* ]]; then
@@ -171,13 +192,13 @@ echo "== 3. ingest at 100000 streams while /metrics is scraped, servers on both 
 SERVER_CPU=(); WRK_CPU=()
 start_exporter
 preload 100000
-read -r quiet p50 p99 max < <(run_wrk "$EXPORTER_ADDR" 100000 "$DURATION")
+read -r quiet p50 p99 max _ < <(run_wrk "$EXPORTER_ADDR" 100000 "$DURATION")
 echo "no scrapes:           $quiet req/s  p50 $p50  p99 $p99  max $max"
 for pause in 1 0; do
   ( end=$((SECONDS + 60)); while [ $SECONDS -lt $end ]; do curl -sf -o /dev/null "http://$EXPORTER_ADDR/metrics" || exit 0; sleep "$pause"; done ) &
   SCRAPER=$!; PIDS+=("$SCRAPER")
   sleep 0.5
-  read -r busy p50 p99 max < <(run_wrk "$EXPORTER_ADDR" 100000 "$DURATION")
+  read -r busy p50 p99 max _ < <(run_wrk "$EXPORTER_ADDR" 100000 "$DURATION")
   kill "$SCRAPER" 2>/dev/null || true; wait "$SCRAPER" 2>/dev/null || true
   label="scrape every 1 s:    "; [ "$pause" = 0 ] && label="scrapes back to back:"
   echo "$label $busy req/s  p50 $p50  p99 $p99  max $max  ratio $(awk -v a="$busy" -v b="$quiet" 'BEGIN {printf "%.2f", a/b}')"

@@ -1,8 +1,7 @@
 //! Headers every answer carries, so that a page showing what senders chose
 //! (stream names) cannot run script, be framed, or be sniffed as another type:
-//! the app's answers get them here, the server's own from
-//! [`super::stamped`].
-use actix_web::middleware::DefaultHeaders;
+//! the app's answers get them from [`super::answers`], the server's own
+//! from [`super::stamped`].
 
 /// No script, no fetches, nothing framed or framing; styles inline only
 /// (the status page has its own `<style>` and bar widths, no script).
@@ -17,8 +16,3 @@ pub const SECURITY_HEADERS: [(&str, &str); 4] = [
     ("x-frame-options", "DENY"),
     ("referrer-policy", "no-referrer"),
 ];
-
-/// Added to each answer of the app that does not set them itself.
-pub fn security() -> DefaultHeaders {
-    SECURITY_HEADERS.iter().fold(DefaultHeaders::new(), |headers, &header| headers.add(header))
-}

@@ -3,11 +3,7 @@
 //! connection caps that fit inside it, so connections held open on one
 //! listener cannot take the descriptors the other needs to answer; at the
 //! cap, connections close after their answer instead of idling.
-use actix_web::body::MessageBody;
-use actix_web::dev::{Extensions, ServiceRequest, ServiceResponse};
-use actix_web::http::ConnectionType;
-use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::dev::Extensions;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -57,24 +53,10 @@ impl OpenConnections {
         data.insert(Open(self.open.clone()));
     }
 
-    fn at_cap(&self) -> bool {
+    /// At the cap, answers close their connection ([`super::answers`]).
+    pub(super) fn at_cap(&self) -> bool {
         self.open.load(Ordering::Relaxed) >= self.cap
     }
-}
-
-/// Middleware: at the cap, an answer closes its connection rather than keep
-/// it idle for the next request, so a client waiting in the kernel's queue
-/// gets its place at once instead of after the keep-alive timeout.
-pub async fn give_way(
-    connections: web::Data<OpenConnections>,
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let mut res = next.call(req).await?;
-    if connections.at_cap() {
-        res.response_mut().head_mut().set_connection_type(ConnectionType::Close);
-    }
-    Ok(res)
 }
 
 /// Sets TCP_USER_TIMEOUT on `listener` (its connections inherit it): a

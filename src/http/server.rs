@@ -1,12 +1,12 @@
-//! One listener's HTTP server: the app (its routes, the security headers,
-//! the connection cap's middleware) in a server built as actix-web's
+//! One listener's HTTP server: the app (its routes, and the security
+//! headers and connection cap of [`super::answers`]) in a server built as actix-web's
 //! `HttpServer` builds it (an actix-http `HttpService` per worker, over TCP
 //! or rustls, with the same timeouts and graceful shutdown), but with each
 //! connection wrapped in [`Stamped`], so that the answers the server makes
 //! by itself carry the security headers too: `HttpServer` has no way to
 //! wrap a connection.
-use super::headers;
-use super::limits::{self, OpenConnections};
+use super::answers::Answers;
+use super::limits::OpenConnections;
 use super::routes::{self, AppState, Routes};
 use super::stamped::Stamped;
 use actix_http::body::MessageBody;
@@ -16,7 +16,6 @@ use actix_server::{GracefulShutdownSignal, Server};
 use actix_service::{fn_service, map_config, IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt};
 use actix_tls::accept::rustls_0_23::{Acceptor, TlsStream};
 use actix_web::dev::AppConfig;
-use actix_web::middleware::from_fn;
 use actix_web::rt::net::TcpStream;
 use actix_web::{web, App};
 use std::fmt;
@@ -55,9 +54,7 @@ pub fn serve(
     let app = move || {
         let routes = routes.clone();
         App::new()
-            .wrap(headers::security())
-            .wrap(from_fn(limits::give_way))
-            .app_data(web::Data::new(connections.clone()))
+            .wrap(Answers::new(connections.clone()))
             .app_data(state.clone())
             .configure(move |cfg| routes::configure(cfg, &routes))
     };

@@ -1,8 +1,12 @@
 use super::AppState;
+use crate::http::body::{self, BodyError};
 use crate::http::peer;
 use crate::ingest::outcome::{Handled, Outcome, Rejection};
 use crate::ingest::wire::ParseError;
-use actix_web::http::{header, StatusCode};
+use actix_web::body::BoxBody;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 
@@ -21,12 +25,13 @@ pub async fn callback(req: HttpRequest, payload: web::Payload, state: web::Data<
         // The headers had --read-timeout to arrive (the server's deadline);
         // the body gets as long again, so a trickling sender is cut off.
         let after = state.read_timeout;
-        match actix_web::rt::time::timeout(after, payload.to_bytes_limited(limit)).await {
+        match actix_web::rt::time::timeout(after, body::read(payload, limit, declared)).await {
             Err(_) => exporter.reject(Rejection::Timeout { after }, peer),
-            Ok(Err(_)) => exporter.reject(Rejection::TooLarge { limit }, peer),
-            // A broken chunked body, or the sender went away mid-body.
-            Ok(Ok(Err(_))) => exporter.reject(Rejection::Malformed(ParseError::unreadable_body()), peer),
-            Ok(Ok(Ok(body))) => exporter.handle(&body, peer),
+            Ok(Err(BodyError::TooLarge)) => exporter.reject(Rejection::TooLarge { limit }, peer),
+            Ok(Err(BodyError::Unreadable)) => {
+                exporter.reject(Rejection::Malformed(ParseError::unreadable_body()), peer)
+            }
+            Ok(Ok(body)) => exporter.handle(&body, peer),
         }
     };
     respond(&handled)
@@ -37,7 +42,10 @@ pub async fn callback(req: HttpRequest, payload: web::Payload, state: web::Data<
 fn respond(handled: &Handled) -> HttpResponse {
     match &handled.outcome {
         Outcome::Accepted | Outcome::Duplicate | Outcome::Ignored => {
-            HttpResponse::Ok().content_type("application/json").body(r#"{"code":0}"#)
+            // Built directly, its body not copied: this is every callback's answer.
+            let mut res = HttpResponse::with_body(StatusCode::OK, BoxBody::new(Bytes::from_static(br#"{"code":0}"#)));
+            res.headers_mut().append(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            res
         }
         Outcome::Rejected(r) => r.error_response(),
     }

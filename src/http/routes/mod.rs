@@ -43,14 +43,16 @@ pub struct Routes {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig, routes: &Routes) {
+    // First: the router tries the resources in order, and callbacks are
+    // nearly every request.
+    if routes.callback {
+        cfg.service(web::resource("/callback").route(web::post().to(callback::callback)));
+    }
     // HEAD too: load balancers health-check with it (actix-web sends no body).
     cfg.service(
         web::resource("/-/healthy").route(web::get().to(health::healthy)).route(web::head().to(health::healthy)),
     )
     .service(web::resource("/-/ready").route(web::get().to(health::ready)).route(web::head().to(health::ready)));
-    if routes.callback {
-        cfg.service(web::resource("/callback").route(web::post().to(callback::callback)));
-    }
     if let Some(auth) = &routes.basic_auth {
         cfg.app_data(web::Data::new(auth.clone()));
     }
