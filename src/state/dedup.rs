@@ -159,11 +159,7 @@ impl Dedup {
     pub fn check_and_insert(&self, id: u64, now_secs: u64) -> Seen {
         let mut inner = self.shard(id);
         inner.expire(now_secs);
-        if inner.seen.contains(&id) {
-            return Seen::Again;
-        }
-        let evicted_early = self.insert(&mut inner, id, now_secs.saturating_add(self.window_secs));
-        Seen::First { evicted_early }
+        self.insert(&mut inner, id, now_secs.saturating_add(self.window_secs))
     }
 
     /// Whether `id` is remembered at `now`, without recording it.
@@ -173,10 +169,13 @@ impl Dedup {
         inner.seen.contains(&id)
     }
 
-    /// Puts back an identity from a snapshot, remembered at most a window
-    /// from `now`; give them oldest first.
-    pub fn restore(&self, id: u64, expires_secs: u64, now_secs: u64) {
-        self.restore_all(vec![(id, expires_secs)], now_secs);
+    /// Puts back one identity from a snapshot, remembered at most a window
+    /// from `now`; give them oldest first. What [`Self::restore_all`] does
+    /// at once, for the tests to hold it to.
+    #[cfg(test)]
+    fn restore(&self, id: u64, expires_secs: u64, now_secs: u64) {
+        let mut inner = self.shard(id);
+        self.insert(&mut inner, id, expires_secs.min(now_secs.saturating_add(self.window_secs)));
     }
 
     /// Puts back a snapshot's (identity, expires at) entries as
@@ -193,11 +192,7 @@ impl Dedup {
             inner.seen.reserve(room);
             inner.order.reserve(room);
             for &(id, expires) in run {
-                // One probe: a new identity goes in first, then the oldest makes room.
-                if inner.seen.insert(id) {
-                    self.make_room(&mut inner);
-                    inner.order.push_back((id, expires.min(latest)));
-                }
+                self.insert(&mut inner, id, expires.min(latest));
             }
         }
     }
@@ -215,23 +210,21 @@ impl Dedup {
         self.shards.at(shard_hash(id))
     }
 
-    /// Adds `id`, dropping the oldest entry if the shard is full; true if it did.
-    fn insert(&self, inner: &mut Inner, id: u64, expires_secs: u64) -> bool {
-        let evicted_early = self.make_room(inner);
+    /// Adds `id` unless it is there already, dropping the oldest entry if
+    /// the shard is full (first: the set never holds more than its capacity).
+    fn insert(&self, inner: &mut Inner, id: u64, expires_secs: u64) -> Seen {
+        if inner.seen.contains(&id) {
+            return Seen::Again;
+        }
+        let full = inner.order.len() >= self.capacity;
+        let oldest = if full { inner.order.pop_front() } else { None };
+        if let Some((old, _)) = oldest {
+            inner.seen.remove(&old);
+            self.evicted_early.fetch_add(1, Ordering::Relaxed);
+        }
         inner.seen.insert(id);
         inner.order.push_back((id, expires_secs));
-        evicted_early
-    }
-
-    /// Drops the oldest entry if the shard is full; true if it did.
-    fn make_room(&self, inner: &mut Inner) -> bool {
-        if inner.order.len() < self.capacity {
-            return false;
-        }
-        let Some((old, _)) = inner.order.pop_front() else { return false };
-        inner.seen.remove(&old);
-        self.evicted_early.fetch_add(1, Ordering::Relaxed);
-        true
+        Seen::First { evicted_early: oldest.is_some() }
     }
 
     /// Drops expired entries; returns how many remain.
