@@ -36,6 +36,13 @@ impl<S> Sharded<S> {
         lock(&self.shards[self.index(hash)])
     }
 
+    /// One shard's share of `n` keys, and an eighth more (keys do not
+    /// spread evenly): what to size each shard for before `n` inserts.
+    pub fn share(&self, n: usize) -> usize {
+        let each = n.div_ceil(self.shards.len());
+        each + each / 8
+    }
+
     /// The number of the shard that holds what hashes to `hash`.
     pub fn index(&self, hash: u64) -> usize {
         #[allow(clippy::cast_possible_truncation, reason = "any bits of the hash pick a shard")]
@@ -72,13 +79,12 @@ impl<V> Sharded<Shard<V>> {
         self.at(shard_hash(key))
     }
 
-    /// Room in each shard for its share of `n` more keys, and an eighth
-    /// more (keys do not spread evenly), so that a restore of `n` does not
-    /// grow and rehash every table several times.
+    /// Room in each shard for its share of `n` more keys, so that a
+    /// restore of `n` does not grow and rehash every table several times.
     pub fn reserve(&self, n: usize) {
-        let each = n.div_ceil(self.shards.len());
+        let room = self.share(n);
         for mut shard in self.each() {
-            shard.reserve(each + each / 8);
+            shard.reserve(room);
         }
     }
 }

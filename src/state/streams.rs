@@ -363,27 +363,25 @@ impl Collector for StreamRegistry {
         let mut later = Vec::with_capacity(self.tracked() + 64);
         let mut spare = String::new();
         enc.family(&f::ERRORS);
-        for shard in self.shards.each() {
-            for (labels, s) in shard.iter() {
-                let mut written = None;
-                for &(code, count) in &s.errors {
-                    let labels = written.clone().map_or(Labels::Text(labels), Labels::Written);
-                    let around = by_code[usize::from(code)].get_or_insert_with(|| around_error(code));
-                    let at = enc.sample_around(around, labels, Value::Int(count));
-                    written.get_or_insert(at);
-                }
-                if s.frame_max == [None, None] && s.latest_report.is_none() && s.live.is_none() {
-                    continue;
-                }
-                let on_page = written.is_some();
-                let labels = written.unwrap_or_else(|| {
-                    spare.push_str(labels);
-                    spare.len() - labels.len()..spare.len()
-                });
-                let StreamState { frame_max, latest_report, live, .. } = *s;
-                later.push(Later { labels, on_page, frame_max, latest_report, live });
+        self.for_each(|labels, s| {
+            let mut written = None;
+            for &(code, count) in &s.errors {
+                let labels = written.clone().map_or(Labels::Text(labels), Labels::Written);
+                let around = by_code[usize::from(code)].get_or_insert_with(|| around_error(code));
+                let at = enc.sample_around(around, labels, Value::Int(count));
+                written.get_or_insert(at);
             }
-        }
+            if s.frame_max == [None, None] && s.latest_report.is_none() && s.live.is_none() {
+                return;
+            }
+            let on_page = written.is_some();
+            let labels = written.unwrap_or_else(|| {
+                spare.push_str(labels);
+                spare.len() - labels.len()..spare.len()
+            });
+            let StreamState { frame_max, latest_report, live, .. } = *s;
+            later.push(Later { labels, on_page, frame_max, latest_report, live });
+        });
         let labels = |l: &Later| {
             if l.on_page {
                 Labels::Written(l.labels.clone())

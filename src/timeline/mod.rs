@@ -397,14 +397,13 @@ impl Timelines {
                 return r;
             }
         };
-        let each = if self.max_bytes == 0 { 0 } else { histories.len().div_ceil(STREAM_SHARDS) };
+        let room = if self.max_bytes == 0 { 0 } else { self.shards.share(histories.len()) };
         for mut shard in self.shards.each() {
-            // Sized once for its share (and an eighth more: keys do not spread evenly).
-            shard.table.reserve(each + each / 8, |e| probe(e.hash));
-            shard.queue.reserve(each + each / 8);
+            shard.table.reserve(room, |e| probe(e.hash));
+            shard.queue.reserve(room);
         }
         for (key, sessions) in histories {
-            let Some(parts) = key_parts(&key) else {
+            let Some(parts) = key_parts(key) else {
                 r.invalid += 1;
                 continue;
             };

@@ -5,7 +5,6 @@
 use super::history::{End, History, RawIntervals, RawSession, ERROR_PAIR, INTERVAL_FIXED};
 use crate::catalog::Region;
 use crate::state::codec::{push_ip, push_str, read_ip, FormatError, Reader};
-use std::borrow::Cow;
 
 // Session flags.
 const START: u8 = 1;
@@ -57,7 +56,7 @@ fn push_len(out: &mut Vec<u8>, n: usize) {
 
 /// One stream's history as the section holds it: its key and sessions,
 /// borrowed from the section.
-pub type RawHistory<'a> = (Cow<'a, str>, Vec<RawSession<'a>>);
+pub type RawHistory<'a> = (&'a str, Vec<RawSession<'a>>);
 
 /// Every (key, sessions) the section holds, unchecked; an error if it does
 /// not parse to its end. Nothing is copied: keys, sequences and intervals
@@ -66,7 +65,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<RawHistory<'_>>, FormatError> {
     let mut r = Reader(bytes);
     let mut out = Vec::new();
     while !r.0.is_empty() {
-        let key = Cow::Borrowed(r.str_in_place()?);
+        let key = r.str_in_place()?;
         let n = r.u32()?;
         // Each session takes at least 40 bytes: a count past that is damage, not a reason to allocate.
         let mut sessions = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(r.0.len() / 40));
@@ -144,7 +143,7 @@ mod tests {
         let mut back = decode(&out).unwrap();
         assert_eq!(back.len(), 1);
         let (key, sessions) = back.pop().unwrap();
-        assert_eq!(&*key, "domain=\"d\",app=\"a\",stream=\"s\"");
+        assert_eq!(key, "domain=\"d\",app=\"a\",stream=\"s\"");
         let mut again = History::new(40);
         for s in sessions {
             again.restore(s.checked(T + 500_000, |_| true).unwrap());
