@@ -178,8 +178,8 @@ impl Dedup {
         self.insert(&mut inner, id, expires_secs.min(now_secs.saturating_add(self.window_secs)));
     }
 
-    /// Puts back a snapshot's (identity, expires at) entries as
-    /// [`Self::restore`] would one by one, oldest first, but each shard
+    /// Puts back a snapshot's (identity, expires at) entries, each
+    /// remembered at most a window from `now`, oldest first, each shard
     /// locked once and sized once for its share: a million single inserts
     /// would grow and rehash every table several times.
     pub fn restore_all(&self, mut entries: Vec<(u64, u64)>, now_secs: u64) {
