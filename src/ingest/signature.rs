@@ -63,10 +63,9 @@ impl Verifier {
         let (Some(t), Some(sign)) = (t, sign) else {
             return Verdict::Unauthorized("t or sign missing");
         };
-        let mut given = [0u8; 16];
-        if hex::decode_to_slice(sign.trim(), &mut given).is_err() {
+        let Some(given) = digest_of_hex(sign.trim()) else {
             return Verdict::Unauthorized("sign is not 32 hex digits");
-        }
+        };
         if !self.matches(t, &given) {
             return Verdict::Unauthorized("sign does not match");
         }
@@ -108,10 +107,41 @@ impl Verifier {
             expected.t = Some(t);
         }
         // Check every key, without stopping early, so timing does not tell
-        // which key (if any) matched.
-        expected.signs.iter().fold(0u8, |acc, sign| acc | sign.ct_eq(given).unwrap_u8()) != 0
+        // which key (if any) matched; each compared as one 128-bit number.
+        let given = u128::from_ne_bytes(*given);
+        expected.signs.iter().fold(0u8, |acc, sign| acc | u128::from_ne_bytes(*sign).ct_eq(&given).unwrap_u8()) != 0
     }
 }
+
+/// The 16 bytes a `sign` of 32 hex digits (either case) spells; `None` for
+/// anything else. What `hex::decode_to_slice` reads, a table look-up a digit.
+fn digest_of_hex(sign: &str) -> Option<[u8; 16]> {
+    let digits: &[u8; 32] = sign.as_bytes().try_into().ok()?;
+    let mut digest = [0u8; 16];
+    // Every digit looked at, any invalid one noted: no branch a digit.
+    let mut invalid = 0;
+    for (byte, pair) in digest.iter_mut().zip(digits.chunks_exact(2)) {
+        let (high, low) = (HEX_VALUE[usize::from(pair[0])], HEX_VALUE[usize::from(pair[1])]);
+        invalid |= high | low;
+        *byte = high << 4 | low;
+    }
+    (invalid & NOT_HEX == 0).then_some(digest)
+}
+
+/// [`HEX_VALUE`] of a byte that is no hex digit.
+const NOT_HEX: u8 = 0x10;
+
+/// Each byte's value as a hex digit, or [`NOT_HEX`].
+static HEX_VALUE: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut d: u8 = 0;
+    while d < 16 {
+        table[b"0123456789abcdef"[d as usize] as usize] = d;
+        table[b"0123456789ABCDEF"[d as usize] as usize] = d;
+        d += 1;
+    }
+    table
+};
 
 fn sign_bytes(key: &[u8], t_text: &str) -> [u8; 16] {
     let mut h = Md5::new();
@@ -176,6 +206,18 @@ mod tests {
             (i64::MAX, Verdict::Unauthorized(TOO_FAR_AHEAD)),
         ] {
             assert_eq!(v.verify(Some(t), Some(&sign("k", t)), NOW), want, "t = now + {}", t - NOW_T);
+        }
+    }
+
+    proptest::proptest! {
+        /// The sign's digits read as the hex crate reads them, valid or not.
+        #[test]
+        fn a_sign_reads_as_the_hex_crate_reads_it(
+            sign in "[0-9a-fA-F]{32}|[0-9a-fA-F]{0,34}|[0-9a-fA-FgG \\x00\u{e9}]{30,33}|\\PC{0,40}",
+        ) {
+            let mut want = [0u8; 16];
+            let want = hex::decode_to_slice(&sign, &mut want).ok().map(|()| want);
+            proptest::prop_assert_eq!(digest_of_hex(&sign), want, "{:?}", sign);
         }
     }
 
