@@ -38,7 +38,8 @@ const RECENT_T: usize = 4;
 #[derive(Default)]
 struct Expected {
     t: Option<i64>,
-    signs: Vec<[u8; 16]>,
+    /// Lowercase hex, as CSS sends them.
+    signs: Vec<[u8; 32]>,
 }
 
 /// Why a callback whose `t` is too far ahead is refused.
@@ -63,11 +64,10 @@ impl Verifier {
         let (Some(t), Some(sign)) = (t, sign) else {
             return Verdict::Unauthorized("t or sign missing");
         };
-        let Some(given) = digest_of_hex(sign.trim()) else {
-            return Verdict::Unauthorized("sign is not 32 hex digits");
-        };
-        if !self.matches(t, &given) {
-            return Verdict::Unauthorized("sign does not match");
+        match self.matches(t, sign.trim()) {
+            None => return Verdict::Unauthorized("sign is not 32 hex digits"),
+            Some(false) => return Verdict::Unauthorized("sign does not match"),
+            Some(true) => {}
         }
         self.in_window(t, now_secs)
     }
@@ -95,53 +95,52 @@ impl Verifier {
 }
 
 impl Verifier {
-    /// Whether `given` is the sign of `t` with one of the keys.
-    fn matches(&self, t: i64, given: &[u8; 16]) -> bool {
+    /// Whether `sign` is the sign of `t` with one of the keys; `None` if it
+    /// is not 32 hex digits.
+    fn matches(&self, t: i64, sign: &str) -> Option<bool> {
         // Each `t` always in the same slot, picked by its low byte.
         let mut expected = crate::sync::lock(&self.recent[usize::from(t.to_le_bytes()[0]) % RECENT_T]);
         if expected.t != Some(t) {
             let mut t_text = itoa::Buffer::new();
             let t_text = t_text.format(t);
             expected.signs.clear();
-            expected.signs.extend(self.keys.iter().map(|key| sign_bytes(key, t_text)));
+            expected.signs.extend(self.keys.iter().map(|key| lowercase_hex(&sign_bytes(key, t_text))));
             expected.t = Some(t);
         }
-        // Check every key, without stopping early, so timing does not tell
-        // which key (if any) matched; each compared as one 128-bit number.
-        let given = u128::from_ne_bytes(*given);
-        expected.signs.iter().fold(0u8, |acc, sign| acc | u128::from_ne_bytes(*sign).ct_eq(&given).unwrap_u8()) != 0
+        // As CSS sends it, lowercase: compared as it is, nothing decoded.
+        if let Ok(given) = sign.as_bytes().try_into() {
+            if any_equal(&expected.signs, given) {
+                return Some(true);
+            }
+        }
+        // Any other case, or not hex at all: read as hex, then compared as written lowercase.
+        let mut digest = [0u8; 16];
+        hex::decode_to_slice(sign, &mut digest).ok()?;
+        Some(any_equal(&expected.signs, &lowercase_hex(&digest)))
     }
 }
 
-/// The 16 bytes a `sign` of 32 hex digits (either case) spells; `None` for
-/// anything else. What `hex::decode_to_slice` reads, a table look-up a digit.
-fn digest_of_hex(sign: &str) -> Option<[u8; 16]> {
-    let digits: &[u8; 32] = sign.as_bytes().try_into().ok()?;
-    let mut digest = [0u8; 16];
-    // Every digit looked at, any invalid one noted: no branch a digit.
-    let mut invalid = 0;
-    for (byte, pair) in digest.iter_mut().zip(digits.chunks_exact(2)) {
-        let (high, low) = (HEX_VALUE[usize::from(pair[0])], HEX_VALUE[usize::from(pair[1])]);
-        invalid |= high | low;
-        *byte = high << 4 | low;
-    }
-    (invalid & NOT_HEX == 0).then_some(digest)
+/// Whether `given` is one of `signs`, each compared in full, without stopping
+/// early, so timing does not tell which key (if any) matched.
+fn any_equal(signs: &[[u8; 32]], given: &[u8; 32]) -> bool {
+    let halves = |s: &[u8; 32]| {
+        let (low, high) = s.split_at(16);
+        [low, high].map(|h| u128::from_ne_bytes(h.try_into().unwrap_or_default()))
+    };
+    let [low, high] = halves(given);
+    let equal = |s: &[u8; 32]| {
+        let [l, h] = halves(s);
+        (l.ct_eq(&low) & h.ct_eq(&high)).unwrap_u8()
+    };
+    signs.iter().fold(0u8, |acc, s| acc | equal(s)) != 0
 }
 
-/// [`HEX_VALUE`] of a byte that is no hex digit.
-const NOT_HEX: u8 = 0x10;
-
-/// Each byte's value as a hex digit, or [`NOT_HEX`].
-static HEX_VALUE: [u8; 256] = {
-    let mut table = [NOT_HEX; 256];
-    let mut d: u8 = 0;
-    while d < 16 {
-        table[b"0123456789abcdef"[d as usize] as usize] = d;
-        table[b"0123456789ABCDEF"[d as usize] as usize] = d;
-        d += 1;
-    }
-    table
-};
+fn lowercase_hex(digest: &[u8; 16]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    // 16 bytes always fit 32 digits.
+    let _ = hex::encode_to_slice(digest, &mut out);
+    out
+}
 
 fn sign_bytes(key: &[u8], t_text: &str) -> [u8; 16] {
     let mut h = Md5::new();
@@ -209,15 +208,47 @@ mod tests {
         }
     }
 
+    /// [`Verifier::verify`] as it was, decoding every sign: what the
+    /// lowercase comparison must agree with.
+    fn verify_by_decoding(v: &Verifier, t: i64, sign: &str, now_secs: u64) -> Verdict {
+        let mut given = [0u8; 16];
+        if hex::decode_to_slice(sign.trim(), &mut given).is_err() {
+            return Verdict::Unauthorized("sign is not 32 hex digits");
+        }
+        let expected = v.keys.iter().map(|key| sign_bytes(key, itoa::Buffer::new().format(t)));
+        if !expected.into_iter().any(|e| e == given) {
+            return Verdict::Unauthorized("sign does not match");
+        }
+        v.in_window(t, now_secs)
+    }
+
     proptest::proptest! {
-        /// The sign's digits read as the hex crate reads them, valid or not.
+        /// Whatever the sign (right or wrong, in either case, spaced, cut
+        /// or not hex), the verdict is the one decoding it gives.
         #[test]
-        fn a_sign_reads_as_the_hex_crate_reads_it(
-            sign in "[0-9a-fA-F]{32}|[0-9a-fA-F]{0,34}|[0-9a-fA-FgG \\x00\u{e9}]{30,33}|\\PC{0,40}",
+        fn a_sign_compared_as_sent_is_judged_as_decoded(
+            key in 0usize..3,
+            dt in -2i64..2,
+            case in proptest::collection::vec(proptest::bool::ANY, 32),
+            edit in proptest::option::of((0usize..34, "[0-9a-fA-Fg \\x00\u{e9}]?")),
+            other in "[0-9a-fA-F]{32}|\\PC{0,34}",
+            use_other in proptest::bool::weighted(0.2),
         ) {
-            let mut want = [0u8; 16];
-            let want = hex::decode_to_slice(&sign, &mut want).ok().map(|()| want);
-            proptest::prop_assert_eq!(digest_of_hex(&sign), want, "{:?}", sign);
+            let v = Verifier::new(&["old".into(), "new".into()], 30, 900);
+            let t = NOW_T + 600;
+            let mut sign: String = sign(["old", "new", "other"][key], t + dt)
+                .chars()
+                .zip(case)
+                .map(|(c, upper)| if upper { c.to_ascii_uppercase() } else { c })
+                .collect();
+            if let Some((at, with)) = edit {
+                let at = at.min(sign.len());
+                sign.replace_range(at..(at + 1).min(sign.len()), &with);
+            }
+            if use_other {
+                sign = other;
+            }
+            proptest::prop_assert_eq!(v.verify(Some(t), Some(&sign), NOW), verify_by_decoding(&v, t, &sign, NOW), "{:?}", sign);
         }
     }
 
