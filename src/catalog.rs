@@ -306,13 +306,15 @@ impl serde::Serialize for EventType {
 /// `"video frame arrive interval too long, interval=3046(msec)"`.
 /// Accepts a decimal value and `(msec)`, `msec`, `(ms)`, `ms` or no unit;
 /// anything else (a different unit, no number) is unreadable.
+#[inline]
 pub fn parse_interval_ms(desc: &str) -> Option<f64> {
     in_css_form(desc).or_else(|| read_interval_ms(desc))
 }
 
 /// The gap of a desc that ends as CSS writes it, `interval=` then whole
 /// milliseconds then `(msec)`, read without a search (four a report);
-/// `None` for any other.
+/// `None` for any other. Inlined into the loop over a report's details.
+#[inline]
 fn in_css_form(desc: &str) -> Option<f64> {
     let (head, unit) = desc.as_bytes().split_last_chunk::<6>()?;
     if unit != b"(msec)" {
@@ -332,7 +334,8 @@ fn in_css_form(desc: &str) -> Option<f64> {
     (digits > 0 && before.last_chunk::<9>() == Some(b"interval=")).then_some(ms as f64)
 }
 
-/// [`parse_interval_ms`] for any desc.
+/// [`parse_interval_ms`] for any desc; rare, CSS writes its own form.
+#[cold]
 fn read_interval_ms(desc: &str) -> Option<f64> {
     let rest = desc[after_last_interval(desc)?..].trim_start();
     let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
