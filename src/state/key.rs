@@ -3,7 +3,7 @@
 //! callback and used as is by every store keyed by stream (the stream
 //! registry, the lifecycles, the SLO accounting), with the hash that picks
 //! its shard.
-use super::sharded::shard_hash;
+use super::sharded::{shard_hash, Hashed};
 use super::OVERFLOW;
 use crate::text::{cap, push_label, push_labels};
 use std::cell::Cell;
@@ -59,6 +59,12 @@ impl StreamKey {
     /// What picks its shard in a sharded store.
     pub fn shard_hash(&self) -> u64 {
         self.hash
+    }
+
+    /// The key to find it by in a [`Shard`](super::sharded::Shard): its
+    /// hash not computed again.
+    pub fn hashed(&self) -> Hashed<'_> {
+        Hashed { text: &self.text, hash: self.hash }
     }
 
     /// Whether the stream's name is the reserved [`OVERFLOW`].
