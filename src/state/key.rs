@@ -61,7 +61,7 @@ impl StreamKey {
         self.hash
     }
 
-    /// The key to find it by in a [`Shard`](super::sharded::Shard): its
+    /// The key to find it by in a store sharded by stream: its
     /// hash not computed again.
     pub fn hashed(&self) -> Hashed<'_> {
         Hashed { text: &self.text, hash: self.hash }
