@@ -38,7 +38,8 @@ const RECENT_T: usize = 4;
 #[derive(Default)]
 struct Expected {
     t: Option<i64>,
-    signs: Vec<[u8; 16]>,
+    /// Lowercase hex, as CSS sends them.
+    signs: Vec<[u8; 32]>,
 }
 
 /// Why a callback whose `t` is too far ahead is refused.
@@ -63,12 +64,10 @@ impl Verifier {
         let (Some(t), Some(sign)) = (t, sign) else {
             return Verdict::Unauthorized("t or sign missing");
         };
-        let mut given = [0u8; 16];
-        if hex::decode_to_slice(sign.trim(), &mut given).is_err() {
-            return Verdict::Unauthorized("sign is not 32 hex digits");
-        }
-        if !self.matches(t, &given) {
-            return Verdict::Unauthorized("sign does not match");
+        match self.matches(t, sign.trim()) {
+            None => return Verdict::Unauthorized("sign is not 32 hex digits"),
+            Some(false) => return Verdict::Unauthorized("sign does not match"),
+            Some(true) => {}
         }
         self.in_window(t, now_secs)
     }
@@ -96,21 +95,51 @@ impl Verifier {
 }
 
 impl Verifier {
-    /// Whether `given` is the sign of `t` with one of the keys.
-    fn matches(&self, t: i64, given: &[u8; 16]) -> bool {
+    /// Whether `sign` is the sign of `t` with one of the keys; `None` if it
+    /// is not 32 hex digits.
+    fn matches(&self, t: i64, sign: &str) -> Option<bool> {
         // Each `t` always in the same slot, picked by its low byte.
         let mut expected = crate::sync::lock(&self.recent[usize::from(t.to_le_bytes()[0]) % RECENT_T]);
         if expected.t != Some(t) {
             let mut t_text = itoa::Buffer::new();
             let t_text = t_text.format(t);
             expected.signs.clear();
-            expected.signs.extend(self.keys.iter().map(|key| sign_bytes(key, t_text)));
+            expected.signs.extend(self.keys.iter().map(|key| lowercase_hex(&sign_bytes(key, t_text))));
             expected.t = Some(t);
         }
-        // Check every key, without stopping early, so timing does not tell
-        // which key (if any) matched.
-        expected.signs.iter().fold(0u8, |acc, sign| acc | sign.ct_eq(given).unwrap_u8()) != 0
+        // As CSS sends it, lowercase: compared as it is, nothing decoded.
+        if let Ok(given) = sign.as_bytes().try_into() {
+            if any_equal(&expected.signs, given) {
+                return Some(true);
+            }
+        }
+        // Any other case, or not hex at all: read as hex, then compared as written lowercase.
+        let mut digest = [0u8; 16];
+        hex::decode_to_slice(sign, &mut digest).ok()?;
+        Some(any_equal(&expected.signs, &lowercase_hex(&digest)))
     }
+}
+
+/// Whether `given` is one of `signs`, each compared in full, without stopping
+/// early, so timing does not tell which key (if any) matched.
+fn any_equal(signs: &[[u8; 32]], given: &[u8; 32]) -> bool {
+    let halves = |s: &[u8; 32]| {
+        let (low, high) = s.split_at(16);
+        [low, high].map(|h| u128::from_ne_bytes(h.try_into().unwrap_or_default()))
+    };
+    let [low, high] = halves(given);
+    let equal = |s: &[u8; 32]| {
+        let [l, h] = halves(s);
+        (l.ct_eq(&low) & h.ct_eq(&high)).unwrap_u8()
+    };
+    signs.iter().fold(0u8, |acc, s| acc | equal(s)) != 0
+}
+
+fn lowercase_hex(digest: &[u8; 16]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    // 16 bytes always fit 32 digits.
+    let _ = hex::encode_to_slice(digest, &mut out);
+    out
 }
 
 fn sign_bytes(key: &[u8], t_text: &str) -> [u8; 16] {
@@ -176,6 +205,50 @@ mod tests {
             (i64::MAX, Verdict::Unauthorized(TOO_FAR_AHEAD)),
         ] {
             assert_eq!(v.verify(Some(t), Some(&sign("k", t)), NOW), want, "t = now + {}", t - NOW_T);
+        }
+    }
+
+    /// [`Verifier::verify`] as it was, decoding every sign: what the
+    /// lowercase comparison must agree with.
+    fn verify_by_decoding(v: &Verifier, t: i64, sign: &str, now_secs: u64) -> Verdict {
+        let mut given = [0u8; 16];
+        if hex::decode_to_slice(sign.trim(), &mut given).is_err() {
+            return Verdict::Unauthorized("sign is not 32 hex digits");
+        }
+        let expected = v.keys.iter().map(|key| sign_bytes(key, itoa::Buffer::new().format(t)));
+        if !expected.into_iter().any(|e| e == given) {
+            return Verdict::Unauthorized("sign does not match");
+        }
+        v.in_window(t, now_secs)
+    }
+
+    proptest::proptest! {
+        /// Whatever the sign (right or wrong, in either case, spaced, cut
+        /// or not hex), the verdict is the one decoding it gives.
+        #[test]
+        fn a_sign_compared_as_sent_is_judged_as_decoded(
+            key in 0usize..3,
+            dt in -2i64..2,
+            case in proptest::collection::vec(proptest::bool::ANY, 32),
+            edit in proptest::option::of((0usize..34, "[0-9a-fA-Fg \\x00\u{e9}]?")),
+            other in "[0-9a-fA-F]{32}|\\PC{0,34}",
+            use_other in proptest::bool::weighted(0.2),
+        ) {
+            let v = Verifier::new(&["old".into(), "new".into()], 30, 900);
+            let t = NOW_T + 600;
+            let mut sign: String = sign(["old", "new", "other"][key], t + dt)
+                .chars()
+                .zip(case)
+                .map(|(c, upper)| if upper { c.to_ascii_uppercase() } else { c })
+                .collect();
+            if let Some((at, with)) = edit {
+                let at = at.min(sign.len());
+                sign.replace_range(at..(at + 1).min(sign.len()), &with);
+            }
+            if use_other {
+                sign = other;
+            }
+            proptest::prop_assert_eq!(v.verify(Some(t), Some(&sign), NOW), verify_by_decoding(&v, t, &sign, NOW), "{:?}", sign);
         }
     }
 

@@ -463,7 +463,7 @@ impl SloAccounting {
         kind: Kind,
         pair: impl FnOnce() -> Arc<PairSlo>,
     ) -> Option<&'a mut StreamSlo> {
-        let s = match shard.entry_ref(key.as_str()) {
+        let s = match shard.entry_ref(&key.hashed()) {
             EntryRef::Occupied(o) => o.into_mut(),
             EntryRef::Vacant(v) => {
                 if !self.admit(kind) {

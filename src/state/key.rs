@@ -3,9 +3,9 @@
 //! callback and used as is by every store keyed by stream (the stream
 //! registry, the lifecycles, the SLO accounting), with the hash that picks
 //! its shard.
-use super::sharded::shard_hash;
+use super::sharded::{shard_hash, Hashed};
 use super::OVERFLOW;
-use crate::text::{cap, push_labels};
+use crate::text::{cap, push_label, push_labels};
 use std::cell::Cell;
 
 /// A stream's identity as label values (domain, app, stream).
@@ -32,10 +32,13 @@ impl StreamKey {
         let mut text = SPARE.try_with(Cell::take).unwrap_or_default();
         text.clear();
         text.reserve(32 + domain.len() + app.len() + stream.len());
-        push_labels(&mut text, &[("domain", domain), ("app", app)]);
+        // What push_labels writes, one label at a time: a callback builds one.
+        push_label(&mut text, "domain", domain);
+        text.push(',');
+        push_label(&mut text, "app", app);
         let app_len = text.len();
         text.push(',');
-        push_labels(&mut text, &[("stream", stream)]);
+        push_label(&mut text, "stream", stream);
         Self::from_parts(text, app_len)
     }
 
@@ -56,6 +59,12 @@ impl StreamKey {
     /// What picks its shard in a sharded store.
     pub fn shard_hash(&self) -> u64 {
         self.hash
+    }
+
+    /// The key to find it by in a store sharded by stream: its
+    /// hash not computed again.
+    pub fn hashed(&self) -> Hashed<'_> {
+        Hashed { text: &self.text, hash: self.hash }
     }
 
     /// Whether the stream's name is the reserved [`OVERFLOW`].
@@ -107,6 +116,23 @@ mod tests {
         let bucket = tricky.overflow_bucket();
         assert_eq!(bucket, StreamKey::new(StreamId { domain: "d", app: "x\",str", stream: OVERFLOW }, 64));
         assert!(bucket.is_overflow_bucket());
+    }
+
+    proptest::proptest! {
+        /// A key is the label set `push_labels` writes of its values, capped.
+        #[test]
+        fn a_key_is_its_label_set(
+            names in proptest::array::uniform3("[a-z\"\\\\\n\u{e9},=]{0,12}|\\PC{0,20}"),
+            max in 1usize..16,
+        ) {
+            let [domain, app, stream] = names.clone().map(|n| cap(&n, max).to_owned());
+            let key = StreamKey::new(StreamId { domain: &names[0], app: &names[1], stream: &names[2] }, max);
+            let (mut pair, mut all) = (String::new(), String::new());
+            push_labels(&mut pair, &[("domain", &domain), ("app", &app)]);
+            push_labels(&mut all, &[("domain", &domain), ("app", &app), ("stream", &stream)]);
+            proptest::prop_assert_eq!((key.as_str(), key.app_labels()), (all.as_str(), pair.as_str()));
+            proptest::prop_assert_eq!(key.shard_hash(), shard_hash(&all));
+        }
     }
 
     #[test]

@@ -204,7 +204,7 @@ impl Lifecycles {
     /// its current one or the one before.
     pub fn session(&self, key: &StreamKey, session: u64) -> Option<Matched> {
         let shard = self.shards.at(key.shard_hash());
-        let l = &shard.get(key.as_str())?.lifecycle;
+        let l = &shard.get(&key.hashed())?.lifecycle;
         let started = l.record.start_ms > 0;
         if started && l.session == session && (l.live || l.record.end.is_some()) {
             let r = &l.record;
@@ -232,7 +232,7 @@ impl Lifecycles {
     fn update(&self, key: &StreamKey, c: &Change, journal: Option<&Sink>, then: impl FnOnce(bool)) -> Option<Effect> {
         let now_secs = c.at_ms / 1000;
         let mut shard = self.shards.at(key.shard_hash());
-        let tracked = match shard.entry_ref(key.as_str()) {
+        let tracked = match shard.entry_ref(&key.hashed()) {
             EntryRef::Occupied(t) => t.into_mut(),
             EntryRef::Vacant(v) => {
                 if self.tracked.fetch_add(1, Ordering::Relaxed) >= self.max {
@@ -348,7 +348,7 @@ impl Lifecycles {
     /// taken already.
     pub fn restore(&self, key: &StreamKey, lifecycle: Lifecycle) -> bool {
         let mut shard = self.shards.at(key.shard_hash());
-        if shard.contains_key(key.as_str()) || self.tracked.load(Ordering::Relaxed) >= self.max {
+        if shard.contains_key(&key.hashed()) || self.tracked.load(Ordering::Relaxed) >= self.max {
             return false;
         }
         self.tracked.fetch_add(1, Ordering::Relaxed);

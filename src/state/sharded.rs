@@ -4,6 +4,7 @@
 //! their streams this way, keyed by label set; the de-duplication memory
 //! its identities, keyed by hash.
 use crate::sync::lock;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Mutex, MutexGuard};
 
 /// Shards of the stores keyed by a stream's label set: the same key falls
@@ -11,8 +12,65 @@ use std::sync::{Mutex, MutexGuard};
 /// stream's lifecycle and its gauges under one cut.
 pub const STREAM_SHARDS: usize = 64;
 
-/// A store keyed by a stream's label set.
-pub type Shard<V> = hashbrown::HashMap<Box<str>, V>;
+/// A store keyed by a stream's label set, hashed as [`shard_hash`] hashes
+/// it: a lookup by a [`StreamKey`](super::key::StreamKey) reuses the hash
+/// the key carries ([`Hashed`]) instead of hashing its text again.
+pub type Shard<V> = hashbrown::HashMap<Box<str>, V, KeyHashing>;
+
+/// Hashes a label set by [`shard_hash`], and a [`Hashed`] one by the hash
+/// it carries: the same number for the same text.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyHashing;
+
+impl BuildHasher for KeyHashing {
+    type Hasher = KeyHasher;
+
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
+}
+
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    /// A `str` is hashed as its bytes, then a 0xff byte (`str`'s `Hash`):
+    /// the bytes give the hash, the terminator nothing.
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64(bytes);
+    }
+
+    fn write_u8(&mut self, _terminator: u8) {}
+
+    /// A [`Hashed`] key's hash.
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
+
+    /// The low bits pick the shard, so they are alike in one shard: the
+    /// table gets the others, mixed.
+    fn finish(&self) -> u64 {
+        (self.0 >> 6).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
+/// A label set with its [`shard_hash`], to find it in a [`Shard`] without
+/// hashing its text.
+pub struct Hashed<'a> {
+    pub text: &'a str,
+    pub hash: u64,
+}
+
+impl Hash for Hashed<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl hashbrown::Equivalent<Box<str>> for Hashed<'_> {
+    fn equivalent(&self, key: &Box<str>) -> bool {
+        self.text == &**key
+    }
+}
 
 pub struct Sharded<S> {
     shards: Box<[Mutex<S>]>,
@@ -99,4 +157,49 @@ pub fn stream_shard(key: &str) -> usize {
     #[allow(clippy::cast_possible_truncation, reason = "a remainder below 64")]
     let i = (shard_hash(key) % STREAM_SHARDS as u64) as usize;
     i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::key::{StreamId, StreamKey};
+    use super::*;
+
+    proptest::proptest! {
+        /// A shard finds a stream by its key's carried hash exactly as by
+        /// its text, present or not.
+        #[test]
+        fn a_key_is_found_by_its_hash_as_by_its_text(
+            streams in proptest::collection::vec("[a-z0-9\"\\\\]{0,6}", 1..200),
+            absent in proptest::collection::vec("[a-z0-9]{7,8}", 1..20),
+        ) {
+            let key = |s: &str| StreamKey::new(StreamId { domain: "d", app: "live", stream: s }, 64);
+            let mut shard = Shard::default();
+            for (n, s) in streams.iter().enumerate() {
+                shard.entry(key(s).as_str().into()).or_insert(n);
+            }
+            for s in streams.iter().chain(&absent) {
+                let k = key(s);
+                let first = streams.iter().position(|t| t == s);
+                proptest::prop_assert_eq!(shard.get(&k.hashed()).copied(), first, "{:?}", s);
+                proptest::prop_assert_eq!(shard.get(k.as_str()).copied(), first, "{:?}", s);
+            }
+        }
+    }
+
+    /// Keys of one shard share the hash's low bits: the table's buckets
+    /// come from the others, so they still spread.
+    #[test]
+    fn keys_of_one_shard_spread_over_the_table() {
+        let mut buckets = std::collections::HashSet::new();
+        let mut n = 0;
+        for s in 0..20_000 {
+            let k = StreamKey::new(StreamId { domain: "d", app: "live", stream: &format!("s{s}") }, 64);
+            if stream_shard(k.as_str()) == 0 {
+                n += 1;
+                buckets.insert(KeyHashing.hash_one(k.hashed()) % 1024);
+            }
+        }
+        // About 300 keys in 1024 buckets: most fall apart.
+        assert!(buckets.len() * 10 > n * 8, "{} buckets for {n} keys", buckets.len());
+    }
 }

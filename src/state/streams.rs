@@ -246,7 +246,7 @@ impl StreamRegistry {
     /// nor take a place twice.
     fn upsert(&self, key: &StreamKey, now_secs: u64, change: &impl Change, overflow: bool) -> Result<(), Refused> {
         let mut shard = self.shards.at(key.shard_hash());
-        if let Some(s) = shard.get_mut(key.as_str()) {
+        if let Some(s) = shard.get_mut(&key.hashed()) {
             self.take_series(change.new_series(s), overflow)?;
             s.last_seen = now_secs;
             change.apply(s);
@@ -313,7 +313,7 @@ impl StreamRegistry {
     /// believed). False past a cap, or if the key is taken already.
     pub fn restore(&self, key: &StreamKey, g: StreamGauges) -> bool {
         let StreamGauges { frame_max, latest_report, live, last_seen, .. } = g;
-        if self.shards.at(key.shard_hash()).contains_key(key.as_str()) {
+        if self.shards.at(key.shard_hash()).contains_key(&key.hashed()) {
             return false;
         }
         let set = move |s: &mut StreamState| (s.frame_max, s.latest_report, s.live) = (frame_max, latest_report, live);

@@ -22,6 +22,7 @@ pub(super) fn page(labels: &str) -> String {
 }
 
 /// A name as shown: cut short, borrowed unless it had to be cut.
+#[inline]
 pub(super) fn cut(value: &str) -> Cow<'_, str> {
     if value.len() <= QUOTE_BYTES {
         return Cow::Borrowed(value);
