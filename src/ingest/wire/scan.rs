@@ -72,6 +72,28 @@ fn special_in_tail(text: &[u8], at: usize) -> Option<usize> {
     Some(at + text.get(at..)?.iter().position(|&c| is_special(c))?)
 }
 
+/// How many ASCII digits `text` starts with: eight at a time (a
+/// timestamp in milliseconds has 13).
+fn digits(text: &[u8]) -> usize {
+    let (chunks, tail) = text.as_chunks::<8>();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let other = not_digits_8(u64::from_le_bytes(*chunk));
+        if other != 0 {
+            return i * 8 + other.trailing_zeros() as usize / 8;
+        }
+    }
+    let done = text.len() - tail.len();
+    done + tail.iter().position(|c| !c.is_ascii_digit()).unwrap_or(tail.len())
+}
+
+/// Marks (nonzero) each byte of `v` that is not an ASCII digit; exact up to
+/// the first marked byte, which is all that is read.
+fn not_digits_8(v: u64) -> u64 {
+    const HIGH_NIBBLES: u64 = ONES * 0xf0;
+    // A digit is 0x30-0x39: high nibble 3, and still 3 once 6 is added.
+    ((v & HIGH_NIBBLES) | ((v.wrapping_add(ONES * 6) & HIGH_NIBBLES) >> 4)) ^ (ONES * 0x33)
+}
+
 /// Nesting of unknown values read before declining (serde_json allows 128).
 const MAX_DEPTH: usize = 32;
 
@@ -412,8 +434,7 @@ impl<'a> Scanner<'a> {
 
     /// Steps over digits; how many.
     fn digits(&mut self) -> usize {
-        let rest = self.rest();
-        let n = rest.iter().position(|c| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let n = digits(self.rest());
         self.i += n;
         n
     }
@@ -594,6 +615,28 @@ mod tests {
         #[test]
         fn special_finds_the_first_quote_backslash_or_control(text in prop::collection::vec(any::<u8>(), 0..40)) {
             prop_assert_eq!(special(&text), text.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20));
+        }
+    }
+
+    /// Bytes mostly of `common`, the others any.
+    fn bytes_of(common: &'static [u8]) -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(prop_oneof![4 => prop::sample::select(common), 1 => any::<u8>()], 0..40)
+    }
+
+    proptest! {
+        #[test]
+        fn digits_counts_the_leading_ascii_digits(text in bytes_of(b"0123456789/:")) {
+            prop_assert_eq!(digits(&text), text.iter().take_while(|c| c.is_ascii_digit()).count());
+        }
+
+        #[test]
+        fn ws_steps_over_json_whitespace_only(text in prop::collection::vec(
+            prop_oneof![8 => Just(b' '), 2 => prop::sample::select(b"\n\r\t\x0b\x0c\"x`"), 1 => any::<u8>()],
+            0..40,
+        )) {
+            let mut s = Scanner { text: "", b: &text, i: 0 };
+            s.ws();
+            prop_assert_eq!(s.i, text.iter().take_while(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t')).count());
         }
     }
 
