@@ -134,7 +134,20 @@ impl<'a> Scanner<'a> {
         const STREAM_ID: u16 = 1 << 6;
         const DATA_TIME: u16 = 1 << 8;
         let mut seen = Seen::default();
-        self.object(|s, key| {
+        const NAMES: &[&[u8]] = &[
+            b"event_type",
+            b"t",
+            b"sign",
+            b"appid",
+            b"domain",
+            b"path",
+            b"stream_id",
+            b"sequence",
+            b"data_time",
+            b"report_interval",
+            b"abnormal_event",
+        ];
+        self.object(NAMES, |s, key| {
             match key {
                 b"event_type" => {
                     seen.once(1)?;
@@ -191,7 +204,7 @@ impl<'a> Scanner<'a> {
         const KIND: u16 = 1;
         const COUNT: u16 = 1 << 1;
         let mut seen = Seen::default();
-        self.object(|s, key| {
+        self.object(&[b"type", b"count", b"detail"], |s, key| {
             match key {
                 b"type" => {
                     seen.once(KIND)?;
@@ -214,7 +227,7 @@ impl<'a> Scanner<'a> {
 
     fn detail(&mut self, detail: &mut Detail<'a>) -> Option<()> {
         let mut seen = Seen::default();
-        self.object(|s, key| match key {
+        self.object(&[b"desc"], |s, key| match key {
             b"desc" => {
                 seen.once(1)?;
                 detail.desc = Cow::Borrowed(s.str()?);
@@ -224,9 +237,10 @@ impl<'a> Scanner<'a> {
         })
     }
 
-    /// An object, each field's value read by `field` given its name.
+    /// An object, each field's value read by `field` given its name; the
+    /// `known` names are told without finding where a key ends.
     #[inline(always)]
-    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
+    fn object(&mut self, known: &[&[u8]], mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
         self.ws();
         self.eat(b'{')?;
         self.ws();
@@ -234,7 +248,7 @@ impl<'a> Scanner<'a> {
             return Some(());
         }
         loop {
-            let key = self.raw_str()?;
+            let key = self.key(known)?;
             self.ws();
             self.eat(b':')?;
             self.ws();
@@ -301,6 +315,23 @@ impl<'a> Scanner<'a> {
         self.str().map(Some)
     }
 
+    /// A key: one of the `known` names, compared in place with its closing
+    /// quote (the key's end is not searched for then), or any other
+    /// without escapes or control characters.
+    #[inline(always)]
+    fn key(&mut self, known: &[&[u8]]) -> Option<&'a [u8]> {
+        if self.byte() == b'"' {
+            let rest = self.b.get(self.i + 1..)?;
+            for name in known {
+                if rest.first() == name.first() && rest.starts_with(name) && rest.get(name.len()) == Some(&b'"') {
+                    self.i += name.len() + 2;
+                    return rest.get(..name.len());
+                }
+            }
+        }
+        self.raw_str()
+    }
+
     /// The bytes of a string without escapes or control characters.
     #[inline(always)]
     fn raw_str(&mut self) -> Option<&'a [u8]> {
@@ -362,7 +393,7 @@ impl<'a> Scanner<'a> {
 
     /// Skips any JSON value, `depth` levels down: strings and numbers here,
     /// the rarer kinds in [`Self::skip_other`].
-    #[inline]
+    #[inline(always)]
     fn skip(&mut self, depth: usize) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
@@ -377,7 +408,7 @@ impl<'a> Scanner<'a> {
     #[inline(never)]
     fn skip_other(&mut self, depth: usize) -> Option<()> {
         match self.byte() {
-            b'{' => self.object(|s, _| s.skip(depth + 1)),
+            b'{' => self.object(&[], |s, _| s.skip(depth + 1)),
             b'[' => self.items(|s| s.skip(depth + 1)),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
@@ -618,6 +649,10 @@ mod tests {
         }
     }
 
+    /// Keys, known ones (`type`, `t`, `desc`) and others, some only a
+    /// known one's start or end.
+    const KEYS: &[&[u8]] = &[b"type", b"type_desc_cn", b"t", b"tx", b"desc", b"", b"d\\"];
+
     /// Bytes mostly of `common`, the others any.
     fn bytes_of(common: &'static [u8]) -> impl Strategy<Value = Vec<u8>> {
         prop::collection::vec(prop_oneof![4 => prop::sample::select(common), 1 => any::<u8>()], 0..40)
@@ -627,6 +662,17 @@ mod tests {
         #[test]
         fn digits_counts_the_leading_ascii_digits(text in bytes_of(b"0123456789/:")) {
             prop_assert_eq!(digits(&text), text.iter().take_while(|c| c.is_ascii_digit()).count());
+        }
+
+        #[test]
+        fn known_keys_are_read_as_any_key(
+            name in prop::sample::select(KEYS),
+            tail in bytes_of(b"\"\\:ae"),
+        ) {
+            let text = [&b"\""[..], name, &tail].concat();
+            let known: &[&[u8]] = &[b"type", b"t", b"desc"];
+            let (mut fast, mut plain) = (Scanner { text: "", b: &text, i: 0 }, Scanner { text: "", b: &text, i: 0 });
+            prop_assert_eq!((fast.key(known), fast.i), (plain.raw_str(), plain.i));
         }
 
         #[test]
