@@ -75,15 +75,16 @@ fn special_in_tail(text: &[u8], at: usize) -> Option<usize> {
 /// How many ASCII digits `text` starts with: eight at a time (a
 /// timestamp in milliseconds has 13).
 fn digits(text: &[u8]) -> usize {
-    let (chunks, tail) = text.as_chunks::<8>();
-    for (i, chunk) in chunks.iter().enumerate() {
-        let other = not_digits_8(u64::from_le_bytes(*chunk));
+    let mut at = 0;
+    while let Some(chunk) = text.get(at..at + 8) {
+        let other = not_digits_8(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
         if other != 0 {
-            return i * 8 + other.trailing_zeros() as usize / 8;
+            return at + other.trailing_zeros() as usize / 8;
         }
+        at += 8;
     }
-    let done = text.len() - tail.len();
-    done + tail.iter().position(|c| !c.is_ascii_digit()).unwrap_or(tail.len())
+    let tail = text.get(at..).unwrap_or_default();
+    at + tail.iter().position(|c| !c.is_ascii_digit()).unwrap_or(tail.len())
 }
 
 /// Marks (nonzero) each byte of `v` that is not an ASCII digit; exact up to
