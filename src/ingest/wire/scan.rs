@@ -104,24 +104,6 @@ struct Scanner<'a> {
     i: usize,
 }
 
-/// The fields of an object read so far, a bit each.
-#[derive(Default)]
-struct Seen(u16);
-
-impl Seen {
-    /// Notes field `bit`; `None` if it was given before (serde refuses a
-    /// repeated field).
-    fn once(&mut self, bit: u16) -> Option<()> {
-        let first = self.0 & bit == 0;
-        self.0 |= bit;
-        first.then_some(())
-    }
-
-    fn all(&self, bits: u16) -> bool {
-        self.0 & bits == bits
-    }
-}
-
 impl<'a> Scanner<'a> {
     /// The body, a push error and nothing after it, into `p`.
     #[inline(never)]
@@ -132,124 +114,78 @@ impl<'a> Scanner<'a> {
     }
 
     fn push_error(&mut self, p: &mut PushError<'a>) -> Option<()> {
-        const STREAM_ID: u16 = 1 << 6;
-        const DATA_TIME: u16 = 1 << 8;
-        let mut seen = Seen::default();
-        const NAMES: &[&[u8]] = &[
+        // The first two are required.
+        const FIELDS: &[&[u8]] = &[
+            b"stream_id",
+            b"data_time",
             b"event_type",
             b"t",
             b"sign",
             b"appid",
             b"domain",
             b"path",
-            b"stream_id",
             b"sequence",
-            b"data_time",
             b"report_interval",
             b"abnormal_event",
         ];
-        self.object(NAMES, |s, key| {
+        let seen = self.object(FIELDS, |s, key| {
             match key {
-                b"event_type" => {
-                    seen.once(1)?;
-                    p.event_type = s.opt_int()?;
-                }
-                b"t" => {
-                    seen.once(1 << 1)?;
-                    p.t = s.opt_int()?;
-                }
-                b"sign" => {
-                    seen.once(1 << 2)?;
-                    p.sign = s.opt_str()?.map(Cow::Borrowed);
-                }
-                b"appid" => {
-                    seen.once(1 << 3)?;
-                    p.appid = s.opt_int()?;
-                }
-                b"domain" => {
-                    seen.once(1 << 4)?;
-                    p.domain = Cow::Borrowed(s.str()?);
-                }
-                b"path" => {
-                    seen.once(1 << 5)?;
-                    p.path = Cow::Borrowed(s.str()?);
-                }
-                b"stream_id" => {
-                    seen.once(STREAM_ID)?;
-                    p.stream_id = Cow::Borrowed(s.str()?);
-                }
-                b"sequence" => {
-                    seen.once(1 << 7)?;
-                    p.sequence = Cow::Borrowed(s.str()?);
-                }
-                b"data_time" => {
-                    seen.once(DATA_TIME)?;
-                    p.data_time = s.int().filter(|&v| v > 0)?;
-                }
-                b"report_interval" => {
-                    seen.once(1 << 9)?;
-                    p.report_interval = s.opt_int()?;
-                }
-                b"abnormal_event" => {
-                    seen.once(1 << 10)?;
-                    s.array(&mut p.abnormal_event, Self::event)?;
-                }
+                b"stream_id" => p.stream_id = Cow::Borrowed(s.str()?),
+                b"data_time" => p.data_time = s.int().filter(|&v| v > 0)?,
+                b"event_type" => p.event_type = s.opt_int()?,
+                b"t" => p.t = s.opt_int()?,
+                b"sign" => p.sign = s.opt_str()?.map(Cow::Borrowed),
+                b"appid" => p.appid = s.opt_int()?,
+                b"domain" => p.domain = Cow::Borrowed(s.str()?),
+                b"path" => p.path = Cow::Borrowed(s.str()?),
+                b"sequence" => p.sequence = Cow::Borrowed(s.str()?),
+                b"report_interval" => p.report_interval = s.opt_int()?,
+                b"abnormal_event" => s.array(&mut p.abnormal_event, Self::event)?,
                 _ => s.skip(0)?,
             }
             Some(())
         })?;
-        seen.all(STREAM_ID | DATA_TIME).then_some(())
+        (seen & 0b11 == 0b11).then_some(())
     }
 
     fn event(&mut self, event: &mut AbnormalEvent<'a>) -> Option<()> {
-        const KIND: u16 = 1;
-        const COUNT: u16 = 1 << 1;
-        let mut seen = Seen::default();
-        self.object(&[b"type", b"count", b"detail"], |s, key| {
+        // The first two are required.
+        let seen = self.object(&[b"type", b"count", b"detail"], |s, key| {
             match key {
-                b"type" => {
-                    seen.once(KIND)?;
-                    event.kind = s.uint()?;
-                }
-                b"count" => {
-                    seen.once(COUNT)?;
-                    event.count = s.uint()?;
-                }
-                b"detail" => {
-                    seen.once(1 << 2)?;
-                    s.array(&mut event.detail, Self::detail)?;
-                }
+                b"type" => event.kind = s.uint()?,
+                b"count" => event.count = s.uint()?,
+                b"detail" => s.array(&mut event.detail, Self::detail)?,
                 _ => s.skip(1)?,
             }
             Some(())
         })?;
-        seen.all(KIND | COUNT).then_some(())
+        (seen & 0b11 == 0b11).then_some(())
     }
 
     fn detail(&mut self, detail: &mut Detail<'a>) -> Option<()> {
-        let mut seen = Seen::default();
         self.object(&[b"desc"], |s, key| match key {
-            b"desc" => {
-                seen.once(1)?;
-                detail.desc = Cow::Borrowed(s.str()?);
-                Some(())
-            }
+            b"desc" => Some(detail.desc = Cow::Borrowed(s.str()?)),
             _ => s.skip(2),
         })
+        .map(drop)
     }
 
-    /// An object, each field's value read by `field` given its name; the
-    /// `known` names are told without finding where a key ends.
+    /// An object, each field's value read by `field` given its name. The
+    /// `known` names are told without finding where their keys end, and
+    /// each may be given once (serde refuses a field given twice, and
+    /// skips others however often): the bits of those given, by their
+    /// place in `known`.
     #[inline(always)]
-    fn object(&mut self, known: &[&[u8]], mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
+    fn object(&mut self, known: &[&[u8]], mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<u32> {
+        let mut seen = 0;
         self.ws();
         self.eat(b'{')?;
         self.ws();
         if self.eat(b'}').is_some() {
-            return Some(());
+            return Some(seen);
         }
         loop {
-            let key = self.key(known)?;
+            let key = self.key(known, &mut seen)?;
             self.ws();
             self.eat(b':')?;
             self.ws();
@@ -257,7 +193,7 @@ impl<'a> Scanner<'a> {
             self.ws();
             match self.byte() {
                 b',' => self.i += 1,
-                b'}' => return self.eat(b'}'),
+                b'}' => return self.eat(b'}').map(|()| seen),
                 _ => return None,
             }
             self.ws();
@@ -317,14 +253,20 @@ impl<'a> Scanner<'a> {
     }
 
     /// A key: one of the `known` names, compared in place with its closing
-    /// quote (the key's end is not searched for then), or any other
+    /// quote (the key's end is not searched for then), noted in `seen` by
+    /// its place there, and refused if it was before; or any other key
     /// without escapes or control characters.
     #[inline(always)]
-    fn key(&mut self, known: &[&[u8]]) -> Option<&'a [u8]> {
+    fn key(&mut self, known: &[&[u8]], seen: &mut u32) -> Option<&'a [u8]> {
         if self.byte() == b'"' {
             let rest = self.b.get(self.i + 1..)?;
-            for name in known {
+            for (place, name) in known.iter().enumerate() {
                 if rest.first() == name.first() && rest.starts_with(name) && rest.get(name.len()) == Some(&b'"') {
+                    let bit = 1 << place;
+                    if *seen & bit != 0 {
+                        return None;
+                    }
+                    *seen |= bit;
                     self.i += name.len() + 2;
                     return rest.get(..name.len());
                 }
@@ -409,7 +351,7 @@ impl<'a> Scanner<'a> {
     #[inline(never)]
     fn skip_other(&mut self, depth: usize) -> Option<()> {
         match self.byte() {
-            b'{' => self.object(&[], |s, _| s.skip(depth + 1)),
+            b'{' => self.object(&[], |s, _| s.skip(depth + 1)).map(drop),
             b'[' => self.items(|s| s.skip(depth + 1)),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
@@ -673,7 +615,16 @@ mod tests {
             let text = [&b"\""[..], name, &tail].concat();
             let known: &[&[u8]] = &[b"type", b"t", b"desc"];
             let (mut fast, mut plain) = (Scanner { text: "", b: &text, i: 0 }, Scanner { text: "", b: &text, i: 0 });
-            prop_assert_eq!((fast.key(known), fast.i), (plain.raw_str(), plain.i));
+            let mut seen = 0;
+            let key = fast.key(known, &mut seen);
+            prop_assert_eq!((key, fast.i), (plain.raw_str(), plain.i));
+            // Noted by its place if known, and refused a second time.
+            let place = known.iter().position(|&k| key == Some(k));
+            prop_assert_eq!(seen, place.map_or(0, |p| 1 << p));
+            if key.is_some() {
+                fast.i = 0;
+                prop_assert_eq!(fast.key(known, &mut seen).is_none(), place.is_some());
+            }
         }
 
         #[test]
