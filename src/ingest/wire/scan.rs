@@ -41,7 +41,11 @@ pub(super) fn push_error(body: &[u8]) -> Option<PushError<'_>> {
         abnormal_event: Events::new(),
     };
     Scanner { text, b: body, i: 0 }.whole(&mut p)?;
-    (p.event_type == Some(EVENT_PUSH_ERROR)).then_some(p)
+    // Not `then_some(p)`: that moves the report once more, as an argument.
+    if p.event_type != Some(EVENT_PUSH_ERROR) {
+        return None;
+    }
+    Some(p)
 }
 
 const ONES: u64 = u64::MAX / 255;
