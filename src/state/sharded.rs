@@ -5,7 +5,7 @@
 //! its identities, keyed by hash.
 use crate::sync::lock;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex, MutexGuard};
 
 /// Shards of the stores keyed by a stream's label set: the same key falls
 /// in the same shard number in each, which is what lets a snapshot copy a
@@ -46,10 +46,8 @@ impl Hasher for KeyHasher {
         self.0 = hash;
     }
 
-    /// The low bits pick the shard, so they are alike in one shard: the
-    /// table gets the others, mixed.
     fn finish(&self) -> u64 {
-        (self.0 >> 6).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        table_hash(self.0)
     }
 }
 
@@ -150,6 +148,22 @@ impl<V> Sharded<Shard<V>> {
 /// What picks a stream's shard; also its shard number, modulo the count.
 pub fn shard_hash(key: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(key.as_bytes())
+}
+
+/// Where a store's table looks for a key of [`shard_hash`] `hash`: that
+/// hash mixed with a key drawn per process. The shard hash itself is
+/// unseeded (shard numbers are kept in the state file), so a sender could
+/// pick stream names whose hashes share bits; mixed with a secret, every
+/// bit of the result depends on every bit of the hash (also the low ones,
+/// alike within a shard), and a table's buckets cannot be aimed at.
+pub fn table_hash(hash: u64) -> u64 {
+    static KEY: LazyLock<[u64; 2]> = LazyLock::new(rand::random);
+    let [a, b] = *KEY;
+    // A folded multiply, as foldhash mixes.
+    let m = u128::from(hash ^ a) * u128::from(b | 1);
+    #[allow(clippy::cast_possible_truncation, reason = "the two halves folded")]
+    let folded = (m as u64) ^ ((m >> 64) as u64);
+    folded
 }
 
 /// The shard number `key` falls in, in a store of [`STREAM_SHARDS`].

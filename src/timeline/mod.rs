@@ -30,7 +30,7 @@ use crate::expose::families as f;
 use crate::expose::{Collector, Encoder, Value};
 use crate::ingest::event::{Observer, ReportAccepted, StreamKey, Transition};
 use crate::state::limits::TimelineLimits;
-use crate::state::sharded::{Sharded, STREAM_SHARDS};
+use crate::state::sharded::{table_hash, Sharded, STREAM_SHARDS};
 use crate::state::snapshot::key_parts;
 use crate::state::streams::StreamId;
 use hashbrown::hash_table::Entry as Slot;
@@ -126,7 +126,7 @@ impl Shard {
                 break;
             }
             self.queue.pop();
-            let Ok(mut slot) = self.table.find_entry(probe(hash), |e| e.hash == hash && e.queued == at) else {
+            let Ok(mut slot) = self.table.find_entry(table_hash(hash), |e| e.hash == hash && e.queued == at) else {
                 continue;
             };
             let e = slot.get_mut();
@@ -153,12 +153,6 @@ impl Shard {
         again.into_iter().for_each(|Reverse((at, hash))| self.queue(at, hash));
         freed
     }
-}
-
-/// The bits of a key's hash a shard's table probes by: not the low ones,
-/// which picked the shard and so are alike within it.
-fn probe(hash: u64) -> u64 {
-    hash.rotate_left(32)
 }
 
 pub struct Timelines {
@@ -223,7 +217,7 @@ impl Timelines {
     /// in `key`), as of `now_ms`; `None` if none is kept.
     pub fn view(&self, id: StreamId<'_>, key: &StreamKey, now_ms: u64) -> Option<StreamHistory> {
         let shard = self.shards.at(key.shard_hash());
-        let e = shard.table.find(probe(key.shard_hash()), |e| &*e.key == key.as_str())?;
+        let e = shard.table.find(table_hash(key.shard_hash()), |e| &*e.key == key.as_str())?;
         Some(view::build(id, &e.history, &self.bounds, now_ms))
     }
 
@@ -239,7 +233,7 @@ impl Timelines {
         let mut guard = self.shards.at(key.shard_hash());
         let shard = &mut *guard;
         let hash = key.shard_hash();
-        let slot = shard.table.entry(probe(hash), |e| &*e.key == key.as_str(), |e| probe(e.hash));
+        let slot = shard.table.entry(table_hash(hash), |e| &*e.key == key.as_str(), |e| table_hash(e.hash));
         let (mut entry, before) = match slot {
             Slot::Occupied(e) => {
                 let before = e.get().history.bytes();
@@ -399,7 +393,7 @@ impl Timelines {
         };
         let room = if self.max_bytes == 0 { 0 } else { self.shards.share(histories.len()) };
         for mut shard in self.shards.each() {
-            shard.table.reserve(room, |e| probe(e.hash));
+            shard.table.reserve(room, |e| table_hash(e.hash));
             shard.queue.reserve(room);
         }
         for (key, sessions) in histories {
