@@ -30,8 +30,11 @@ struct Bucket {
 }
 
 impl Bucket {
+    /// The way holding `id`: every way compared at once, no branch per way.
     fn find(&self, id: u64) -> Option<usize> {
-        (0..WAYS).find(|&i| self.ids[i] == id && self.used & (1 << i) != 0)
+        let hits = self.ids.iter().enumerate().fold(0u8, |hits, (way, &held)| hits | u8::from(held == id) << way);
+        let hits = hits & self.used;
+        (hits != 0).then(|| hits.trailing_zeros() as usize)
     }
 }
 
@@ -44,27 +47,35 @@ pub(super) struct Index {
 }
 
 impl Index {
-    /// The buckets `id`'s search visits, from its home on, until one that
-    /// none passed over (at most all of them). Only called with buckets.
-    fn search(&self, id: u64) -> impl Iterator<Item = usize> + '_ {
-        let mask = self.buckets.len() - 1;
+    /// `id`'s home bucket; only called with buckets.
+    fn home(&self, id: u64) -> usize {
         #[allow(clippy::cast_possible_truncation, reason = "the low bits pick the bucket")]
-        let home = id as usize & mask;
-        let mut next = Some(home);
-        std::iter::from_fn(move || {
-            let at = next?;
-            next = (self.buckets[at].passed != 0).then_some((at + 1) & mask);
-            Some(at)
-        })
-        .take(self.buckets.len())
+        let low = id as usize;
+        low & (self.buckets.len() - 1)
     }
 
-    /// Where `id` is: its bucket and way.
+    fn next(&self, at: usize) -> usize {
+        (at + 1) & (self.buckets.len() - 1)
+    }
+
+    /// Where `id` is, its bucket and way: searched from its home on, until
+    /// a bucket that none passed over (at most all of them).
     fn position(&self, id: u64) -> Option<(usize, usize)> {
         if self.buckets.is_empty() {
             return None;
         }
-        self.search(id).find_map(|at| self.buckets[at].find(id).map(|way| (at, way)))
+        let mut at = self.home(id);
+        for _ in 0..self.buckets.len() {
+            let bucket = &self.buckets[at];
+            if let Some(way) = bucket.find(id) {
+                return Some((at, way));
+            }
+            if bucket.passed == 0 {
+                return None;
+            }
+            at = self.next(at);
+        }
+        None
     }
 
     pub(super) fn contains(&self, id: u64) -> bool {
@@ -83,9 +94,7 @@ impl Index {
     /// Puts `id` in the first bucket with room from its home on, counting
     /// it in each bucket it passes over.
     fn place(&mut self, id: u64) {
-        let mask = self.buckets.len() - 1;
-        #[allow(clippy::cast_possible_truncation, reason = "the low bits pick the bucket")]
-        let mut at = id as usize & mask;
+        let mut at = self.home(id);
         loop {
             let bucket = &mut self.buckets[at];
             let free = !bucket.used & ALL_WAYS;
@@ -96,7 +105,7 @@ impl Index {
                 return;
             }
             bucket.passed += 1;
-            at = (at + 1) & mask;
+            at = self.next(at);
         }
     }
 
@@ -104,12 +113,10 @@ impl Index {
     /// count it no longer.
     pub(super) fn remove(&mut self, id: u64) {
         let Some((held, way)) = self.position(id) else { return };
-        let mask = self.buckets.len() - 1;
-        #[allow(clippy::cast_possible_truncation, reason = "the low bits pick the bucket")]
-        let mut at = id as usize & mask;
+        let mut at = self.home(id);
         while at != held {
             self.buckets[at].passed -= 1;
-            at = (at + 1) & mask;
+            at = self.next(at);
         }
         self.buckets[held].used &= !(1 << way);
         self.len -= 1;
