@@ -355,25 +355,27 @@ mod tests {
         assert_eq!(all.evicted_early.load(Ordering::Relaxed), one.evicted_early.load(Ordering::Relaxed));
     }
 
-    /// The memory as it was before its index: a FIFO and a hash set per
-    /// shard, oldest out first.
+    /// A shard as it was before its index: (identity, expires at) oldest
+    /// first, and a hash set of the identities.
+    type Fifo = (VecDeque<(u64, u64)>, std::collections::HashSet<u64>);
+
+    /// The memory as it was before its index, oldest out first.
     struct Model {
         window: u64,
         capacity: usize,
-        shards: Vec<(VecDeque<(u64, u64)>, std::collections::HashSet<u64>)>,
+        shards: Vec<Fifo>,
         evicted: u64,
     }
 
     impl Model {
         /// `id`'s shard, with what expired at `now` gone.
-        fn shard(&mut self, id: u64, now: u64) -> &mut (VecDeque<(u64, u64)>, std::collections::HashSet<u64>) {
-            let count = self.shards.len() as u64;
-            #[allow(clippy::cast_possible_truncation, reason = "below the shard count")]
-            let (order, seen) = &mut self.shards[(shard_hash(id) % count) as usize];
+        fn shard(&mut self, id: u64, now: u64) -> &mut Fifo {
+            let at = usize::try_from(shard_hash(id) % self.shards.len() as u64).unwrap();
+            let (order, seen) = &mut self.shards[at];
             while order.front().is_some_and(|&(_, expires)| expires <= now) {
                 seen.remove(&order.pop_front().unwrap().0);
             }
-            &mut self.shards[(shard_hash(id) % count) as usize]
+            &mut self.shards[at]
         }
 
         fn check_and_insert(&mut self, id: u64, now: u64) -> Seen {

@@ -30,11 +30,9 @@ struct Bucket {
 }
 
 impl Bucket {
-    /// The way holding `id`: every way compared at once, no branch per way.
+    /// The way holding `id`.
     fn find(&self, id: u64) -> Option<usize> {
-        let hits = self.ids.iter().enumerate().fold(0u8, |hits, (way, &held)| hits | u8::from(held == id) << way);
-        let hits = hits & self.used;
-        (hits != 0).then(|| hits.trailing_zeros() as usize)
+        (0..WAYS).find(|&way| self.ids[way] == id && self.used & (1 << way) != 0)
     }
 }
 
@@ -160,7 +158,7 @@ mod tests {
             ops in proptest::collection::vec((proptest::prelude::any::<bool>(), 0u64..256), 0..400),
         ) {
             // Homes 0 to 3 in a table of any size; higher bits tell ids apart.
-            let id = |n: u64| n % 4 | n << 40;
+            let id = |n: u64| (n % 4) | (n << 40);
             let (mut index, mut model) = (Index::default(), HashSet::new());
             for (add, n) in ops {
                 if add && !model.contains(&id(n)) {
