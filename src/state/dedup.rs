@@ -2,7 +2,7 @@
 //!
 //! Each entry is a fixed 16 bytes in a FIFO plus a slot in a table of
 //! 64-bit identity hashes (seeded per process, so identities cannot be
-//! aimed at each other from outside; see [`index`] for its layout). Entries
+//! aimed at each other from outside; its layout in `dedup/index.rs`). Entries
 //! leave after the window, or oldest-first once the capacity is reached; the
 //! latter is counted, because it means the effective window is shorter than
 //! configured. Large sets are split into shards by identity, each with its
