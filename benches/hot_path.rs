@@ -3,12 +3,17 @@
 //! `valgrind --tool=callgrind` it runs only a fixed workload, so
 //! instructions per callback read off one profile: `HOT_PATH_CALLGRIND=1`
 //! pushes joined to their sessions, `HOT_PATH_CALLGRIND=seed` the seed
-//! callback of known streams, parsed, handled and retried.
+//! callback of known streams, parsed, handled and retried,
+//! `HOT_PATH_CALLGRIND=memory` new identities into a full duplicate memory
+//! and new bodies into the retry table, at `--dedup-capacity` (for
+//! `valgrind --tool=cachegrind --cache-sim=yes`: their cache misses).
 use criterion::{criterion_group, BatchSize, Criterion};
 use css_push_exporter::callback_body;
 use css_push_exporter::clock::{Clock, ManualClock, SystemClock};
 use css_push_exporter::ingest::outcome::Outcome;
+use css_push_exporter::ingest::retries::{Remembered, Retries};
 use css_push_exporter::ingest::wire;
+use css_push_exporter::state::dedup::{Dedup, Seen};
 use css_push_exporter::Config;
 use css_push_exporter::Exporter;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -102,6 +107,78 @@ fn bench(c: &mut Criterion) {
     c.bench_function("handle seed retry (duplicate)", |b| {
         b.iter(|| assert_eq!(p.handle(&body, None).outcome, Outcome::Duplicate))
     });
+
+    let (memory, mut n) = (full_memory(), 0);
+    c.bench_function("new identity into the full duplicate memory", |b| {
+        b.iter(|| {
+            n += 1;
+            memory.check_and_insert(identity(n), T0)
+        })
+    });
+    let retries = Retries::new(dedup_capacity());
+    let mut n = 0;
+    c.bench_function("new body into the retry table", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                bodies.get(n)
+            },
+            |body| retry_probes(&retries, &[body]),
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+/// `--dedup-capacity` as configured (`CSS_PUSH_DEDUP_CAPACITY` or its default).
+fn dedup_capacity() -> usize {
+    Config::from_flags(["--callback-key", KEY]).unwrap().dedup_capacity
+}
+
+/// The `n`th of distinct identities, spread as keyed hashes are.
+fn identity(n: u64) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(&n.to_le_bytes())
+}
+
+/// A duplicate memory of `--dedup-capacity`, full: every new identity
+/// evicts the oldest, as at a steady rate above capacity ÷ window.
+fn full_memory() -> Dedup {
+    let memory = Dedup::with_seed(900, dedup_capacity(), 1);
+    // Not through `new_identities`, so that it counts the measured ones only.
+    for n in 1u64 << 40..(1 << 40) + u64::try_from(memory.capacity()).unwrap() {
+        memory.check_and_insert(identity(n), T0);
+    }
+    memory
+}
+
+/// Adds each identity, a new one.
+#[inline(never)]
+fn new_identities(memory: &Dedup, numbers: std::ops::Range<u64>) {
+    for n in numbers {
+        assert!(matches!(memory.check_and_insert(identity(n), T0), Seen::First { .. }));
+    }
+}
+
+/// Looks each body up in the retry table, and remembers it.
+#[inline(never)]
+fn retry_probes(retries: &Retries, bodies: &[Vec<u8>]) {
+    for body in bodies {
+        let probe = retries.probe(body);
+        assert_eq!(probe.found, None);
+        retries.remember(&probe, Remembered { t: Some(1), identity: 1 });
+    }
+}
+
+/// For cachegrind: 100 000 new identities into a full duplicate memory
+/// and 100 000 new bodies into the retry table, at `--dedup-capacity`;
+/// `new_identities` (after the fill) and `retry_probes` are the entry
+/// points to read.
+fn memory_callgrind() {
+    let memory = full_memory();
+    new_identities(&memory, 0..100_000);
+    let retries = Retries::new(dedup_capacity());
+    let template = Bodies::new();
+    let bodies: Vec<_> = (1..=100_000).map(|n| template.get(n)).collect();
+    retry_probes(&retries, &bodies);
 }
 
 /// Allocations of one accepted callback, once its stream and labels exist,
@@ -236,6 +313,7 @@ fn main() {
     // counts of Exporter::handle (and of each observer) read off one profile.
     match std::env::var("HOT_PATH_CALLGRIND").as_deref() {
         Ok("seed") => return callgrind(),
+        Ok("memory") => return memory_callgrind(),
         Ok(_) => {
             let mut pushing = Sessions::start(1000, 50, &[]);
             for _ in 0..20_000 {

@@ -15,7 +15,7 @@ use crate::sync::lock;
 use std::sync::Mutex;
 use xxhash_rust::xxh3::xxh3_128_with_seed;
 
-/// Most bodies held: 2.3 MiB, a second of callbacks at the highest rates
+/// Most bodies held: 2 MiB, a second of callbacks at the highest rates
 /// measured, minutes at CSS's usual one report per stream every 5 s.
 const MAX_SLOTS: usize = 1 << 16;
 
@@ -28,16 +28,36 @@ pub struct Retries {
     /// Picks a body's bucket from its hash: the bucket count, a power of
     /// two, less one.
     mask: u64,
-    /// The newer body first in each.
-    buckets: Box<[Mutex<[Slot; WAYS]>]>,
+    buckets: Box<[Bucket]>,
 }
 
-/// A body as seen before, if its slot still holds it.
+/// Its bodies, the newer first, in one cache line: a probe reads one.
+#[derive(Default)]
+#[repr(align(64))]
+struct Bucket(Mutex<[Slot; WAYS]>);
+
+/// A body as seen before, if its slot still holds it: 24 bytes.
 #[derive(Default, Clone, Copy)]
 struct Slot {
-    /// The body's hash, less the bits that picked the slot; 0 for an empty slot.
-    tag: u64,
-    body: Remembered,
+    /// The body's tag ([`Probe`]), its lowest bit set when `t` is
+    /// present; 0 for an empty slot.
+    tagged: u64,
+    t: i64,
+    identity: u64,
+}
+
+impl Slot {
+    fn new(tag: u64, body: Remembered) -> Self {
+        Self { tagged: tag | u64::from(body.t.is_some()), t: body.t.unwrap_or(0), identity: body.identity }
+    }
+
+    fn holds(&self, tag: u64) -> bool {
+        self.tagged & !1 == tag
+    }
+
+    fn body(&self) -> Remembered {
+        Remembered { t: (self.tagged & 1 == 1).then_some(self.t), identity: self.identity }
+    }
 }
 
 /// What the full path found in a body.
@@ -52,6 +72,8 @@ pub struct Remembered {
 /// Where a body's bucket is, and what it holds of the body.
 pub struct Probe {
     bucket: usize,
+    /// The body's hash less the bits that picked the bucket and its
+    /// lowest bit; never 0 (or 1).
     tag: u64,
     pub found: Option<Remembered>,
 }
@@ -62,7 +84,7 @@ impl Retries {
     /// cannot be made to collide from outside.
     pub fn new(slots: usize) -> Self {
         let count = if slots == 0 { 0 } else { slots.next_power_of_two().clamp(WAYS, MAX_SLOTS) / WAYS };
-        let buckets = (0..count).map(|_| Mutex::default()).collect();
+        let buckets = (0..count).map(|_| Bucket::default()).collect();
         Self { seed: rand::random(), mask: (count as u64).wrapping_sub(1), buckets }
     }
 
@@ -71,13 +93,13 @@ impl Retries {
         if self.buckets.is_empty() {
             return Probe { bucket: 0, tag: 0, found: None };
         }
-        // 128 bits: the low pick the bucket, the high 64 (never 0 here)
+        // 128 bits: the low pick the bucket, the high 63 (never 0 here)
         // tell the body from the others hashed to that bucket.
         let hash = xxh3_128_with_seed(body, self.seed).to_le_bytes();
         let half = |at: usize| u64::from_le_bytes(hash[at..at + 8].try_into().expect("8 bytes"));
         let bucket = usize::try_from(half(0) & self.mask).expect("below the bucket count");
-        let tag = half(8).max(1);
-        let found = lock(&self.buckets[bucket]).iter().find(|slot| slot.tag == tag).map(|slot| slot.body);
+        let tag = (half(8) & !1).max(2);
+        let found = lock(&self.buckets[bucket].0).iter().find(|slot| slot.holds(tag)).map(Slot::body);
         Probe { bucket, tag, found }
     }
 
@@ -85,11 +107,11 @@ impl Retries {
     /// first in its bucket; the older one there goes.
     pub fn remember(&self, probe: &Probe, body: Remembered) {
         if let Some(bucket) = self.buckets.get(probe.bucket).filter(|_| probe.tag != 0) {
-            let mut slots = lock(bucket);
-            if slots[0].tag != probe.tag {
+            let mut slots = lock(&bucket.0);
+            if !slots[0].holds(probe.tag) {
                 slots[1] = slots[0];
             }
-            slots[0] = Slot { tag: probe.tag, body };
+            slots[0] = Slot::new(probe.tag, body);
         }
     }
 }
@@ -122,6 +144,21 @@ mod tests {
         assert_eq!(identity(b"1"), Some(1), "remembered again, not twice");
         remember(b"3", 3);
         assert_eq!((identity(b"1"), identity(b"2"), identity(b"3")), (None, Some(2), Some(3)));
+    }
+
+    #[test]
+    fn a_bucket_is_one_cache_line() {
+        assert_eq!((size_of::<Bucket>(), align_of::<Bucket>()), (64, 64));
+    }
+
+    #[test]
+    fn remembers_t_present_or_not() {
+        let retries = Retries::new(4);
+        for (body, t) in [(&b"1"[..], None), (b"2", Some(0)), (b"3", Some(-7)), (b"4", Some(i64::MAX))] {
+            let remembered = Remembered { t, identity: u64::MAX };
+            retries.remember(&retries.probe(body), remembered);
+            assert_eq!(retries.probe(body).found, Some(remembered));
+        }
     }
 
     #[test]

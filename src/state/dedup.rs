@@ -1,42 +1,23 @@
 //! Remembers recently accepted callbacks so CSS's retries are counted once.
 //!
-//! Each entry is a fixed 16 bytes in a FIFO plus a slot in a hash set of
+//! Each entry is a fixed 16 bytes in a FIFO plus a slot in a table of
 //! 64-bit identity hashes (seeded per process, so identities cannot be
-//! aimed at each other from outside). Entries leave after the window, or
-//! oldest-first once the capacity is reached; the latter is counted, because
-//! it means the effective window is shorter than configured. Large sets are
-//! split into shards by identity, each with its share of the capacity, so
-//! the HTTP workers do not queue on one lock.
+//! aimed at each other from outside; its layout in `dedup/index.rs`). Entries
+//! leave after the window, or oldest-first once the capacity is reached; the
+//! latter is counted, because it means the effective window is shorter than
+//! configured. Large sets are split into shards by identity, each with its
+//! share of the capacity, so the HTTP workers do not queue on one lock.
+mod index;
+
 use super::sharded::Sharded;
 use crate::expose::families as f;
 use crate::expose::{Collector, Encoder, Value};
+use index::Index;
 use std::collections::VecDeque;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::MutexGuard;
 
-/// The identity is already a keyed hash: used nearly as is. Its top bits
-/// pick the shard, so are the same for a whole set; hashbrown tags each
-/// entry with the top 7 bits of its hash, so lower bits are folded in there
-/// (else a shard's entries would share 8 tags of 128).
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0 ^ (self.0 << 4)
-    }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("only u64 identities are hashed")
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
-type IdSet = hashbrown::HashSet<u64, BuildHasherDefault<PassThrough>>;
-
-/// What picks an identity's shard: its high bits (the set hashes by the low ones).
+/// What picks an identity's shard: its high bits (the index buckets by the low ones).
 fn shard_hash(id: u64) -> u64 {
     id >> 60
 }
@@ -58,7 +39,8 @@ const SHARD_FROM: usize = 4096;
 
 #[derive(Default)]
 struct Inner {
-    seen: IdSet,
+    /// The identities of `order`, to find one without reading it.
+    seen: Index,
     /// (identity, expires at, Unix seconds), oldest first.
     order: VecDeque<(u64, u64)>,
 }
@@ -166,7 +148,7 @@ impl Dedup {
     pub fn holds(&self, id: u64, now_secs: u64) -> bool {
         let mut inner = self.shard(id);
         inner.expire(now_secs);
-        inner.seen.contains(&id)
+        inner.seen.contains(id)
     }
 
     /// Puts back one identity from a snapshot, remembered at most a window
@@ -213,13 +195,13 @@ impl Dedup {
     /// Adds `id` unless it is there already, dropping the oldest entry if
     /// the shard is full (first: the set never holds more than its capacity).
     fn insert(&self, inner: &mut Inner, id: u64, expires_secs: u64) -> Seen {
-        if inner.seen.contains(&id) {
+        if inner.seen.contains(id) {
             return Seen::Again;
         }
         let full = inner.order.len() >= self.capacity;
         let oldest = if full { inner.order.pop_front() } else { None };
         if let Some((old, _)) = oldest {
-            inner.seen.remove(&old);
+            inner.seen.remove(old);
             self.evicted_early.fetch_add(1, Ordering::Relaxed);
         }
         inner.seen.insert(id);
@@ -261,7 +243,7 @@ impl Inner {
                 break;
             }
             self.order.pop_front();
-            self.seen.remove(&id);
+            self.seen.remove(id);
         }
     }
 }
@@ -371,6 +353,82 @@ mod tests {
         assert_eq!(all.len(), 8);
         assert!(held(&all).contains(&(5 << 60, 1900)), "{:?}", held(&all));
         assert_eq!(all.evicted_early.load(Ordering::Relaxed), one.evicted_early.load(Ordering::Relaxed));
+    }
+
+    /// A shard as it was before its index: (identity, expires at) oldest
+    /// first, and a hash set of the identities.
+    type Fifo = (VecDeque<(u64, u64)>, std::collections::HashSet<u64>);
+
+    /// The memory as it was before its index, oldest out first.
+    struct Model {
+        window: u64,
+        capacity: usize,
+        shards: Vec<Fifo>,
+        evicted: u64,
+    }
+
+    impl Model {
+        /// `id`'s shard, with what expired at `now` gone.
+        fn shard(&mut self, id: u64, now: u64) -> &mut Fifo {
+            let at = usize::try_from(shard_hash(id) % self.shards.len() as u64).unwrap();
+            let (order, seen) = &mut self.shards[at];
+            while order.front().is_some_and(|&(_, expires)| expires <= now) {
+                seen.remove(&order.pop_front().unwrap().0);
+            }
+            &mut self.shards[at]
+        }
+
+        fn check_and_insert(&mut self, id: u64, now: u64) -> Seen {
+            let (window, capacity) = (self.window, self.capacity);
+            let (order, seen) = self.shard(id, now);
+            if !seen.insert(id) {
+                return Seen::Again;
+            }
+            let evicted_early = order.len() >= capacity;
+            if evicted_early {
+                seen.remove(&order.pop_front().unwrap().0);
+            }
+            order.push_back((id, now + window));
+            self.evicted += u64::from(evicted_early);
+            Seen::First { evicted_early }
+        }
+    }
+
+    proptest::proptest! {
+        /// Over random inserts, lookups and expiries, on a clock that may
+        /// step back, the memory behaves as a FIFO and a hash set of the
+        /// same capacity, whether one shard or sixteen.
+        #[test]
+        fn the_memory_is_a_fifo_and_a_set(
+            sharded in proptest::prelude::any::<bool>(),
+            capacity in 1usize..24,
+            ops in proptest::collection::vec((0u8..4, 0u64..48, 0u64..4), 0..400),
+        ) {
+            // Sixteen shards from 4 096 on: the same share of each shard per id.
+            let capacity = if sharded { SHARD_FROM + capacity } else { capacity };
+            let d = Dedup::with_seed(10, capacity, 1);
+            let shards = d.shards.count();
+            let mut model = Model { window: 10, capacity: d.capacity, shards: (0..shards).map(|_| Default::default()).collect(), evicted: 0 };
+            let mut now = 1000u64;
+            // Few ids, so repeats and evictions happen; spread over the shards.
+            let id = |n: u64| n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            for (op, n, step) in ops {
+                now = if step == 3 { now - 2 } else { now + step };
+                match op {
+                    0 | 1 => proptest::prop_assert_eq!(d.check_and_insert(id(n), now), model.check_and_insert(id(n), now)),
+                    2 => proptest::prop_assert_eq!(d.holds(id(n), now), model.shard(id(n), now).1.contains(&id(n))),
+                    _ => {
+                        let left: usize = (0..shards as u64).map(|s| model.shard(s << 60, now).0.len()).sum();
+                        proptest::prop_assert_eq!(d.expire(now), left);
+                    }
+                }
+            }
+            let mut held = Vec::new();
+            d.for_each(|id, expires| held.push((id, expires)));
+            let order: Vec<(u64, u64)> = model.shards.iter().flat_map(|(order, _)| order.iter().copied()).collect();
+            proptest::prop_assert_eq!(held, order);
+            proptest::prop_assert_eq!(d.evicted_early.load(Ordering::Relaxed), model.evicted);
+        }
     }
 
     #[test]
