@@ -25,11 +25,13 @@ pub async fn callback(req: HttpRequest, payload: web::Payload, state: web::Data<
         // The headers had --read-timeout to arrive (the server's deadline);
         // the body gets as long again, so a trickling sender is cut off.
         let after = state.read_timeout;
-        match body::read_within(payload, limit, declared, after).await {
-            Err(BodyError::Late) => exporter.reject(Rejection::Timeout { after }, peer),
-            Err(BodyError::TooLarge) => exporter.reject(Rejection::TooLarge { limit }, peer),
-            Err(BodyError::Unreadable) => exporter.reject(Rejection::Malformed(ParseError::unreadable_body()), peer),
-            Ok(body) => exporter.handle(&body, peer),
+        match actix_web::rt::time::timeout(after, body::read(payload, limit, declared)).await {
+            Err(_) => exporter.reject(Rejection::Timeout { after }, peer),
+            Ok(Err(BodyError::TooLarge)) => exporter.reject(Rejection::TooLarge { limit }, peer),
+            Ok(Err(BodyError::Unreadable)) => {
+                exporter.reject(Rejection::Malformed(ParseError::unreadable_body()), peer)
+            }
+            Ok(Ok(body)) => exporter.handle(&body, peer),
         }
     };
     respond(&handled)
