@@ -21,17 +21,15 @@ use std::task::{ready, Context, Poll};
 pub struct Answers(Rc<Shared>);
 
 struct Shared {
-    headers: Vec<(HeaderName, HeaderValue)>,
+    headers: [(HeaderName, HeaderValue); SECURITY_HEADERS.len()],
     open: OpenConnections,
 }
 
 impl Answers {
     /// Counting the connections of the listener in `open`.
     pub fn new(open: OpenConnections) -> Self {
-        let headers = SECURITY_HEADERS
-            .iter()
-            .map(|&(name, value)| (HeaderName::from_static(name), HeaderValue::from_static(value)))
-            .collect();
+        let headers =
+            SECURITY_HEADERS.map(|(name, value)| (HeaderName::from_static(name), HeaderValue::from_static(value)));
         Self(Rc::new(Shared { headers, open }))
     }
 }
@@ -88,8 +86,16 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut res = ready!(Pin::new(&mut self.inner).poll(cx))?;
         let headers = res.headers_mut();
-        for (name, value) in &self.shared.headers {
-            if !headers.contains_key(name) {
+        // Which of them the answer has, in one pass over its few names:
+        // a lookup of each cost more.
+        let mut has = [false; SECURITY_HEADERS.len()];
+        for name in headers.keys() {
+            if let Some(i) = self.shared.headers.iter().position(|(ours, _)| ours == name) {
+                has[i] = true;
+            }
+        }
+        for ((name, value), has) in self.shared.headers.iter().zip(has) {
+            if !has {
                 // Absent, so appending is inserting, without handing back what it replaced.
                 headers.append(name.clone(), value.clone());
             }
