@@ -5,7 +5,7 @@
 //! sessions in a table and the support summary as plain text. Every name
 //! goes through the status page's `escape`.
 use super::view::{rfc3339, utc, words, SessionView, StreamHistory};
-use crate::status_page::html::escape;
+use crate::status_page::html::text::escape;
 use crate::text::url::stream_page;
 use std::fmt::Write;
 

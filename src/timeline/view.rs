@@ -7,7 +7,7 @@
 use super::history::{Bounds, History, Interval, Session};
 use crate::catalog::{self, EndCause};
 use crate::state::streams::StreamId;
-use crate::status_page::html::hidden;
+use crate::status_page::html::text::hidden;
 use crate::status_page::ErrorCount;
 use serde::Serialize;
 use std::borrow::Cow;
