@@ -199,10 +199,19 @@ async fn a_failed_periodic_write_keeps_the_previous_file_and_the_next_one_retrie
     let ok_before = ok(&m);
     app.post(start("b", "live", "q").to_string()).await;
     app.wait_for(|m| errors(m) >= 3.0).await;
-    let temps = fs::read_dir(dir.path())
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_str().unwrap().contains(".tmp."));
-    assert_eq!(temps.count(), 0, "no half-written copy left");
+    // A write in progress has its own temporary file (a random name each),
+    // so look until none is there: a copy left behind never goes away.
+    let temps = || {
+        let names = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name());
+        names.filter(|n| n.to_str().unwrap().contains(".tmp.")).count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut none_left = temps() == 0;
+    while !none_left && std::time::Instant::now() < deadline {
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(5)).await;
+        none_left = temps() == 0;
+    }
+    assert!(none_left, "no half-written copy left");
 
     fs::remove_dir_all(&path).unwrap();
     let m = app.wait_for(|m| ok(m) > ok_before).await;
