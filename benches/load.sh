@@ -35,6 +35,9 @@ cargo build --release -q --bin css-push-exporter --example bare_handler
 BIN=${EXPORTER_BIN:-target/release/css-push-exporter}  # EXPORTER_BIN: another build to compare
 BEFORE_BIN=${BEFORE_BIN:-}                               # part 1 only: a third server in the same rounds
 BEFORE_ADDR=127.0.0.1:${BEFORE_PORT:-19402}
+# READ_FLOOR=1, part 1 only: also the bare handler reading each body as the
+# exporter does and nothing more (the floor under the exporter's ingest).
+READ_ADDR=127.0.0.1:${READ_PORT:-19403}
 BARE=target/release/examples/bare_handler
 
 # Isolation needs two CPUs; PIN=0 turns it off.
@@ -123,6 +126,11 @@ echo "== machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}
 compare() {
   "${SERVER_CPU[@]}" "$BARE" "$BARE_ADDR" ${WORKERS:+"$WORKERS"} & BARE_PID=$!; PIDS+=("$BARE_PID")
   local servers=(bare) addrs=("$BARE_ADDR") pids=("$BARE_PID")
+  if [ "${READ_FLOOR:-0}" = 1 ]; then
+    BARE_PARSE=1 "${SERVER_CPU[@]}" "$BARE" "$READ_ADDR" ${WORKERS:+"$WORKERS"} & PIDS+=($!)
+    servers+=(bare+read); addrs+=("$READ_ADDR"); pids+=($!)
+    wait_up "$READ_ADDR"
+  fi
   if [ -n "$BEFORE_BIN" ]; then
     start_exporter "$BEFORE_BIN" "$BEFORE_ADDR"
     servers+=(before); addrs+=("$BEFORE_ADDR"); pids+=("$EXPORTER_PID")
