@@ -53,6 +53,8 @@ impl<const N: usize> Observed for Histogram<N> {
     }
 }
 
+/// For tests that hold a histogram to the prometheus crate's.
+#[cfg(test)]
 impl Observed for prometheus::Histogram {
     fn buckets(&self, bucket: &mut dyn FnMut(f64, u64)) -> (u64, f64) {
         use prometheus::core::Metric;
