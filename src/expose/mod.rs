@@ -2,6 +2,7 @@
 //! implements [`Collector`]; a scrape asks each in turn to encode its
 //! families. Names, types and help text come from one table, [`families`].
 pub mod families;
+pub mod histogram;
 pub mod render_thread;
 pub mod scrape;
 pub mod text;

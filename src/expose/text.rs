@@ -1,7 +1,7 @@
 //! The Prometheus text exposition format: an [`Encoder`] that writes whole
 //! families straight into the page.
 use super::families::{Family, Kind};
-use prometheus::core::Metric;
+use super::histogram::Observed;
 use std::fmt::Write;
 use std::ops::Range;
 
@@ -45,20 +45,18 @@ impl<'a> Encoder<'a> {
     }
 
     /// The `_bucket`, `_sum` and `_count` samples of one histogram.
-    pub fn histogram(&mut self, f: &Family, labels: &str, extra: &[(&str, &str)], h: &prometheus::Histogram) {
+    pub fn histogram(&mut self, f: &Family, labels: &str, extra: &[(&str, &str)], h: &impl Observed) {
         debug_assert_eq!(f.kind, Kind::Histogram);
-        let metric = h.metric();
-        let h = metric.get_histogram();
         fn bucket<'a>(extra: &[(&'a str, &'a str)], le: &'a str) -> Vec<(&'a str, &'a str)> {
             [extra, &[("le", le)]].concat()
         }
-        for b in h.get_bucket() {
-            let le = b.upper_bound().to_string();
-            self.line(f.name, "_bucket", labels, &bucket(extra, &le), Value::Int(b.cumulative_count()));
-        }
-        self.line(f.name, "_bucket", labels, &bucket(extra, "+Inf"), Value::Int(h.get_sample_count()));
-        self.line(f.name, "_sum", labels, extra, Value::Float(h.get_sample_sum()));
-        self.line(f.name, "_count", labels, extra, Value::Int(h.get_sample_count()));
+        let (count, sum) = h.buckets(&mut |bound, count| {
+            let le = bound.to_string();
+            self.line(f.name, "_bucket", labels, &bucket(extra, &le), Value::Int(count));
+        });
+        self.line(f.name, "_bucket", labels, &bucket(extra, "+Inf"), Value::Int(count));
+        self.line(f.name, "_sum", labels, extra, Value::Float(sum));
+        self.line(f.name, "_count", labels, extra, Value::Int(count));
     }
 
     /// Text another encoder produced, appended as is.

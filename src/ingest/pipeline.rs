@@ -128,21 +128,22 @@ impl Pipeline {
             return Outcome::Duplicate;
         }
         let own = StreamId { domain: &e.app, app: &e.appname, stream: &e.stream_id };
-        let (stream, series) = self.admit(own, now);
-        // Liveness is tracked per stream even past --max-apps, counted under "__overflow__" then.
-        let folded = Arc::ptr_eq(&series, self.state.apps.overflow());
-        let key = self.state.key(own);
-        let session = xxhash_rust::xxh3::xxh3_64(e.sequence.as_bytes());
-        let now_secs = now.as_secs();
         let start = event_type == wire::EVENT_PUSH_START;
         let errcode = (!start).then(|| e.errcode.unwrap_or(0));
         let cause = errcode.map(EndCause::of);
-        if start {
-            series.count_start();
-        } else if let (Some(errcode), Some(cause)) = (errcode, cause) {
-            let duration = e.push_duration.map(|ms| Duration::from_millis(ms).as_secs_f64());
-            series.count_end(&catalog::errcode_label(errcode), cause, duration);
-        }
+        // Liveness is tracked per stream even past --max-apps, counted under "__overflow__" then.
+        let (stream, folded) = self.admit(own, now, |stream, series, folded| {
+            if start {
+                series.count_start();
+            } else if let (Some(errcode), Some(cause)) = (errcode, cause) {
+                let duration = e.push_duration.map(|ms| Duration::from_millis(ms).as_secs_f64());
+                series.count_end(&catalog::errcode_label(errcode), cause, duration);
+            }
+            (stream, folded)
+        });
+        let key = self.state.key(own);
+        let session = xxhash_rust::xxh3::xxh3_64(e.sequence.as_bytes());
+        let now_secs = now.as_secs();
         let change = Change {
             start,
             folded,
@@ -199,11 +200,10 @@ impl Pipeline {
         }
 
         let sent = StreamId { domain: &p.domain, app: &p.path, stream: &p.stream_id };
-        let (id, series) = self.admit(sent, now);
-        let key = self.state.key(sent);
         // On the stack: CSS reports a few error types, and few unreadable details.
         let mut errors = SmallVec::<[(u8, u64); 8]>::new();
         let mut unparsed_details = SmallVec::<[u8; 4]>::new();
+        let mut gaps = SmallVec::<[(Media, f64); 8]>::new();
         let mut frame_max = [None; 2];
         for ev in &p.abnormal_event {
             let code = catalog::error_code(ev.kind);
@@ -213,7 +213,7 @@ impl Pipeline {
                 match catalog::parse_interval_ms(&d.desc) {
                     Some(ms) => {
                         let secs = ms / 1000.0;
-                        series.observe_frame_interval(media, secs);
+                        gaps.push((media, secs));
                         let max: &mut Option<f64> = &mut frame_max[media as usize];
                         *max = Some(max.map_or(secs, |m| m.max(secs)));
                     }
@@ -221,10 +221,17 @@ impl Pipeline {
                 }
             }
         }
+        let (id, folded) = self.admit(sent, now, |id, series, folded| {
+            if !gaps.is_empty() {
+                series.observe_frame_intervals(&gaps);
+            }
+            (id, folded)
+        });
+        let key = self.state.key(sent);
         let report = ErrorReport { errors: &errors, frame_max, data_time_secs };
         // Past --max-apps the report counts in the overflow pair's bucket.
         let overflow;
-        let recorded = if Arc::ptr_eq(&series, self.state.apps.overflow()) {
+        let recorded = if folded {
             overflow = self.state.key(id);
             &overflow
         } else {
@@ -253,16 +260,14 @@ impl Pipeline {
         });
     }
 
-    /// The stream's labels, capped, and its (domain, app)'s series; all
-    /// "__overflow__" past --max-apps.
-    fn admit<'a>(&self, id: StreamId<'a>, now: Duration) -> (StreamId<'a>, Arc<AppSeries>) {
+    /// `f` of the stream's labels, capped, its (domain, app)'s series, and
+    /// whether the pair is past --max-apps (all "__overflow__" then).
+    fn admit<'a, R>(&self, id: StreamId<'a>, now: Duration, f: impl FnOnce(StreamId<'a>, &AppSeries, bool) -> R) -> R {
         let (domain, app) = (cap(id.domain, self.max_label_bytes), cap(id.app, self.max_label_bytes));
-        match self.state.apps.admit(domain, app, now.as_secs()) {
-            Some(series) => (StreamId { domain, app, stream: id.stream }, series),
-            None => {
-                (StreamId { domain: OVERFLOW, app: OVERFLOW, stream: OVERFLOW }, self.state.apps.overflow().clone())
-            }
-        }
+        self.state.apps.admitting(domain, app, now.as_secs(), |series| match series {
+            Some(series) => f(StreamId { domain, app, stream: id.stream }, series, false),
+            None => f(StreamId { domain: OVERFLOW, app: OVERFLOW, stream: OVERFLOW }, self.state.apps.overflow(), true),
+        })
     }
 }
 

@@ -6,7 +6,8 @@
 //! a captured callback count again once forgotten. So `t` may be at most
 //! `--max-signature-validity` ahead, which (with the skew) fits in the window.
 use md5::{Digest, Md5};
-use std::sync::Mutex;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use subtle::ConstantTimeEq;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,21 +26,34 @@ pub struct Verifier {
     keys: Vec<Vec<u8>>,
     max_clock_skew_secs: u64,
     max_validity_secs: u64,
-    /// The expected signs of the last few `t`: CSS signs every callback of
-    /// a stretch of time with the same `t`, so most need no MD5.
-    recent: [Mutex<Expected>; RECENT_T],
+    /// Tells its signs from another verifier's in a thread's [`RECENT`].
+    id: u64,
 }
 
-/// How many `t` values [`Verifier`] keeps the expected signs of, by `t`
+/// How many `t` values a thread keeps the expected signs of, by `t`
 /// modulo this.
 const RECENT_T: usize = 4;
 
-/// The MD5 of each key with one `t`, in key order.
-#[derive(Default)]
+thread_local! {
+    /// The expected signs of the last few `t` this thread checked: CSS
+    /// signs every callback of a stretch of time with the same `t`, so most
+    /// need no MD5. Per thread, so the workers share no lock (nor its cache line).
+    static RECENT: RefCell<[Expected; RECENT_T]> = const { RefCell::new([const { Expected::NONE }; RECENT_T]) };
+}
+
+/// Numbers the verifiers, from 1 (0 is no verifier's).
+static VERIFIERS: AtomicU64 = AtomicU64::new(1);
+
+/// The MD5 of each of a verifier's keys with one `t`, in key order.
 struct Expected {
-    t: Option<i64>,
+    verifier: u64,
+    t: i64,
     /// Lowercase hex, as CSS sends them.
     signs: Vec<[u8; 32]>,
+}
+
+impl Expected {
+    const NONE: Self = Self { verifier: 0, t: 0, signs: Vec::new() };
 }
 
 /// Why a callback whose `t` is too far ahead is refused.
@@ -50,7 +64,8 @@ impl Verifier {
     /// `max_validity_secs` ahead.
     pub fn new(keys: &[String], max_clock_skew_secs: u64, max_validity_secs: u64) -> Self {
         let keys = keys.iter().map(|k| k.as_bytes().to_vec()).collect();
-        Self { keys, max_clock_skew_secs, max_validity_secs, recent: Default::default() }
+        let id = VERIFIERS.fetch_add(1, Ordering::Relaxed);
+        Self { keys, max_clock_skew_secs, max_validity_secs, id }
     }
 
     pub fn enabled(&self) -> bool {
@@ -98,25 +113,32 @@ impl Verifier {
     /// Whether `sign` is the sign of `t` with one of the keys; `None` if it
     /// is not 32 hex digits.
     fn matches(&self, t: i64, sign: &str) -> Option<bool> {
-        // Each `t` always in the same slot, picked by its low byte.
-        let mut expected = crate::sync::lock(&self.recent[usize::from(t.to_le_bytes()[0]) % RECENT_T]);
-        if expected.t != Some(t) {
-            let mut t_text = itoa::Buffer::new();
-            let t_text = t_text.format(t);
-            expected.signs.clear();
-            expected.signs.extend(self.keys.iter().map(|key| lowercase_hex(&sign_bytes(key, t_text))));
-            expected.t = Some(t);
-        }
+        RECENT.with_borrow_mut(|recent| {
+            // Each `t` always in the same slot, picked by its low byte.
+            let expected = &mut recent[usize::from(t.to_le_bytes()[0]) % RECENT_T];
+            if (expected.verifier, expected.t) != (self.id, t) {
+                let mut t_text = itoa::Buffer::new();
+                let t_text = t_text.format(t);
+                expected.signs.clear();
+                expected.signs.extend(self.keys.iter().map(|key| lowercase_hex(&sign_bytes(key, t_text))));
+                (expected.verifier, expected.t) = (self.id, t);
+            }
+            Self::judged(&expected.signs, sign)
+        })
+    }
+
+    /// Whether `sign` is one of the expected `signs`; `None` if it is not 32 hex digits.
+    fn judged(signs: &[[u8; 32]], sign: &str) -> Option<bool> {
         // As CSS sends it, lowercase: compared as it is, nothing decoded.
         if let Ok(given) = sign.as_bytes().try_into() {
-            if any_equal(&expected.signs, given) {
+            if any_equal(signs, given) {
                 return Some(true);
             }
         }
         // Any other case, or not hex at all: read as hex, then compared as written lowercase.
         let mut digest = [0u8; 16];
         hex::decode_to_slice(sign, &mut digest).ok()?;
-        Some(any_equal(&expected.signs, &lowercase_hex(&digest)))
+        Some(any_equal(signs, &lowercase_hex(&digest)))
     }
 }
 
@@ -220,6 +242,29 @@ mod tests {
             return Verdict::Unauthorized("sign does not match");
         }
         v.in_window(t, now_secs)
+    }
+
+    proptest::proptest! {
+        /// Verifiers of other keys, interleaved on one thread, judge each
+        /// callback as a verifier of their own keys alone would: the
+        /// thread's expected signs are told apart by verifier and `t`
+        /// (these `t` share slots).
+        #[test]
+        fn interleaved_verifiers_judge_by_their_own_keys(
+            steps in proptest::collection::vec((0usize..3, 0usize..3, 0i64..4), 1..60),
+        ) {
+            let keys: [&[&str]; 3] = [&["a"], &["b", "c"], &["a"]];
+            let verifiers: Vec<Verifier> = keys
+                .iter()
+                .map(|k| Verifier::new(&k.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>(), 60, 900))
+                .collect();
+            for (v, signer, n) in steps {
+                let t = NOW_T + n * 256;
+                let signer = ["a", "b", "c"][signer];
+                let valid = verifiers[v].verify(Some(t), Some(&sign(signer, t)), NOW) == Verdict::Valid;
+                proptest::prop_assert_eq!(valid, keys[v].contains(&signer), "verifier {} key {} t {}", v, signer, t);
+            }
+        }
     }
 
     proptest::proptest! {

@@ -239,10 +239,33 @@ impl NodeAccounting {
 
     /// The node a report or end of the session `matched` counts on.
     fn of_session(&self, matched: Option<(Option<IpAddr>, Region, u64)>) -> Arc<Node> {
-        match matched {
+        self.on_session(matched, Arc::clone)
+    }
+
+    /// `f` of the node [`Self::of_session`] picks: under the map's read
+    /// lock when that node is there already (nearly always), so the ingest
+    /// path counts no reference to it.
+    fn on_session<R>(&self, matched: Option<(Option<IpAddr>, Region, u64)>, f: impl FnOnce(&Arc<Node>) -> R) -> R {
+        {
+            let nodes = read(&self.nodes);
+            let there = match matched {
+                Some((Some(ip), region, start_ms)) => match nodes.get(&(NodeId::Ip(ip), region)) {
+                    Some(n) if n.first_start_ms <= start_ms => Some(n),
+                    _ => nodes.get(&(NodeId::Other, region)),
+                },
+                Some((None, region, _)) => nodes.get(&(NodeId::Unknown, region)),
+                None => nodes.get(&(NodeId::Unknown, Region::Unknown)),
+            };
+            if let Some(n) = there {
+                return f(n);
+            }
+        }
+        // A bucket to create first.
+        let n = match matched {
             Some((node, region, start_ms)) => self.counting(node, region, start_ms),
             None => self.bucket(NodeId::Unknown, Region::Unknown),
-        }
+        };
+        f(&n)
     }
 }
 
@@ -273,9 +296,11 @@ impl Observer for NodeAccounting {
     }
 
     fn report(&self, r: &ReportAccepted<'_>) {
-        let n = self.of_session(r.matched.map(|m| (m.node, m.region, m.start_ms)));
-        n.count_report();
-        n.touch(self.clock.at(r.at_ms));
+        let now = self.clock.at(r.at_ms);
+        self.on_session(r.matched.map(|m| (m.node, m.region, m.start_ms)), |n| {
+            n.count_report();
+            n.touch(now);
+        });
     }
 }
 
@@ -378,6 +403,31 @@ mod tests {
             at_secs: at_ms / 1000,
             at_ms,
         });
+    }
+
+    proptest::proptest! {
+        /// The node a report counts on, picked under the read lock, is the
+        /// one the plain path (`counting`, `bucket`) picks, whichever nodes
+        /// have room and whenever their sessions started.
+        #[test]
+        fn the_read_locked_pick_is_the_plain_one(
+            starts in proptest::collection::vec((0u8..6, 0u64..4), 0..12),
+            asks in proptest::collection::vec((proptest::option::of((proptest::option::of(0u8..6), 0u64..4)), 0u8..3), 1..12),
+        ) {
+            let (n, clock, _) = accounting(&["--max-nodes", "3"], 1000);
+            for (last, start) in starts {
+                tell(&n, &clock, ip(last), T0 + start, None);
+            }
+            let regions = [Region::Mainland, Region::Unknown, Region::Overseas];
+            for (matched, region) in asks {
+                let matched = matched.map(|(last, start)| (last.and_then(ip), regions[usize::from(region)], T0 + start));
+                let plain = match matched {
+                    Some((node, region, start_ms)) => n.counting(node, region, start_ms),
+                    None => n.bucket(NodeId::Unknown, Region::Unknown),
+                };
+                proptest::prop_assert!(n.on_session(matched, |picked| Arc::ptr_eq(picked, &plain)));
+            }
+        }
     }
 
     fn page(n: &NodeAccounting) -> String {

@@ -23,7 +23,12 @@ impl Monotonic {
 
     /// `ms` (an event's receive time), or a later time already seen.
     pub fn at(&self, ms: u64) -> u64 {
-        self.latest.fetch_max(ms, Ordering::Relaxed).max(ms)
+        // Most calls fall in a millisecond seen already: a load, where
+        // fetch_max is a locked read-modify-write every time.
+        match self.latest.load(Ordering::Relaxed) {
+            latest if latest >= ms => latest,
+            _ => self.latest.fetch_max(ms, Ordering::Relaxed).max(ms),
+        }
     }
 }
 

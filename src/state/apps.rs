@@ -8,18 +8,20 @@ use super::streams::MAX_STREAM_SERIES;
 use super::OVERFLOW;
 use crate::catalog::{self, EndCause, Media};
 use crate::expose::families as f;
+use crate::expose::histogram::Histogram;
 use crate::expose::{Collector, Encoder, Value};
 use crate::text::push_labels;
-use prometheus::{Histogram, HistogramOpts};
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Frame gap buckets, seconds (CSS reports gaps above about 1 s).
-pub const FRAME_INTERVAL_BUCKETS: [f64; 11] = [1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0];
+pub const FRAME_INTERVAL_BUCKETS: [f64; FRAME_BUCKETS] = [1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0];
+const FRAME_BUCKETS: usize = 11;
+const SESSION_BUCKETS_LEN: usize = 11;
 /// Push session length buckets, seconds: 10 s to a day.
-pub const SESSION_BUCKETS: [f64; 11] =
+pub const SESSION_BUCKETS: [f64; SESSION_BUCKETS_LEN] =
     [10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0];
 
 pub struct DomainApps {
@@ -36,11 +38,18 @@ pub struct AppSeries {
     labels: Box<str>,
     /// Clock seconds of its last callback.
     last_seen: AtomicU64,
-    frame_interval: [Histogram; 2],
+    /// Per media: one lock for all of a report's gaps.
+    frame_interval: Mutex<[Histogram<FRAME_BUCKETS>; 2]>,
     starts: AtomicU64,
-    /// Ends by `errcode` and `cause` label values; ends are rare, a lock is cheap.
-    ends: Mutex<BTreeMap<(String, &'static str), u64>>,
-    session_duration: Histogram,
+    /// Ends are rare, a lock is cheap.
+    ends: Mutex<Ends>,
+}
+
+/// Ends by `errcode` and `cause` label values, and the lengths of the
+/// sessions they ended.
+struct Ends {
+    counts: BTreeMap<(String, &'static str), u64>,
+    session_duration: Histogram<SESSION_BUCKETS_LEN>,
 }
 
 /// Series a pair can hold, reserved from the budget when it is admitted:
@@ -63,11 +72,6 @@ const PAIR_SERIES: usize = 2 * (FRAME_INTERVAL_BUCKETS.len() + 3)
 /// checks its cap against this).
 pub const SLO_SERIES: usize = 1 + 3 * 4;
 
-fn histogram(buckets: &[f64]) -> Histogram {
-    // The name is not shown (the encoder writes the family's); buckets are constants.
-    Histogram::with_opts(HistogramOpts::new("h", "h").buckets(buckets.to_vec())).expect("valid buckets")
-}
-
 impl AppSeries {
     fn new(domain: &str, app: &str, now_secs: u64) -> Self {
         let mut labels = String::with_capacity(16 + domain.len() + app.len());
@@ -75,17 +79,28 @@ impl AppSeries {
         Self {
             labels: labels.into(),
             last_seen: AtomicU64::new(now_secs),
-            frame_interval: [histogram(&FRAME_INTERVAL_BUCKETS), histogram(&FRAME_INTERVAL_BUCKETS)],
+            frame_interval: Mutex::new([const { Histogram::new(&FRAME_INTERVAL_BUCKETS) }; 2]),
             starts: AtomicU64::new(0),
-            // A normal end (errcode 0) exists from the pair's birth, so
-            // push-end panels and rates read 0 rather than "No data".
-            ends: Mutex::new(BTreeMap::from([((catalog::errcode_label(0), EndCause::of(0).label()), 0)])),
-            session_duration: histogram(&SESSION_BUCKETS),
+            ends: Mutex::new(Ends {
+                // A normal end (errcode 0) exists from the pair's birth, so
+                // push-end panels and rates read 0 rather than "No data".
+                counts: BTreeMap::from([((catalog::errcode_label(0), EndCause::of(0).label()), 0)]),
+                session_duration: Histogram::new(&SESSION_BUCKETS),
+            }),
         }
     }
 
+    #[cfg(test)]
     pub fn observe_frame_interval(&self, media: Media, secs: f64) {
-        self.frame_interval[media as usize].observe(secs);
+        self.observe_frame_intervals(&[(media, secs)]);
+    }
+
+    /// Observes a report's frame gaps (seconds), in the order given.
+    pub fn observe_frame_intervals(&self, gaps: &[(Media, f64)]) {
+        let mut histograms = crate::sync::lock(&self.frame_interval);
+        for &(media, secs) in gaps {
+            histograms[media as usize].observe(secs);
+        }
     }
 
     pub fn count_start(&self) {
@@ -94,9 +109,9 @@ impl AppSeries {
 
     pub fn count_end(&self, errcode: &str, cause: EndCause, duration_secs: Option<f64>) {
         let mut ends = crate::sync::lock(&self.ends);
-        *ends.entry((errcode.to_owned(), cause.label())).or_default() += 1;
+        *ends.counts.entry((errcode.to_owned(), cause.label())).or_default() += 1;
         if let Some(secs) = duration_secs {
-            self.session_duration.observe(secs);
+            ends.session_duration.observe(secs);
         }
     }
 }
@@ -131,6 +146,18 @@ impl DomainApps {
     /// The pair's series, remembering the pair if it is new; `None` past
     /// `--max-apps` or `--max-series` (count under [`Self::overflow`] then).
     pub fn admit(&self, domain: &str, app: &str, now_secs: u64) -> Option<Arc<AppSeries>> {
+        self.admitting(domain, app, now_secs, |series| series.cloned())
+    }
+
+    /// `f` of what [`Self::admit`] returns: for a known pair, under the
+    /// map's read lock, so the ingest path counts no reference to it.
+    pub fn admitting<R>(
+        &self,
+        domain: &str,
+        app: &str,
+        now_secs: u64,
+        f: impl FnOnce(Option<&Arc<AppSeries>>) -> R,
+    ) -> R {
         let key = PairRef(domain, app);
         if let Some(series) = crate::sync::read(&self.pairs).get(&key) {
             // Written once a second at most, so the workers do not fight
@@ -138,23 +165,28 @@ impl DomainApps {
             if series.last_seen.load(Ordering::Relaxed) != now_secs {
                 series.last_seen.store(now_secs, Ordering::Relaxed);
             }
-            return Some(series.clone());
+            return f(Some(series));
         }
         let mut pairs = crate::sync::write(&self.pairs);
         if let Some(series) = pairs.get(&key) {
             series.last_seen.store(now_secs, Ordering::Relaxed);
-            return Some(series.clone());
+            let series = series.clone();
+            drop(pairs);
+            return f(Some(&series));
         }
         if pairs.len() >= self.max_apps {
-            return None;
+            drop(pairs);
+            return f(None);
         }
         if !self.budget.try_take(PAIR_SERIES) {
+            drop(pairs);
             self.budget.note_overflow();
-            return None;
+            return f(None);
         }
         let series = Arc::new(AppSeries::new(domain, app, now_secs));
         pairs.insert(Pair(domain.into(), app.into()), series.clone());
-        Some(series)
+        drop(pairs);
+        f(Some(&series))
     }
 
     pub fn overflow(&self) -> &Arc<AppSeries> {
@@ -219,9 +251,11 @@ impl Collector for DomainApps {
     fn encode(&self, enc: &mut Encoder<'_>) {
         enc.family(&f::FRAME_INTERVAL);
         self.for_each(|s| {
+            // A copy: the page is not written under the ingest path's lock.
+            let frame_interval = crate::sync::lock(&s.frame_interval).clone();
             for media in Media::ALL {
-                let h = &s.frame_interval[media as usize];
-                if h.get_sample_count() > 0 {
+                let h = &frame_interval[media as usize];
+                if h.count() > 0 {
                     enc.histogram(&f::FRAME_INTERVAL, &s.labels, &[("media", media.label())], h);
                 }
             }
@@ -233,14 +267,15 @@ impl Collector for DomainApps {
         });
         enc.family(&f::STREAM_ENDS);
         self.for_each(|s| {
-            for ((errcode, cause), n) in crate::sync::lock(&s.ends).iter() {
+            for ((errcode, cause), n) in crate::sync::lock(&s.ends).counts.iter() {
                 enc.sample(&f::STREAM_ENDS, &s.labels, &[("errcode", errcode), ("cause", cause)], Value::Int(*n));
             }
         });
         enc.family(&f::SESSION_DURATION);
         self.for_each(|s| {
-            if s.session_duration.get_sample_count() > 0 {
-                enc.histogram(&f::SESSION_DURATION, &s.labels, &[], &s.session_duration);
+            let session_duration = crate::sync::lock(&s.ends).session_duration.clone();
+            if session_duration.count() > 0 {
+                enc.histogram(&f::SESSION_DURATION, &s.labels, &[], &session_duration);
             }
         });
     }
