@@ -107,6 +107,76 @@ fn not_digits_8(v: u64) -> u64 {
     ((v & HIGH_NIBBLES) | ((v.wrapping_add(ONES * 6) & HIGH_NIBBLES) >> 4)) ^ (ONES * 0x33)
 }
 
+/// A field's name with its closing quote, as two words to compare the
+/// 16 bytes after a key's opening quote with, masked to its length (names
+/// of 15 bytes at most).
+struct Name {
+    name: &'static [u8],
+    word: [u64; 2],
+    mask: [u64; 2],
+}
+
+impl Name {
+    const fn new(name: &'static [u8]) -> Self {
+        assert!(name.len() < 16, "a name and its quote fit in two words");
+        let (mut word, mut mask) = ([0; 2], [0; 2]);
+        let mut k = 0;
+        while k <= name.len() {
+            let byte = if k < name.len() { name[k] } else { b'"' };
+            word[k / 8] |= (byte as u64) << (k % 8 * 8);
+            mask[k / 8] |= 0xff << (k % 8 * 8);
+            k += 1;
+        }
+        Self { name, word, mask }
+    }
+
+    /// Whether `head`, the 16 bytes after a key's opening quote, starts
+    /// with this name and its closing quote.
+    #[inline(always)]
+    fn starts(&self, head: [u64; 2]) -> bool {
+        head[0] & self.mask[0] == self.word[0] && head[1] & self.mask[1] == self.word[1]
+    }
+}
+
+/// The place of `name` in `names`, for `match` arms; the build fails if it
+/// is not there.
+const fn place(names: &[Name], name: &[u8]) -> usize {
+    let mut at = 0;
+    while at < names.len() {
+        let known = names[at].name;
+        if known.len() == name.len() {
+            let mut k = 0;
+            while k < name.len() && known[k] == name[k] {
+                k += 1;
+            }
+            if k == name.len() {
+                return at;
+            }
+        }
+        at += 1;
+    }
+    panic!("not a name of this object")
+}
+
+/// Notes the field at `place` in `seen` if among the first `once`, which
+/// may be given once; `None` if it was before.
+#[inline(always)]
+fn note(place: usize, once: usize, seen: &mut u32) -> Option<()> {
+    if place < once {
+        let bit = 1 << place;
+        if *seen & bit != 0 {
+            return None;
+        }
+        *seen |= bit;
+    }
+    Some(())
+}
+
+/// A little-endian word of 8 bytes.
+fn word(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
+}
+
 /// Nesting of unknown values read before declining (serde_json allows 128).
 const MAX_DEPTH: usize = 32;
 
@@ -125,72 +195,123 @@ impl<'a> Scanner<'a> {
     }
 
     fn push_error(&mut self, p: &mut PushError<'a>) -> Option<()> {
-        // The first two are required.
-        const FIELDS: &[&[u8]] = &[
-            b"stream_id",
-            b"data_time",
-            b"event_type",
-            b"t",
-            b"sign",
-            b"appid",
-            b"domain",
-            b"path",
-            b"sequence",
-            b"report_interval",
-            b"abnormal_event",
+        // The first eleven may be given once; the last three are others
+        // CSS sends, named here so that their keys' ends are not searched.
+        const NAMES: &[Name] = &[
+            Name::new(b"stream_id"),
+            Name::new(b"data_time"),
+            Name::new(b"event_type"),
+            Name::new(b"t"),
+            Name::new(b"sign"),
+            Name::new(b"appid"),
+            Name::new(b"domain"),
+            Name::new(b"path"),
+            Name::new(b"sequence"),
+            Name::new(b"report_interval"),
+            Name::new(b"abnormal_event"),
+            Name::new(b"interface"),
+            Name::new(b"stream_param"),
+            Name::new(b"timeout"),
         ];
-        let seen = self.object(FIELDS, |s, key| {
-            match key {
-                b"stream_id" => p.stream_id = Cow::Borrowed(s.str()?),
-                b"data_time" => p.data_time = s.int().filter(|&v| v > 0)?,
-                b"event_type" => p.event_type = s.opt_int()?,
-                b"t" => p.t = s.opt_int()?,
-                b"sign" => p.sign = s.opt_str()?.map(Cow::Borrowed),
-                b"appid" => p.appid = s.opt_int()?,
-                b"domain" => p.domain = Cow::Borrowed(s.str()?),
-                b"path" => p.path = Cow::Borrowed(s.str()?),
-                b"sequence" => p.sequence = Cow::Borrowed(s.str()?),
-                b"report_interval" => p.report_interval = s.opt_int()?,
-                b"abnormal_event" => s.array(&mut p.abnormal_event, Self::event)?,
-                _ => s.skip(0)?,
-            }
-            Some(())
-        })?;
-        (seen & 0b11 == 0b11).then_some(())
+        const STREAM_ID: usize = place(NAMES, b"stream_id");
+        const DATA_TIME: usize = place(NAMES, b"data_time");
+        const EVENT_TYPE: usize = place(NAMES, b"event_type");
+        const T: usize = place(NAMES, b"t");
+        const SIGN: usize = place(NAMES, b"sign");
+        const APPID: usize = place(NAMES, b"appid");
+        const DOMAIN: usize = place(NAMES, b"domain");
+        const PATH: usize = place(NAMES, b"path");
+        const SEQUENCE: usize = place(NAMES, b"sequence");
+        const REPORT_INTERVAL: usize = place(NAMES, b"report_interval");
+        const ABNORMAL_EVENT: usize = place(NAMES, b"abnormal_event");
+        let seen = self.object(
+            NAMES,
+            ABNORMAL_EVENT + 1,
+            #[inline(always)]
+            |s, field| {
+                match field {
+                    STREAM_ID => p.stream_id = Cow::Borrowed(s.str()?),
+                    DATA_TIME => p.data_time = s.int().filter(|&v| v > 0)?,
+                    EVENT_TYPE => p.event_type = s.opt_int()?,
+                    T => p.t = s.opt_int()?,
+                    SIGN => p.sign = s.opt_str()?.map(Cow::Borrowed),
+                    APPID => p.appid = s.opt_int()?,
+                    DOMAIN => p.domain = Cow::Borrowed(s.str()?),
+                    PATH => p.path = Cow::Borrowed(s.str()?),
+                    SEQUENCE => p.sequence = Cow::Borrowed(s.str()?),
+                    REPORT_INTERVAL => p.report_interval = s.opt_int()?,
+                    ABNORMAL_EVENT => s.array(&mut p.abnormal_event, Self::event)?,
+                    _ => s.skip(0)?,
+                }
+                Some(())
+            },
+        )?;
+        let required = 1 << STREAM_ID | 1 << DATA_TIME;
+        (seen & required == required).then_some(())
     }
 
     fn event(&mut self, event: &mut AbnormalEvent<'a>) -> Option<()> {
-        // The first two are required.
-        let seen = self.object(&[b"type", b"count", b"detail"], |s, key| {
-            match key {
-                b"type" => event.kind = s.uint()?,
-                b"count" => event.count = s.uint()?,
-                b"detail" => s.array(&mut event.detail, Self::detail)?,
-                _ => s.skip(1)?,
-            }
-            Some(())
-        })?;
-        (seen & 0b11 == 0b11).then_some(())
+        // The first three may be given once.
+        const NAMES: &[Name] = &[
+            Name::new(b"type"),
+            Name::new(b"count"),
+            Name::new(b"detail"),
+            Name::new(b"type_desc_cn"),
+            Name::new(b"type_desc_en"),
+        ];
+        const TYPE: usize = place(NAMES, b"type");
+        const COUNT: usize = place(NAMES, b"count");
+        const DETAIL: usize = place(NAMES, b"detail");
+        let seen = self.object(
+            NAMES,
+            DETAIL + 1,
+            #[inline(always)]
+            |s, field| {
+                match field {
+                    TYPE => event.kind = s.uint()?,
+                    COUNT => event.count = s.uint()?,
+                    DETAIL => s.array(&mut event.detail, Self::detail)?,
+                    _ => s.skip(1)?,
+                }
+                Some(())
+            },
+        )?;
+        let required = 1 << TYPE | 1 << COUNT;
+        (seen & required == required).then_some(())
     }
 
     fn detail(&mut self, detail: &mut Detail<'a>) -> Option<()> {
-        self.object(&[b"desc"], |s, key| {
-            match key {
-                b"desc" => detail.desc = Cow::Borrowed(s.str()?),
-                _ => s.skip(2)?,
-            }
-            Some(())
-        })
+        // `desc` may be given once.
+        const NAMES: &[Name] = &[Name::new(b"desc"), Name::new(b"occur_time")];
+        const DESC: usize = place(NAMES, b"desc");
+        self.object(
+            NAMES,
+            DESC + 1,
+            #[inline(always)]
+            |s, field| {
+                match field {
+                    DESC => detail.desc = Cow::Borrowed(s.str()?),
+                    _ => s.skip(2)?,
+                }
+                Some(())
+            },
+        )
         .map(drop)
     }
 
-    /// An object, each field's value read by `field` given its name. The
-    /// `known` names are told without finding where their keys end, and
-    /// each may be given once (serde refuses a field given twice, and
-    /// skips others however often): the bits of those given, by their
-    /// place in `known` (32 names at most).
+    /// An object, each field's value read by `field` given the place of
+    /// its name in `names` (`names.len()` for any other). Those names are
+    /// told without finding where their keys end; the first `once` of them
+    /// may be given once (serde refuses a field given twice, and skips
+    /// others however often): the bits of those given, by their place (32
+    /// at most).
     #[inline(always)]
-    fn object(&mut self, known: &[&[u8]], mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<u32> {
+    fn object(
+        &mut self,
+        names: &[Name],
+        once: usize,
+        mut field: impl FnMut(&mut Self, usize) -> Option<()>,
+    ) -> Option<u32> {
         let mut seen = 0;
         self.ws();
         self.eat(b'{')?;
@@ -199,11 +320,11 @@ impl<'a> Scanner<'a> {
             return Some(seen);
         }
         loop {
-            let key = self.key(known, &mut seen)?;
+            let place = self.key(names, once, &mut seen)?;
             self.ws();
             self.eat(b':')?;
             self.ws();
-            field(self, key)?;
+            field(self, place)?;
             self.ws();
             match self.byte() {
                 b',' => self.i += 1,
@@ -266,27 +387,36 @@ impl<'a> Scanner<'a> {
         self.str().map(Some)
     }
 
-    /// A key: one of the `known` names, compared in place with its closing
-    /// quote (the key's end is not searched for then), noted in `seen` by
-    /// its place there, and refused if it was before; or any other key
-    /// without escapes or control characters.
+    /// A key: the place of one of `names`, compared in place with its
+    /// closing quote (the key's end is not searched for then), noted in
+    /// `seen` if among the first `once` and refused if it was before; or
+    /// `names.len()` for any other key without escapes or control
+    /// characters.
     #[inline(always)]
-    fn key(&mut self, known: &[&[u8]], seen: &mut u32) -> Option<&'a [u8]> {
-        if self.byte() == b'"' {
-            let rest = self.b.get(self.i + 1..)?;
-            for (place, name) in known.iter().enumerate() {
-                if rest.first() == name.first() && rest.starts_with(name) && rest.get(name.len()) == Some(&b'"') {
-                    let bit = 1 << place;
-                    if *seen & bit != 0 {
-                        return None;
-                    }
-                    *seen |= bit;
-                    self.i += name.len() + 2;
-                    return rest.get(..name.len());
-                }
+    fn key(&mut self, names: &[Name], once: usize, seen: &mut u32) -> Option<usize> {
+        let Some(&[b'"', ref after @ ..]) = self.b.get(self.i..self.i + 17) else {
+            return self.key_near_end(names, once, seen);
+        };
+        let head = [word(&after[..8]), word(&after[8..])];
+        for (place, name) in names.iter().enumerate() {
+            if name.starts(head) {
+                note(place, once, seen)?;
+                self.i += name.name.len() + 2;
+                return Some(place);
             }
         }
-        self.raw_str()
+        self.raw_str().map(|_| names.len())
+    }
+
+    /// [`Self::key`] where fewer than 17 bytes are left (or no quote):
+    /// the key read, then told.
+    #[cold]
+    #[inline(never)]
+    fn key_near_end(&mut self, names: &[Name], once: usize, seen: &mut u32) -> Option<usize> {
+        let key = self.raw_str()?;
+        let place = names.iter().position(|name| name.name == key).unwrap_or(names.len());
+        note(place, once, seen)?;
+        Some(place)
     }
 
     /// The bytes of a string without escapes or control characters.
@@ -311,32 +441,41 @@ impl<'a> Scanner<'a> {
 
     /// An integer as serde reads one here: a number without fraction or
     /// exponent, or a numeric string.
+    #[inline(always)]
     fn int(&mut self) -> Option<i64> {
         if self.byte() == b'"' {
-            return int_in_str(self.str()?);
+            return self.int_in_str();
         }
         let negative = self.eat(b'-').is_some();
         let rest = self.rest();
-        let (mut v, mut digits) = (0i64, 0);
+        let (mut v, mut n) = (0i64, 0);
         for &c in rest {
             let d = c.wrapping_sub(b'0');
             if d > 9 {
                 break;
             }
             // serde reads more digits than fit as another type.
-            if digits == 18 {
+            if n == 18 {
                 return None;
             }
-            (v, digits) = (v * 10 + i64::from(d), digits + 1);
+            (v, n) = (v * 10 + i64::from(d), n + 1);
         }
         // serde reads a fraction, an exponent or a leading zero otherwise.
-        if digits == 0 || (digits > 1 && rest[0] == b'0') || matches!(rest.get(digits), Some(b'.' | b'e' | b'E')) {
+        if n == 0 || (n > 1 && rest[0] == b'0') || matches!(rest.get(n), Some(b'.' | b'e' | b'E')) {
             return None;
         }
-        self.i += digits;
+        self.i += n;
         Some(if negative { -v } else { v })
     }
 
+    /// A numeric string's integer: apart, so that [`Self::int`] needs
+    /// few registers.
+    #[inline(never)]
+    fn int_in_str(&mut self) -> Option<i64> {
+        int_in_str(self.str()?)
+    }
+
+    #[inline(always)]
     fn opt_int(&mut self) -> Option<Option<i64>> {
         if self.null() {
             return Some(None);
@@ -344,6 +483,7 @@ impl<'a> Scanner<'a> {
         self.int().map(Some)
     }
 
+    #[inline(always)]
     fn uint(&mut self) -> Option<u64> {
         u64::try_from(self.int()?).ok()
     }
@@ -365,7 +505,7 @@ impl<'a> Scanner<'a> {
     #[inline(never)]
     fn skip_other(&mut self, depth: usize) -> Option<()> {
         match self.byte() {
-            b'{' => self.object(&[], |s, _| s.skip(depth + 1)).map(drop),
+            b'{' => self.object(&[], 0, |s, _| s.skip(depth + 1)).map(drop),
             b'[' => self.items(|s| s.skip(depth + 1)),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
@@ -397,7 +537,9 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Skips a number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    /// Skips a number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`;
+    /// the fraction and exponent apart (integers need few registers).
+    #[inline(always)]
     fn skip_number(&mut self) -> Option<()> {
         self.eat(b'-');
         let start = self.i;
@@ -405,6 +547,14 @@ impl<'a> Scanner<'a> {
         if whole == 0 || (whole > 1 && self.b[start] == b'0') {
             return None;
         }
+        if matches!(self.byte(), b'.' | b'e' | b'E') {
+            return self.skip_fraction_and_exponent();
+        }
+        Some(())
+    }
+
+    #[inline(never)]
+    fn skip_fraction_and_exponent(&mut self) -> Option<()> {
         if self.eat(b'.').is_some() && self.digits() == 0 {
             return None;
         }
@@ -449,10 +599,19 @@ impl<'a> Scanner<'a> {
         self.literal(b"null").is_some()
     }
 
-    /// Steps over whitespace; runs of spaces (a pretty body's indentation)
-    /// eight at a time.
+    /// Steps over whitespace. Most calls meet none, which one comparison
+    /// tells (all JSON whitespace is below `!`).
+    #[inline(always)]
     fn ws(&mut self) {
-        // Most calls meet no whitespace: one comparison tells.
+        if self.byte() <= b' ' {
+            self.ws_run();
+        }
+    }
+
+    /// [`Self::ws`] past its first test; runs of spaces (a pretty body's
+    /// indentation) eight at a time.
+    #[inline(always)]
+    fn ws_run(&mut self) {
         while matches!(self.byte(), b' ' | b'\n' | b'\r' | b'\t') {
             self.i += 1;
             while let Some(chunk) = self.b.get(self.i..).and_then(<[u8]>::first_chunk::<8>) {
@@ -512,6 +671,14 @@ mod tests {
         ] {
             assert_eq!(push_error(body.as_bytes()), None, "{body}");
         }
+    }
+
+    #[test]
+    fn reads_known_fields_in_the_last_bytes() {
+        // Too near the end for a key to be compared in place.
+        let p = push_error(br#"{"stream_id":"s","data_time":1,"t":7,"event_type":321}"#).expect("read here");
+        assert_eq!((p.event_type, p.t), (Some(321), Some(7)));
+        assert_eq!(push_error(br#"{"event_type":321,"stream_id":"s","data_time":1,"t":7,"t":7}"#), None);
     }
 
     /// A JSON value of the kinds serde meets in a body, well-formed or not
@@ -627,17 +794,46 @@ mod tests {
             tail in bytes_of(b"\"\\:ae"),
         ) {
             let text = [&b"\""[..], name, &tail].concat();
-            let known: &[&[u8]] = &[b"type", b"t", b"desc"];
+            // `desc` is named but may be given more than once.
+            const NAMES: &[Name] = &[Name::new(b"type"), Name::new(b"t"), Name::new(b"desc")];
             let (mut fast, mut plain) = (Scanner { text: "", b: &text, i: 0 }, Scanner { text: "", b: &text, i: 0 });
             let mut seen = 0;
-            let key = fast.key(known, &mut seen);
-            prop_assert_eq!((key, fast.i), (plain.raw_str(), plain.i));
-            // Noted by its place if known, and refused a second time.
-            let place = known.iter().position(|&k| key == Some(k));
-            prop_assert_eq!(seen, place.map_or(0, |p| 1 << p));
-            if key.is_some() {
+            let place = fast.key(NAMES, 2, &mut seen);
+            let key = plain.raw_str();
+            let named = |key: &[u8]| NAMES.iter().position(|n| n.name == key).unwrap_or(NAMES.len());
+            prop_assert_eq!((place, fast.i), (key.map(named), plain.i));
+            // Noted by its place if it may be given once, and refused a second time.
+            let once = place.filter(|&p| p < 2);
+            prop_assert_eq!(seen, once.map_or(0, |p| 1 << p));
+            if place.is_some() {
                 fast.i = 0;
-                prop_assert_eq!(fast.key(known, &mut seen).is_none(), place.is_some());
+                prop_assert_eq!(fast.key(NAMES, 2, &mut seen).is_none(), once.is_some());
+            }
+        }
+
+        #[test]
+        fn skip_number_steps_over_a_number_as_serde_reads_one(text in bytes_of(b"-0123456789.eE+,")) {
+            prop_assume!(matches!(text.first(), Some(b'-' | b'0'..=b'9')));
+            const NUMBER: &[u8] = b"-0123456789.eE+";
+            let number = |to: usize| serde_json::from_slice::<serde::de::IgnoredAny>(&text[..to]).is_ok();
+            let mut s = Scanner { text: "", b: &text, i: 0 };
+            if s.skip_number().is_some() {
+                // A whole number, which the next byte does not continue.
+                let next = text.get(s.i).filter(|c| NUMBER.contains(c));
+                prop_assert!(number(s.i) && (next.is_none() || !number(s.i + 1)));
+            } else {
+                // serde reads as far, and refuses it too.
+                prop_assert!(!number(text.iter().take_while(|c| NUMBER.contains(c)).count()));
+            }
+        }
+
+        #[test]
+        fn int_reads_what_serde_reads(text in bytes_of(b"-0123456789.eE,\" ")) {
+            let mut s = Scanner { text: std::str::from_utf8(&text).unwrap_or(""), b: &text, i: 0 };
+            prop_assume!(!s.text.is_empty());
+            if let Some(v) = s.int() {
+                let serde = super::super::int(&mut serde_json::Deserializer::from_slice(&text[..s.i])).ok();
+                prop_assert_eq!(Some(v), serde);
             }
         }
 
