@@ -114,10 +114,22 @@ struct Name {
     name: &'static [u8],
     word: [u64; 2],
     mask: [u64; 2],
+    /// Whether serde refuses it given twice (a field read here).
+    once: bool,
 }
 
 impl Name {
-    const fn new(name: &'static [u8]) -> Self {
+    /// A field read here.
+    const fn once(name: &'static [u8]) -> Self {
+        Self::new(name, true)
+    }
+
+    /// A field skipped, named only so that its key's end is not searched.
+    const fn other(name: &'static [u8]) -> Self {
+        Self::new(name, false)
+    }
+
+    const fn new(name: &'static [u8], once: bool) -> Self {
         assert!(name.len() < 16, "a name and its quote fit in two words");
         let (mut word, mut mask) = ([0; 2], [0; 2]);
         let mut k = 0;
@@ -127,7 +139,19 @@ impl Name {
             mask[k / 8] |= 0xff << (k % 8 * 8);
             k += 1;
         }
-        Self { name, word, mask }
+        Self { name, word, mask, once }
+    }
+
+    /// Notes this name, at `place`, in `seen`; `None` if it may be
+    /// given once and was before.
+    #[inline(always)]
+    fn note(&self, place: usize, seen: &mut u32) -> Option<()> {
+        let bit = 1 << place;
+        if self.once && *seen & bit != 0 {
+            return None;
+        }
+        *seen |= bit;
+        Some(())
     }
 
     /// Whether `head`, the 16 bytes after a key's opening quote, starts
@@ -158,20 +182,6 @@ const fn place(names: &[Name], name: &[u8]) -> usize {
     panic!("not a name of this object")
 }
 
-/// Notes the field at `place` in `seen` if among the first `once`, which
-/// may be given once; `None` if it was before.
-#[inline(always)]
-fn note(place: usize, once: usize, seen: &mut u32) -> Option<()> {
-    if place < once {
-        let bit = 1 << place;
-        if *seen & bit != 0 {
-            return None;
-        }
-        *seen |= bit;
-    }
-    Some(())
-}
-
 /// A little-endian word of 8 bytes.
 fn word(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
@@ -198,20 +208,20 @@ impl<'a> Scanner<'a> {
         // The first eleven may be given once; the last three are others
         // CSS sends, named here so that their keys' ends are not searched.
         const NAMES: &[Name] = &[
-            Name::new(b"stream_id"),
-            Name::new(b"data_time"),
-            Name::new(b"event_type"),
-            Name::new(b"t"),
-            Name::new(b"sign"),
-            Name::new(b"appid"),
-            Name::new(b"domain"),
-            Name::new(b"path"),
-            Name::new(b"sequence"),
-            Name::new(b"report_interval"),
-            Name::new(b"abnormal_event"),
-            Name::new(b"interface"),
-            Name::new(b"stream_param"),
-            Name::new(b"timeout"),
+            Name::once(b"abnormal_event"),
+            Name::once(b"appid"),
+            Name::once(b"data_time"),
+            Name::once(b"domain"),
+            Name::once(b"event_type"),
+            Name::other(b"interface"),
+            Name::once(b"path"),
+            Name::once(b"report_interval"),
+            Name::once(b"sequence"),
+            Name::once(b"stream_id"),
+            Name::other(b"stream_param"),
+            Name::other(b"timeout"),
+            Name::once(b"t"),
+            Name::once(b"sign"),
         ];
         const STREAM_ID: usize = place(NAMES, b"stream_id");
         const DATA_TIME: usize = place(NAMES, b"data_time");
@@ -226,7 +236,6 @@ impl<'a> Scanner<'a> {
         const ABNORMAL_EVENT: usize = place(NAMES, b"abnormal_event");
         let seen = self.object(
             NAMES,
-            ABNORMAL_EVENT + 1,
             #[inline(always)]
             |s, field| {
                 match field {
@@ -253,18 +262,17 @@ impl<'a> Scanner<'a> {
     fn event(&mut self, event: &mut AbnormalEvent<'a>) -> Option<()> {
         // The first three may be given once.
         const NAMES: &[Name] = &[
-            Name::new(b"type"),
-            Name::new(b"count"),
-            Name::new(b"detail"),
-            Name::new(b"type_desc_cn"),
-            Name::new(b"type_desc_en"),
+            Name::once(b"count"),
+            Name::once(b"detail"),
+            Name::once(b"type"),
+            Name::other(b"type_desc_cn"),
+            Name::other(b"type_desc_en"),
         ];
         const TYPE: usize = place(NAMES, b"type");
         const COUNT: usize = place(NAMES, b"count");
         const DETAIL: usize = place(NAMES, b"detail");
         let seen = self.object(
             NAMES,
-            DETAIL + 1,
             #[inline(always)]
             |s, field| {
                 match field {
@@ -282,11 +290,10 @@ impl<'a> Scanner<'a> {
 
     fn detail(&mut self, detail: &mut Detail<'a>) -> Option<()> {
         // `desc` may be given once.
-        const NAMES: &[Name] = &[Name::new(b"desc"), Name::new(b"occur_time")];
+        const NAMES: &[Name] = &[Name::once(b"desc"), Name::other(b"occur_time")];
         const DESC: usize = place(NAMES, b"desc");
         self.object(
             NAMES,
-            DESC + 1,
             #[inline(always)]
             |s, field| {
                 match field {
@@ -306,13 +313,8 @@ impl<'a> Scanner<'a> {
     /// others however often): the bits of those given, by their place (32
     /// at most).
     #[inline(always)]
-    fn object(
-        &mut self,
-        names: &[Name],
-        once: usize,
-        mut field: impl FnMut(&mut Self, usize) -> Option<()>,
-    ) -> Option<u32> {
-        let mut seen = 0;
+    fn object(&mut self, names: &[Name], mut field: impl FnMut(&mut Self, usize) -> Option<()>) -> Option<u32> {
+        let (mut seen, mut next) = (0, 0);
         self.ws();
         self.eat(b'{')?;
         self.ws();
@@ -320,13 +322,11 @@ impl<'a> Scanner<'a> {
             return Some(seen);
         }
         loop {
-            let place = self.key(names, once, &mut seen)?;
-            self.ws();
-            self.eat(b':')?;
+            let place = self.key(names, &mut next, &mut seen)?;
+            self.eat_after_ws(b':')?;
             self.ws();
             field(self, place)?;
-            self.ws();
-            match self.byte() {
+            match self.byte_after_ws() {
                 b',' => self.i += 1,
                 b'}' => return self.eat(b'}').map(|()| seen),
                 _ => return None,
@@ -361,8 +361,7 @@ impl<'a> Scanner<'a> {
         }
         loop {
             item(self)?;
-            self.ws();
-            match self.byte() {
+            match self.byte_after_ws() {
                 b',' => self.i += 1,
                 b']' => return self.eat(b']'),
                 _ => return None,
@@ -393,29 +392,36 @@ impl<'a> Scanner<'a> {
     /// `names.len()` for any other key without escapes or control
     /// characters.
     #[inline(always)]
-    fn key(&mut self, names: &[Name], once: usize, seen: &mut u32) -> Option<usize> {
+    fn key(&mut self, names: &[Name], next: &mut usize, seen: &mut u32) -> Option<usize> {
         let Some(&[b'"', ref after @ ..]) = self.b.get(self.i..self.i + 17) else {
-            return self.key_near_end(names, once, seen);
+            return self.key_near_end(names, seen);
         };
         let head = [word(&after[..8]), word(&after[8..])];
-        for (place, name) in names.iter().enumerate() {
-            if name.starts(head) {
-                note(place, once, seen)?;
-                self.i += name.name.len() + 2;
-                return Some(place);
-            }
-        }
-        self.raw_str().map(|_| names.len())
+        let place = match names.get(*next) {
+            Some(name) if name.starts(head) => *next,
+            _ => match names.iter().position(|name| name.starts(head)) {
+                Some(place) => place,
+                None => return self.raw_str().map(|_| names.len()),
+            },
+        };
+        let name = &names[place];
+        name.note(place, seen)?;
+        self.i += name.name.len() + 2;
+        *next = place + 1;
+        Some(place)
     }
 
     /// [`Self::key`] where fewer than 17 bytes are left (or no quote):
     /// the key read, then told.
     #[cold]
     #[inline(never)]
-    fn key_near_end(&mut self, names: &[Name], once: usize, seen: &mut u32) -> Option<usize> {
+    fn key_near_end(&mut self, names: &[Name], seen: &mut u32) -> Option<usize> {
         let key = self.raw_str()?;
-        let place = names.iter().position(|name| name.name == key).unwrap_or(names.len());
-        note(place, once, seen)?;
+        let place = names.iter().position(|name| name.name == key);
+        if let Some(place) = place {
+            names[place].note(place, seen)?;
+        }
+        let place = place.unwrap_or(names.len());
         Some(place)
     }
 
@@ -505,7 +511,7 @@ impl<'a> Scanner<'a> {
     #[inline(never)]
     fn skip_other(&mut self, depth: usize) -> Option<()> {
         match self.byte() {
-            b'{' => self.object(&[], 0, |s, _| s.skip(depth + 1)).map(drop),
+            b'{' => self.object(&[], |s, _| s.skip(depth + 1)).map(drop),
             b'[' => self.items(|s| s.skip(depth + 1)),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
@@ -629,6 +635,25 @@ impl<'a> Scanner<'a> {
     #[inline(always)]
     fn byte(&self) -> u8 {
         self.b.get(self.i).copied().unwrap_or(0)
+    }
+
+    /// The byte after any whitespace here (a compact body has none: one
+    /// comparison tells).
+    #[inline(always)]
+    fn byte_after_ws(&mut self) -> u8 {
+        match self.byte() {
+            c if c > b' ' => c,
+            _ => {
+                self.ws_run();
+                self.byte()
+            }
+        }
+    }
+
+    /// [`Self::eat`] after any whitespace.
+    #[inline(always)]
+    fn eat_after_ws(&mut self, c: u8) -> Option<()> {
+        (self.byte_after_ws() == c).then(|| self.i += 1)
     }
 
     fn eat(&mut self, c: u8) -> Option<()> {
@@ -792,22 +817,23 @@ mod tests {
         fn known_keys_are_read_as_any_key(
             name in prop::sample::select(KEYS),
             tail in bytes_of(b"\"\\:ae"),
+            next in 0usize..4,
         ) {
             let text = [&b"\""[..], name, &tail].concat();
             // `desc` is named but may be given more than once.
-            const NAMES: &[Name] = &[Name::new(b"type"), Name::new(b"t"), Name::new(b"desc")];
+            const NAMES: &[Name] = &[Name::once(b"type"), Name::once(b"t"), Name::other(b"desc")];
             let (mut fast, mut plain) = (Scanner { text: "", b: &text, i: 0 }, Scanner { text: "", b: &text, i: 0 });
-            let mut seen = 0;
-            let place = fast.key(NAMES, 2, &mut seen);
+            let (mut seen, mut after) = (0, next);
+            let place = fast.key(NAMES, &mut after, &mut seen);
             let key = plain.raw_str();
             let named = |key: &[u8]| NAMES.iter().position(|n| n.name == key).unwrap_or(NAMES.len());
             prop_assert_eq!((place, fast.i), (key.map(named), plain.i));
-            // Noted by its place if it may be given once, and refused a second time.
-            let once = place.filter(|&p| p < 2);
-            prop_assert_eq!(seen, once.map_or(0, |p| 1 << p));
+            // Noted by its place, and refused a second time if it may be given once.
+            let noted = place.filter(|&p| p < NAMES.len());
+            prop_assert_eq!(seen, noted.map_or(0, |p| 1 << p));
             if place.is_some() {
                 fast.i = 0;
-                prop_assert_eq!(fast.key(NAMES, 2, &mut seen).is_none(), once.is_some());
+                prop_assert_eq!(fast.key(NAMES, &mut after, &mut seen).is_none(), noted.is_some_and(|p| p < 2));
             }
         }
 
