@@ -706,6 +706,23 @@ mod tests {
         assert_eq!(push_error(br#"{"event_type":321,"stream_id":"s","data_time":1,"t":7,"t":7}"#), None);
     }
 
+    #[test]
+    fn reads_whitespace_around_every_token() {
+        let body = " {\t\"event_type\" :\n321 , \"stream_id\"\r: \"s\" ,\"data_time\" : 5 ,\n\
+            \"abnormal_event\" : [ { \"type\" : 6 , \"count\" : 1 , \"detail\" : [ { \"desc\" : \"d\" } ] } ] }\n";
+        let p = push_error(body.as_bytes()).expect("read here");
+        assert_eq!(Some(&p), serde_push_error(body.as_bytes()).as_ref());
+        assert_eq!((p.data_time, p.abnormal_event[0].detail[0].desc.as_ref()), (5, "d"));
+    }
+
+    #[test]
+    fn declines_more_digits_than_fit() {
+        for digits in ["9999999999999999999", "99999999999999999999", "1234567890123456789"] {
+            let body = format!(r#"{{"event_type":321,"stream_id":"s","data_time":{digits}}}"#);
+            assert_eq!(push_error(body.as_bytes()), None, "{digits}");
+        }
+    }
+
     /// A JSON value of the kinds serde meets in a body, well-formed or not
     /// quite.
     fn value() -> impl Strategy<Value = String> {
