@@ -393,10 +393,10 @@ impl<'a> Scanner<'a> {
     /// characters.
     #[inline(always)]
     fn key(&mut self, names: &[Name], next: &mut usize, seen: &mut u32) -> Option<usize> {
-        let Some(&[b'"', ref after @ ..]) = self.b.get(self.i..self.i + 17) else {
-            return self.key_near_end(names, seen);
+        let head = match self.b.get(self.i..self.i + 17) {
+            Some(&[b'"', ref after @ ..]) => [word(&after[..8]), word(&after[8..])],
+            _ => self.head_near_end()?,
         };
-        let head = [word(&after[..8]), word(&after[8..])];
         let place = match names.get(*next) {
             Some(name) if name.starts(head) => *next,
             _ => match names.iter().position(|name| name.starts(head)) {
@@ -411,18 +411,16 @@ impl<'a> Scanner<'a> {
         Some(place)
     }
 
-    /// [`Self::key`] where fewer than 17 bytes are left (or no quote):
-    /// the key read, then told.
+    /// The 16 bytes after a key's opening quote where fewer are left,
+    /// padded with zeros (which no name has); `None` if no key starts here.
     #[cold]
     #[inline(never)]
-    fn key_near_end(&mut self, names: &[Name], seen: &mut u32) -> Option<usize> {
-        let key = self.raw_str()?;
-        let place = names.iter().position(|name| name.name == key);
-        if let Some(place) = place {
-            names[place].note(place, seen)?;
-        }
-        let place = place.unwrap_or(names.len());
-        Some(place)
+    fn head_near_end(&self) -> Option<[u64; 2]> {
+        let after = self.rest().strip_prefix(b"\"")?;
+        let mut bytes = [0; 16];
+        let n = after.len().min(16);
+        bytes[..n].copy_from_slice(&after[..n]);
+        Some([word(&bytes[..8]), word(&bytes[8..])])
     }
 
     /// The bytes of a string without escapes or control characters.
