@@ -858,8 +858,11 @@ mod tests {
         }
 
         #[test]
-        fn skip_number_steps_over_a_number_as_serde_reads_one(text in bytes_of(b"-0123456789.eE+,")) {
-            prop_assume!(matches!(text.first(), Some(b'-' | b'0'..=b'9')));
+        fn skip_number_steps_over_a_number_as_serde_reads_one(
+            first in prop::sample::select(b"-0123456789"),
+            rest in bytes_of(b"-0123456789.eE+,"),
+        ) {
+            let text = [&[first][..], &rest].concat();
             const NUMBER: &[u8] = b"-0123456789.eE+";
             let number = |to: usize| serde_json::from_slice::<serde::de::IgnoredAny>(&text[..to]).is_ok();
             let mut s = Scanner { text: "", b: &text, i: 0 };
@@ -874,11 +877,10 @@ mod tests {
         }
 
         #[test]
-        fn int_reads_what_serde_reads(text in bytes_of(b"-0123456789.eE,\" ")) {
-            let mut s = Scanner { text: std::str::from_utf8(&text).unwrap_or(""), b: &text, i: 0 };
-            prop_assume!(!s.text.is_empty());
+        fn int_reads_what_serde_reads(text in "[-0-9.eE,\" \t\u{e9}a]{0,40}") {
+            let mut s = Scanner { text: &text, b: text.as_bytes(), i: 0 };
             if let Some(v) = s.int() {
-                let serde = super::super::int(&mut serde_json::Deserializer::from_slice(&text[..s.i])).ok();
+                let serde = super::super::int(&mut serde_json::Deserializer::from_slice(&s.b[..s.i])).ok();
                 prop_assert_eq!(Some(v), serde);
             }
         }
