@@ -15,9 +15,11 @@
 //!
 //! Strings' ends are found 16 bytes at a time, by vector compares the
 //! compiler makes of plain code (the crate forbids `unsafe`, which
-//! `std::arch` needs); known field names are compared in place, their
-//! keys' ends not searched for; whitespace runs and digits are read eight
-//! bytes at a time. BENCHMARKS.md has the figures.
+//! `std::arch` needs). Field names, those read and those CSS sends that are
+//! skipped, are compared in place as two masked words, the one after the
+//! last read first (CSS writes them in one order), so their keys' ends are
+//! not searched for; whitespace runs and skipped digits are read eight bytes
+//! at a time. BENCHMARKS.md has the figures.
 use super::{int_in_str, AbnormalEvent, Detail, Events, PushError, EVENT_PUSH_ERROR};
 use smallvec::SmallVec;
 use std::borrow::Cow;
