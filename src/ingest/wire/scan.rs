@@ -317,10 +317,8 @@ impl<'a> Scanner<'a> {
     #[inline(always)]
     fn object(&mut self, names: &[Name], mut field: impl FnMut(&mut Self, usize) -> Option<()>) -> Option<u32> {
         let (mut seen, mut next) = (0, 0);
-        self.ws();
-        self.eat(b'{')?;
-        self.ws();
-        if self.eat(b'}').is_some() {
+        self.eat_after_ws(b'{')?;
+        if self.eat_after_ws(b'}').is_some() {
             return Some(seen);
         }
         loop {
@@ -357,8 +355,7 @@ impl<'a> Scanner<'a> {
     #[inline(always)]
     fn items(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.eat(b'[')?;
-        self.ws();
-        if self.eat(b']').is_some() {
+        if self.eat_after_ws(b']').is_some() {
             return Some(());
         }
         loop {
@@ -720,11 +717,13 @@ mod tests {
 
     #[test]
     fn reads_whitespace_around_every_token() {
-        let body = " {\t\"event_type\" :\n321 , \"stream_id\"\r: \"s\" ,\"data_time\" : 5 ,\n\
-            \"abnormal_event\" : [ { \"type\" : 6 , \"count\" : 1 , \"detail\" : [ { \"desc\" : \"d\" } ] } ] }\n";
+        let body = " {\t\"event_type\" :\n321 , \"stream_id\"\r: \"s\" ,\"data_time\" : 5 , \"x\" : { } ,\n\
+            \"abnormal_event\" : [ { \"type\" : 6 , \"count\" : 1 , \"detail\" : [ { \"desc\" : \"d\" } , { } ] } ,\n\
+            { \"type\" : 7 , \"count\" : 0 , \"detail\" : [ ] } ] }\n";
         let p = push_error(body.as_bytes()).expect("read here");
         assert_eq!(Some(&p), serde_push_error(body.as_bytes()).as_ref());
         assert_eq!((p.data_time, p.abnormal_event[0].detail[0].desc.as_ref()), (5, "d"));
+        assert_eq!((p.abnormal_event[0].detail.len(), p.abnormal_event[1].detail.len()), (2, 0));
     }
 
     #[test]
