@@ -15,9 +15,11 @@
 //!
 //! Strings' ends are found 16 bytes at a time, by vector compares the
 //! compiler makes of plain code (the crate forbids `unsafe`, which
-//! `std::arch` needs); known field names are compared in place, their
-//! keys' ends not searched for; whitespace runs and digits are read eight
-//! bytes at a time. BENCHMARKS.md has the figures.
+//! `std::arch` needs). Field names, those read and those CSS sends that are
+//! skipped, are compared in place as two masked words, the one after the
+//! last read first (CSS writes them in one order), so their keys' ends are
+//! not searched for; whitespace runs and skipped digits are read eight bytes
+//! at a time. BENCHMARKS.md has the figures.
 use super::{int_in_str, AbnormalEvent, Detail, Events, PushError, EVENT_PUSH_ERROR};
 use smallvec::SmallVec;
 use std::borrow::Cow;
@@ -107,6 +109,86 @@ fn not_digits_8(v: u64) -> u64 {
     ((v & HIGH_NIBBLES) | ((v.wrapping_add(ONES * 6) & HIGH_NIBBLES) >> 4)) ^ (ONES * 0x33)
 }
 
+/// A field's name with its closing quote, as two words to compare the
+/// 16 bytes after a key's opening quote with, masked to its length (names
+/// of 15 bytes at most).
+struct Name {
+    name: &'static [u8],
+    word: [u64; 2],
+    mask: [u64; 2],
+    /// Whether serde refuses it given twice (a field read here).
+    once: bool,
+}
+
+impl Name {
+    /// A field read here.
+    const fn once(name: &'static [u8]) -> Self {
+        Self::new(name, true)
+    }
+
+    /// A field skipped, named only so that its key's end is not searched.
+    const fn other(name: &'static [u8]) -> Self {
+        Self::new(name, false)
+    }
+
+    const fn new(name: &'static [u8], once: bool) -> Self {
+        assert!(name.len() < 16, "a name and its quote fit in two words");
+        let (mut word, mut mask) = ([0; 2], [0; 2]);
+        let mut k = 0;
+        while k <= name.len() {
+            let byte = if k < name.len() { name[k] } else { b'"' };
+            word[k / 8] |= (byte as u64) << (k % 8 * 8);
+            mask[k / 8] |= 0xff << (k % 8 * 8);
+            k += 1;
+        }
+        Self { name, word, mask, once }
+    }
+
+    /// Notes this name, at `place`, in `seen`; `None` if it may be
+    /// given once and was before.
+    #[inline(always)]
+    fn note(&self, place: usize, seen: &mut u32) -> Option<()> {
+        let bit = 1 << place;
+        if self.once && *seen & bit != 0 {
+            return None;
+        }
+        *seen |= bit;
+        Some(())
+    }
+
+    /// Whether `head`, the 16 bytes after a key's opening quote, starts
+    /// with this name and its closing quote.
+    #[inline(always)]
+    fn starts(&self, head: [u64; 2]) -> bool {
+        head[0] & self.mask[0] == self.word[0] && head[1] & self.mask[1] == self.word[1]
+    }
+}
+
+/// The place of `name` in `names`, for `match` arms; the build fails if it
+/// is not there.
+const fn place(names: &[Name], name: &[u8]) -> usize {
+    let mut at = 0;
+    while at < names.len() {
+        let known = names[at].name;
+        if known.len() == name.len() {
+            let mut k = 0;
+            while k < name.len() && known[k] == name[k] {
+                k += 1;
+            }
+            if k == name.len() {
+                return at;
+            }
+        }
+        at += 1;
+    }
+    panic!("not a name of this object")
+}
+
+/// A little-endian word of 8 bytes.
+fn word(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
+}
+
 /// Nesting of unknown values read before declining (serde_json allows 128).
 const MAX_DEPTH: usize = 32;
 
@@ -125,87 +207,126 @@ impl<'a> Scanner<'a> {
     }
 
     fn push_error(&mut self, p: &mut PushError<'a>) -> Option<()> {
-        // The first two are required.
-        const FIELDS: &[&[u8]] = &[
-            b"stream_id",
-            b"data_time",
-            b"event_type",
-            b"t",
-            b"sign",
-            b"appid",
-            b"domain",
-            b"path",
-            b"sequence",
-            b"report_interval",
-            b"abnormal_event",
+        // The first eleven may be given once; the last three are others
+        // CSS sends, named here so that their keys' ends are not searched.
+        const NAMES: &[Name] = &[
+            Name::once(b"abnormal_event"),
+            Name::once(b"appid"),
+            Name::once(b"data_time"),
+            Name::once(b"domain"),
+            Name::once(b"event_type"),
+            Name::other(b"interface"),
+            Name::once(b"path"),
+            Name::once(b"report_interval"),
+            Name::once(b"sequence"),
+            Name::once(b"stream_id"),
+            Name::other(b"stream_param"),
+            Name::other(b"timeout"),
+            Name::once(b"t"),
+            Name::once(b"sign"),
         ];
-        let seen = self.object(FIELDS, |s, key| {
-            match key {
-                b"stream_id" => p.stream_id = Cow::Borrowed(s.str()?),
-                b"data_time" => p.data_time = s.int().filter(|&v| v > 0)?,
-                b"event_type" => p.event_type = s.opt_int()?,
-                b"t" => p.t = s.opt_int()?,
-                b"sign" => p.sign = s.opt_str()?.map(Cow::Borrowed),
-                b"appid" => p.appid = s.opt_int()?,
-                b"domain" => p.domain = Cow::Borrowed(s.str()?),
-                b"path" => p.path = Cow::Borrowed(s.str()?),
-                b"sequence" => p.sequence = Cow::Borrowed(s.str()?),
-                b"report_interval" => p.report_interval = s.opt_int()?,
-                b"abnormal_event" => s.array(&mut p.abnormal_event, Self::event)?,
-                _ => s.skip(0)?,
-            }
-            Some(())
-        })?;
-        (seen & 0b11 == 0b11).then_some(())
+        const STREAM_ID: usize = place(NAMES, b"stream_id");
+        const DATA_TIME: usize = place(NAMES, b"data_time");
+        const EVENT_TYPE: usize = place(NAMES, b"event_type");
+        const T: usize = place(NAMES, b"t");
+        const SIGN: usize = place(NAMES, b"sign");
+        const APPID: usize = place(NAMES, b"appid");
+        const DOMAIN: usize = place(NAMES, b"domain");
+        const PATH: usize = place(NAMES, b"path");
+        const SEQUENCE: usize = place(NAMES, b"sequence");
+        const REPORT_INTERVAL: usize = place(NAMES, b"report_interval");
+        const ABNORMAL_EVENT: usize = place(NAMES, b"abnormal_event");
+        let seen = self.object(
+            NAMES,
+            #[inline(always)]
+            |s, field| {
+                match field {
+                    STREAM_ID => p.stream_id = Cow::Borrowed(s.str()?),
+                    DATA_TIME => p.data_time = s.int().filter(|&v| v > 0)?,
+                    EVENT_TYPE => p.event_type = s.opt_int()?,
+                    T => p.t = s.opt_int()?,
+                    SIGN => p.sign = s.opt_str()?.map(Cow::Borrowed),
+                    APPID => p.appid = s.opt_int()?,
+                    DOMAIN => p.domain = Cow::Borrowed(s.str()?),
+                    PATH => p.path = Cow::Borrowed(s.str()?),
+                    SEQUENCE => p.sequence = Cow::Borrowed(s.str()?),
+                    REPORT_INTERVAL => p.report_interval = s.opt_int()?,
+                    ABNORMAL_EVENT => s.array(&mut p.abnormal_event, Self::event)?,
+                    _ => s.skip(0)?,
+                }
+                Some(())
+            },
+        )?;
+        let required = 1 << STREAM_ID | 1 << DATA_TIME;
+        (seen & required == required).then_some(())
     }
 
     fn event(&mut self, event: &mut AbnormalEvent<'a>) -> Option<()> {
-        // The first two are required.
-        let seen = self.object(&[b"type", b"count", b"detail"], |s, key| {
-            match key {
-                b"type" => event.kind = s.uint()?,
-                b"count" => event.count = s.uint()?,
-                b"detail" => s.array(&mut event.detail, Self::detail)?,
-                _ => s.skip(1)?,
-            }
-            Some(())
-        })?;
-        (seen & 0b11 == 0b11).then_some(())
+        // The first three may be given once.
+        const NAMES: &[Name] = &[
+            Name::once(b"count"),
+            Name::once(b"detail"),
+            Name::once(b"type"),
+            Name::other(b"type_desc_cn"),
+            Name::other(b"type_desc_en"),
+        ];
+        const TYPE: usize = place(NAMES, b"type");
+        const COUNT: usize = place(NAMES, b"count");
+        const DETAIL: usize = place(NAMES, b"detail");
+        let seen = self.object(
+            NAMES,
+            #[inline(always)]
+            |s, field| {
+                match field {
+                    TYPE => event.kind = s.uint()?,
+                    COUNT => event.count = s.uint()?,
+                    DETAIL => s.array(&mut event.detail, Self::detail)?,
+                    _ => s.skip(1)?,
+                }
+                Some(())
+            },
+        )?;
+        let required = 1 << TYPE | 1 << COUNT;
+        (seen & required == required).then_some(())
     }
 
     fn detail(&mut self, detail: &mut Detail<'a>) -> Option<()> {
-        self.object(&[b"desc"], |s, key| {
-            match key {
-                b"desc" => detail.desc = Cow::Borrowed(s.str()?),
-                _ => s.skip(2)?,
-            }
-            Some(())
-        })
+        // `desc` may be given once.
+        const NAMES: &[Name] = &[Name::once(b"desc"), Name::other(b"occur_time")];
+        const DESC: usize = place(NAMES, b"desc");
+        self.object(
+            NAMES,
+            #[inline(always)]
+            |s, field| {
+                match field {
+                    DESC => detail.desc = Cow::Borrowed(s.str()?),
+                    _ => s.skip(2)?,
+                }
+                Some(())
+            },
+        )
         .map(drop)
     }
 
-    /// An object, each field's value read by `field` given its name. The
-    /// `known` names are told without finding where their keys end, and
-    /// each may be given once (serde refuses a field given twice, and
-    /// skips others however often): the bits of those given, by their
-    /// place in `known` (32 names at most).
+    /// An object, each field's value read by `field` given the place of
+    /// its name in `names` (`names.len()` for any other). Those names are
+    /// told without finding where their keys end; the first `once` of them
+    /// may be given once (serde refuses a field given twice, and skips
+    /// others however often): the bits of those given, by their place (32
+    /// at most).
     #[inline(always)]
-    fn object(&mut self, known: &[&[u8]], mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<u32> {
-        let mut seen = 0;
-        self.ws();
-        self.eat(b'{')?;
-        self.ws();
-        if self.eat(b'}').is_some() {
+    fn object(&mut self, names: &[Name], mut field: impl FnMut(&mut Self, usize) -> Option<()>) -> Option<u32> {
+        let (mut seen, mut next) = (0, 0);
+        self.eat_after_ws(b'{')?;
+        if self.eat_after_ws(b'}').is_some() {
             return Some(seen);
         }
         loop {
-            let key = self.key(known, &mut seen)?;
+            let place = self.key(names, &mut next, &mut seen)?;
+            self.eat_after_ws(b':')?;
             self.ws();
-            self.eat(b':')?;
-            self.ws();
-            field(self, key)?;
-            self.ws();
-            match self.byte() {
+            field(self, place)?;
+            match self.byte_after_ws() {
                 b',' => self.i += 1,
                 b'}' => return self.eat(b'}').map(|()| seen),
                 _ => return None,
@@ -234,14 +355,12 @@ impl<'a> Scanner<'a> {
     #[inline(always)]
     fn items(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.eat(b'[')?;
-        self.ws();
-        if self.eat(b']').is_some() {
+        if self.eat_after_ws(b']').is_some() {
             return Some(());
         }
         loop {
             item(self)?;
-            self.ws();
-            match self.byte() {
+            match self.byte_after_ws() {
                 b',' => self.i += 1,
                 b']' => return self.eat(b']'),
                 _ => return None,
@@ -266,27 +385,41 @@ impl<'a> Scanner<'a> {
         self.str().map(Some)
     }
 
-    /// A key: one of the `known` names, compared in place with its closing
-    /// quote (the key's end is not searched for then), noted in `seen` by
-    /// its place there, and refused if it was before; or any other key
-    /// without escapes or control characters.
+    /// A key: the place of one of `names`, compared in place with its
+    /// closing quote (the key's end is not searched for then), noted in
+    /// `seen` if among the first `once` and refused if it was before; or
+    /// `names.len()` for any other key without escapes or control
+    /// characters.
     #[inline(always)]
-    fn key(&mut self, known: &[&[u8]], seen: &mut u32) -> Option<&'a [u8]> {
-        if self.byte() == b'"' {
-            let rest = self.b.get(self.i + 1..)?;
-            for (place, name) in known.iter().enumerate() {
-                if rest.first() == name.first() && rest.starts_with(name) && rest.get(name.len()) == Some(&b'"') {
-                    let bit = 1 << place;
-                    if *seen & bit != 0 {
-                        return None;
-                    }
-                    *seen |= bit;
-                    self.i += name.len() + 2;
-                    return rest.get(..name.len());
-                }
-            }
-        }
-        self.raw_str()
+    fn key(&mut self, names: &[Name], next: &mut usize, seen: &mut u32) -> Option<usize> {
+        let head = match self.b.get(self.i..self.i + 17) {
+            Some(&[b'"', ref after @ ..]) => [word(&after[..8]), word(&after[8..])],
+            _ => self.head_near_end()?,
+        };
+        let place = match names.get(*next) {
+            Some(name) if name.starts(head) => *next,
+            _ => match names.iter().position(|name| name.starts(head)) {
+                Some(place) => place,
+                None => return self.raw_str().map(|_| names.len()),
+            },
+        };
+        let name = &names[place];
+        name.note(place, seen)?;
+        self.i += name.name.len() + 2;
+        *next = place + 1;
+        Some(place)
+    }
+
+    /// The 16 bytes after a key's opening quote where fewer are left,
+    /// padded with zeros (which no name has); `None` if no key starts here.
+    #[cold]
+    #[inline(never)]
+    fn head_near_end(&self) -> Option<[u64; 2]> {
+        let after = self.rest().strip_prefix(b"\"")?;
+        let mut bytes = [0; 16];
+        let n = after.len().min(16);
+        bytes[..n].copy_from_slice(&after[..n]);
+        Some([word(&bytes[..8]), word(&bytes[8..])])
     }
 
     /// The bytes of a string without escapes or control characters.
@@ -311,32 +444,41 @@ impl<'a> Scanner<'a> {
 
     /// An integer as serde reads one here: a number without fraction or
     /// exponent, or a numeric string.
+    #[inline(always)]
     fn int(&mut self) -> Option<i64> {
         if self.byte() == b'"' {
-            return int_in_str(self.str()?);
+            return self.int_in_str();
         }
         let negative = self.eat(b'-').is_some();
         let rest = self.rest();
-        let (mut v, mut digits) = (0i64, 0);
+        let (mut v, mut n) = (0i64, 0);
         for &c in rest {
             let d = c.wrapping_sub(b'0');
             if d > 9 {
                 break;
             }
             // serde reads more digits than fit as another type.
-            if digits == 18 {
+            if n == 18 {
                 return None;
             }
-            (v, digits) = (v * 10 + i64::from(d), digits + 1);
+            (v, n) = (v * 10 + i64::from(d), n + 1);
         }
         // serde reads a fraction, an exponent or a leading zero otherwise.
-        if digits == 0 || (digits > 1 && rest[0] == b'0') || matches!(rest.get(digits), Some(b'.' | b'e' | b'E')) {
+        if n == 0 || (n > 1 && rest[0] == b'0') || matches!(rest.get(n), Some(b'.' | b'e' | b'E')) {
             return None;
         }
-        self.i += digits;
+        self.i += n;
         Some(if negative { -v } else { v })
     }
 
+    /// A numeric string's integer: apart, so that [`Self::int`] needs
+    /// few registers.
+    #[inline(never)]
+    fn int_in_str(&mut self) -> Option<i64> {
+        int_in_str(self.str()?)
+    }
+
+    #[inline(always)]
     fn opt_int(&mut self) -> Option<Option<i64>> {
         if self.null() {
             return Some(None);
@@ -344,6 +486,7 @@ impl<'a> Scanner<'a> {
         self.int().map(Some)
     }
 
+    #[inline(always)]
     fn uint(&mut self) -> Option<u64> {
         u64::try_from(self.int()?).ok()
     }
@@ -374,14 +517,22 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Skips a string, escapes checked as serde checks them.
+    /// Skips a string, escapes checked as serde checks them: inlined up
+    /// to the first quote, backslash or control character, the rest apart.
+    #[inline(always)]
     fn skip_str(&mut self) -> Option<()> {
         self.eat(b'"')?;
+        self.i += self.special(self.i)?;
+        if self.eat(b'"').is_some() {
+            return Some(());
+        }
+        self.skip_escapes()
+    }
+
+    /// [`Self::skip_str`] from a backslash (or a control character).
+    #[inline(never)]
+    fn skip_escapes(&mut self) -> Option<()> {
         loop {
-            self.i += self.special(self.i)?;
-            if self.eat(b'"').is_some() {
-                return Some(());
-            }
             self.eat(b'\\')?; // else a control character
             match self.byte() {
                 b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
@@ -394,10 +545,16 @@ impl<'a> Scanner<'a> {
                 }
                 _ => return None,
             }
+            self.i += self.special(self.i)?;
+            if self.eat(b'"').is_some() {
+                return Some(());
+            }
         }
     }
 
-    /// Skips a number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    /// Skips a number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`;
+    /// the fraction and exponent apart (integers need few registers).
+    #[inline(always)]
     fn skip_number(&mut self) -> Option<()> {
         self.eat(b'-');
         let start = self.i;
@@ -405,6 +562,14 @@ impl<'a> Scanner<'a> {
         if whole == 0 || (whole > 1 && self.b[start] == b'0') {
             return None;
         }
+        if matches!(self.byte(), b'.' | b'e' | b'E') {
+            return self.skip_fraction_and_exponent();
+        }
+        Some(())
+    }
+
+    #[inline(never)]
+    fn skip_fraction_and_exponent(&mut self) -> Option<()> {
         if self.eat(b'.').is_some() && self.digits() == 0 {
             return None;
         }
@@ -449,10 +614,19 @@ impl<'a> Scanner<'a> {
         self.literal(b"null").is_some()
     }
 
-    /// Steps over whitespace; runs of spaces (a pretty body's indentation)
-    /// eight at a time.
+    /// Steps over whitespace. Most calls meet none, which one comparison
+    /// tells (all JSON whitespace is below `!`).
+    #[inline(always)]
     fn ws(&mut self) {
-        // Most calls meet no whitespace: one comparison tells.
+        if self.byte() <= b' ' {
+            self.ws_run();
+        }
+    }
+
+    /// [`Self::ws`] past its first test; runs of spaces (a pretty body's
+    /// indentation) eight at a time.
+    #[inline(always)]
+    fn ws_run(&mut self) {
         while matches!(self.byte(), b' ' | b'\n' | b'\r' | b'\t') {
             self.i += 1;
             while let Some(chunk) = self.b.get(self.i..).and_then(<[u8]>::first_chunk::<8>) {
@@ -470,6 +644,25 @@ impl<'a> Scanner<'a> {
     #[inline(always)]
     fn byte(&self) -> u8 {
         self.b.get(self.i).copied().unwrap_or(0)
+    }
+
+    /// The byte after any whitespace here (a compact body has none: one
+    /// comparison tells).
+    #[inline(always)]
+    fn byte_after_ws(&mut self) -> u8 {
+        match self.byte() {
+            c if c > b' ' => c,
+            _ => {
+                self.ws_run();
+                self.byte()
+            }
+        }
+    }
+
+    /// [`Self::eat`] after any whitespace.
+    #[inline(always)]
+    fn eat_after_ws(&mut self, c: u8) -> Option<()> {
+        (self.byte_after_ws() == c).then(|| self.i += 1)
     }
 
     fn eat(&mut self, c: u8) -> Option<()> {
@@ -511,6 +704,33 @@ mod tests {
             "{\"event_type\":321,\"stream_id\":\"s\t\",\"data_time\":1}",
         ] {
             assert_eq!(push_error(body.as_bytes()), None, "{body}");
+        }
+    }
+
+    #[test]
+    fn reads_known_fields_in_the_last_bytes() {
+        // Too near the end for a key to be compared in place.
+        let p = push_error(br#"{"stream_id":"s","data_time":1,"t":7,"event_type":321}"#).expect("read here");
+        assert_eq!((p.event_type, p.t), (Some(321), Some(7)));
+        assert_eq!(push_error(br#"{"event_type":321,"stream_id":"s","data_time":1,"t":7,"t":7}"#), None);
+    }
+
+    #[test]
+    fn reads_whitespace_around_every_token() {
+        let body = " {\t\"event_type\" :\n321 , \"stream_id\"\r: \"s\" ,\"data_time\" : 5 , \"x\" : { } ,\n\
+            \"abnormal_event\" : [ { \"type\" : 6 , \"count\" : 1 , \"detail\" : [ { \"desc\" : \"d\" } , { } ] } ,\n\
+            { \"type\" : 7 , \"count\" : 0 , \"detail\" : [ ] } ] }\n";
+        let p = push_error(body.as_bytes()).expect("read here");
+        assert_eq!(Some(&p), serde_push_error(body.as_bytes()).as_ref());
+        assert_eq!((p.data_time, p.abnormal_event[0].detail[0].desc.as_ref()), (5, "d"));
+        assert_eq!((p.abnormal_event[0].detail.len(), p.abnormal_event[1].detail.len()), (2, 0));
+    }
+
+    #[test]
+    fn declines_more_digits_than_fit() {
+        for digits in ["9999999999999999999", "99999999999999999999", "1234567890123456789"] {
+            let body = format!(r#"{{"event_type":321,"stream_id":"s","data_time":{digits}}}"#);
+            assert_eq!(push_error(body.as_bytes()), None, "{digits}");
         }
     }
 
@@ -610,6 +830,10 @@ mod tests {
     /// known one's start or end.
     const KEYS: &[&[u8]] = &[b"type", b"type_desc_cn", b"t", b"tx", b"desc", b"", b"d\\"];
 
+    /// Keys for names longer than a word: one, and others sharing its
+    /// first word or all of it.
+    const LONG_KEYS: &[&[u8]] = &[b"report_interval", b"report_intervals", b"report_i", b"report_interva"];
+
     /// Bytes mostly of `common`, the others any.
     fn bytes_of(common: &'static [u8]) -> impl Strategy<Value = Vec<u8>> {
         prop::collection::vec(prop_oneof![4 => prop::sample::select(common), 1 => any::<u8>()], 0..40)
@@ -623,21 +847,65 @@ mod tests {
 
         #[test]
         fn known_keys_are_read_as_any_key(
-            name in prop::sample::select(KEYS),
+            name in prop::sample::select([KEYS, LONG_KEYS].concat()),
             tail in bytes_of(b"\"\\:ae"),
+            next in 0usize..5,
         ) {
             let text = [&b"\""[..], name, &tail].concat();
-            let known: &[&[u8]] = &[b"type", b"t", b"desc"];
+            // `desc` is named but may be given more than once.
+            const NAMES: &[Name] =
+                &[Name::once(b"type"), Name::once(b"t"), Name::other(b"desc"), Name::once(b"report_interval")];
             let (mut fast, mut plain) = (Scanner { text: "", b: &text, i: 0 }, Scanner { text: "", b: &text, i: 0 });
-            let mut seen = 0;
-            let key = fast.key(known, &mut seen);
-            prop_assert_eq!((key, fast.i), (plain.raw_str(), plain.i));
-            // Noted by its place if known, and refused a second time.
-            let place = known.iter().position(|&k| key == Some(k));
-            prop_assert_eq!(seen, place.map_or(0, |p| 1 << p));
-            if key.is_some() {
+            let (mut seen, mut after) = (0, next);
+            let place = fast.key(NAMES, &mut after, &mut seen);
+            let key = plain.raw_str();
+            let named = |key: &[u8]| NAMES.iter().position(|n| n.name == key).unwrap_or(NAMES.len());
+            prop_assert_eq!((place, fast.i), (key.map(named), plain.i));
+            // Noted by its place, and refused a second time if it may be given once.
+            let noted = place.filter(|&p| p < NAMES.len());
+            prop_assert_eq!(seen, noted.map_or(0, |p| 1 << p));
+            if place.is_some() {
                 fast.i = 0;
-                prop_assert_eq!(fast.key(known, &mut seen).is_none(), place.is_some());
+                prop_assert_eq!(fast.key(NAMES, &mut after, &mut seen).is_none(), noted.is_some_and(|p| p != 2));
+            }
+        }
+
+        #[test]
+        fn skip_number_steps_over_a_number_as_serde_reads_one(
+            first in prop::sample::select(b"-0123456789"),
+            rest in bytes_of(b"-0123456789.eE+,"),
+        ) {
+            let text = [&[first][..], &rest].concat();
+            const NUMBER: &[u8] = b"-0123456789.eE+";
+            let number = |to: usize| serde_json::from_slice::<serde::de::IgnoredAny>(&text[..to]).is_ok();
+            let mut s = Scanner { text: "", b: &text, i: 0 };
+            let run = text.iter().take_while(|c| NUMBER.contains(c)).count();
+            if s.skip_number().is_some() {
+                // A whole number, and none longer.
+                prop_assert!(number(s.i) && (s.i + 1..=run).all(|to| !number(to)));
+            } else {
+                // serde reads as far, and refuses it too.
+                prop_assert!(!number(run));
+            }
+        }
+
+        #[test]
+        fn skip_str_steps_over_a_string_as_serde_reads_one(text in bytes_of(b"ab\"\\u0f/nq\t")) {
+            let text = [&b"\""[..], &text].concat();
+            let string = |to: usize| serde_json::from_slice::<serde::de::IgnoredAny>(&text[..to]).is_ok();
+            let mut s = Scanner { text: "", b: &text, i: 0 };
+            match s.skip_str() {
+                Some(()) => prop_assert!(string(s.i)),
+                None => prop_assert!((1..=text.len()).all(|to| !string(to))),
+            }
+        }
+
+        #[test]
+        fn int_reads_what_serde_reads(text in "[-0-9.eE,\" \t\u{e9}a]{0,40}") {
+            let mut s = Scanner { text: &text, b: text.as_bytes(), i: 0 };
+            if let Some(v) = s.int() {
+                let serde = super::super::int(&mut serde_json::Deserializer::from_slice(&s.b[..s.i])).ok();
+                prop_assert_eq!(Some(v), serde);
             }
         }
 
