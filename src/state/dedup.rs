@@ -8,6 +8,7 @@
 //! configured. Large sets are split into shards by identity, each with its
 //! share of the capacity, so the HTTP workers do not queue on one lock.
 mod index;
+mod table;
 
 use super::sharded::Sharded;
 use crate::expose::families as f;

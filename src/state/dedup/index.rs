@@ -10,6 +10,9 @@
 //! identities that passed over it to a later one, so a search stops at the
 //! first bucket that none passed.
 
+use super::table::Table;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
 /// Identities a bucket holds: seven of 8 bytes, and its counts, in 64 bytes.
 const WAYS: usize = 7;
 const ALL_WAYS: u8 = (1 << WAYS) - 1;
@@ -18,7 +21,8 @@ const ALL_WAYS: u8 = (1 << WAYS) - 1;
 /// buckets are full, so few searches go past their home.
 const LOAD: usize = 5;
 
-#[derive(Clone, Copy, Default)]
+/// Plain bytes (no implicit padding), so that it can live in a mapping.
+#[derive(Clone, Copy, Default, FromBytes, IntoBytes, KnownLayout, Immutable)]
 #[repr(C, align(64))]
 struct Bucket {
     ids: [u64; WAYS],
@@ -27,6 +31,7 @@ struct Bucket {
     passed: u32,
     /// Bit `i` set: `ids[i]` holds an identity.
     used: u8,
+    _padding: [u8; 3],
 }
 
 impl Bucket {
@@ -44,7 +49,7 @@ impl Bucket {
 #[derive(Default)]
 pub(super) struct Index {
     /// A power of two of them, or none before the first insert.
-    buckets: Vec<Bucket>,
+    buckets: Table<Bucket>,
     len: usize,
 }
 
@@ -134,8 +139,8 @@ impl Index {
 
     /// Moves every identity into a table of `buckets` buckets.
     fn resize(&mut self, buckets: usize) {
-        let old = std::mem::replace(&mut self.buckets, vec![Bucket::default(); buckets]);
-        for bucket in &old {
+        let old = std::mem::replace(&mut self.buckets, Table::zeroed(buckets));
+        for bucket in old.iter() {
             for way in (0..WAYS).filter(|way| bucket.used & (1 << way) != 0) {
                 self.place(bucket.ids[way]);
             }
@@ -151,6 +156,22 @@ mod tests {
     #[test]
     fn a_bucket_is_one_cache_line() {
         assert_eq!((size_of::<Bucket>(), align_of::<Bucket>()), (64, 64));
+    }
+
+    #[test]
+    fn growing_onto_huge_pages_keeps_every_identity() {
+        // 1 MiB of buckets from 40 960 identities on: the table moves to a mapping.
+        let id = |n: u64| n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut index = Index::default();
+        (0..100_000).for_each(|n| index.insert(id(n)));
+        assert_eq!(index.buckets.len(), 1 << 15);
+        if std::path::Path::new("/sys/kernel/mm/transparent_hugepage").exists() {
+            assert!(index.buckets.is_mapped());
+        }
+        assert!((0..100_000).all(|n| index.contains(id(n))));
+        (0..100_000).step_by(2).for_each(|n| index.remove(id(n)));
+        assert!((0..100_000).all(|n| index.contains(id(n)) == (n % 2 == 1)));
+        assert_eq!(index.len, 50_000);
     }
 
     proptest::proptest! {
