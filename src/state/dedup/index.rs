@@ -54,39 +54,8 @@ pub(super) struct Index {
 }
 
 impl Index {
-    /// `id`'s home bucket; only called with buckets.
-    fn home(&self, id: u64) -> usize {
-        #[allow(clippy::cast_possible_truncation, reason = "the low bits pick the bucket")]
-        let low = id as usize;
-        low & (self.buckets.len() - 1)
-    }
-
-    fn next(&self, at: usize) -> usize {
-        (at + 1) & (self.buckets.len() - 1)
-    }
-
-    /// Where `id` is, its bucket and way: searched from its home on, until
-    /// a bucket that none passed over (at most all of them).
-    fn position(&self, id: u64) -> Option<(usize, usize)> {
-        if self.buckets.is_empty() {
-            return None;
-        }
-        let mut at = self.home(id);
-        for _ in 0..self.buckets.len() {
-            let bucket = &self.buckets[at];
-            if let Some(way) = bucket.find(id) {
-                return Some((at, way));
-            }
-            if bucket.passed == 0 {
-                return None;
-            }
-            at = self.next(at);
-        }
-        None
-    }
-
     pub(super) fn contains(&self, id: u64) -> bool {
-        self.position(id).is_some()
+        position(&self.buckets, id).is_some()
     }
 
     /// Adds `id`, which the set does not hold.
@@ -94,38 +63,21 @@ impl Index {
         if self.len >= self.buckets.len() * LOAD {
             self.resize((self.buckets.len() * 2).max(1));
         }
-        self.place(id);
+        place(&mut self.buckets, id);
         self.len += 1;
-    }
-
-    /// Puts `id` in the first bucket with room from its home on, counting
-    /// it in each bucket it passes over.
-    fn place(&mut self, id: u64) {
-        let mut at = self.home(id);
-        loop {
-            let bucket = &mut self.buckets[at];
-            let free = !bucket.used & ALL_WAYS;
-            if free != 0 {
-                let way = free.trailing_zeros() as usize;
-                bucket.ids[way] = id;
-                bucket.used |= 1 << way;
-                return;
-            }
-            bucket.passed += 1;
-            at = self.next(at);
-        }
     }
 
     /// Removes `id` if the set holds it; the buckets its insert passed over
     /// count it no longer.
     pub(super) fn remove(&mut self, id: u64) {
-        let Some((held, way)) = self.position(id) else { return };
-        let mut at = self.home(id);
+        let buckets = &mut *self.buckets;
+        let Some((held, way)) = position(buckets, id) else { return };
+        let mut at = home(buckets, id);
         while at != held {
-            self.buckets[at].passed -= 1;
-            at = self.next(at);
+            buckets[at].passed -= 1;
+            at = next(buckets, at);
         }
-        self.buckets[held].used &= !(1 << way);
+        buckets[held].used &= !(1 << way);
         self.len -= 1;
     }
 
@@ -140,11 +92,64 @@ impl Index {
     /// Moves every identity into a table of `buckets` buckets.
     fn resize(&mut self, buckets: usize) {
         let old = std::mem::replace(&mut self.buckets, Table::zeroed(buckets));
+        let new = &mut *self.buckets;
         for bucket in old.iter() {
             for way in (0..WAYS).filter(|way| bucket.used & (1 << way) != 0) {
-                self.place(bucket.ids[way]);
+                place(new, bucket.ids[way]);
             }
         }
+    }
+}
+
+// The table's slice taken once per operation and passed down: a mapped
+// table checks its view on each deref.
+
+/// `id`'s home bucket; only called with buckets.
+fn home(buckets: &[Bucket], id: u64) -> usize {
+    #[allow(clippy::cast_possible_truncation, reason = "the low bits pick the bucket")]
+    let low = id as usize;
+    low & (buckets.len() - 1)
+}
+
+fn next(buckets: &[Bucket], at: usize) -> usize {
+    (at + 1) & (buckets.len() - 1)
+}
+
+/// Where `id` is, its bucket and way: searched from its home on, until
+/// a bucket that none passed over (at most all of them).
+fn position(buckets: &[Bucket], id: u64) -> Option<(usize, usize)> {
+    if buckets.is_empty() {
+        return None;
+    }
+    let mut at = home(buckets, id);
+    for _ in 0..buckets.len() {
+        let bucket = &buckets[at];
+        if let Some(way) = bucket.find(id) {
+            return Some((at, way));
+        }
+        if bucket.passed == 0 {
+            return None;
+        }
+        at = next(buckets, at);
+    }
+    None
+}
+
+/// Puts `id` in the first bucket with room from its home on, counting
+/// it in each bucket it passes over.
+fn place(buckets: &mut [Bucket], id: u64) {
+    let mut at = home(buckets, id);
+    loop {
+        let bucket = &mut buckets[at];
+        let free = !bucket.used & ALL_WAYS;
+        if free != 0 {
+            let way = free.trailing_zeros() as usize;
+            bucket.ids[way] = id;
+            bucket.used |= 1 << way;
+            return;
+        }
+        bucket.passed += 1;
+        at = next(buckets, at);
     }
 }
 
