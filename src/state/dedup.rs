@@ -8,6 +8,7 @@
 //! configured. Large sets are split into shards by identity, each with its
 //! share of the capacity, so the HTTP workers do not queue on one lock.
 mod index;
+mod table;
 
 use super::sharded::Sharded;
 use crate::expose::families as f;
@@ -195,18 +196,22 @@ impl Dedup {
     /// Adds `id` unless it is there already, dropping the oldest entry if
     /// the shard is full (first: the set never holds more than its capacity).
     fn insert(&self, inner: &mut Inner, id: u64, expires_secs: u64) -> Seen {
-        if inner.seen.contains(id) {
+        let Inner { seen, order } = inner;
+        let full = order.len() >= self.capacity;
+        let mut evicted_early = false;
+        let new = seen.insert_new(id, || {
+            let (oldest, _) = if full { order.pop_front() } else { None }?;
+            evicted_early = true;
+            Some(oldest)
+        });
+        if !new {
             return Seen::Again;
         }
-        let full = inner.order.len() >= self.capacity;
-        let oldest = if full { inner.order.pop_front() } else { None };
-        if let Some((old, _)) = oldest {
-            inner.seen.remove(old);
+        if evicted_early {
             self.evicted_early.fetch_add(1, Ordering::Relaxed);
         }
-        inner.seen.insert(id);
-        inner.order.push_back((id, expires_secs));
-        Seen::First { evicted_early: oldest.is_some() }
+        order.push_back((id, expires_secs));
+        Seen::First { evicted_early }
     }
 
     /// Drops expired entries; returns how many remain.
