@@ -132,7 +132,7 @@ impl Observer for Recent {
                 r.key.push_str(report.key.as_str());
             }
         });
-        self.windows.record(key, report.at_secs, total, || report.key.as_str().into());
+        self.windows.record_key(key, report.key.shard_hash(), report.at_secs, total, || report.key.as_str().into());
     }
 }
 
