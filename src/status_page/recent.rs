@@ -20,7 +20,7 @@ pub const REPORTS_SHOWN: usize = 20;
 /// A refusal's reason is cut to a few lines, whatever it quotes.
 const MAX_REASON_BYTES: usize = 240;
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Report {
     at_secs: u64,
     domain: String,
@@ -71,7 +71,7 @@ impl Recent {
             apps: apps(inputs.live_streams, &inputs.slo_health, &window),
             refused,
             refused_groups_evicted,
-            reports: self.reports.read(|items| items.iter().rev().map(|r| r.view(now_secs)).collect()),
+            reports: self.reports.latest(|items| items.iter().rev().map(|r| r.view(now_secs)).collect()),
             top_streams: top_streams(window, now_secs),
             bounds: inputs.bounds,
             state_file: inputs.state_file,
