@@ -20,7 +20,8 @@ pub const REPORTS_SHOWN: usize = 20;
 /// A refusal's reason is cut to a few lines, whatever it quotes.
 const MAX_REASON_BYTES: usize = 240;
 
-#[derive(Default, Clone)]
+#[derive(Default)]
+#[cfg_attr(test, derive(Clone))]
 struct Report {
     at_secs: u64,
     domain: String,
