@@ -21,6 +21,7 @@ pub const REPORTS_SHOWN: usize = 20;
 const MAX_REASON_BYTES: usize = 240;
 
 #[derive(Default)]
+#[cfg_attr(test, derive(Clone))]
 struct Report {
     at_secs: u64,
     domain: String,
@@ -71,7 +72,7 @@ impl Recent {
             apps: apps(inputs.live_streams, &inputs.slo_health, &window),
             refused,
             refused_groups_evicted,
-            reports: self.reports.read(|items| items.iter().rev().map(|r| r.view(now_secs)).collect()),
+            reports: self.reports.latest(|items| items.iter().rev().map(|r| r.view(now_secs)).collect()),
             top_streams: top_streams(window, now_secs),
             bounds: inputs.bounds,
             state_file: inputs.state_file,
@@ -132,7 +133,7 @@ impl Observer for Recent {
                 r.key.push_str(report.key.as_str());
             }
         });
-        self.windows.record(key, report.at_secs, total, || report.key.as_str().into());
+        self.windows.record_key(key, report.key.shard_hash(), report.at_secs, total, || report.key.as_str().into());
     }
 }
 

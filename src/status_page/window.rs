@@ -3,9 +3,22 @@
 //! (a ring of the last N reports covers seconds at a thousand reports a
 //! second), and memory is bounded by [`MAX_TRACKED`] streams. Reports of
 //! further streams are counted as dropped, and the page says so.
-use hashbrown::{Equivalent, HashMap};
+//!
+//! Both HTTP workers count every accepted report here, so the streams are
+//! kept in shards, each behind its own lock, found by the hash ingest has
+//! already computed of the stream's key: a report of a known stream takes
+//! one shard's lock and hashes nothing.
+use crate::state::sharded::{table_hash, Sharded};
+use crate::sync::lock;
+use crate::text::quote::QUOTE_BYTES;
+use hashbrown::{DefaultHashBuilder, Equivalent, HashMap, HashTable};
 use std::borrow::Cow;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+
+#[cfg(test)]
+mod plain;
 
 /// One counting slot per minute of the window.
 const SLOTS: usize = 15;
@@ -35,6 +48,14 @@ pub struct Shown<'a> {
 impl Shown<'_> {
     fn names(&self) -> Names<'_> {
         Names(&self.domain, &self.app, &self.stream)
+    }
+
+    /// Whether a name may have been cut for show: a cut name is at least
+    /// [`QUOTE_BYTES`] long (what is kept loses under a character, and the
+    /// mark is one), and so are only names of that length. Decided by the
+    /// names shown alone, as the shard they are found in must be.
+    fn may_be_cut(&self) -> bool {
+        [&self.domain, &self.app, &self.stream].iter().any(|name| name.len() >= QUOTE_BYTES)
     }
 
     fn into_key(self) -> StreamKey {
@@ -115,6 +136,10 @@ struct Tracked {
 }
 
 impl Tracked {
+    fn new(at_secs: u64, key_labels: Box<str>) -> Self {
+        Self { minutes: Minutes::default(), last_secs: at_secs, last_error_secs: None, key_labels }
+    }
+
     fn add(&mut self, at_secs: u64, errors: u64) {
         self.minutes.add(at_secs, errors);
         self.last_secs = self.last_secs.max(at_secs);
@@ -124,21 +149,22 @@ impl Tracked {
     }
 }
 
-#[derive(Default)]
-struct Inner {
-    streams: HashMap<StreamKey, Tracked>,
-    /// Reports of streams past [`MAX_TRACKED`].
-    dropped: Minutes,
-    last_prune_secs: u64,
+/// A tracked stream, with the hash its shard's table finds it by.
+struct Entry {
+    key: StreamKey,
+    hash: u64,
+    tracked: Tracked,
 }
 
-impl Inner {
-    /// Forgets streams with no report in the window.
-    fn prune(&mut self, now_secs: u64) {
-        let since = (now_secs / 60).saturating_sub(WINDOW_MINUTES - 1) * 60;
-        self.streams.retain(|_, t| t.last_secs >= since);
-        self.last_prune_secs = now_secs;
-    }
+/// Shards of the window: enough that two workers seldom meet in one.
+const SHARDS: usize = 16;
+
+/// What only a report of a stream not tracked yet needs.
+#[derive(Default)]
+struct Full {
+    /// Reports of streams past the cap.
+    dropped: Minutes,
+    last_prune_secs: u64,
 }
 
 /// One stream's counts in the window.
@@ -161,61 +187,150 @@ pub struct WindowView {
     pub dropped: Totals,
 }
 
-#[derive(Default)]
-pub struct StreamWindows(Mutex<Inner>);
+pub struct StreamWindows {
+    shards: Sharded<HashTable<Entry>>,
+    /// Streams tracked in all shards: the cap holds in total.
+    tracked: AtomicUsize,
+    cap: usize,
+    /// Taken after a shard's lock is let go, never while one is held.
+    full: Mutex<Full>,
+    /// Hashes the names of a stream that may have been cut for show.
+    names_hasher: DefaultHashBuilder,
+}
+
+impl Default for StreamWindows {
+    fn default() -> Self {
+        Self::with_cap(MAX_TRACKED)
+    }
+}
 
 impl StreamWindows {
-    /// Counts one report of `key` with `errors` errors; the key is copied
-    /// only when the stream is new, and `labels` gives it its label set.
+    fn with_cap(cap: usize) -> Self {
+        Self {
+            shards: Sharded::new(SHARDS),
+            tracked: AtomicUsize::new(0),
+            cap,
+            full: Mutex::default(),
+            names_hasher: DefaultHashBuilder::default(),
+        }
+    }
+
+    /// [`record_key`](Self::record_key) of names with no key's hash.
+    #[cfg(test)]
     pub fn record<'a>(&self, key: impl Into<Shown<'a>>, at_secs: u64, errors: u64, labels: impl FnOnce() -> Box<str>) {
         let key = key.into();
-        let mut inner = crate::sync::lock(&self.0);
-        let inner = &mut *inner;
-        if let Some(tracked) = inner.streams.get_mut(&key.names()) {
-            tracked.add(at_secs, errors);
-            return;
-        }
-        if inner.streams.len() >= MAX_TRACKED {
-            // Full: make room from streams gone quiet, at most once a second
-            // (a flood of new streams would otherwise walk the map each time).
-            if inner.last_prune_secs != at_secs {
-                inner.prune(at_secs);
-            }
-            if inner.streams.len() >= MAX_TRACKED {
-                inner.dropped.add(at_secs, errors);
+        let hash = self.names_hasher.hash_one(key.names());
+        self.record_hashed(key, hash, at_secs, errors, labels);
+    }
+
+    /// Counts one report of `key` with `errors` errors; the key is copied
+    /// only when the stream is new, and `labels` gives it its label set.
+    /// `key_hash` is the [`shard_hash`](crate::state::key::StreamKey::shard_hash)
+    /// ingest computed of the stream's key (the names as sent, cut to the
+    /// label length): the same for the same names. Unless a name may have
+    /// been cut for show, the names shown are the names sent, so that hash
+    /// finds them; else one of the names shown is taken.
+    pub fn record_key<'a>(
+        &self,
+        key: Shown<'a>,
+        key_hash: u64,
+        at_secs: u64,
+        errors: u64,
+        labels: impl FnOnce() -> Box<str>,
+    ) {
+        let hash = if key.may_be_cut() { self.names_hasher.hash_one(key.names()) } else { key_hash };
+        self.record_hashed(key, hash, at_secs, errors, labels);
+    }
+
+    /// Counts a report of `key`, found by `hash`: the same for the same
+    /// names. Mixed with the process's key, so that a sender cannot aim
+    /// streams at one shard or one bucket.
+    fn record_hashed(&self, key: Shown<'_>, hash: u64, at_secs: u64, errors: u64, labels: impl FnOnce() -> Box<str>) {
+        let hash = table_hash(hash);
+        // The table's buckets take the low bits, its tags the top seven.
+        let shard_of = hash >> 32;
+        let names = key.names();
+        let same = |e: &Entry| names.equivalent(&e.key);
+        {
+            let mut shard = self.shards.at(shard_of);
+            if let Some(entry) = shard.find_mut(hash, same) {
+                entry.tracked.add(at_secs, errors);
                 return;
             }
+            if self.reserve() {
+                return insert(&mut shard, key, hash, Tracked::new(at_secs, labels()), at_secs, errors);
+            }
         }
-        let tracked =
-            Tracked { minutes: Minutes::default(), last_secs: at_secs, last_error_secs: None, key_labels: labels() };
-        inner.streams.entry(key.into_key()).or_insert(tracked).add(at_secs, errors);
+        // Full: make room from streams gone quiet, at most once a second
+        // (a flood of new streams would otherwise walk the map each time).
+        let mut full = lock(&self.full);
+        if full.last_prune_secs != at_secs {
+            self.prune(&mut full, at_secs);
+        }
+        let mut shard = self.shards.at(shard_of);
+        if let Some(entry) = shard.find_mut(hash, same) {
+            // Counted in by another worker meanwhile.
+            entry.tracked.add(at_secs, errors);
+        } else if self.reserve() {
+            insert(&mut shard, key, hash, Tracked::new(at_secs, labels()), at_secs, errors);
+        } else {
+            full.dropped.add(at_secs, errors);
+        }
+    }
+
+    /// Room for one more stream, taken if there is.
+    fn reserve(&self) -> bool {
+        self.tracked.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < self.cap).then_some(n + 1)).is_ok()
+    }
+
+    /// Forgets streams with no report in the window, shard by shard.
+    fn prune(&self, full: &mut Full, now_secs: u64) {
+        for mut shard in self.shards.each() {
+            self.prune_shard(&mut shard, now_secs);
+        }
+        full.last_prune_secs = now_secs;
+    }
+
+    fn prune_shard(&self, shard: &mut HashTable<Entry>, now_secs: u64) {
+        let since = (now_secs / 60).saturating_sub(WINDOW_MINUTES - 1) * 60;
+        let before = shard.len();
+        shard.retain(|e| e.tracked.last_secs >= since);
+        self.tracked.fetch_sub(before - shard.len(), Ordering::Relaxed);
     }
 
     pub fn tracked(&self) -> usize {
-        crate::sync::lock(&self.0).streams.len()
+        self.tracked.load(Ordering::Relaxed)
     }
 
     /// The window ending at `now_secs`; streams that left it are forgotten.
     pub fn view(&self, now_secs: u64) -> WindowView {
-        let mut inner = crate::sync::lock(&self.0);
-        inner.prune(now_secs);
+        let mut full = lock(&self.full);
         let recent_since = now_secs.saturating_sub(RECENT_SECS);
         let mut recent_errors: HashMap<(String, String), u64> = HashMap::new();
-        let mut streams = Vec::with_capacity(inner.streams.len());
-        for (key, t) in &inner.streams {
-            if t.last_error_secs.is_some_and(|e| e >= recent_since) {
-                *recent_errors.entry((key.domain.clone(), key.app.clone())).or_default() += 1;
+        let mut streams = Vec::with_capacity(self.tracked());
+        for mut shard in self.shards.each() {
+            self.prune_shard(&mut shard, now_secs);
+            for Entry { key, tracked: t, .. } in shard.iter() {
+                if t.last_error_secs.is_some_and(|e| e >= recent_since) {
+                    *recent_errors.entry((key.domain.clone(), key.app.clone())).or_default() += 1;
+                }
+                streams.push(StreamTotals {
+                    key: key.clone(),
+                    key_labels: t.key_labels.clone(),
+                    totals: t.minutes.totals(now_secs),
+                    last_secs: t.last_secs,
+                });
             }
-            let key_labels = t.key_labels.clone();
-            streams.push(StreamTotals {
-                key: key.clone(),
-                key_labels,
-                totals: t.minutes.totals(now_secs),
-                last_secs: t.last_secs,
-            });
         }
-        WindowView { streams, recent_errors, dropped: inner.dropped.totals(now_secs) }
+        full.last_prune_secs = now_secs;
+        WindowView { streams, recent_errors, dropped: full.dropped.totals(now_secs) }
     }
+}
+
+/// Adds a stream not in `shard`, with its first report.
+fn insert(shard: &mut HashTable<Entry>, key: Shown<'_>, hash: u64, mut tracked: Tracked, at_secs: u64, errors: u64) {
+    tracked.add(at_secs, errors);
+    shard.insert_unique(hash, Entry { key: key.into_key(), hash, tracked }, |e| e.hash);
 }
 
 #[cfg(test)]
@@ -263,6 +378,93 @@ mod tests {
         let later = w.view(18 * 60 + 1);
         assert_eq!(later.recent_errors.get(&("d".to_owned(), "live".to_owned())), Some(&1), "a's are 4 min old");
         assert_eq!(later.recent_errors.get(&("d".to_owned(), "other".to_owned())), None, "c's are 5 min old");
+    }
+
+    #[test]
+    fn workers_counting_at_once_lose_no_report_and_keep_the_cap() {
+        let w = StreamWindows::with_cap(30);
+        std::thread::scope(|scope| {
+            for worker in 0..4 {
+                let w = &w;
+                scope.spawn(move || {
+                    for i in 0..2000u64 {
+                        w.record(key(&format!("s{}", (i * 7 + worker) % 50)), 60, 1, Box::default);
+                    }
+                });
+            }
+        });
+        let view = w.view(60);
+        let counted: u64 = view.streams.iter().map(|s| s.totals.reports).sum();
+        assert_eq!((view.streams.len(), w.tracked()), (30, 30));
+        assert_eq!((counted + view.dropped.reports, view.dropped.errors), (8000, view.dropped.reports));
+    }
+
+    /// Names that show alike with keys apart (cut for show past 64
+    /// bytes; a 65-byte name cut at a character to 61 bytes and a mark,
+    /// and the 64 bytes it shows as, sent so), and keys alike with names
+    /// apart (at a label length of 4).
+    fn names() -> Vec<String> {
+        let x = "x".repeat(61);
+        vec![
+            "a".into(),
+            "b".into(),
+            "abcd1".into(),
+            "abcd2".into(),
+            "y".repeat(64),
+            format!("{x}yyy1"),
+            format!("{x}yyy2"),
+            format!("{x}\u{1f600}"),
+            format!("{x}\u{2026}"),
+        ]
+    }
+
+    /// What a page shows of a window, in an order of its own.
+    type Page = (Vec<(StreamKey, Box<str>, Totals, u64)>, Vec<((String, String), u64)>, Totals);
+
+    fn page(view: WindowView) -> Page {
+        let mut streams: Vec<_> =
+            view.streams.into_iter().map(|s| (s.key, s.key_labels, s.totals, s.last_secs)).collect();
+        streams.sort_by(|a, b| {
+            a.0.domain.cmp(&b.0.domain).then_with(|| (&a.0.app, &a.0.stream).cmp(&(&b.0.app, &b.0.stream)))
+        });
+        let mut recent: Vec<_> = view.recent_errors.into_iter().collect();
+        recent.sort();
+        (streams, recent, view.dropped)
+    }
+
+    proptest::proptest! {
+        /// The sharded windows, fed as ingest feeds them (names cut for
+        /// show, the key's hash), show what the one map behind one lock
+        /// showed, whatever the reports, the cap and the label length.
+        #[test]
+        fn sharded_windows_show_what_the_plain_one_shows(
+            cap in 1usize..10,
+            max_label in proptest::sample::select(vec![4usize, 64, 128]),
+            steps in proptest::collection::vec((0usize..9, 0usize..3, 0usize..9, 0u64..200, 0u64..3, (0u64..3, 0u64..4)), 1..150),
+        ) {
+            use crate::state::key::{StreamId, StreamKey as Key};
+            use crate::status_page::sections::cut;
+            let names = names();
+            let sharded = StreamWindows::with_cap(cap);
+            let mut plain = plain::Plain::new(cap);
+            let mut now = 0;
+            for (domain, app, stream, later, errors, (back, action)) in steps {
+                now += later;
+                let sent = StreamId { domain: &names[domain], app: &names[app], stream: &names[stream] };
+                let key = Key::new(sent, max_label);
+                let show = || Shown { domain: cut(sent.domain), app: cut(sent.app), stream: cut(sent.stream) };
+                // Reports come in about in order.
+                let at = now.saturating_sub(back);
+                if action == 0 {
+                    proptest::prop_assert_eq!(page(sharded.view(now)), page(plain.view(now)));
+                } else {
+                    sharded.record_key(show(), key.shard_hash(), at, errors, || key.as_str().into());
+                    plain.record(show(), at, errors, || key.as_str().into());
+                }
+                proptest::prop_assert_eq!(sharded.tracked(), plain.tracked());
+            }
+            proptest::prop_assert_eq!(page(sharded.view(now)), page(plain.view(now)));
+        }
     }
 
     #[test]
