@@ -140,6 +140,26 @@ impl Tracked {
         Self { minutes: Minutes::default(), last_secs: at_secs, last_error_secs: None, key_labels }
     }
 
+    /// The stream as the window ending at `now_secs` shows it, counted in
+    /// `recent_errors` by its (domain, app) if it had errors since `recent_since`.
+    fn shown(
+        &self,
+        key: &StreamKey,
+        now_secs: u64,
+        recent_since: u64,
+        recent_errors: &mut HashMap<(String, String), u64>,
+    ) -> StreamTotals {
+        if self.last_error_secs.is_some_and(|e| e >= recent_since) {
+            *recent_errors.entry((key.domain.clone(), key.app.clone())).or_default() += 1;
+        }
+        StreamTotals {
+            key: key.clone(),
+            key_labels: self.key_labels.clone(),
+            totals: self.minutes.totals(now_secs),
+            last_secs: self.last_secs,
+        }
+    }
+
     fn add(&mut self, at_secs: u64, errors: u64) {
         self.minutes.add(at_secs, errors);
         self.last_secs = self.last_secs.max(at_secs);
@@ -310,16 +330,8 @@ impl StreamWindows {
         let mut streams = Vec::with_capacity(self.tracked());
         for mut shard in self.shards.each() {
             self.prune_shard(&mut shard, now_secs);
-            for Entry { key, tracked: t, .. } in shard.iter() {
-                if t.last_error_secs.is_some_and(|e| e >= recent_since) {
-                    *recent_errors.entry((key.domain.clone(), key.app.clone())).or_default() += 1;
-                }
-                streams.push(StreamTotals {
-                    key: key.clone(),
-                    key_labels: t.key_labels.clone(),
-                    totals: t.minutes.totals(now_secs),
-                    last_secs: t.last_secs,
-                });
+            for Entry { key, tracked, .. } in shard.iter() {
+                streams.push(tracked.shown(key, now_secs, recent_since, &mut recent_errors));
             }
         }
         full.last_prune_secs = now_secs;

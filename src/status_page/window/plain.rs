@@ -1,7 +1,7 @@
 //! The window as it was before it was sharded: one map of streams behind
 //! one lock, found by a hash of their names. Kept as the reference the
 //! sharded [`StreamWindows`](super::StreamWindows) is held equal to.
-use super::{Minutes, Shown, StreamKey, StreamTotals, Tracked, WindowView, RECENT_SECS};
+use super::{Minutes, Shown, StreamKey, Tracked, WindowView, RECENT_SECS};
 use hashbrown::HashMap;
 
 pub struct Plain {
@@ -49,16 +49,8 @@ impl Plain {
         let recent_since = now_secs.saturating_sub(RECENT_SECS);
         let mut recent_errors: HashMap<(String, String), u64> = HashMap::new();
         let mut streams = Vec::with_capacity(self.streams.len());
-        for (key, t) in &self.streams {
-            if t.last_error_secs.is_some_and(|e| e >= recent_since) {
-                *recent_errors.entry((key.domain.clone(), key.app.clone())).or_default() += 1;
-            }
-            streams.push(StreamTotals {
-                key: key.clone(),
-                key_labels: t.key_labels.clone(),
-                totals: t.minutes.totals(now_secs),
-                last_secs: t.last_secs,
-            });
+        for (key, tracked) in &self.streams {
+            streams.push(tracked.shown(key, now_secs, recent_since, &mut recent_errors));
         }
         WindowView { streams, recent_errors, dropped: self.dropped.totals(now_secs) }
     }
