@@ -8,7 +8,6 @@
 //! configured. Large sets are split into shards by identity, each with its
 //! share of the capacity, so the HTTP workers do not queue on one lock.
 mod index;
-mod table;
 
 use super::sharded::Sharded;
 use crate::expose::families as f;
@@ -196,22 +195,18 @@ impl Dedup {
     /// Adds `id` unless it is there already, dropping the oldest entry if
     /// the shard is full (first: the set never holds more than its capacity).
     fn insert(&self, inner: &mut Inner, id: u64, expires_secs: u64) -> Seen {
-        let Inner { seen, order } = inner;
-        let full = order.len() >= self.capacity;
-        let mut evicted_early = false;
-        let new = seen.insert_new(id, || {
-            let (oldest, _) = if full { order.pop_front() } else { None }?;
-            evicted_early = true;
-            Some(oldest)
-        });
-        if !new {
+        if inner.seen.contains(id) {
             return Seen::Again;
         }
-        if evicted_early {
+        let full = inner.order.len() >= self.capacity;
+        let oldest = if full { inner.order.pop_front() } else { None };
+        if let Some((old, _)) = oldest {
+            inner.seen.remove(old);
             self.evicted_early.fetch_add(1, Ordering::Relaxed);
         }
-        order.push_back((id, expires_secs));
-        Seen::First { evicted_early }
+        inner.seen.insert(id);
+        inner.order.push_back((id, expires_secs));
+        Seen::First { evicted_early: oldest.is_some() }
     }
 
     /// Drops expired entries; returns how many remain.
