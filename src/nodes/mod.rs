@@ -179,14 +179,9 @@ impl NodeAccounting {
     }
 
     /// Where a session started at `start_ms` on `node` counts, once its
-    /// start was counted: its node's entry if the session is not older
-    /// than the entry, else `other` (it started while the node had no room).
+    /// start was counted ([`pick`]), the bucket created if need be.
     fn counting(&self, node: Option<IpAddr>, region: Region, start_ms: u64) -> Arc<Node> {
-        let Some(ip) = node else { return self.bucket(NodeId::Unknown, region) };
-        match self.find(NodeId::Ip(ip), region) {
-            Some(n) if n.first_start_ms <= start_ms => n,
-            _ => self.bucket(NodeId::Other, region),
-        }
+        pick(node, start_ms, |id| self.find(id, region)).unwrap_or_else(|bucket| self.bucket(bucket, region))
     }
 
     /// Where a session that starts at `start_ms` on `node` counts: its
@@ -246,27 +241,32 @@ impl NodeAccounting {
     /// lock when that node is there already (nearly always), so the ingest
     /// path counts no reference to it.
     fn on_session<R>(&self, matched: Option<(Option<IpAddr>, Region, u64)>, f: impl FnOnce(&Arc<Node>) -> R) -> R {
+        let (node, region, start_ms) = matched.unwrap_or((None, Region::Unknown, 0));
         {
             let nodes = read(&self.nodes);
-            let there = match matched {
-                Some((Some(ip), region, start_ms)) => match nodes.get(&(NodeId::Ip(ip), region)) {
-                    Some(n) if n.first_start_ms <= start_ms => Some(n),
-                    _ => nodes.get(&(NodeId::Other, region)),
-                },
-                Some((None, region, _)) => nodes.get(&(NodeId::Unknown, region)),
-                None => nodes.get(&(NodeId::Unknown, Region::Unknown)),
-            };
-            if let Some(n) = there {
+            if let Ok(n) = pick(node, start_ms, |id| nodes.get(&(id, region))) {
                 return f(n);
             }
         }
         // A bucket to create first.
-        let n = match matched {
-            Some((node, region, start_ms)) => self.counting(node, region, start_ms),
-            None => self.bucket(NodeId::Unknown, Region::Unknown),
-        };
-        f(&n)
+        f(&self.counting(node, region, start_ms))
     }
+}
+
+/// Where a session started at `start_ms` on `node` counts once its start
+/// was counted, among the entries of its region `get` finds: its node's
+/// entry if the session is not older than the entry, else `other` (it
+/// started while the node had no room); `unknown` without a node. `Err`
+/// names that bucket when `get` does not find it.
+fn pick<N: AsRef<Node>>(node: Option<IpAddr>, start_ms: u64, get: impl Fn(NodeId) -> Option<N>) -> Result<N, NodeId> {
+    let bucket = match node {
+        None => NodeId::Unknown,
+        Some(ip) => match get(NodeId::Ip(ip)) {
+            Some(n) if n.as_ref().first_start_ms <= start_ms => return Ok(n),
+            _ => NodeId::Other,
+        },
+    };
+    get(bucket).ok_or(bucket)
 }
 
 impl Observer for NodeAccounting {
