@@ -18,8 +18,9 @@
 //! `std::arch` needs). Field names, those read and those CSS sends that are
 //! skipped, are compared in place as two masked words, the one after the
 //! last read first (CSS writes them in one order), so their keys' ends are
-//! not searched for; whitespace runs and skipped digits are read eight bytes
-//! at a time. BENCHMARKS.md has the figures.
+//! not searched for. Whitespace costs a compact body one compare per
+//! token; runs of spaces and skipped digits are read eight bytes at a
+//! time. BENCHMARKS.md has the figures.
 use super::{int_in_str, AbnormalEvent, Detail, Events, PushError, EVENT_PUSH_ERROR};
 use smallvec::SmallVec;
 use std::borrow::Cow;
@@ -207,8 +208,9 @@ impl<'a> Scanner<'a> {
     }
 
     fn push_error(&mut self, p: &mut PushError<'a>) -> Option<()> {
-        // The first eleven may be given once; the last three are others
-        // CSS sends, named here so that their keys' ends are not searched.
+        // In the order CSS writes them. Those read may be given once;
+        // `interface`, `stream_param` and `timeout` are others CSS sends,
+        // named here so that their keys' ends are not searched.
         const NAMES: &[Name] = &[
             Name::once(b"abnormal_event"),
             Name::once(b"appid"),
@@ -310,10 +312,10 @@ impl<'a> Scanner<'a> {
 
     /// An object, each field's value read by `field` given the place of
     /// its name in `names` (`names.len()` for any other). Those names are
-    /// told without finding where their keys end; the first `once` of them
-    /// may be given once (serde refuses a field given twice, and skips
-    /// others however often): the bits of those given, by their place (32
-    /// at most).
+    /// told without finding where their keys end; those marked
+    /// [`Name::once`] may be given once (serde refuses a field given twice,
+    /// and skips others however often): the bits of those given, by their
+    /// place (32 at most).
     #[inline(always)]
     fn object(&mut self, names: &[Name], mut field: impl FnMut(&mut Self, usize) -> Option<()>) -> Option<u32> {
         let (mut seen, mut next) = (0, 0);
@@ -387,7 +389,7 @@ impl<'a> Scanner<'a> {
 
     /// A key: the place of one of `names`, compared in place with its
     /// closing quote (the key's end is not searched for then), noted in
-    /// `seen` if among the first `once` and refused if it was before; or
+    /// `seen` if marked [`Name::once`] and refused if it was before; or
     /// `names.len()` for any other key without escapes or control
     /// characters.
     #[inline(always)]
