@@ -312,7 +312,7 @@ impl StreamWindows {
     }
 
     fn prune_shard(&self, shard: &mut HashTable<Entry>, now_secs: u64) {
-        let since = (now_secs / 60).saturating_sub(WINDOW_MINUTES - 1) * 60;
+        let since = window_start(now_secs);
         let before = shard.len();
         shard.retain(|e| e.tracked.last_secs >= since);
         self.tracked.fetch_sub(before - shard.len(), Ordering::Relaxed);
@@ -337,6 +337,12 @@ impl StreamWindows {
         full.last_prune_secs = now_secs;
         WindowView { streams, recent_errors, dropped: full.dropped.totals(now_secs) }
     }
+}
+
+/// The first second of the window ending at `now_secs`: streams with no
+/// report since are forgotten.
+fn window_start(now_secs: u64) -> u64 {
+    (now_secs / 60).saturating_sub(WINDOW_MINUTES - 1) * 60
 }
 
 /// Adds a stream not in `shard`, with its first report.

@@ -17,7 +17,7 @@ impl Plain {
     }
 
     fn prune(&mut self, now_secs: u64) {
-        let since = (now_secs / 60).saturating_sub(super::WINDOW_MINUTES - 1) * 60;
+        let since = super::window_start(now_secs);
         self.streams.retain(|_, t| t.last_secs >= since);
         self.last_prune_secs = now_secs;
     }
