@@ -72,6 +72,9 @@ impl hashbrown::Equivalent<Box<str>> for Hashed<'_> {
 
 pub struct Sharded<S> {
     shards: Box<[Mutex<S>]>,
+    /// The shard count less one: counts are powers of two, so a mask picks
+    /// the same shard as the remainder would, without a division per lookup.
+    mask: usize,
 }
 
 impl<V> Default for Sharded<Shard<V>> {
@@ -81,8 +84,11 @@ impl<V> Default for Sharded<Shard<V>> {
 }
 
 impl<S: Default> Sharded<S> {
+    /// `shards`, a power of two (shard numbers are kept in the state file
+    /// as the hash's remainder, which the mask must equal).
     pub fn new(shards: usize) -> Self {
-        Self { shards: (0..shards.max(1)).map(|_| Mutex::default()).collect() }
+        assert!(shards.is_power_of_two(), "a power of two of shards, not {shards}");
+        Self { shards: (0..shards).map(|_| Mutex::default()).collect(), mask: shards - 1 }
     }
 }
 
@@ -102,7 +108,7 @@ impl<S> Sharded<S> {
     /// The number of the shard that holds what hashes to `hash`.
     pub fn index(&self, hash: u64) -> usize {
         #[allow(clippy::cast_possible_truncation, reason = "any bits of the hash pick a shard")]
-        let i = hash as usize % self.shards.len();
+        let i = hash as usize & self.mask;
         i
     }
 
@@ -197,6 +203,15 @@ mod tests {
                 proptest::prop_assert_eq!(shard.get(&k.hashed()).copied(), first, "{:?}", s);
                 proptest::prop_assert_eq!(shard.get(k.as_str()).copied(), first, "{:?}", s);
             }
+        }
+
+        /// The shard a hash picks is its remainder by the count, as state
+        /// files written by earlier versions number them.
+        #[test]
+        fn a_shard_number_is_the_remainder(hash in proptest::prelude::any::<u64>(), bits in 0u32..7) {
+            let count = 1usize << bits;
+            let i = Sharded::<()>::new(count).index(hash);
+            proptest::prop_assert_eq!(i as u64, hash % count as u64);
         }
     }
 
