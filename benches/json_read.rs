@@ -207,19 +207,7 @@ mod walk {
     }
 
     pub(super) fn push_error<'i>(nodes: &[Node<'i>]) -> Option<PushError<'i>> {
-        let mut p = PushError {
-            event_type: None,
-            t: None,
-            sign: None,
-            appid: None,
-            domain: Cow::Borrowed(""),
-            path: Cow::Borrowed(""),
-            stream_id: Cow::Borrowed(""),
-            sequence: Cow::Borrowed(""),
-            data_time: 0,
-            report_interval: None,
-            abnormal_event: Default::default(),
-        };
+        let mut p = PushError::empty();
         let mut seen = 0;
         object(nodes, |key, v| {
             match key {

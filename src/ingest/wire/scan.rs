@@ -24,7 +24,7 @@
 //! reads a copy, [`Scanner::apart`]), so its place stays in a register
 //! instead of being stored and reloaded at each step. BENCHMARKS.md has
 //! the figures.
-use super::{int_in_str, AbnormalEvent, Detail, Events, PushError, EVENT_PUSH_ERROR};
+use super::{int_in_str, AbnormalEvent, Detail, PushError, EVENT_PUSH_ERROR};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 
@@ -33,19 +33,7 @@ use std::borrow::Cow;
 pub(super) fn push_error(body: &[u8]) -> Option<PushError<'_>> {
     // Text not UTF-8 is left to serde, which refuses it where it reads it.
     let text = simdutf8::basic::from_utf8(body).ok()?;
-    let mut p = PushError {
-        event_type: None,
-        t: None,
-        sign: None,
-        appid: None,
-        domain: Cow::Borrowed(""),
-        path: Cow::Borrowed(""),
-        stream_id: Cow::Borrowed(""),
-        sequence: Cow::Borrowed(""),
-        data_time: 0,
-        report_interval: None,
-        abnormal_event: Events::new(),
-    };
+    let mut p = PushError::empty();
     Scanner { text, b: body, i: 0 }.whole(&mut p)?;
     // Not `then_some(p)`: that moves the report once more, as an argument.
     if p.event_type != Some(EVENT_PUSH_ERROR) {
