@@ -701,6 +701,16 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_samples_as_serde_does() {
+        let signed = include_str!("../../../tests/fixtures/push-error-signed.json");
+        let compact = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap().to_string();
+        for body in [SEED.to_owned(), signed.to_owned(), compact(SEED), compact(signed)] {
+            let p = push_error(body.as_bytes()).expect("read here, not left to serde");
+            assert_eq!(Some(p), serde_push_error(body.as_bytes()), "{body}");
+        }
+    }
+
+    #[test]
     fn declines_what_serde_refuses_or_reads_otherwise() {
         for body in [
             r#"{"event_type":321,"stream_id":"s","data_time":1,"data_time":2}"#,
