@@ -62,6 +62,26 @@ pub struct PushError<'a> {
     pub abnormal_event: Events<'a>,
 }
 
+impl PushError<'_> {
+    /// A report with nothing read yet, its strings borrowed (nothing to
+    /// drop), for a reading that fills it in place.
+    pub fn empty() -> Self {
+        Self {
+            event_type: None,
+            t: None,
+            sign: None,
+            appid: None,
+            domain: Cow::Borrowed(""),
+            path: Cow::Borrowed(""),
+            stream_id: Cow::Borrowed(""),
+            sequence: Cow::Borrowed(""),
+            data_time: 0,
+            report_interval: None,
+            abnormal_event: Events::new(),
+        }
+    }
+}
+
 /// A report's `abnormal_event` items: CSS sends a few, held without an
 /// allocation up to four.
 pub type Events<'a> = SmallVec<[AbnormalEvent<'a>; 4]>;
