@@ -5,7 +5,8 @@
 //! aimed at each other from outside; its layout in `dedup/index.rs`). Entries
 //! leave after the window, or oldest-first once the capacity is reached; the
 //! latter is counted, because it means the effective window is shorter than
-//! configured. Large sets are split into shards by identity, each with its
+//! configured. An entry leaves by leaving the FIFO only: the table holds an
+//! identity while the FIFO holds its insert. Large sets are split into shards by identity, each with its
 //! share of the capacity, so the HTTP workers do not queue on one lock.
 mod index;
 
@@ -39,7 +40,8 @@ const SHARD_FROM: usize = 4096;
 
 #[derive(Default)]
 struct Inner {
-    /// The identities of `order`, to find one without reading it.
+    /// The identities of `order`, to find one without reading it: those of
+    /// its last `order.len()` inserts.
     seen: Index,
     /// (identity, expires at, Unix seconds), oldest first.
     order: VecDeque<(u64, u64)>,
@@ -99,7 +101,8 @@ impl Dedup {
         let shards = if capacity >= SHARD_FROM { SHARDS } else { 1 };
         Self {
             window_secs,
-            capacity: capacity.max(1).div_ceil(shards),
+            // The table numbers a shard's inserts in 32 bits (far beyond any memory's size).
+            capacity: capacity.max(1).div_ceil(shards).min(index::MOST),
             seed,
             shards: Sharded::new(shards),
             evicted_early: AtomicU64::new(0),
@@ -148,7 +151,7 @@ impl Dedup {
     pub fn holds(&self, id: u64, now_secs: u64) -> bool {
         let mut inner = self.shard(id);
         inner.expire(now_secs);
-        inner.seen.contains(id)
+        inner.seen.contains(id, inner.order.len())
     }
 
     /// Puts back one identity from a snapshot, remembered at most a window
@@ -171,7 +174,8 @@ impl Dedup {
         for run in entries.chunk_by(|a, b| self.shards.index(shard_hash(a.0)) == self.shards.index(shard_hash(b.0))) {
             let mut inner = self.shard(run[0].0);
             let room = run.len().min(self.capacity);
-            inner.seen.reserve(room);
+            let live = inner.order.len();
+            inner.seen.reserve(room, live);
             inner.order.reserve(room);
             for &(id, expires) in run {
                 self.insert(&mut inner, id, expires.min(latest));
@@ -193,20 +197,19 @@ impl Dedup {
     }
 
     /// Adds `id` unless it is there already, dropping the oldest entry if
-    /// the shard is full (first: the set never holds more than its capacity).
+    /// the shard is full (before the new one is queued: the FIFO never holds
+    /// more than its capacity).
     fn insert(&self, inner: &mut Inner, id: u64, expires_secs: u64) -> Seen {
-        if inner.seen.contains(id) {
+        if !inner.seen.insert(id, inner.order.len(), self.capacity) {
             return Seen::Again;
         }
-        let full = inner.order.len() >= self.capacity;
-        let oldest = if full { inner.order.pop_front() } else { None };
-        if let Some((old, _)) = oldest {
-            inner.seen.remove(old);
+        let evicted_early = inner.order.len() >= self.capacity;
+        if evicted_early {
+            inner.order.pop_front();
             self.evicted_early.fetch_add(1, Ordering::Relaxed);
         }
-        inner.seen.insert(id);
         inner.order.push_back((id, expires_secs));
-        Seen::First { evicted_early: oldest.is_some() }
+        Seen::First { evicted_early }
     }
 
     /// Drops expired entries; returns how many remain.
@@ -238,12 +241,8 @@ impl Dedup {
 
 impl Inner {
     fn expire(&mut self, now_secs: u64) {
-        while let Some(&(id, expires)) = self.order.front() {
-            if expires > now_secs {
-                break;
-            }
+        while self.order.front().is_some_and(|&(_, expires)| expires <= now_secs) {
             self.order.pop_front();
-            self.seen.remove(id);
         }
     }
 }
@@ -379,8 +378,15 @@ mod tests {
         }
 
         fn check_and_insert(&mut self, id: u64, now: u64) -> Seen {
-            let (window, capacity) = (self.window, self.capacity);
-            let (order, seen) = self.shard(id, now);
+            self.shard(id, now);
+            self.insert(id, now + self.window)
+        }
+
+        /// Adds `id` to its shard as it is, expired entries and all.
+        fn insert(&mut self, id: u64, expires: u64) -> Seen {
+            let capacity = self.capacity;
+            let at = usize::try_from(shard_hash(id) % self.shards.len() as u64).unwrap();
+            let (order, seen) = &mut self.shards[at];
             if !seen.insert(id) {
                 return Seen::Again;
             }
@@ -388,7 +394,7 @@ mod tests {
             if evicted_early {
                 seen.remove(&order.pop_front().unwrap().0);
             }
-            order.push_back((id, now + window));
+            order.push_back((id, expires));
             self.evicted += u64::from(evicted_early);
             Seen::First { evicted_early }
         }
@@ -427,6 +433,69 @@ mod tests {
             d.for_each(|id, expires| held.push((id, expires)));
             let order: Vec<(u64, u64)> = model.shards.iter().flat_map(|(order, _)| order.iter().copied()).collect();
             proptest::prop_assert_eq!(held, order);
+            proptest::prop_assert_eq!(d.evicted_early.load(Ordering::Relaxed), model.evicted);
+        }
+    }
+
+    /// A memory whose shards number their inserts from `next`.
+    fn numbered_from(d: &Dedup, next: u32) {
+        d.shards.each().for_each(|mut shard| shard.seen = Index::numbered_from(next));
+    }
+
+    fn held(d: &Dedup) -> Vec<(u64, u64)> {
+        let mut held = Vec::new();
+        d.for_each(|id, expires| held.push((id, expires)));
+        held
+    }
+
+    proptest::proptest! {
+        /// Over random inserts, lookups, clock moves, expiries and restarts
+        /// (the entries restored into a new memory), with the shards'
+        /// insert numbers wrapping past 2^32 and the table rebuilt there,
+        /// the memory behaves as a FIFO and a hash set of the same capacity.
+        #[test]
+        fn the_memory_across_restores_and_the_numbers_wrap(
+            sharded in proptest::prelude::any::<bool>(),
+            capacity in 1usize..40,
+            from_wrap in 0u32..200,
+            ops in proptest::collection::vec((0u8..8, 0u64..96, 0u64..6), 0..500),
+        ) {
+            let capacity = if sharded { SHARD_FROM + capacity } else { capacity };
+            let mut d = Dedup::with_seed(10, capacity, 1);
+            numbered_from(&d, 0u32.wrapping_sub(from_wrap));
+            let shards = d.shards.count();
+            let mut model = Model { window: 10, capacity: d.capacity, shards: (0..shards).map(|_| Default::default()).collect(), evicted: 0 };
+            let mut now = 1000u64;
+            let id = |n: u64| n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            for (op, n, step) in ops {
+                now = if step == 5 { now - 3 } else { now + step };
+                match op {
+                    0..=4 => proptest::prop_assert_eq!(d.check_and_insert(id(n), now), model.check_and_insert(id(n), now)),
+                    5 => proptest::prop_assert_eq!(d.holds(id(n), now), model.shard(id(n), now).1.contains(&id(n))),
+                    6 => {
+                        let left: usize = (0..shards as u64).map(|s| model.shard(s << 60, now).0.len()).sum();
+                        proptest::prop_assert_eq!(d.expire(now), left);
+                    }
+                    _ => {
+                        // A restart: what the state file holds, put back into a new memory.
+                        let entries = held(&d);
+                        let evicted = d.evicted_early.load(Ordering::Relaxed);
+                        d = Dedup::with_seed(10, capacity, 1);
+                        d.evicted_early.store(evicted, Ordering::Relaxed);
+                        numbered_from(&d, 0u32.wrapping_sub(from_wrap / 2));
+                        d.restore_all(entries.clone(), now);
+                        model.shards.iter_mut().for_each(|(order, seen)| { order.clear(); seen.clear(); });
+                        // Put back oldest first by expiry, as a restore does.
+                        let mut entries = entries;
+                        entries.sort_by_key(|&(id, expires)| (shard_hash(id) % shards as u64, expires));
+                        for (id, expires) in entries {
+                            model.insert(id, expires.min(now + 10));
+                        }
+                    }
+                }
+            }
+            let order: Vec<(u64, u64)> = model.shards.iter().flat_map(|(order, _)| order.iter().copied()).collect();
+            proptest::prop_assert_eq!(held(&d), order);
             proptest::prop_assert_eq!(d.evicted_early.load(Ordering::Relaxed), model.evicted);
         }
     }
