@@ -74,18 +74,21 @@ impl Bucket {
         self.numbers.iter().enumerate().fold(0u8, |mask, (way, &n)| mask | u8::from(live.holds(n)) << way)
     }
 
-    /// The live way holding `id`: every way compared, then one branch. A
-    /// branch per way mispredicts where the match is: fewer instructions,
-    /// but twice the time per insert into a full small memory (BENCHMARKS.md).
-    /// `held`: its [`Self::live`] ways.
+    /// Whether one of the `held` ways (its [`Self::live`] ones) holds `id`.
     fn holds(&self, id: u64, held: u8) -> bool {
-        let hits =
-            self.ids.iter().enumerate().fold(0u8, |hits, (way, &id_there)| hits | u8::from(id_there == id) << way);
-        hits & held != 0
+        self.hits(id) & held != 0
+    }
+
+    /// Bit `i` set: way `i` holds `id`, live or dead. Every way compared,
+    /// then one branch: a branch per way mispredicts where the match is:
+    /// fewer instructions, but twice the time per insert into a full small
+    /// memory (BENCHMARKS.md).
+    fn hits(&self, id: u64) -> u8 {
+        self.ids.iter().enumerate().fold(0u8, |hits, (way, &id_there)| hits | u8::from(id_there == id) << way)
     }
 }
 
-/// A set of the identities of a shard's last inserts, grown by doubling.
+/// A set of the identities of a shard's last inserts, grown as it fills.
 #[derive(Default)]
 pub(super) struct Index {
     /// A power of two of them, or none before the first insert.
@@ -130,8 +133,14 @@ impl Index {
         let mut at = self.home(id);
         for _ in 0..self.buckets.len() {
             let bucket = &self.buckets[at];
-            if bucket.holds(id, bucket.live(live)) {
-                return true;
+            // Only the ways holding `id` tested for life: a lookup does not
+            // need the others'.
+            let mut hits = bucket.hits(id);
+            while hits != 0 {
+                if live.holds(bucket.numbers[hits.trailing_zeros() as usize]) {
+                    return true;
+                }
+                hits &= hits - 1;
             }
             if bucket.passed == 0 {
                 return false;
