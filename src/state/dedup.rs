@@ -5,8 +5,7 @@
 //! aimed at each other from outside; its layout in `dedup/index.rs`). Entries
 //! leave after the window, or oldest-first once the capacity is reached; the
 //! latter is counted, because it means the effective window is shorter than
-//! configured. An entry leaves by leaving the FIFO only: the table holds an
-//! identity while the FIFO holds its insert. Large sets are split into shards by identity, each with its
+//! configured. Large sets are split into shards by identity, each with its
 //! share of the capacity, so the HTTP workers do not queue on one lock.
 mod index;
 
@@ -40,8 +39,7 @@ const SHARD_FROM: usize = 4096;
 
 #[derive(Default)]
 struct Inner {
-    /// The identities of `order`, to find one without reading it: those of
-    /// its last `order.len()` inserts.
+    /// The identities of `order`, to find one without reading it.
     seen: Index,
     /// (identity, expires at, Unix seconds), oldest first.
     order: VecDeque<(u64, u64)>,
@@ -101,8 +99,7 @@ impl Dedup {
         let shards = if capacity >= SHARD_FROM { SHARDS } else { 1 };
         Self {
             window_secs,
-            // The table numbers a shard's inserts in 32 bits (far beyond any memory's size).
-            capacity: capacity.max(1).div_ceil(shards).min(index::MOST),
+            capacity: capacity.max(1).div_ceil(shards),
             seed,
             shards: Sharded::new(shards),
             evicted_early: AtomicU64::new(0),
@@ -151,7 +148,7 @@ impl Dedup {
     pub fn holds(&self, id: u64, now_secs: u64) -> bool {
         let mut inner = self.shard(id);
         inner.expire(now_secs);
-        inner.seen.contains(id, inner.order.len())
+        inner.seen.contains(id)
     }
 
     /// Puts back one identity from a snapshot, remembered at most a window
@@ -174,8 +171,7 @@ impl Dedup {
         for run in entries.chunk_by(|a, b| self.shards.index(shard_hash(a.0)) == self.shards.index(shard_hash(b.0))) {
             let mut inner = self.shard(run[0].0);
             let room = run.len().min(self.capacity);
-            let live = inner.order.len();
-            inner.seen.reserve(room, live);
+            inner.seen.reserve(room);
             inner.order.reserve(room);
             for &(id, expires) in run {
                 self.insert(&mut inner, id, expires.min(latest));
@@ -197,19 +193,20 @@ impl Dedup {
     }
 
     /// Adds `id` unless it is there already, dropping the oldest entry if
-    /// the shard is full (before the new one is queued: the FIFO never holds
-    /// more than its capacity).
+    /// the shard is full (first: the set never holds more than its capacity).
     fn insert(&self, inner: &mut Inner, id: u64, expires_secs: u64) -> Seen {
-        if !inner.seen.insert(id, inner.order.len(), self.capacity) {
+        if inner.seen.contains(id) {
             return Seen::Again;
         }
-        let evicted_early = inner.order.len() >= self.capacity;
-        if evicted_early {
-            inner.order.pop_front();
+        let full = inner.order.len() >= self.capacity;
+        let oldest = if full { inner.order.pop_front() } else { None };
+        if let Some((old, _)) = oldest {
+            inner.seen.remove(old);
             self.evicted_early.fetch_add(1, Ordering::Relaxed);
         }
+        inner.seen.insert(id);
         inner.order.push_back((id, expires_secs));
-        Seen::First { evicted_early }
+        Seen::First { evicted_early: oldest.is_some() }
     }
 
     /// Drops expired entries; returns how many remain.
@@ -241,8 +238,12 @@ impl Dedup {
 
 impl Inner {
     fn expire(&mut self, now_secs: u64) {
-        while self.order.front().is_some_and(|&(_, expires)| expires <= now_secs) {
+        while let Some(&(id, expires)) = self.order.front() {
+            if expires > now_secs {
+                break;
+            }
             self.order.pop_front();
+            self.seen.remove(id);
         }
     }
 }
@@ -437,11 +438,6 @@ mod tests {
         }
     }
 
-    /// A memory whose shards number their inserts from `next`.
-    fn numbered_from(d: &Dedup, next: u32) {
-        d.shards.each().for_each(|mut shard| shard.seen = Index::numbered_from(next));
-    }
-
     fn held(d: &Dedup) -> Vec<(u64, u64)> {
         let mut held = Vec::new();
         d.for_each(|id, expires| held.push((id, expires)));
@@ -450,19 +446,16 @@ mod tests {
 
     proptest::proptest! {
         /// Over random inserts, lookups, clock moves, expiries and restarts
-        /// (the entries restored into a new memory), with the shards'
-        /// insert numbers wrapping past 2^32 and the table rebuilt there,
-        /// the memory behaves as a FIFO and a hash set of the same capacity.
+        /// (what the state file holds, restored into a new memory), the
+        /// memory behaves as a FIFO and a hash set of the same capacity.
         #[test]
-        fn the_memory_across_restores_and_the_numbers_wrap(
+        fn the_memory_across_restores(
             sharded in proptest::prelude::any::<bool>(),
             capacity in 1usize..40,
-            from_wrap in 0u32..200,
             ops in proptest::collection::vec((0u8..8, 0u64..96, 0u64..6), 0..500),
         ) {
             let capacity = if sharded { SHARD_FROM + capacity } else { capacity };
             let mut d = Dedup::with_seed(10, capacity, 1);
-            numbered_from(&d, 0u32.wrapping_sub(from_wrap));
             let shards = d.shards.count();
             let mut model = Model { window: 10, capacity: d.capacity, shards: (0..shards).map(|_| Default::default()).collect(), evicted: 0 };
             let mut now = 1000u64;
@@ -477,16 +470,16 @@ mod tests {
                         proptest::prop_assert_eq!(d.expire(now), left);
                     }
                     _ => {
-                        // A restart: what the state file holds, put back into a new memory.
-                        let entries = held(&d);
+                        let mut entries = held(&d);
                         let evicted = d.evicted_early.load(Ordering::Relaxed);
                         d = Dedup::with_seed(10, capacity, 1);
                         d.evicted_early.store(evicted, Ordering::Relaxed);
-                        numbered_from(&d, 0u32.wrapping_sub(from_wrap / 2));
                         d.restore_all(entries.clone(), now);
-                        model.shards.iter_mut().for_each(|(order, seen)| { order.clear(); seen.clear(); });
-                        // Put back oldest first by expiry, as a restore does.
-                        let mut entries = entries;
+                        model.shards.iter_mut().for_each(|(order, seen)| {
+                            order.clear();
+                            seen.clear();
+                        });
+                        // Put back oldest first by expiry within each shard, as a restore does.
                         entries.sort_by_key(|&(id, expires)| (shard_hash(id) % shards as u64, expires));
                         for (id, expires) in entries {
                             model.insert(id, expires.min(now + 10));
