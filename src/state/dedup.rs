@@ -379,8 +379,15 @@ mod tests {
         }
 
         fn check_and_insert(&mut self, id: u64, now: u64) -> Seen {
-            let (window, capacity) = (self.window, self.capacity);
-            let (order, seen) = self.shard(id, now);
+            self.shard(id, now);
+            self.insert(id, now + self.window)
+        }
+
+        /// Adds `id` to its shard as it is, expired entries and all.
+        fn insert(&mut self, id: u64, expires: u64) -> Seen {
+            let capacity = self.capacity;
+            let at = usize::try_from(shard_hash(id) % self.shards.len() as u64).unwrap();
+            let (order, seen) = &mut self.shards[at];
             if !seen.insert(id) {
                 return Seen::Again;
             }
@@ -388,7 +395,7 @@ mod tests {
             if evicted_early {
                 seen.remove(&order.pop_front().unwrap().0);
             }
-            order.push_back((id, now + window));
+            order.push_back((id, expires));
             self.evicted += u64::from(evicted_early);
             Seen::First { evicted_early }
         }
@@ -427,6 +434,61 @@ mod tests {
             d.for_each(|id, expires| held.push((id, expires)));
             let order: Vec<(u64, u64)> = model.shards.iter().flat_map(|(order, _)| order.iter().copied()).collect();
             proptest::prop_assert_eq!(held, order);
+            proptest::prop_assert_eq!(d.evicted_early.load(Ordering::Relaxed), model.evicted);
+        }
+    }
+
+    fn held(d: &Dedup) -> Vec<(u64, u64)> {
+        let mut held = Vec::new();
+        d.for_each(|id, expires| held.push((id, expires)));
+        held
+    }
+
+    proptest::proptest! {
+        /// Over random inserts, lookups, clock moves, expiries and restarts
+        /// (what the state file holds, restored into a new memory), the
+        /// memory behaves as a FIFO and a hash set of the same capacity.
+        #[test]
+        fn the_memory_across_restores(
+            sharded in proptest::prelude::any::<bool>(),
+            capacity in 1usize..40,
+            ops in proptest::collection::vec((0u8..8, 0u64..96, 0u64..6), 0..500),
+        ) {
+            let capacity = if sharded { SHARD_FROM + capacity } else { capacity };
+            let mut d = Dedup::with_seed(10, capacity, 1);
+            let shards = d.shards.count();
+            let mut model = Model { window: 10, capacity: d.capacity, shards: (0..shards).map(|_| Default::default()).collect(), evicted: 0 };
+            let mut now = 1000u64;
+            let id = |n: u64| n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            for (op, n, step) in ops {
+                now = if step == 5 { now - 3 } else { now + step };
+                match op {
+                    0..=4 => proptest::prop_assert_eq!(d.check_and_insert(id(n), now), model.check_and_insert(id(n), now)),
+                    5 => proptest::prop_assert_eq!(d.holds(id(n), now), model.shard(id(n), now).1.contains(&id(n))),
+                    6 => {
+                        let left: usize = (0..shards as u64).map(|s| model.shard(s << 60, now).0.len()).sum();
+                        proptest::prop_assert_eq!(d.expire(now), left);
+                    }
+                    _ => {
+                        let mut entries = held(&d);
+                        let evicted = d.evicted_early.load(Ordering::Relaxed);
+                        d = Dedup::with_seed(10, capacity, 1);
+                        d.evicted_early.store(evicted, Ordering::Relaxed);
+                        d.restore_all(entries.clone(), now);
+                        model.shards.iter_mut().for_each(|(order, seen)| {
+                            order.clear();
+                            seen.clear();
+                        });
+                        // Put back oldest first by expiry within each shard, as a restore does.
+                        entries.sort_by_key(|&(id, expires)| (shard_hash(id) % shards as u64, expires));
+                        for (id, expires) in entries {
+                            model.insert(id, expires.min(now + 10));
+                        }
+                    }
+                }
+            }
+            let order: Vec<(u64, u64)> = model.shards.iter().flat_map(|(order, _)| order.iter().copied()).collect();
+            proptest::prop_assert_eq!(held(&d), order);
             proptest::prop_assert_eq!(d.evicted_early.load(Ordering::Relaxed), model.evicted);
         }
     }
