@@ -104,7 +104,7 @@ enum Refused {
 #[derive(Debug, Default)]
 pub(super) struct StreamState {
     /// (error code, count), sorted by code; a stream sees few types.
-    errors: Vec<(u8, u64)>,
+    errors: Errors,
     frame_max: [Option<f64>; 2],
     /// `data_time` (seconds) of the latest push error report.
     latest_report: Option<f64>,
@@ -144,9 +144,14 @@ pub enum Placement {
     Overflow,
 }
 
+/// (error code, count) pairs, sorted by code: the first two (a stream
+/// usually shows one or two types) in place, not behind a pointer, so
+/// that a report of a known stream reads no line of the heap for them.
+pub type Errors = smallvec::SmallVec<[(u8, u64); 2]>;
+
 /// Adds `count` to `code`'s entry of `errors` (sorted by code), saturating:
 /// a hostile count must not wrap (or panic) a counter.
-pub fn add_count(errors: &mut Vec<(u8, u64)>, code: u8, count: u64) {
+pub fn add_count(errors: &mut Errors, code: u8, count: u64) {
     match errors.binary_search_by_key(&code, |e| e.0) {
         Ok(i) => errors[i].1 = errors[i].1.saturating_add(count),
         Err(i) => errors.insert(i, (code, count)),
