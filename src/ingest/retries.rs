@@ -11,13 +11,7 @@
 //! as it is now; when its identity was forgotten there, the full path runs.
 //! The table is lossy (two bodies a bucket, the newer first): a body not
 //! found here is handled in full, as before.
-//!
-//! A probe reads its bucket without a lock (a sequence count tells it a
-//! write came between), so that the bucket's cache miss, the whole cost
-//! of a probe over HTTP, is a plain load: the core goes on with the
-//! callback meanwhile instead of waiting at a locked instruction.
 use crate::sync::lock;
-use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::Mutex;
 use xxhash_rust::xxh3::xxh3_128_with_seed;
 
@@ -40,49 +34,7 @@ pub struct Retries {
 /// Its bodies, the newer first, in one cache line: a probe reads one.
 #[derive(Default)]
 #[repr(align(64))]
-struct Bucket {
-    /// Taken by a writer, never by a reader.
-    writing: Mutex<()>,
-    /// Even at rest; odd while a writer is changing `words`.
-    sequence: AtomicU64,
-    /// The slots, the newer first, as [`Slot::words`].
-    words: [AtomicU64; 3 * WAYS],
-}
-
-/// A probe's reads without the lock, before it takes the lock to read:
-/// a bucket is written for a few instructions, so one is torn only when
-/// its writer was interrupted there.
-const OPTIMISTIC_READS: usize = 4;
-
-impl Bucket {
-    fn slots(&self) -> [Slot; WAYS] {
-        for _ in 0..OPTIMISTIC_READS {
-            let before = self.sequence.load(Ordering::Acquire);
-            let words = self.words.each_ref().map(|w| w.load(Ordering::Relaxed));
-            fence(Ordering::Acquire);
-            if before & 1 == 0 && self.sequence.load(Ordering::Relaxed) == before {
-                return Slot::all(words);
-            }
-            std::hint::spin_loop();
-        }
-        let _writer = lock(&self.writing);
-        Slot::all(self.words.each_ref().map(|w| w.load(Ordering::Relaxed)))
-    }
-
-    /// Changes the slots under the writers' lock, the sequence odd meanwhile.
-    fn write(&self, change: impl FnOnce(&mut [Slot; WAYS])) {
-        let _writer = lock(&self.writing);
-        let mut slots = Slot::all(self.words.each_ref().map(|w| w.load(Ordering::Relaxed)));
-        change(&mut slots);
-        let sequence = self.sequence.load(Ordering::Relaxed);
-        self.sequence.store(sequence.wrapping_add(1), Ordering::Relaxed);
-        fence(Ordering::Release);
-        for (word, value) in self.words.iter().zip(slots.iter().flat_map(Slot::words)) {
-            word.store(value, Ordering::Relaxed);
-        }
-        self.sequence.store(sequence.wrapping_add(2), Ordering::Release);
-    }
-}
+struct Bucket(Mutex<[Slot; WAYS]>);
 
 /// A body as seen before, if its slot still holds it: 24 bytes.
 #[derive(Default, Clone, Copy)]
@@ -95,18 +47,6 @@ struct Slot {
 }
 
 impl Slot {
-    fn words(&self) -> [u64; 3] {
-        [self.tagged, self.t.cast_unsigned(), self.identity]
-    }
-
-    fn all(words: [u64; 3 * WAYS]) -> [Slot; WAYS] {
-        std::array::from_fn(|i| Slot {
-            tagged: words[3 * i],
-            t: words[3 * i + 1].cast_signed(),
-            identity: words[3 * i + 2],
-        })
-    }
-
     fn new(tag: u64, body: Remembered) -> Self {
         Self { tagged: tag | u64::from(body.t.is_some()), t: body.t.unwrap_or(0), identity: body.identity }
     }
@@ -159,7 +99,7 @@ impl Retries {
         let half = |at: usize| u64::from_le_bytes(hash[at..at + 8].try_into().expect("8 bytes"));
         let bucket = usize::try_from(half(0) & self.mask).expect("below the bucket count");
         let tag = (half(8) & !1).max(2);
-        let found = self.buckets[bucket].slots().iter().find(|slot| slot.holds(tag)).map(Slot::body);
+        let found = lock(&self.buckets[bucket].0).iter().find(|slot| slot.holds(tag)).map(Slot::body);
         Probe { bucket, tag, found }
     }
 
@@ -167,12 +107,11 @@ impl Retries {
     /// first in its bucket; the older one there goes.
     pub fn remember(&self, probe: &Probe, body: Remembered) {
         if let Some(bucket) = self.buckets.get(probe.bucket).filter(|_| probe.tag != 0) {
-            bucket.write(|slots| {
-                if !slots[0].holds(probe.tag) {
-                    slots[1] = slots[0];
-                }
-                slots[0] = Slot::new(probe.tag, body);
-            });
+            let mut slots = lock(&bucket.0);
+            if !slots[0].holds(probe.tag) {
+                slots[1] = slots[0];
+            }
+            slots[0] = Slot::new(probe.tag, body);
         }
     }
 }
@@ -220,84 +159,6 @@ mod tests {
             retries.remember(&retries.probe(body), remembered);
             assert_eq!(retries.probe(body).found, Some(remembered));
         }
-    }
-
-    /// The table as it was read before, whole under one lock a bucket:
-    /// the reference the lock-free read is held equal to.
-    struct Locked(Vec<[Slot; WAYS]>);
-
-    impl Locked {
-        fn found(&self, probe: &Probe) -> Option<Remembered> {
-            self.0[probe.bucket].iter().find(|slot| slot.holds(probe.tag)).map(Slot::body)
-        }
-
-        fn remember(&mut self, probe: &Probe, body: Remembered) {
-            let slots = &mut self.0[probe.bucket];
-            if !slots[0].holds(probe.tag) {
-                slots[1] = slots[0];
-            }
-            slots[0] = Slot::new(probe.tag, body);
-        }
-    }
-
-    proptest::proptest! {
-        /// Probes read without the lock find what one bucket behind one
-        /// lock held, whatever the bodies, their order and the table's size.
-        #[test]
-        fn a_probe_finds_what_the_locked_table_held(
-            slots in 1usize..16,
-            steps in proptest::collection::vec((0u8..24, proptest::option::of(proptest::num::i64::ANY), proptest::bool::ANY), 1..200),
-        ) {
-            let retries = Retries::new(slots);
-            let mut locked = Locked(vec![[Slot::default(); WAYS]; retries.buckets.len()]);
-            for (n, (body, t, remember)) in steps.into_iter().enumerate() {
-                let probe = retries.probe(&[body]);
-                proptest::prop_assert_eq!(probe.found, locked.found(&probe));
-                if remember {
-                    let body = Remembered { t, identity: n as u64 };
-                    retries.remember(&probe, body);
-                    locked.remember(&probe, body);
-                }
-            }
-        }
-    }
-
-    /// Readers racing writers on one bucket never see a slot half written:
-    /// every body found is one that was remembered whole.
-    #[test]
-    fn a_probe_racing_writers_sees_no_torn_slot() {
-        let retries = Retries::new(2);
-        let bodies: Vec<[u8; 2]> = (0..8u8).map(|n| [n, 0]).collect();
-        // Two bodies held from the start: the reader always has some to find.
-        for body in &bodies[..2] {
-            let identity = u64::from(body[0]) << 32;
-            retries.remember(&retries.probe(body), Remembered { t: Some(identity.cast_signed()), identity });
-        }
-        std::thread::scope(|scope| {
-            for writer in 0..2u64 {
-                let (retries, bodies) = (&retries, &bodies);
-                scope.spawn(move || {
-                    for n in 0..20_000u64 {
-                        let body = &bodies[usize::try_from((n + writer) % 8).unwrap()];
-                        let identity = u64::from(body[0]) << 32 | n;
-                        retries
-                            .remember(&retries.probe(body), Remembered { t: Some(identity.cast_signed()), identity });
-                    }
-                });
-            }
-            let (retries, bodies) = (&retries, &bodies);
-            scope.spawn(move || {
-                let mut found = 0;
-                for n in 0..40_000usize {
-                    let body = &bodies[n % 8];
-                    if let Some(r) = retries.probe(body).found {
-                        assert_eq!((r.t, r.identity >> 32), (Some(r.identity.cast_signed()), u64::from(body[0])));
-                        found += 1;
-                    }
-                }
-                assert!(found > 0);
-            });
-        });
     }
 
     #[test]
