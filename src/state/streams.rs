@@ -682,6 +682,25 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Counts kept two in place and the rest on the heap are the
+        /// per-code saturating sums, sorted by code, as in a plain map.
+        #[test]
+        fn error_counts_in_place_or_not_are_the_sums_by_code(
+            reports in proptest::collection::vec((0u8..6, proptest::num::u64::ANY), 0..40),
+        ) {
+            let mut errors = Errors::new();
+            let mut plain = std::collections::BTreeMap::<u8, u64>::new();
+            for &(code, count) in &reports {
+                add_count(&mut errors, code, count);
+                let sum = plain.entry(code).or_default();
+                *sum = sum.saturating_add(count);
+                let sums: Vec<(u8, u64)> = plain.iter().map(|(&c, &n)| (c, n)).collect();
+                proptest::prop_assert_eq!(errors.as_slice(), sums.as_slice());
+            }
+        }
+    }
+
     #[test]
     fn label_values_are_capped_and_escaped() {
         let r = registry(10);
