@@ -104,7 +104,7 @@ enum Refused {
 #[derive(Debug, Default)]
 pub(super) struct StreamState {
     /// (error code, count), sorted by code; a stream sees few types.
-    errors: Vec<(u8, u64)>,
+    errors: Errors,
     frame_max: [Option<f64>; 2],
     /// `data_time` (seconds) of the latest push error report.
     latest_report: Option<f64>,
@@ -144,9 +144,14 @@ pub enum Placement {
     Overflow,
 }
 
+/// (error code, count) pairs, sorted by code: the first two (a stream
+/// usually shows one or two types) in place, not behind a pointer, so
+/// that a report of a known stream reads no line of the heap for them.
+pub type Errors = smallvec::SmallVec<[(u8, u64); 2]>;
+
 /// Adds `count` to `code`'s entry of `errors` (sorted by code), saturating:
 /// a hostile count must not wrap (or panic) a counter.
-pub fn add_count(errors: &mut Vec<(u8, u64)>, code: u8, count: u64) {
+pub fn add_count(errors: &mut Errors, code: u8, count: u64) {
     match errors.binary_search_by_key(&code, |e| e.0) {
         Ok(i) => errors[i].1 = errors[i].1.saturating_add(count),
         Err(i) => errors.insert(i, (code, count)),
@@ -674,6 +679,25 @@ mod tests {
             let mut page = String::new();
             r.encode(&mut Encoder::new(&mut page));
             proptest::prop_assert_eq!(page, rendered_family_by_family(&r));
+        }
+    }
+
+    proptest::proptest! {
+        /// Counts kept two in place and the rest on the heap are the
+        /// per-code saturating sums, sorted by code, as in a plain map.
+        #[test]
+        fn error_counts_in_place_or_not_are_the_sums_by_code(
+            reports in proptest::collection::vec((0u8..6, proptest::num::u64::ANY), 0..40),
+        ) {
+            let mut errors = Errors::new();
+            let mut plain = std::collections::BTreeMap::<u8, u64>::new();
+            for &(code, count) in &reports {
+                add_count(&mut errors, code, count);
+                let sum = plain.entry(code).or_default();
+                *sum = sum.saturating_add(count);
+                let sums: Vec<(u8, u64)> = plain.iter().map(|(&c, &n)| (c, n)).collect();
+                proptest::prop_assert_eq!(errors.as_slice(), sums.as_slice());
+            }
         }
     }
 

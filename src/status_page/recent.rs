@@ -10,7 +10,7 @@ use crate::catalog;
 use crate::ingest::event::{CallbackSeen, Observer, ReportAccepted, Transition};
 use crate::ingest::outcome::Outcome;
 use crate::observe::callbacks::CallbackTallies;
-use crate::state::streams::add_count;
+use crate::state::streams::{add_count, Errors};
 use crate::text::quote::{push_capped, shorten, QUOTE_BYTES};
 use crate::text::url;
 use std::sync::Arc;
@@ -28,7 +28,7 @@ struct Report {
     app: String,
     stream: String,
     /// (error code, count), one per code, sorted by code.
-    errors: Vec<(u8, u64)>,
+    errors: Errors,
     worst_gap_secs: Option<f64>,
     /// Only when a name was cut for show: the stream's key (its label set,
     /// capped as labels are), its page's link built from it when the page

@@ -50,7 +50,7 @@ impl Plain {
         let mut recent_errors: HashMap<(String, String), u64> = HashMap::new();
         let mut streams = Vec::with_capacity(self.streams.len());
         for (key, tracked) in &self.streams {
-            streams.push(tracked.shown(key, now_secs, recent_since, &mut recent_errors));
+            streams.push(tracked.shown(key.clone(), now_secs, recent_since, &mut recent_errors));
         }
         WindowView { streams, recent_errors, dropped: self.dropped.totals(now_secs) }
     }
