@@ -368,6 +368,12 @@ mod tests {
     }
 
     impl Model {
+        /// An empty model of `d`: its window, its shards and their capacity.
+        fn of(d: &Dedup) -> Self {
+            let shards = (0..d.shards.count()).map(|_| Fifo::default()).collect();
+            Self { window: d.window_secs, capacity: d.capacity, shards, evicted: 0 }
+        }
+
         /// `id`'s shard, with what expired at `now` gone.
         fn shard(&mut self, id: u64, now: u64) -> &mut Fifo {
             let at = usize::try_from(shard_hash(id) % self.shards.len() as u64).unwrap();
@@ -415,7 +421,7 @@ mod tests {
             let capacity = if sharded { SHARD_FROM + capacity } else { capacity };
             let d = Dedup::with_seed(10, capacity, 1);
             let shards = d.shards.count();
-            let mut model = Model { window: 10, capacity: d.capacity, shards: (0..shards).map(|_| Default::default()).collect(), evicted: 0 };
+            let mut model = Model::of(&d);
             let mut now = 1000u64;
             // Few ids, so repeats and evictions happen; spread over the shards.
             let id = |n: u64| n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -457,7 +463,7 @@ mod tests {
             let capacity = if sharded { SHARD_FROM + capacity } else { capacity };
             let mut d = Dedup::with_seed(10, capacity, 1);
             let shards = d.shards.count();
-            let mut model = Model { window: 10, capacity: d.capacity, shards: (0..shards).map(|_| Default::default()).collect(), evicted: 0 };
+            let mut model = Model::of(&d);
             let mut now = 1000u64;
             let id = |n: u64| n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
             for (op, n, step) in ops {
