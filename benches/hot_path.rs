@@ -43,8 +43,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const SEED: &str = include_str!("../tests/fixtures/push-error-seed.json");
-const KEY: &str = "bench-key";
+#[path = "support/seed.rs"]
+mod seed;
+use seed::{seed_body, DATA_TIME_MS, KEY, SEED};
 
 /// The seed callback as stream `n % 1000` at report `n`, signed. Built by
 /// patching digits into a template, so making one costs next to nothing
@@ -57,21 +58,17 @@ struct Bodies {
 
 impl Bodies {
     fn new() -> Self {
-        let mut v: serde_json::Value = serde_json::from_str(SEED).unwrap();
-        v["stream_id"] = "stream-000".into();
-        v["data_time"] = 1_764_000_000_000i64.into();
         // Valid for the whole run: --max-signature-validity is 14 minutes.
-        callback_body::sign_json(&mut v, KEY, SystemClock.now_secs().cast_signed() + 600);
-        let template = v.to_string().into_bytes();
+        let template = seed_body(SystemClock.now_secs().cast_signed() + 600);
         let find = |needle: &str| template.windows(needle.len()).position(|w| w == needle.as_bytes()).unwrap();
-        let time_at = find("1764000000000");
+        let time_at = find(&DATA_TIME_MS.to_string());
         let stream_at = find("stream-000") + "stream-".len();
         Self { template, time_at, stream_at }
     }
 
     fn get(&self, n: u64) -> Vec<u8> {
         let mut body = self.template.clone();
-        let time = format!("{}", 1_764_000_000_000 + n);
+        let time = format!("{}", DATA_TIME_MS + n.cast_signed());
         body[self.time_at..self.time_at + 13].copy_from_slice(time.as_bytes());
         let stream = format!("{:03}", n % 1000);
         body[self.stream_at..self.stream_at + 3].copy_from_slice(stream.as_bytes());

@@ -11,7 +11,6 @@
 //! of its own (`read_*`), so instructions per read are read off one
 //! profile. Figures in BENCHMARKS.md.
 use criterion::{criterion_group, Criterion};
-use css_push_exporter::callback_body;
 use css_push_exporter::ingest::wire::{self, AbnormalEvent, Detail, PushError};
 use serde::Deserialize;
 use simd_json::{Buffers, Node, StaticNode, Tape, INPUT_PADDING};
@@ -19,7 +18,9 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::hint::black_box;
 
-const SEED: &str = include_str!("../tests/fixtures/push-error-seed.json");
+#[path = "support/seed.rs"]
+mod seed;
+use seed::{seed_body, SEED};
 const SIGNED: &str = include_str!("../tests/fixtures/push-error-signed.json");
 const READS: usize = 10_000;
 
@@ -28,12 +29,8 @@ const READS: usize = 10_000;
 /// stream's, signed).
 fn bodies() -> Vec<(&'static str, Vec<u8>)> {
     let compact = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap().to_string().into_bytes();
-    let mut bench_seed: serde_json::Value = serde_json::from_str(SEED).unwrap();
-    bench_seed["stream_id"] = "stream-000".into();
-    bench_seed["data_time"] = 1_764_000_000_000i64.into();
-    callback_body::sign_json(&mut bench_seed, "bench-key", 4_102_444_800);
     vec![
-        ("bench-seed", bench_seed.to_string().into_bytes()),
+        ("bench-seed", seed_body(4_102_444_800)),
         ("seed-pretty", SEED.as_bytes().to_vec()),
         ("signed-pretty", SIGNED.as_bytes().to_vec()),
         ("signed-compact", compact(SIGNED)),
